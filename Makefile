@@ -1,0 +1,37 @@
+# rfs — top-level Makefile.
+#
+#   make [KDIR=...]        build rfs.ko against KDIR (default: the running kernel)
+#   make check [T=suite]   set up, build the debug test kernel and the module, run
+#                          cargo test and the VM suites (all, or tests/T.sh only)
+#   make demo              boot the release test kernel and show a union mount
+#   make kernel FLAVOR=..  build (or reuse) a test kernel: debug or release
+#   make clean
+#
+# The kernel build system does the real work for the module (see Kbuild).
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all modules clean check demo kernel unit
+
+all: modules
+
+modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 modules
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean
+	rm -f src/vfs/sys_generated.rs
+
+unit:
+	cargo test
+
+check:
+	scripts/check.sh $(if $(T),$(T))
+
+demo:
+	scripts/demo.sh
+
+FLAVOR ?= debug
+kernel:
+	scripts/build-kernel.sh $(FLAVOR)
