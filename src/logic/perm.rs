@@ -1,0 +1,100 @@
+//! Branch permissions.
+
+/// What rfs may do with a branch, and whether its whiteouts count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    /// `rw`: writable; new files, copy-ups and whiteouts go to the top-most
+    /// `rw` branch. Its whiteouts are honored.
+    Rw,
+    /// `ro`: read-only; rfs never writes to it and ignores `.wh.` names in it.
+    Ro,
+    /// `ro+wh` (also spelt `rr+wh`): read-only, but its whiteouts and opaque
+    /// markers are honored (image layers).
+    RoWh,
+    /// `rr`: "really read-only", nobody modifies it; revalidation may be
+    /// skipped. Its whiteouts are not honored.
+    Rr,
+}
+
+impl Perm {
+    /// Parses a permission as written after `=` in a branch spec.
+    ///
+    /// Accepts `rw`, `ro`, `ro+wh`, `rr+wh` (same as `ro+wh`) and `rr`;
+    /// anything else (including other case) is `None`.
+    pub fn parse(s: &[u8]) -> Option<Perm> {
+        match s {
+            b"rw" => Some(Perm::Rw),
+            b"ro" => Some(Perm::Ro),
+            b"ro+wh" | b"rr+wh" => Some(Perm::RoWh),
+            b"rr" => Some(Perm::Rr),
+            _ => None,
+        }
+    }
+
+    /// The canonical spelling: `rw`, `ro`, `ro+wh` or `rr`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Perm::Rw => "rw",
+            Perm::Ro => "ro",
+            Perm::RoWh => "ro+wh",
+            Perm::Rr => "rr",
+        }
+    }
+
+    /// True only for `rw`.
+    pub fn is_writable(&self) -> bool {
+        matches!(self, Perm::Rw)
+    }
+
+    /// True if `.wh.` whiteouts and opaque markers in the branch count
+    /// (`rw` and `ro+wh`).
+    pub fn honors_whiteouts(&self) -> bool {
+        matches!(self, Perm::Rw | Perm::RoWh)
+    }
+
+    /// The permission a branch gets when none is given: `rw` for index 0
+    /// (the top), `ro` for every other index.
+    pub fn default_for_index(i: usize) -> Perm {
+        if i == 0 {
+            Perm::Rw
+        } else {
+            Perm::Ro
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_all_spellings() {
+        assert_eq!(Perm::parse(b"rw"), Some(Perm::Rw));
+        assert_eq!(Perm::parse(b"ro"), Some(Perm::Ro));
+        assert_eq!(Perm::parse(b"ro+wh"), Some(Perm::RoWh));
+        assert_eq!(Perm::parse(b"rr+wh"), Some(Perm::RoWh));
+        assert_eq!(Perm::parse(b"rr"), Some(Perm::Rr));
+        for bad in [&b""[..], b"RW", b"xx", b"rw+wh", b"ro+", b"ro+wh ", b" rw", b"rw\0"] {
+            assert_eq!(Perm::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_round_trip() {
+        for p in [Perm::Rw, Perm::Ro, Perm::RoWh, Perm::Rr] {
+            assert_eq!(Perm::parse(p.as_str().as_bytes()), Some(p));
+        }
+        assert_eq!(Perm::parse(b"rr+wh").map(|p| p.as_str()), Some("ro+wh"));
+    }
+
+    #[test]
+    fn properties() {
+        assert!(Perm::Rw.is_writable());
+        assert!(!Perm::Ro.is_writable() && !Perm::RoWh.is_writable() && !Perm::Rr.is_writable());
+        assert!(Perm::Rw.honors_whiteouts() && Perm::RoWh.honors_whiteouts());
+        assert!(!Perm::Ro.honors_whiteouts() && !Perm::Rr.honors_whiteouts());
+        assert_eq!(Perm::default_for_index(0), Perm::Rw);
+        assert_eq!(Perm::default_for_index(1), Perm::Ro);
+        assert_eq!(Perm::default_for_index(usize::MAX), Perm::Ro);
+    }
+}
