@@ -21,11 +21,12 @@
 //! `add=INDEX:BR`, `mod=PATH=PERM`, ...), which is what the fsconfig path
 //! produces. In `BR` the permission is after the *last* unescaped `=`.
 //!
-//! Branch paths may be relative (AUFS users write `dirs=./upper:./lower`): the
-//! kernel resolves them against the mounter's working directory. Everything
-//! here is a textual pre-check; the kernel does the authoritative checks on
-//! the resolved dentries (existence, duplicates through symlinks or bind
-//! mounts, nesting).
+//! The parser accepts relative branch paths: AUFS resolved them against the
+//! mounter's working directory and its users write `dirs=./upper:./lower`.
+//! Whether rfs allows them is the kernel side's decision (it resolves the
+//! paths). Everything here is a textual pre-check; the kernel does the
+//! authoritative checks on the resolved dentries (existence, duplicates
+//! through symlinks or bind mounts, nesting).
 
 use super::hash::{hash_bytes, IndexTable};
 use super::perm::Perm;

@@ -148,6 +148,8 @@ pub mod strict {
     #[derive(Debug, PartialEq, Eq)]
     pub struct KVVec<T>(alloc::vec::Vec<T>);
 
+    // No `Default`: the kernel has it for `KVec` only, not for `KVVec`.
+    #[allow(clippy::new_without_default)]
     impl<T> KVVec<T> {
         /// As the kernel's `Vec::new`.
         pub const fn new() -> Self {
