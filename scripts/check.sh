@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The one test command of rfs (`make check`, `make check T=suite`, .ci/run).
+#
+#   scripts/check.sh [SUITE...]        SUITE = tests/SUITE.sh (default: all)
+#
+#  1. scripts/setup.sh (packages, rust-src, bindgen);
+#  2. the debug test kernel (KASAN, lockdep, kmemleak): scripts/build-kernel.sh;
+#  3. the module: `make KDIR=<debug kernel>` at the repo top -> ./rfs.ko
+#     (a build failure ends the run, with the build output);
+#  4. `cargo test` at the repo top (if there is a Cargo.toml): its passed and
+#     failed counts are added to the totals; a failed build counts as 1 failure;
+#  5. the initramfs (scripts/mkinitramfs.sh) and the VM in check mode
+#     (scripts/vm.sh): the suites' TAP is printed as it arrives;
+#  6. the kernel console log is scanned for kernel reports (scripts/kreports.sh):
+#     each distinct one is a failed test; a VM run that did not finish is one too.
+# The last line printed is always "N passed, N failed"; the exit status is
+# non-zero if anything failed. Logs: out/console.log, out/tap.log,
+# out/module-build.log, out/cargo-test.log.
+#
+# Environment: RFS_VM_TIMEOUT (QEMU limit, s, default 2400),
+# RFS_SUITE_TIMEOUT (per suite in the guest, s, default 900),
+# RFS_CONSOLE=1 (show the kernel console while the VM runs),
+# RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
+out=$rfs_top/out
+mkdir -p "$out"
+pass=0 fail=0 skip=0
+failed=()
+bgpids=()
+
+# result OK|FAIL DESC: print and count one test of the harness itself.
+result() {
+	if [ "$1" = OK ]; then
+		echo "ok - $2"
+		pass=$((pass + 1))
+	else
+		echo "not ok - $2"
+		fail=$((fail + 1))
+		failed+=("$2")
+	fi
+}
+
+# diag_file FILE [N]: the last N (default 60) lines of FILE as TAP diag.
+diag_file() {
+	tail -n "${2:-60}" "$1" | sed 's/^/# /'
+}
+
+finish() {
+	local rc=$?
+	local p
+	for p in "${bgpids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "$rc" != 0 ] && [ "$fail" = 0 ]; then
+		result FAIL "scripts/check.sh stopped unexpectedly (status $rc)"
+	fi
+	if [ ${#failed[@]} -gt 0 ]; then
+		echo "# failed:"
+		printf '#   %s\n' "${failed[@]}"
+	fi
+	[ "$skip" = 0 ] || echo "# $skip of the passed tests were skipped"
+	printf '%d passed, %d failed\n' "$pass" "$fail"
+	[ "$fail" = 0 ] && exit 0
+	exit 1
+}
+trap finish EXIT
+
+# hard_fail DESC [LOG]: a step that the rest depends on failed.
+hard_fail() {
+	result FAIL "$1"
+	[ -z "${2:-}" ] || diag_file "$2" "${3:-60}"
+	exit 1
+}
+
+# Suites asked for must exist.
+names=()
+for s in "$@"; do
+	s=${s%.sh}
+	s=${s#tests/}
+	[ -f "$rfs_top/tests/$s.sh" ] || hard_fail "no such suite: tests/$s.sh"
+	names+=("$s")
+done
+
+log "setup"
+"$rfs_top/scripts/setup.sh" >"$out/setup.log" 2>&1 || hard_fail "scripts/setup.sh" "$out/setup.log"
+
+log "debug kernel (scripts/build-kernel.sh debug)"
+kdir=$("$rfs_top/scripts/build-kernel.sh" debug 2>"$out/kernel-build.log") ||
+	hard_fail "build the debug kernel" "$out/kernel-build.log"
+log "kernel: $kdir"
+
+module="$rfs_top/rfs.ko"
+if [ "${RFS_SKIP_MODULE:-0}" = 1 ]; then
+	log "RFS_SKIP_MODULE=1: not building nor loading rfs.ko"
+	module=none
+else
+	log "module (make KDIR=$kdir)"
+	# Objects built for another kernel must not be mixed in.
+	stamp=$out/.module-kdir
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$kdir" ]; then
+		make -C "$rfs_top" KDIR="$kdir" clean >/dev/null 2>&1 || true
+	fi
+	rm -f "$rfs_top/rfs.ko"
+	if make -C "$rfs_top" -j"$(nproc)" KDIR="$kdir" >"$out/module-build.log" 2>&1 &&
+		[ -f "$rfs_top/rfs.ko" ]; then
+		echo "$kdir" >"$stamp"
+		nwarn=$(grep -c 'warning:' "$out/module-build.log" || true)
+		[ "$nwarn" = 0 ] || echo "# module build: $nwarn warnings (out/module-build.log)"
+	else
+		echo "# module build output (out/module-build.log):"
+		diag_file "$out/module-build.log" 200
+		hard_fail "build rfs.ko (make KDIR=$kdir)"
+	fi
+fi
+
+if [ -f "$rfs_top/Cargo.toml" ]; then
+	log "cargo test"
+	crc=0
+	(cd "$rfs_top" && cargo test --color never) >"$out/cargo-test.log" 2>&1 || crc=$?
+	cpass=0 cfail=0 cign=0
+	while read -r p f i; do
+		cpass=$((cpass + p)) cfail=$((cfail + f)) cign=$((cign + i))
+	done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' \
+		"$out/cargo-test.log")
+	echo "# cargo test: $cpass passed, $cfail failed, $cign ignored (out/cargo-test.log)"
+	pass=$((pass + cpass))
+	fail=$((fail + cfail))
+	while read -r t; do
+		echo "not ok - cargo test $t"
+		failed+=("cargo test $t")
+	done < <(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$out/cargo-test.log")
+	if [ "$crc" != 0 ] && [ "$cfail" = 0 ]; then
+		result FAIL "cargo test (exit status $crc)"
+		diag_file "$out/cargo-test.log" 40
+	fi
+fi
+
+log "initramfs"
+initrd=$out/initramfs-debug.cpio.gz
+"$rfs_top/scripts/mkinitramfs.sh" -k "$kdir" -m "$module" -o "$initrd" 2>"$out/initramfs.log" ||
+	hard_fail "build the initramfs" "$out/initramfs.log"
+grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
+
+# The VM; its TAP (ttyS1) is printed as it arrives.
+vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-2400}"
+	-T "${RFS_SUITE_TIMEOUT:-900}")
+[ ${#names[@]} = 0 ] || vmargs+=(-s "$(IFS=,; echo "${names[*]}")")
+[ "${RFS_CONSOLE:-0}" != 1 ] || vmargs+=(-c)
+rm -f "$out/tap.log"
+log "VM (this takes a while under TCG)"
+t0=$(date +%s)
+"$rfs_top/scripts/vm.sh" "${vmargs[@]}" 2>"$out/vm.log" &
+vmpid=$!
+while [ ! -e "$out/tap.log" ] && kill -0 "$vmpid" 2>/dev/null; do
+	sleep 0.2
+done
+tail -n +1 -f --pid="$vmpid" "$out/tap.log" 2>/dev/null | tr -d '\r' &
+bgpids+=($!)
+vmrc=0
+wait "$vmpid" || vmrc=$?
+wait "${bgpids[@]}" 2>/dev/null || true
+bgpids=()
+t1=$(date +%s)
+
+tap=$out/tap.log
+console=$out/console.log
+n_ok=$(grep -cE '^ok( |$)' "$tap" || true)
+n_notok=$(grep -cE '^not ok( |$)' "$tap" || true)
+n_skip=$(grep -ciE '^ok( |$).*# *skip' "$tap" || true)
+pass=$((pass + n_ok))
+fail=$((fail + n_notok))
+skip=$((skip + n_skip))
+while IFS= read -r l; do failed+=("$l"); done < <(sed -n 's/^not ok *[0-9]* *-* *//p' "$tap")
+
+boot=$(sed -n 's/^rfs-init: started at \([0-9.]*\)s.*/\1/p' "$console" | head -n 1)
+echo "# VM: ${boot:+/init started ${boot}s after boot, }$((t1 - t0))s in all, QEMU status $vmrc"
+if ! grep -q '^# rfs-run-suites: done' "$tap"; then
+	why="VM run did not finish"
+	[ "$vmrc" != 124 ] || why="$why (killed after ${RFS_VM_TIMEOUT:-2400}s)"
+	[ "$n_ok$n_notok" != 00 ] || why="$why: no results at all"
+	result FAIL "$why"
+	echo "# last lines of $console:"
+	diag_file "$console" 50
+	grep -v 'TCG doesn.t support' "$out/vm.log" | sed 's/^/# vm.sh: /' || true
+fi
+
+# Kernel reports in the console log: each distinct one is a failed test.
+reports=$("$rfs_top/scripts/kreports.sh" "$console")
+if [ -n "$reports" ]; then
+	echo "$reports"
+	while IFS= read -r l; do
+		fail=$((fail + 1))
+		failed+=("${l#not ok - }")
+	done < <(grep '^not ok' <<<"$reports")
+fi
+
+echo "# logs: $console $tap"

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Build the initramfs (cpio.gz) of the rfs test VM:
+#   /bin/busybox + every applet as a symlink, /init (scripts/vm-init),
+#   /demo (scripts/vm-demo), /rfs.ko (if given/present), the repo's tests/
+#   directory as /tests, and the static test tools built from tests/tools/*/
+#   (Rust crates; each binary at /tests/tools/NAME).
+#
+#   scripts/mkinitramfs.sh [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz
+#
+# KDIR only provides usr/gen_init_cpio (which writes root-owned entries and
+# /dev/console without needing root); without it, the tool is compiled from the
+# kernel source into $RFS_CACHE. MODULE defaults to ./rfs.ko at the repo top.
+# Nothing is written inside the repo except OUT (normally under ./out/); the
+# tools' cargo target directory is $RFS_CACHE/tools-target.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
+kdir='' module='' out=''
+while getopts k:m:o: opt; do
+	case $opt in
+	k) kdir=$OPTARG ;;
+	m) module=$OPTARG ;;
+	o) out=$OPTARG ;;
+	*) die "usage: $0 [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz" ;;
+	esac
+done
+[ -n "$out" ] || die "usage: $0 [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz"
+[ -n "$module" ] || module=$rfs_top/rfs.ko
+
+busybox=$(command -v busybox) || die "busybox not found (run scripts/setup.sh)"
+if command -v file >/dev/null 2>&1 && ! file -L "$busybox" | grep -q 'statically linked'; then
+	log "warning: $busybox may not be static (install busybox-static)"
+fi
+
+# gen_init_cpio: from the kernel build, else compiled once from the source.
+gen=
+if [ -n "$kdir" ] && [ -x "$kdir/usr/gen_init_cpio" ]; then
+	gen=$kdir/usr/gen_init_cpio
+else
+	gen=$RFS_CACHE/bin/gen_init_cpio
+	if [ ! -x "$gen" ]; then
+		gsrc=$(rfs_ksrc)/usr/gen_init_cpio.c
+		[ -f "$gsrc" ] || die "no gen_init_cpio: build a kernel first (scripts/build-kernel.sh)"
+		mkdir -p "$RFS_CACHE/bin"
+		cc -O2 -o "$gen.tmp" "$gsrc" && mv "$gen.tmp" "$gen"
+	fi
+fi
+
+# Test tools: every tests/tools/NAME/Cargo.toml is built as a static binary NAME.
+tools_target=$RFS_CACHE/tools-target
+declare -A toolbin=()
+for manifest in "$rfs_top"/tests/tools/*/Cargo.toml; do
+	[ -f "$manifest" ] || continue
+	name=$(basename "$(dirname "$manifest")")
+	log "building test tool $name (static)"
+	if RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release \
+		--manifest-path "$manifest" --target x86_64-unknown-linux-gnu \
+		--target-dir "$tools_target" >&2; then
+		bin=$tools_target/x86_64-unknown-linux-gnu/release/$name
+		if [ -x "$bin" ]; then
+			toolbin[$name]=$bin
+		else
+			die "test tool $name built, but $bin is not there (binary must be named $name)"
+		fi
+	else
+		die "building test tool $name failed"
+	fi
+done
+[ -n "${toolbin[rfsprobe]:-}" ] || log "warning: tests/tools/rfsprobe is not there yet; the VM has no rfsprobe"
+
+list=$(mktemp)
+trap 'rm -f "$list"' EXIT
+{
+	for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /tmp /scratch /mnt /root /etc /run \
+		/var /var/tmp /tests /tests/tools /lib /lib/modules; do
+		echo "dir $d 0755 0 0"
+	done
+	echo "nod /dev/console 0600 0 0 c 5 1"
+	echo "nod /dev/null 0666 0 0 c 1 3"
+	echo "file /bin/busybox $busybox 0755 0 0"
+	"$busybox" --list-full | while read -r applet; do
+		[ "$applet" = bin/busybox ] || echo "slink /$applet /bin/busybox 0777 0 0"
+	done
+	echo "file /init $rfs_top/scripts/vm-init 0755 0 0"
+	echo "file /demo $rfs_top/scripts/vm-demo 0755 0 0"
+	echo "file /etc/passwd $rfs_top/scripts/vm-passwd 0644 0 0"
+	echo "file /etc/group $rfs_top/scripts/vm-group 0644 0 0"
+	if [ "$module" != none ] && [ -f "$module" ]; then
+		echo "file /rfs.ko $module 0644 0 0"
+	elif [ "$module" != none ]; then
+		log "warning: $module does not exist; the VM has no rfs.ko"
+	fi
+
+	# tests/, without the tool crates' sources and build output.
+	(
+		cd "$rfs_top/tests"
+		find . -mindepth 1 \( -name target -o -name .git \) -prune -o -print | LC_ALL=C sort
+	) | while read -r rel; do
+		rel=${rel#./}
+		src=$rfs_top/tests/$rel
+		case $rel in *[[:space:]]*) die "tests/$rel: file names with spaces are not supported" ;; esac
+		top=${rel%%/*}
+		if [ "$top" = tools ] && [ "$rel" != tools ]; then
+			sub=${rel#tools/}
+			sub=${sub%%/*}
+			[ -f "$rfs_top/tests/tools/$sub/Cargo.toml" ] && continue
+		fi
+		[ "$rel" = tools ] && continue
+		if [ -L "$src" ]; then
+			echo "slink /tests/$rel $(readlink "$src") 0777 0 0"
+		elif [ -d "$src" ]; then
+			echo "dir /tests/$rel 0755 0 0"
+		elif [ -f "$src" ]; then
+			if [ -x "$src" ]; then m=0755; else m=0644; fi
+			echo "file /tests/$rel $src $m 0 0"
+		fi
+	done
+	for name in "${!toolbin[@]}"; do
+		echo "file /tests/tools/$name ${toolbin[$name]} 0755 0 0"
+	done
+} >"$list"
+
+mkdir -p "$(dirname "$out")"
+"$gen" "$list" | gzip -1 >"$out.tmp"
+mv "$out.tmp" "$out"
+log "initramfs: $out ($(du -h "$out" | cut -f1))"
