@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rfs_helpers.c - one-line wrappers for static inline functions and macros
+ * of the C VFS that Rust cannot call, declared in include/rfs_vfs.h.
+ *
+ * Logic does not belong here: each function only forwards to the VFS.
+ */
+#include "rfs_vfs.h"
+
+struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
+void rfs_path_get(const struct path *path) { path_get(path); }
+const struct cred *rfs_get_cred(const struct cred *cred) { return get_cred(cred); }
+void rfs_put_cred(const struct cred *cred) { put_cred(cred); }
+struct file *rfs_get_file(struct file *file) { return get_file(file); }
+
+struct inode *rfs_d_inode(const struct dentry *dentry) { return d_inode(dentry); }
+bool rfs_d_is_dir(const struct dentry *dentry) { return d_is_dir(dentry); }
+bool rfs_d_unhashed(const struct dentry *dentry) { return d_unhashed(dentry); }
+u64 rfs_inode_query_iversion(struct inode *inode) { return inode_query_iversion(inode); }
+struct timespec64 rfs_inode_get_ctime(const struct inode *inode) { return inode_get_ctime(inode); }
+struct timespec64 rfs_inode_get_mtime(const struct inode *inode) { return inode_get_mtime(inode); }
+struct timespec64 rfs_inode_get_atime(const struct inode *inode) { return inode_get_atime(inode); }
+
+void rfs_inode_set_times(struct inode *inode, struct timespec64 atime,
+			 struct timespec64 mtime, struct timespec64 ctime)
+{
+	inode_set_atime_to_ts(inode, atime);
+	inode_set_mtime_to_ts(inode, mtime);
+	inode_set_ctime_to_ts(inode, ctime);
+}
+
+void rfs_i_uid_gid(struct inode *dst, const struct inode *src)
+{
+	dst->i_uid = src->i_uid;
+	dst->i_gid = src->i_gid;
+}
+
+void rfs_set_nlink(struct inode *inode, unsigned int nlink) { set_nlink(inode, nlink); }
+struct mnt_idmap *rfs_nop_mnt_idmap(void) { return &nop_mnt_idmap; }
+long rfs_ptr_err(const void *ptr) { return PTR_ERR(ptr); }
+bool rfs_is_err(const void *ptr) { return IS_ERR(ptr); }
+void *rfs_err_ptr(long error) { return ERR_PTR(error); }
+void *rfs_d_fsdata(const struct dentry *dentry) { return READ_ONCE(dentry->d_fsdata); }
+void rfs_set_d_fsdata(struct dentry *dentry, void *data) { WRITE_ONCE(dentry->d_fsdata, data); }
+struct dentry *rfs_d_parent_rcu(struct dentry *dentry) { return READ_ONCE(dentry->d_parent); }
+struct inode *rfs_d_inode_rcu(struct dentry *dentry) { return d_inode_rcu(dentry); }
+
+/* The slab constructor: inode_init_once() on the embedded VFS inode. */
+static size_t rfs_vfs_inode_offset;
+static void rfs_inode_init_once(void *obj)
+{
+	inode_init_once((struct inode *)((char *)obj + rfs_vfs_inode_offset));
+}
+
+struct kmem_cache *rfs_inode_cache_create(size_t size, size_t vfs_inode_offset)
+{
+	rfs_vfs_inode_offset = vfs_inode_offset;
+	return kmem_cache_create("rfs_inode", size, 0,
+				 SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT,
+				 rfs_inode_init_once);
+}
+
+struct inode *rfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
+{
+	void *obj = alloc_inode_sb(sb, cache, GFP_KERNEL);
+
+	return obj ? (struct inode *)((char *)obj + rfs_vfs_inode_offset) : NULL;
+}
+
+void rfs_fc_error(struct fs_context *fc, const char *msg, const char *detail, int detail_len)
+{
+	if (detail)
+		errorf(fc, "%s: %.*s", msg, detail_len, detail);
+	else
+		errorf(fc, "%s", msg);
+}
+
+int rfs_sysfs_emit_bytes(char *buf, const char *bytes, int len)
+{
+	return sysfs_emit(buf, "%.*s\n", len, bytes);
+}
+
+void rfs_seq_puts_escaped(struct seq_file *m, const char *bytes, size_t len)
+{
+	seq_escape_mem(m, bytes, len, ESCAPE_OCTAL, " \t\n\\");
+}
+
+static bool rfs_filldir(struct dir_context *ctx, const char *name, int namelen,
+			loff_t offset, u64 ino, unsigned int d_type)
+{
+	struct rfs_dir_context *rctx = container_of(ctx, struct rfs_dir_context, ctx);
+
+	return rfs_filldir_actor(rctx->owner, name, namelen, ino, d_type);
+}
+
+int rfs_iterate_dir(struct file *file, struct rfs_dir_context *rctx, loff_t pos)
+{
+	rctx->ctx.actor = rfs_filldir;
+	rctx->ctx.pos = pos;
+	return iterate_dir(file, &rctx->ctx);
+}
+
+bool rfs_dir_emit(struct dir_context *ctx, const char *name, int namelen, u64 ino,
+		  unsigned int type)
+{
+	return dir_emit(ctx, name, namelen, ino, type);
+}
+
+int rfs_call_mmap(struct file *file, struct vm_area_struct *vma) { return call_mmap(file, vma); }
+struct file *rfs_file_private(struct file *file) { return file->private_data; }
+void rfs_set_file_private(struct file *file, void *data) { file->private_data = data; }
+
+void rfs_sysfs_attr_init(struct attribute *attr) { sysfs_attr_init(attr); }
+int rfs_param_type(const struct fs_parameter *param) { return param->type; }
+bool rfs_dir_emit_dots(struct file *file, struct dir_context *ctx) { return dir_emit_dots(file, ctx); }
+struct mnt_idmap *rfs_mnt_idmap(const struct vfsmount *mnt) { return mnt_idmap(mnt); }
+dev_t rfs_inode_rdev(const struct inode *inode) { return inode->i_rdev; }

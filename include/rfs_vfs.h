@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rfs_vfs.h - the C side of rfs's binding layer.
+ *
+ * The module's own bindgen pass reads this header and writes
+ * src/vfs/sys_generated.rs, so everything the Rust code calls in the C VFS
+ * is declared here: the kernel headers kernel::bindings lacks (namei.h,
+ * fs_context.h, fs_parser.h, xattr.h, ...) and, below, one-line wrappers
+ * (include/rfs_helpers.c) for static inline functions and macros that Rust
+ * cannot call directly.
+ */
+#ifndef RFS_VFS_H
+#define RFS_VFS_H
+
+#include <linux/cred.h>
+#include <linux/dcache.h>
+#include <linux/delayed_call.h>
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/fs_parser.h>
+#include <linux/fs_stack.h>
+#include <linux/iversion.h>
+#include <linux/kobject.h>
+#include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/rcupdate.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/splice.h>
+#include <linux/statfs.h>
+#include <linux/sysfs.h>
+#include <linux/uio.h>
+#include <linux/xattr.h>
+
+/* Reference counting of VFS objects (static inline in the headers). */
+struct dentry *rfs_dget(struct dentry *dentry);
+void rfs_path_get(const struct path *path);
+const struct cred *rfs_get_cred(const struct cred *cred);
+void rfs_put_cred(const struct cred *cred);
+struct file *rfs_get_file(struct file *file);
+
+/* Dentry and inode accessors. */
+struct inode *rfs_d_inode(const struct dentry *dentry);
+bool rfs_d_is_dir(const struct dentry *dentry);
+bool rfs_d_unhashed(const struct dentry *dentry);
+u64 rfs_inode_query_iversion(struct inode *inode);
+struct timespec64 rfs_inode_get_ctime(const struct inode *inode);
+struct timespec64 rfs_inode_get_mtime(const struct inode *inode);
+struct timespec64 rfs_inode_get_atime(const struct inode *inode);
+void rfs_inode_set_times(struct inode *inode, struct timespec64 atime,
+			 struct timespec64 mtime, struct timespec64 ctime);
+void rfs_i_uid_gid(struct inode *dst, const struct inode *src);
+void rfs_set_nlink(struct inode *inode, unsigned int nlink);
+struct mnt_idmap *rfs_nop_mnt_idmap(void);
+long rfs_ptr_err(const void *ptr);
+bool rfs_is_err(const void *ptr);
+void *rfs_err_ptr(long error);
+void *rfs_d_fsdata(const struct dentry *dentry);
+void rfs_set_d_fsdata(struct dentry *dentry, void *data);
+struct dentry *rfs_d_parent_rcu(struct dentry *dentry);
+struct inode *rfs_d_inode_rcu(struct dentry *dentry);
+
+/* Inode allocation from rfs's own slab cache. */
+struct kmem_cache *rfs_inode_cache_create(size_t size, size_t vfs_inode_offset);
+struct inode *rfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
+
+/* fs_context and seq_file conveniences (variadic or inline in C). */
+int rfs_param_type(const struct fs_parameter *param);
+void rfs_fc_error(struct fs_context *fc, const char *msg, const char *detail, int detail_len);
+int rfs_sysfs_emit_bytes(char *buf, const char *bytes, int len);
+void rfs_sysfs_attr_init(struct attribute *attr);
+void rfs_seq_puts_escaped(struct seq_file *m, const char *bytes, size_t len);
+
+/* Directory iteration: dir_context with a Rust actor. */
+struct rfs_dir_context {
+	struct dir_context ctx;
+	void *owner;
+};
+int rfs_iterate_dir(struct file *file, struct rfs_dir_context *rctx, loff_t pos);
+bool rfs_dir_emit_dots(struct file *file, struct dir_context *ctx);
+struct mnt_idmap *rfs_mnt_idmap(const struct vfsmount *mnt);
+dev_t rfs_inode_rdev(const struct inode *inode);
+bool rfs_dir_emit(struct dir_context *ctx, const char *name, int namelen, u64 ino,
+		  unsigned int type);
+/* Implemented in Rust (src/vfs/dir.rs). */
+bool rfs_filldir_actor(void *owner, const char *name, int namelen, u64 ino, unsigned int d_type);
+
+/* mmap of the lower file in place of the union file. */
+int rfs_call_mmap(struct file *file, struct vm_area_struct *vma);
+struct file *rfs_file_private(struct file *file);
+void rfs_set_file_private(struct file *file, void *data);
+
+#endif /* RFS_VFS_H */

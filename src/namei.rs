@@ -1,0 +1,183 @@
+//! Lookup through the branches, and revalidation of cached union dentries.
+//!
+//! Lookup walks the parent's stack top-down (see semantics in
+//! Documentation/filesystems/rfs.rst):
+//! - the first branch where NAME exists decides; a non-directory ends the
+//!   walk; a directory merges with same-named directories below it until a
+//!   branch where it is opaque (`.wh..wh..opq`) or where NAME is not a
+//!   directory;
+//! - in a branch that honors whiteouts, `.wh.NAME` hides NAME in every branch
+//!   below it (a real NAME in the same branch still wins);
+//! - names starting with `.wh.` are never found.
+//!
+//! Revalidation (udba=reval): each union dentry remembers in `d_fsdata` a
+//! stamp of its parent's lower directories (their change counters). While the
+//! stamp is unchanged the dentry is valid; when it changed, the name is
+//! resolved again and the dentry stays valid only if it resolves to the same
+//! lower objects. Changes made directly in a branch thus show up at the next
+//! lookup, and unrelated changes cost one re-resolution, not an invalidation.
+
+use crate::branch::Branch;
+use crate::inode::{InodeInfo, Lower, UnionInode};
+use crate::logic::options::Udba;
+use crate::logic::whiteout;
+use crate::super_::SbInfo;
+use crate::vfs::dentry::{Dentry, UnionDentry};
+use crate::vfs::fs::SuperBlock;
+use crate::vfs::inode::{mode, Kind, NewInode};
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+
+/// The result of resolving a name: its lower objects, top first (empty when
+/// the name does not exist in the union).
+pub(crate) struct Resolved {
+    /// The lower objects.
+    pub(crate) stack: KVVec<Lower>,
+}
+
+/// Whether `dir` (a directory of `branch`) is opaque.
+pub(crate) fn is_opaque(branch: &Branch, dir: &Dentry) -> Result<bool> {
+    if !branch.honors_whiteouts() {
+        return Ok(false);
+    }
+    let marker = dir.lookup_child(whiteout::OPAQUE_NAME)?;
+    Ok(marker.inode().is_some())
+}
+
+/// Whether `.wh.NAME` exists in `dir` of `branch`.
+fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
+    if !branch.honors_whiteouts() {
+        return Ok(false);
+    }
+    let mut wh = crate::logic::vec::Vec::new();
+    if whiteout::whiteout_name(name, &mut wh).is_err() {
+        // `.wh.NAME` would be longer than NAME_MAX: it cannot exist.
+        return Ok(false);
+    }
+    let d = dir.lookup_child(&wh)?;
+    Ok(d.inode().is_some())
+}
+
+/// Resolves `name` in the directory whose stack is `parent` (mounter's
+/// credentials must be in force).
+pub(crate) fn resolve(parent: &InodeInfo, name: &[u8]) -> Result<Resolved> {
+    let mut stack = KVVec::new();
+    if whiteout::is_reserved(name) {
+        return Ok(Resolved { stack });
+    }
+    let layers = parent.stack();
+    for (i, layer) in layers.iter().enumerate() {
+        let child = match layer.dentry.lookup_child(name) {
+            Ok(c) => c,
+            // The lower directory was removed directly in its branch.
+            Err(e) if e == ENOENT => continue,
+            Err(e) => return Err(e),
+        };
+        match child.inode() {
+            Some(inode) => {
+                let is_dir = inode.is_dir();
+                if !stack.is_empty() && !is_dir {
+                    // A non-directory below a directory ends the merge.
+                    break;
+                }
+                let last = i + 1 == layers.len();
+                let opaque = is_dir && !last && is_opaque(&layer.branch, &child)?;
+                stack.push(Lower { branch: layer.branch.clone(), dentry: child }, GFP_KERNEL)?;
+                if !is_dir || opaque {
+                    break;
+                }
+            }
+            None => {
+                if is_whited_out(&layer.branch, &layer.dentry, name)? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Resolved { stack })
+}
+
+/// The stamp of a directory's lower directories (see the module docs).
+pub(crate) fn dir_stamp(dir: &InodeInfo) -> u64 {
+    let mut stamp = 0xcbf2_9ce4_8422_2325u64;
+    for l in dir.stack() {
+        if let Some(inode) = l.dentry.inode() {
+            stamp = (stamp ^ inode.change_stamp()).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    // Zero means "no stamp" in a fresh dentry.
+    stamp | 1
+}
+
+/// Builds the union inode for a resolved, positive name.
+pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<InodeInfo>> {
+    let sbi: &SbInfo = sb.info();
+    let top = res.stack.first().ok_or(ENOENT)?;
+    let lower = top.dentry.inode().ok_or(ENOENT)?;
+    let ino = sbi.ino_of(top.branch.id, lower.ino())?;
+    let imode = lower.mode();
+    let kind = match imode & mode::S_IFMT {
+        mode::S_IFDIR => Kind::Dir,
+        mode::S_IFREG => Kind::Reg,
+        mode::S_IFLNK => Kind::Symlink,
+        _ => Kind::Special(crate::vfs::inode::rdev(lower)),
+    };
+    let mut inode = sb.new_inode()?;
+    inode.init(ino, imode, kind);
+    inode.copy_attr(lower);
+    *inode.data_mut() = InodeInfo::with_stack(res.stack);
+    Ok(inode)
+}
+
+/// `lookup` in a union directory: returns the inode for `dentry`, or `None`
+/// for a negative dentry (cached, and revalidated as described above).
+pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>) -> Result<Option<NewInode<InodeInfo>>> {
+    let name = dentry.name();
+    if name.len() > whiteout::NAME_MAX {
+        return Err(crate::vfs::code::enametoolong());
+    }
+    let sbi = sb.info();
+    let res = {
+        let _creds = sbi.cred.override_creds();
+        let stamp = dir_stamp(dir.data());
+        let res = resolve(dir.data(), name)?;
+        dentry.set_stamp(stamp);
+        res
+    };
+    if res.stack.is_empty() {
+        return Ok(None);
+    }
+    make_inode(sb, res).map(Some)
+}
+
+/// `d_revalidate` in ref-walk mode: whether the cached `dentry` still shows
+/// what a fresh lookup would.
+pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Option<&UnionInode>, parent: &UnionInode) -> Result<bool> {
+    let sbi = sb.info();
+    if sbi.udba == Udba::None {
+        return Ok(true);
+    }
+    if let Some(ui) = inode {
+        if ui.data().stack().iter().any(|l| l.dentry.is_unhashed() || l.dentry.inode().is_none()) {
+            return Ok(false);
+        }
+    }
+    let _creds = sbi.cred.override_creds();
+    let stamp = dir_stamp(parent.data());
+    if stamp == dentry.stamp() {
+        return Ok(true);
+    }
+    let res = resolve(parent.data(), dentry.name())?;
+    let same = match inode {
+        None => res.stack.is_empty(),
+        Some(ui) => {
+            let old = ui.data().stack();
+            old.len() == res.stack.len()
+                && old.iter().zip(res.stack.iter()).all(|(a, b)| a.branch.id == b.branch.id && a.dentry.same(&b.dentry))
+        }
+    };
+    if same {
+        dentry.set_stamp(stamp);
+    }
+    Ok(same)
+}

@@ -1,0 +1,62 @@
+//! Mount options as the fs_context collects them.
+//!
+//! The syntax is parsed by the pure-logic crate (`logic::options`); this file
+//! keeps what one mount or remount asked for, and reports errors to the user
+//! through the fs_context log.
+
+use crate::logic::options::{self, Errno, MountOption, Udba};
+use crate::logic::vec::Vec as LVec;
+use crate::vfs::fs::FcLog;
+use kernel::error::{code::*, Error, Result};
+use kernel::prelude::*;
+
+/// The options of one mount(2)/fsconfig(2) session.
+pub(crate) struct MountConfig {
+    /// `dirs=`/`br=`: the branch list, top first (the last one given wins).
+    pub(crate) branches: Option<LVec<options::BranchSpec>>,
+    /// `udba=`.
+    pub(crate) udba: Option<Udba>,
+    /// Remount branch operations, in the order given.
+    pub(crate) branch_ops: KVec<MountOption>,
+}
+
+impl MountConfig {
+    /// No options yet.
+    pub(crate) fn new() -> Self {
+        MountConfig { branches: None, udba: None, branch_ops: KVec::new() }
+    }
+
+    /// Takes one option: `key` and its value as fsconfig(2) or the split
+    /// mount(2) data give them.
+    pub(crate) fn parse_param(&mut self, key: &[u8], value: Option<&[u8]>, log: &FcLog) -> Result {
+        if key == b"si" {
+            // Shown in /proc/mounts; accepted and ignored so that the line
+            // can be used to mount again.
+            return Ok(());
+        }
+        let opt = options::parse_option_kv(key, value).map_err(|e| {
+            log.error(e.msg, Some(key));
+            errno_of(e.errno)
+        })?;
+        match opt {
+            MountOption::Branches(list) => self.branches = Some(list),
+            MountOption::Udba(u) => self.udba = Some(u),
+            MountOption::Xino(_) | MountOption::NoXino | MountOption::TruncXino => {
+                // The xino file comes with persistent inode numbers; until
+                // then inode numbers live in memory and these are accepted.
+            }
+            op => self.branch_ops.push(op, GFP_KERNEL)?,
+        }
+        Ok(())
+    }
+}
+
+/// The kernel error for a parse error.
+pub(crate) fn errno_of(e: Errno) -> Error {
+    match e {
+        Errno::Inval => EINVAL,
+        Errno::NoEnt => ENOENT,
+        Errno::NameTooLong => crate::vfs::code::enametoolong(),
+        Errno::NoMem => ENOMEM,
+    }
+}

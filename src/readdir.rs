@@ -1,0 +1,86 @@
+//! Reading a union directory: the merged listing of its branches.
+//!
+//! On the first read (and after a rewind) the directories of the stack are
+//! listed top-down into a [`DirMerge`], which keeps each name once, drops the
+//! names whited out above and never lists `.wh.` names. The listing is kept
+//! with the open file, so positions (telldir/seekdir) index into one stable
+//! list: position 0 is `.`, 1 is `..`, and N + 2 is the N-th merged entry.
+//! Entry inode numbers are translated to union inode numbers, so they match
+//! what stat reports.
+
+use crate::inode::UnionInode;
+use crate::logic::merge::DirMerge;
+use crate::vfs::dir::{for_each_entry, DirEmitter};
+use crate::vfs::file::File;
+use crate::vfs::fs::SuperBlock;
+use crate::vfs::sys;
+use kernel::error::{code::*, Result};
+
+/// Per open union directory: the merged listing, built on first use.
+pub(crate) struct DirFile {
+    merged: Option<DirMerge>,
+}
+
+impl DirFile {
+    /// A directory opened, nothing read yet.
+    pub(crate) fn new() -> Self {
+        DirFile { merged: None }
+    }
+
+    /// Forgets the listing (rewinddir), so the next read sees changes.
+    pub(crate) fn rewind(&mut self) {
+        self.merged = None;
+    }
+}
+
+fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
+    let sbi = sb.info();
+    let _creds = sbi.cred.override_creds();
+    let mut merge = DirMerge::new();
+    let mut failed: Option<kernel::error::Error> = None;
+    for (i, l) in dir.data().stack().iter().enumerate() {
+        let file = File::open(&l.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
+        merge.begin_branch(i, l.branch.honors_whiteouts());
+        for_each_entry(&file, &mut |name, ino, d_type| match merge.add(name, ino, d_type) {
+            Ok(()) => true,
+            Err(_) => {
+                failed = Some(ENOMEM);
+                false
+            }
+        })?;
+        merge.end_branch();
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(merge)
+}
+
+/// `iterate_shared`: emits entries from the context's position on.
+pub(crate) fn iterate(sb: SuperBlock<'_>, dir: &UnionInode, df: &mut DirFile, ctx: &mut DirEmitter<'_>) -> Result {
+    if !ctx.emit_dots() {
+        return Ok(());
+    }
+    if df.merged.is_none() || ctx.pos() == 2 && df.merged.is_none() {
+        df.merged = Some(build(sb, dir)?);
+    }
+    let Some(merged) = df.merged.as_ref() else {
+        return Ok(());
+    };
+    let sbi = sb.info();
+    let stack = dir.data().stack();
+    loop {
+        let Ok(index) = usize::try_from(ctx.pos() - 2) else {
+            return Ok(());
+        };
+        let Some(e) = merged.get(index) else {
+            return Ok(());
+        };
+        let brid = stack.get(e.branch).map(|l| l.branch.id).ok_or(EIO)?;
+        let ino = sbi.ino_of(brid, e.ino)?;
+        if !ctx.emit(e.name, ino, e.d_type) {
+            return Ok(());
+        }
+        ctx.advance();
+    }
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rfs: a union filesystem with AUFS-style branch stacking.
+//!
+//! The crate root only wires the pieces together; see
+//! Documentation/filesystems/rfs.rst for what rfs does and how.
+//!
+//! - `vfs/`: the binding layer, the only code that touches the C VFS
+//!   (all `unsafe` lives there);
+//! - `logic/`: the pure union logic (option syntax, whiteout names, readdir
+//!   merge, inode-number map), shared with the host crate and its tests;
+//! - `super_`, `options`, `branch`: mounting and the per-mount state;
+//! - `namei`, `inode`, `readdir`, `file`: the union operations;
+//! - `sysfs`: /sys/fs/rfs.
+
+use kernel::prelude::*;
+
+#[path = "logic/mod.rs"]
+mod logic;
+
+mod branch;
+mod file;
+mod inode;
+mod namei;
+mod options;
+mod readdir;
+mod super_;
+mod sysfs;
+mod vfs;
+
+/// The module's version, shown in /sys/fs/rfs/config.
+pub(crate) const VERSION: &str = "0.1.0";
+
+module! {
+    type: Rfs,
+    name: "rfs",
+    author: "rfs developers",
+    description: "rfs: union filesystem with AUFS-style branch stacking",
+    license: "GPL",
+}
+
+/// The loaded module. Fields drop in declaration order: the filesystem is
+/// unregistered first, then /sys/fs/rfs goes, then the inode cache.
+struct Rfs {
+    _fs: vfs::fs::Registration,
+    _sysfs: vfs::sysfs::SysfsDir<sysfs::Config>,
+    _cache: vfs::inode::InodeCache,
+}
+
+impl kernel::Module for Rfs {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let cache = vfs::inode::InodeCache::create::<inode::InodeInfo>()?;
+        let sysfs = sysfs::create_root()?;
+        let fs = vfs::fs::Registration::register(module)?;
+        pr_info!("rfs {} loaded\n", VERSION);
+        Ok(Rfs { _fs: fs, _sysfs: sysfs, _cache: cache })
+    }
+}

@@ -1,0 +1,193 @@
+//! The union superblock: building it from the mount options (fill_super),
+//! its per-mount state ([`SbInfo`]), statfs, /proc/mounts and remount.
+
+use crate::branch::{self, Branch, MAX_STACK_DEPTH};
+use crate::inode::{InodeInfo, Lower};
+use crate::logic::inomap::{InoMap, ROOT_INO};
+use crate::logic::options::{self, Udba};
+use crate::options::MountConfig;
+use crate::sysfs::SiView;
+use crate::vfs::cred::Cred;
+use crate::vfs::fs::{FcLog, SuperParams, SuperSetup};
+use crate::vfs::inode::Kind;
+use crate::vfs::seq::SeqFile;
+use crate::vfs::sys;
+use crate::vfs::sysfs::SysfsDir;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+use kernel::{new_mutex, try_pin_init};
+
+/// `f_type` of statfs on a union ("rfs!").
+pub(crate) const RFS_SUPER_MAGIC: u64 = 0x7266_7321;
+
+/// Source of the `si` ids (per module load).
+static NEXT_SI: AtomicU64 = AtomicU64::new(1);
+
+/// Per-mount state, owned by the superblock (`s_fs_info`).
+///
+/// The branch table is fixed for the life of the mount in this version, so
+/// it is read without locks. The inode-number map is behind a mutex
+/// (sleeping: it may allocate).
+#[pin_data]
+pub(crate) struct SbInfo {
+    /// The branches, top (index 0) first.
+    pub(crate) branches: KVec<Arc<Branch>>,
+    /// The mounter's credentials: every operation on a branch runs with them.
+    pub(crate) cred: Cred,
+    /// How direct changes to branches are noticed.
+    pub(crate) udba: Udba,
+    /// (branch id, lower inode number) -> union inode number.
+    #[pin]
+    inos: Mutex<InoMap>,
+    /// The id of `/sys/fs/rfs/si_<id>` and of `si=` in /proc/mounts.
+    pub(crate) si: u64,
+    /// `/sys/fs/rfs/si_<id>/`, removed when the superblock goes.
+    _sysfs: SysfsDir<SiView>,
+}
+
+impl SbInfo {
+    /// The union inode number of a lower object: stable for the life of the
+    /// mount, unique within it.
+    pub(crate) fn ino_of(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
+        self.inos.lock().get_or_insert(branch_id, lower_ino).map_err(|_| ENOMEM)
+    }
+
+    /// The index of the top-most writable branch, if any.
+    pub(crate) fn top_writable(&self) -> Option<usize> {
+        self.branches.iter().position(|b| b.perm.is_writable())
+    }
+}
+
+/// Builds a union superblock from the mount options.
+pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cred>, log: &FcLog) -> Result {
+    let cred = cred.ok_or(EINVAL)?;
+    if !cfg.branch_ops.is_empty() {
+        log.error("rfs: branch operations are for remount; use dirs= to mount", None);
+        return Err(EINVAL);
+    }
+    let Some(specs) = cfg.branches.as_ref() else {
+        log.error("rfs: no branches (use dirs=BR[:BR...])", None);
+        return Err(EINVAL);
+    };
+    let branches = branch::open_branches(specs, log)?;
+
+    let mut maxbytes = 0i64;
+    let mut depth = 0i32;
+    for b in branches.iter() {
+        let lsb = b.root.sb();
+        // SAFETY-free reads through the binding layer: the branch root pins
+        // its superblock.
+        let (bytes, d) = crate::vfs::fs::sb_limits(lsb);
+        maxbytes = maxbytes.max(bytes);
+        depth = depth.max(d);
+    }
+    let depth = depth + 1;
+    if depth > MAX_STACK_DEPTH {
+        log.error("rfs: maximum filesystem stacking depth exceeded", None);
+        return Err(EINVAL);
+    }
+    sb.set_params(&SuperParams { magic: RFS_SUPER_MAGIC, maxbytes, stack_depth: depth, time_gran: 1 });
+
+    let si = NEXT_SI.fetch_add(1, Ordering::Relaxed);
+    let view = SiView::new(&branches)?;
+    let sysfs = crate::sysfs::create_si_dir(si, view)?;
+    let udba = cfg.udba.unwrap_or(Udba::Reval);
+    let info = KBox::pin_init(
+        try_pin_init!(SbInfo {
+            branches,
+            cred,
+            udba,
+            inos <- new_mutex!(InoMap::new()),
+            si,
+            _sysfs: sysfs,
+        }),
+        GFP_KERNEL,
+    )?;
+    sb.set_info(info);
+    let info = sb.info().ok_or(EINVAL)?;
+
+    // The root: every branch root merges, down to the first opaque one.
+    let mut root_stack = KVVec::with_capacity(info.branches.len(), GFP_KERNEL)?;
+    for b in info.branches.iter() {
+        root_stack.push(Lower { branch: b.clone(), dentry: b.root.dentry().clone() }, GFP_KERNEL)?;
+        if crate::namei::is_opaque(b, b.root.dentry())? {
+            break;
+        }
+    }
+    let mut root = sb.new_inode()?;
+    let top = info.branches.first().ok_or(EINVAL)?;
+    let top_inode = top.root.dentry().inode().ok_or(EIO)?;
+    root.init(ROOT_INO, top_inode.mode(), Kind::Dir);
+    root.copy_attr(top_inode);
+    *root.data_mut() = InodeInfo::with_stack(root_stack);
+    sb.set_root(root)
+}
+
+/// Remount. Branch changes on a live mount are not supported yet: they are
+/// refused with a message, other options are accepted.
+pub(crate) fn reconfigure(_sbi: &SbInfo, cfg: &MountConfig, log: &FcLog) -> Result {
+    if !cfg.branch_ops.is_empty() || cfg.branches.is_some() {
+        log.error("rfs: changing branches on a live mount is not supported yet", None);
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// statfs of the union: that of the top writable branch, else the first.
+pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
+    let i = sbi.top_writable().unwrap_or(0);
+    let b = sbi.branches.get(i).ok_or(EIO)?;
+    let _creds = sbi.cred.override_creds();
+    b.root.statfs(buf)?;
+    buf.f_type = RFS_SUPER_MAGIC as _;
+    Ok(())
+}
+
+/// The options part of the /proc/mounts line: `,si=ID,dirs=BR:BR...`, with
+/// paths escaped so that the line can be given to mount(8) again.
+pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
+    let mut line = crate::logic::vec::Vec::new();
+    push_str(&mut line, b",si=")?;
+    push_hex(&mut line, sbi.si)?;
+    push_str(&mut line, b",dirs=")?;
+    for (i, b) in sbi.branches.iter().enumerate() {
+        if i > 0 {
+            push_str(&mut line, b":")?;
+        }
+        options::format_branch(&b.name, b.perm, &mut line).map_err(|_| ENOMEM)?;
+    }
+    if sbi.udba != Udba::Reval {
+        push_str(&mut line, b",udba=")?;
+        push_str(&mut line, sbi.udba.as_str().as_bytes())?;
+    }
+    m.write_escaped(&line);
+    Ok(())
+}
+
+fn push_str(v: &mut crate::logic::vec::Vec<u8>, s: &[u8]) -> Result {
+    use crate::logic::vec::VecExt;
+    v.try_extend_from_slice(s).map_err(|_| ENOMEM)
+}
+
+/// Appends `n` in lowercase hex.
+pub(crate) fn push_hex(v: &mut crate::logic::vec::Vec<u8>, n: u64) -> Result {
+    let mut digits = [0u8; 16];
+    let mut len = 0;
+    let mut x = n;
+    loop {
+        let d = (x & 0xf) as u8;
+        if let Some(slot) = digits.get_mut(len) {
+            *slot = if d < 10 { b'0' + d } else { b'a' + d - 10 };
+        }
+        len += 1;
+        x >>= 4;
+        if x == 0 || len == digits.len() {
+            break;
+        }
+    }
+    let s = digits.get_mut(..len).ok_or(EINVAL)?;
+    s.reverse();
+    push_str(v, s)
+}

@@ -1,0 +1,120 @@
+//! `/sys/fs/rfs/`: the module's `config` file and one `si_<id>/` directory
+//! per mount listing its branches (AUFS's layout: `brN` is `path=perm`,
+//! `bridN` the branch id).
+
+use crate::branch::Branch;
+use crate::vfs::sysfs::{Parent, Show, SysfsDir, SysfsOut};
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The `/sys/fs/rfs/` directory itself.
+pub(crate) struct Config;
+
+impl Show for Config {
+    fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
+        match name {
+            b"config" => {
+                out.line(b"version=0.1.0\nfeatures=read-path udba=reval,none\nmax_branches=1024");
+                Ok(())
+            }
+            _ => Err(ENOENT),
+        }
+    }
+}
+
+/// Creates `/sys/fs/rfs/` with its `config` file.
+pub(crate) fn create_root() -> Result<SysfsDir<Config>> {
+    SysfsDir::new(Parent::Fs, b"rfs", &[b"config"], Arc::new(Config, GFP_KERNEL)?)
+}
+
+/// What `si_<id>/` shows: a snapshot of the branch table.
+pub(crate) struct SiView {
+    lines: KVec<(KVec<u8>, u32)>,
+}
+
+impl SiView {
+    /// Snapshots the branch list.
+    pub(crate) fn new(branches: &[Arc<Branch>]) -> Result<Arc<SiView>> {
+        let mut lines = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
+        for b in branches {
+            let mut l = KVec::new();
+            l.extend_from_slice(&b.name, GFP_KERNEL)?;
+            l.push(b'=', GFP_KERNEL)?;
+            l.extend_from_slice(b.perm.as_str().as_bytes(), GFP_KERNEL)?;
+            lines.push((l, b.id), GFP_KERNEL)?;
+        }
+        Ok(Arc::new(SiView { lines }, GFP_KERNEL)?)
+    }
+}
+
+/// Parses `prefix` + decimal index, e.g. `br12`.
+fn index_of(name: &[u8], prefix: &[u8]) -> Option<usize> {
+    let digits = name.strip_prefix(prefix)?;
+    if digits.is_empty() || digits.len() > 6 {
+        return None;
+    }
+    digits.iter().try_fold(0usize, |n, &c| c.is_ascii_digit().then(|| n * 10 + usize::from(c - b'0')))
+}
+
+impl Show for SiView {
+    fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
+        if let Some(i) = index_of(name, b"brid") {
+            let (_, id) = self.lines.get(i).ok_or(ENOENT)?;
+            let mut buf = [0u8; 12];
+            out.line(format_u32(*id, &mut buf));
+            return Ok(());
+        }
+        if let Some(i) = index_of(name, b"br") {
+            let (line, _) = self.lines.get(i).ok_or(ENOENT)?;
+            out.line(line);
+            return Ok(());
+        }
+        Err(ENOENT)
+    }
+}
+
+fn format_u32(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    buf.get(i..).unwrap_or(&[])
+}
+
+/// Creates `/sys/fs/rfs/si_<id>/` for a new mount.
+pub(crate) fn create_si_dir(si: u64, view: Arc<SiView>) -> Result<SysfsDir<SiView>> {
+    let mut dirname = crate::logic::vec::Vec::new();
+    {
+        use crate::logic::vec::VecExt;
+        dirname.try_extend_from_slice(b"si_").map_err(|_| ENOMEM)?;
+    }
+    crate::super_::push_hex(&mut dirname, si)?;
+    let n = view.lines.len();
+    // Attribute names: br0..brN-1 then brid0..bridN-1.
+    let mut names: KVec<[u8; 16]> = KVec::with_capacity(2 * n, GFP_KERNEL)?;
+    for (prefix, count) in [(&b"br"[..], n), (&b"brid"[..], n)] {
+        for i in 0..count {
+            let mut name = [0u8; 16];
+            let mut num = [0u8; 12];
+            let digits = format_u32(i as u32, &mut num);
+            let total = prefix.len() + digits.len();
+            name.get_mut(..prefix.len()).ok_or(EINVAL)?.copy_from_slice(prefix);
+            name.get_mut(prefix.len()..total).ok_or(EINVAL)?.copy_from_slice(digits);
+            names.push(name, GFP_KERNEL)?;
+        }
+    }
+    let mut files: KVec<&[u8]> = KVec::with_capacity(names.len(), GFP_KERNEL)?;
+    for name in names.iter() {
+        let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        files.push(name.get(..len).unwrap_or(&[]), GFP_KERNEL)?;
+    }
+    SysfsDir::new(Parent::Rfs, &dirname, &files, view)
+}

@@ -1,0 +1,63 @@
+//! Credentials: an owned reference and the override guard.
+//!
+//! rfs works on its branches with the credentials of the task that mounted it
+//! (the OverlayFS model): permission checks on union objects use the caller,
+//! the lookups and opens in the branches below use the mounter.
+
+use super::sys;
+use core::ptr::NonNull;
+
+/// One reference to a `struct cred` (get_cred / put_cred).
+pub(crate) struct Cred(NonNull<sys::cred>);
+
+// SAFETY: a `struct cred` is immutable once published and its refcount is
+// atomic, so the reference may move between threads and be shared.
+unsafe impl Send for Cred {}
+// SAFETY: see above; `&Cred` only allows reading and taking more references.
+unsafe impl Sync for Cred {}
+
+impl Cred {
+    /// Takes a new reference to `cred`.
+    ///
+    /// # Safety
+    /// `cred` must point to a live `struct cred`.
+    pub(crate) unsafe fn get(cred: *const sys::cred) -> Option<Self> {
+        // SAFETY: the caller guarantees `cred` is live; get_cred takes a reference.
+        let p = unsafe { sys::rfs_get_cred(cred) };
+        NonNull::new(p.cast_mut()).map(Cred)
+    }
+
+    /// The raw pointer, for calls into the VFS.
+    pub(crate) fn as_ptr(&self) -> *const sys::cred {
+        self.0.as_ptr()
+    }
+
+    /// Runs the current task with these credentials until the guard is dropped.
+    pub(crate) fn override_creds(&self) -> CredGuard<'_> {
+        // SAFETY: `self` holds a reference, so the cred stays live while the
+        // guard (which borrows `self`) exists.
+        let old = unsafe { sys::override_creds(self.as_ptr()) };
+        CredGuard { old, _cred: self }
+    }
+}
+
+impl Drop for Cred {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference, taken in `get`.
+        unsafe { sys::rfs_put_cred(self.as_ptr()) };
+    }
+}
+
+/// Restores the task's own credentials when dropped.
+pub(crate) struct CredGuard<'a> {
+    old: *const sys::cred,
+    _cred: &'a Cred,
+}
+
+impl Drop for CredGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `old` is what override_creds returned on this task; guards
+        // are not Send, so this runs on the same task, in LIFO order.
+        unsafe { sys::revert_creds(self.old) };
+    }
+}

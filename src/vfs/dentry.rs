@@ -1,0 +1,145 @@
+//! Dentries of the branches below the union, and the union's own dentries.
+
+use super::{from_err_ptr, inode::InodeRef, sys};
+use core::ptr::NonNull;
+use kernel::error::{code::*, Result};
+
+/// One reference to a `struct dentry` (dget / dput).
+///
+/// rfs holds these for the lower dentries a union inode is made of; the
+/// reference keeps the lower dentry (and through it the lower inode) alive
+/// until the union inode is evicted.
+pub(crate) struct Dentry(NonNull<sys::dentry>);
+
+// SAFETY: dentry refcounts are atomic (lockref); a reference may be dropped on
+// any thread, and shared access only reads fields the VFS keeps stable while
+// a reference is held.
+unsafe impl Send for Dentry {}
+// SAFETY: see above.
+unsafe impl Sync for Dentry {}
+
+impl Dentry {
+    /// Takes over one reference the caller owns.
+    ///
+    /// # Safety
+    /// `ptr` must be a live dentry carrying a reference that now belongs to
+    /// the returned value.
+    pub(crate) unsafe fn from_raw(ptr: *mut sys::dentry) -> Option<Self> {
+        NonNull::new(ptr).map(Dentry)
+    }
+
+    /// The raw pointer, for calls into the VFS.
+    pub(crate) fn as_ptr(&self) -> *mut sys::dentry {
+        self.0.as_ptr()
+    }
+
+    /// The inode, or `None` for a negative dentry.
+    pub(crate) fn inode(&self) -> Option<InodeRef<'_>> {
+        // SAFETY: we hold a reference; d_inode of a referenced dentry stays
+        // valid until the dentry is killed, which our reference prevents.
+        unsafe { InodeRef::from_raw(sys::rfs_d_inode(self.as_ptr())) }
+    }
+
+    /// Whether the dentry is a directory (or an automount point on one).
+    pub(crate) fn is_dir(&self) -> bool {
+        // SAFETY: we hold a reference.
+        unsafe { sys::rfs_d_is_dir(self.as_ptr()) }
+    }
+
+    /// Whether the dentry has been unhashed, e.g. because its name was
+    /// removed directly in the branch.
+    pub(crate) fn is_unhashed(&self) -> bool {
+        // SAFETY: we hold a reference.
+        unsafe { sys::rfs_d_unhashed(self.as_ptr()) }
+    }
+
+    /// Looks `name` up in this directory (lookup_one_len_unlocked: takes the
+    /// directory's inode lock itself when it has to ask the filesystem).
+    /// The result may be negative.
+    pub(crate) fn lookup_child(&self, name: &[u8]) -> Result<Dentry> {
+        let len = i32::try_from(name.len()).map_err(|_| EINVAL)?;
+        // SAFETY: we hold a reference on the parent; `name` is valid for
+        // `len` bytes and need not be NUL-terminated.
+        let ptr = unsafe { sys::lookup_one_len_unlocked(name.as_ptr(), self.as_ptr(), len) };
+        let ptr = from_err_ptr(ptr)?;
+        // SAFETY: on success lookup_one_len_unlocked returns a referenced dentry.
+        unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
+    }
+
+    /// Whether two values refer to the same dentry.
+    pub(crate) fn same(&self, other: &Dentry) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Clone for Dentry {
+    fn clone(&self) -> Self {
+        // SAFETY: we hold a reference, so the dentry is live; dget adds one.
+        unsafe { sys::rfs_dget(self.as_ptr()) };
+        Dentry(self.0)
+    }
+}
+
+impl Drop for Dentry {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { sys::dput(self.as_ptr()) };
+    }
+}
+
+/// A union dentry the VFS handed to an operation, borrowed for its duration.
+#[derive(Clone, Copy)]
+pub(crate) struct UnionDentry<'a> {
+    raw: &'a sys::dentry,
+}
+
+impl<'a> UnionDentry<'a> {
+    /// # Safety
+    /// `ptr` must be a live dentry for `'a` (the VFS pins it during the op).
+    pub(crate) unsafe fn from_raw(ptr: *mut sys::dentry) -> Option<Self> {
+        // SAFETY: the caller guarantees validity for 'a.
+        unsafe { ptr.as_ref() }.map(|raw| UnionDentry { raw })
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut sys::dentry {
+        (self.raw as *const sys::dentry).cast_mut()
+    }
+
+    /// The dentry's name. Stable while the VFS holds the parent's lock or a
+    /// reference for the operation (which it does for every op rfs serves).
+    pub(crate) fn name(&self) -> &'a [u8] {
+        let q = &self.raw.d_name;
+        // SAFETY: the union is never renamed in this version, and during an
+        // operation the VFS keeps `d_name` stable; `name` points to `len` bytes.
+        // `hash_len` packs the length in its upper 32 bits.
+        let len = unsafe { q.__bindgen_anon_1.__bindgen_anon_1.len } as usize;
+        // SAFETY: see above.
+        unsafe { core::slice::from_raw_parts(q.name, len) }
+    }
+
+    /// The stamp stored by rfs in `d_fsdata` (see `namei.rs`).
+    pub(crate) fn stamp(&self) -> u64 {
+        // SAFETY: d_fsdata is a plain word rfs uses as a number, read once.
+        unsafe { sys::rfs_d_fsdata(self.as_ptr()) as usize as u64 }
+    }
+
+    /// Stores the stamp in `d_fsdata`.
+    pub(crate) fn set_stamp(&self, stamp: u64) {
+        // SAFETY: d_fsdata belongs to the filesystem; a word-sized WRITE_ONCE.
+        unsafe { sys::rfs_set_d_fsdata(self.as_ptr(), stamp as usize as *mut _) };
+    }
+
+    /// The parent dentry (the VFS keeps it live while the child is).
+    pub(crate) fn parent(&self) -> UnionDentry<'a> {
+        // SAFETY: a live dentry's parent is live as long as the child is;
+        // in ref-walk mode (the only mode rfs serves) it cannot be freed.
+        UnionDentry { raw: unsafe { &*self.raw.d_parent } }
+    }
+
+    /// The union inode, or `None` if negative.
+    pub(crate) fn inode_raw(&self) -> *mut sys::inode {
+        // SAFETY: the dentry is live.
+        unsafe { sys::rfs_d_inode(self.as_ptr()) }
+    }
+}

@@ -1,0 +1,118 @@
+//! Open files of the branches below the union.
+
+use super::{cred::Cred, from_err_ptr, sys, to_result};
+use core::ptr::NonNull;
+use kernel::error::{code::*, Result};
+
+/// One reference to an open lower `struct file` (fput on drop).
+///
+/// A union file opened for reading holds the lower file it reads from; a
+/// union directory opens each merged lower directory while it builds its
+/// listing.
+pub(crate) struct File(NonNull<sys::file>);
+
+// SAFETY: file refcounts are atomic and fput may be called from any task.
+unsafe impl Send for File {}
+// SAFETY: shared access only calls VFS functions that do their own locking.
+unsafe impl Sync for File {}
+
+impl File {
+    /// Opens `path` with `flags` as `cred` (dentry_open).
+    pub(crate) fn open(path: &sys::path, flags: u32, cred: &Cred) -> Result<File> {
+        let flags = i32::try_from(flags).map_err(|_| EINVAL)?;
+        // SAFETY: `path` names a dentry and mount the caller keeps referenced;
+        // `cred` is live. dentry_open takes its own references.
+        let f = from_err_ptr(unsafe { sys::dentry_open(path, flags, cred.as_ptr()) })?;
+        NonNull::new(f).map(File).ok_or(EIO)
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut sys::file {
+        self.0.as_ptr()
+    }
+
+    /// Reads into `iter` at `*pos` (vfs_iter_read), advancing `*pos`.
+    ///
+    /// # Safety
+    /// `iter` must be the live iov_iter of the caller's read.
+    pub(crate) unsafe fn read_iter(&self, iter: *mut sys::iov_iter, pos: &mut i64, flags: i32) -> Result<isize> {
+        // SAFETY: the file is open (we hold it) and `iter` is live (caller).
+        let n = unsafe { sys::vfs_iter_read(self.as_ptr(), iter, pos, flags) };
+        if n < 0 {
+            Err(kernel::error::Error::from_errno(n as i32))
+        } else {
+            Ok(n)
+        }
+    }
+
+    /// Splices from the file into `pipe` (vfs_splice_read).
+    ///
+    /// # Safety
+    /// `pipe` must be the live pipe of the caller's splice.
+    pub(crate) unsafe fn splice_read(
+        &self,
+        pos: &mut i64,
+        pipe: *mut sys::pipe_inode_info,
+        len: usize,
+        flags: u32,
+    ) -> Result<isize> {
+        // SAFETY: file held, pipe live (caller).
+        let n = unsafe { sys::vfs_splice_read(self.as_ptr(), pos, pipe, len, flags) };
+        if n < 0 {
+            Err(kernel::error::Error::from_errno(n as i32))
+        } else {
+            Ok(n)
+        }
+    }
+
+    /// vfs_llseek on the lower file, starting from `pos`. Returns the new
+    /// position.
+    pub(crate) fn llseek(&self, pos: i64, offset: i64, whence: i32) -> Result<i64> {
+        let f = self.as_ptr();
+        // SAFETY: the union file's f_pos_lock serialises seeks of the union
+        // file, and the lower file is private to it, so setting its f_pos
+        // races with nobody.
+        let r = unsafe {
+            (*f).f_pos = pos;
+            sys::vfs_llseek(f, offset, whence)
+        };
+        if r < 0 {
+            Err(kernel::error::Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// vfs_fsync_range on the lower file.
+    pub(crate) fn fsync(&self, start: i64, end: i64, datasync: bool) -> Result {
+        // SAFETY: the file is open.
+        to_result(unsafe { sys::vfs_fsync_range(self.as_ptr(), start, end, datasync as i32) }).map(|_| ())
+    }
+
+    /// Maps the lower file in place of the union file: the VMA takes a
+    /// reference on the lower file (vma_set_file), so the mapping shares the
+    /// lower page cache.
+    ///
+    /// # Safety
+    /// `vma` must be the VMA of the caller's mmap.
+    pub(crate) unsafe fn mmap(&self, vma: *mut sys::vm_area_struct) -> Result {
+        let f = self.as_ptr();
+        // SAFETY: mmap_lock is held by the caller; vma_set_file swaps the
+        // VMA's file reference to `f`; the lower file's own mmap then sets up
+        // the VMA. A lower file without mmap gives ENODEV, as mmap(2) would.
+        unsafe {
+            if (*(*f).f_op).mmap.is_none() {
+                return Err(ENODEV);
+            }
+            sys::vma_set_file(vma, f);
+            to_result(sys::rfs_call_mmap(f, vma)).map(|_| ())
+        }
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { sys::fput(self.as_ptr()) };
+    }
+}

@@ -1,0 +1,349 @@
+//! The filesystem type, mount contexts (fs_context) and superblocks.
+//!
+//! Mounting goes through the new mount API: `init_fs_context` attaches an
+//! empty [`MountConfig`] to the context, `parse_monolithic`/`parse_param`
+//! fill it (from mount(2) data or fsconfig(2) keys), `get_tree` builds the
+//! superblock with [`fill_super`], and `reconfigure` serves remount.
+//!
+//! Ownership: the `MountConfig` belongs to the fs_context (freed by `free`);
+//! the [`SbInfo`] belongs to the superblock (`s_fs_info`), created in
+//! `fill_super` and freed in `kill_sb` after kill_anon_super has evicted
+//! every union inode (which hold references into the branches).
+
+use super::{inode::NewInode, sys};
+use crate::inode::InodeInfo;
+use crate::options::MountConfig;
+use crate::super_::{fill_super, reconfigure, SbInfo};
+use core::ptr::NonNull;
+use kernel::error::{code::*, Error, Result};
+use kernel::prelude::*;
+
+/// The registered `rfs` filesystem type; unregistered on drop.
+pub(crate) struct Registration {
+    fs: NonNull<sys::file_system_type>,
+}
+
+// SAFETY: the file_system_type is only touched by (un)register_filesystem,
+// which do their own locking.
+unsafe impl Send for Registration {}
+// SAFETY: see above.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// Registers `rfs` (it then shows as `nodev rfs` in /proc/filesystems).
+    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+        let mut fs = KBox::new(sys::file_system_type::default(), GFP_KERNEL)?;
+        fs.name = c"rfs".as_ptr().cast();
+        fs.owner = module.as_ptr().cast();
+        fs.init_fs_context = Some(init_fs_context);
+        fs.kill_sb = Some(kill_sb);
+        let fs = KBox::into_raw(fs);
+        // SAFETY: `fs` is a fully set up, heap-allocated type that stays at
+        // its address until `drop` unregisters it.
+        let ret = unsafe { sys::register_filesystem(fs) };
+        if ret != 0 {
+            // SAFETY: not registered, so still exclusively ours.
+            drop(unsafe { KBox::from_raw(fs) });
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: KBox::into_raw never returns NULL.
+        Ok(Registration { fs: unsafe { NonNull::new_unchecked(fs) } })
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`. The module refcount (fs->owner)
+        // guarantees no superblock of ours exists when the module unloads.
+        unsafe {
+            sys::unregister_filesystem(self.fs.as_ptr());
+            drop(KBox::from_raw(self.fs.as_ptr()));
+        }
+    }
+}
+
+/// The error log of a mount context: messages end up in the fs_context log
+/// (read by mount(8) with the new API) or in the kernel log.
+pub(crate) struct FcLog(*mut sys::fs_context);
+
+impl FcLog {
+    /// Reports `msg` (and the offending text, if any) to the user.
+    pub(crate) fn error(&self, msg: &str, detail: Option<&[u8]>) {
+        let mut cmsg = [0u8; 96];
+        let n = msg.len().min(cmsg.len() - 1);
+        if let (Some(d), Some(s)) = (cmsg.get_mut(..n), msg.as_bytes().get(..n)) {
+            d.copy_from_slice(s);
+        }
+        let (ptr, len) = match detail {
+            Some(d) => (d.as_ptr(), i32::try_from(d.len().min(256)).unwrap_or(256)),
+            None => (core::ptr::null(), 0),
+        };
+        // SAFETY: `self.0` is the live fs_context of the current operation;
+        // `cmsg` is NUL-terminated; `ptr` is valid for `len` bytes.
+        unsafe { sys::rfs_fc_error(self.0, cmsg.as_ptr(), ptr, len) };
+    }
+}
+
+/// The superblock being set up by `fill_super`.
+pub(crate) struct SuperSetup {
+    sb: *mut sys::super_block,
+}
+
+/// Superblock parameters `fill_super` decides.
+pub(crate) struct SuperParams {
+    /// `s_magic`.
+    pub(crate) magic: u64,
+    /// `s_maxbytes`: the largest of the branches'.
+    pub(crate) maxbytes: i64,
+    /// `s_stack_depth`: one more than the deepest branch's.
+    pub(crate) stack_depth: i32,
+    /// `s_time_gran`.
+    pub(crate) time_gran: u32,
+}
+
+impl SuperSetup {
+    /// Sets the superblock's fixed parameters and operations.
+    pub(crate) fn set_params(&mut self, p: &SuperParams) {
+        let sb = self.sb;
+        // SAFETY: the superblock is being set up by us under s_umount; nobody
+        // else looks at these fields yet.
+        unsafe {
+            (*sb).s_magic = p.magic as _;
+            (*sb).s_maxbytes = p.maxbytes;
+            (*sb).s_stack_depth = p.stack_depth;
+            (*sb).s_time_gran = p.time_gran;
+            (*sb).s_op = &super::ops::SUPER_OPS.0;
+            (*sb).s_d_op = &super::ops::DENTRY_OPS.0;
+            (*sb).s_xattr = super::ops::XATTR_HANDLERS.0.as_ptr();
+        }
+    }
+
+    /// Hands the union state to the superblock (s_fs_info); from now on
+    /// `kill_sb` frees it.
+    pub(crate) fn set_info(&mut self, info: Pin<KBox<SbInfo>>) {
+        // SAFETY: the box is never moved out of again (kill_sb rebuilds it
+        // with from_raw to drop it), so the pin holds.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(info) });
+        // SAFETY: as in `set_params`.
+        unsafe { (*self.sb).s_fs_info = raw.cast() };
+    }
+
+    /// The union state set by `set_info`.
+    pub(crate) fn info(&self) -> Option<&SbInfo> {
+        // SAFETY: s_fs_info is NULL or the SbInfo set above, alive until kill_sb.
+        unsafe { (*self.sb).s_fs_info.cast::<SbInfo>().as_ref() }
+    }
+
+    /// A new union inode on this superblock.
+    pub(crate) fn new_inode(&self) -> Result<NewInode<InodeInfo>> {
+        // SAFETY: our superblock, live during fill_super.
+        unsafe { NewInode::new(self.sb) }
+    }
+
+    /// Installs the root directory.
+    pub(crate) fn set_root(&mut self, root: NewInode<InodeInfo>) -> Result {
+        let d = root.make_root()?;
+        // SAFETY: as in `set_params`.
+        unsafe { (*self.sb).s_root = d };
+        Ok(())
+    }
+}
+
+/// The superblock of a live union, as seen by operations on it.
+#[derive(Clone, Copy)]
+pub(crate) struct SuperBlock<'a> {
+    sb: &'a sys::super_block,
+}
+
+impl<'a> SuperBlock<'a> {
+    /// # Safety
+    /// `sb` must be a live rfs superblock with its SbInfo set, for `'a`.
+    pub(crate) unsafe fn from_raw(sb: *mut sys::super_block) -> Self {
+        // SAFETY: guaranteed by the caller.
+        SuperBlock { sb: unsafe { &*sb } }
+    }
+
+    /// The union state.
+    pub(crate) fn info(&self) -> &'a SbInfo {
+        // SAFETY: rfs sets s_fs_info in fill_super before any inode exists,
+        // and frees it only in kill_sb after the last inode is gone.
+        unsafe { &*self.sb.s_fs_info.cast::<SbInfo>() }
+    }
+
+    /// A new union inode.
+    pub(crate) fn new_inode(&self) -> Result<NewInode<InodeInfo>> {
+        // SAFETY: live rfs superblock (see from_raw).
+        unsafe { NewInode::new((self.sb as *const sys::super_block).cast_mut()) }
+    }
+
+    /// `s_dev`.
+    pub(crate) fn dev(&self) -> u32 {
+        self.sb.s_dev
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points called by the VFS.
+
+static FC_OPS: super::ops::Table<sys::fs_context_operations> =
+    super::ops::Table(sys::fs_context_operations {
+        free: Some(fc_free),
+        dup: None,
+        parse_param: Some(fc_parse_param),
+        parse_monolithic: Some(fc_parse_monolithic),
+        get_tree: Some(fc_get_tree),
+        reconfigure: Some(fc_reconfigure),
+    });
+
+unsafe extern "C" fn init_fs_context(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+    let cfg = match KBox::new(MountConfig::new(), GFP_KERNEL) {
+        Ok(c) => c,
+        Err(_) => return ENOMEM.to_errno(),
+    };
+    // SAFETY: `fc` is the new context, ours to set up.
+    unsafe {
+        (*fc).fs_private = KBox::into_raw(cfg).cast();
+        (*fc).ops = &FC_OPS.0;
+    }
+    0
+}
+
+/// The MountConfig of a context.
+///
+/// # Safety
+/// `fc` must be a live rfs fs_context; the VFS serialises operations on it
+/// (fc->uapi_mutex or the mount syscall itself), so `&mut` is exclusive.
+unsafe fn config<'a>(fc: *mut sys::fs_context) -> Option<&'a mut MountConfig> {
+    // SAFETY: fs_private is the MountConfig set in init_fs_context (or NULL).
+    unsafe { (*fc).fs_private.cast::<MountConfig>().as_mut() }
+}
+
+unsafe extern "C" fn fc_free(fc: *mut sys::fs_context) {
+    // SAFETY: called once, when the context goes away.
+    let p = unsafe { (*fc).fs_private.cast::<MountConfig>() };
+    if !p.is_null() {
+        // SAFETY: made by KBox::into_raw in init_fs_context.
+        drop(unsafe { KBox::from_raw(p) });
+    }
+}
+
+unsafe extern "C" fn fc_parse_param(fc: *mut sys::fs_context, param: *mut sys::fs_parameter) -> kernel::ffi::c_int {
+    let log = FcLog(fc);
+    // SAFETY: the VFS passes a live context and parameter.
+    let (Some(cfg), Some(param)) = (unsafe { config(fc) }, unsafe { param.as_ref() }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: `key` is a NUL-terminated string owned by the parameter.
+    let key = unsafe { core::ffi::CStr::from_ptr(param.key.cast()) }.to_bytes();
+    // SAFETY: reading the parameter's type tag and, for strings, its
+    // NUL-terminated value of `size` bytes.
+    let value = unsafe {
+        match sys::rfs_param_type(param) {
+            sys::fs_value_type_fs_value_is_flag => None,
+            sys::fs_value_type_fs_value_is_string if !param.__bindgen_anon_1.string.is_null() => Some(
+                core::slice::from_raw_parts(param.__bindgen_anon_1.string.cast::<u8>(), param.size),
+            ),
+            _ => {
+                log.error("rfs: option value must be a string", Some(key));
+                return EINVAL.to_errno();
+            }
+        }
+    };
+    if key == b"source" {
+        // Leave the device name ("none") to the VFS.
+        return -(sys::ENOPARAM as i32);
+    }
+    match cfg.parse_param(key, value, &log) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn fc_parse_monolithic(fc: *mut sys::fs_context, data: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
+    if data.is_null() {
+        return 0;
+    }
+    // SAFETY: mount(2) data for a filesystem without binary data is a
+    // NUL-terminated string of at most a page.
+    let data = unsafe { core::ffi::CStr::from_ptr(data.cast()) }.to_bytes();
+    let mut key = KVec::new();
+    for opt in crate::logic::options::split_options(data) {
+        // Split KEY=VALUE at the first '='; the key goes to the VFS (which
+        // handles the generic flags like "ro" itself) as a C string.
+        let (k, v) = match opt.iter().position(|&c| c == b'=') {
+            Some(i) => (opt.get(..i).unwrap_or(&[]), opt.get(i + 1..)),
+            None => (opt, None),
+        };
+        key = KVec::new();
+        if key.extend_from_slice(k, GFP_KERNEL).is_err() || key.push(0, GFP_KERNEL).is_err() {
+            return ENOMEM.to_errno();
+        }
+        let (vp, vlen) = match v {
+            Some(v) => (v.as_ptr(), v.len()),
+            None => (core::ptr::null(), 0),
+        };
+        // SAFETY: `key` is NUL-terminated; the value is valid for `vlen`
+        // bytes (vfs_parse_fs_string copies it).
+        let ret = unsafe { sys::vfs_parse_fs_string(fc, key.as_ptr(), vp, vlen) };
+        if ret != 0 {
+            return ret;
+        }
+    }
+    drop(key);
+    0
+}
+
+unsafe extern "C" fn fc_get_tree(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+    // SAFETY: `fc` is live; fill_super_tramp gets it back from the VFS.
+    unsafe { sys::get_tree_nodev(fc, Some(fill_super_tramp)) }
+}
+
+unsafe extern "C" fn fill_super_tramp(sb: *mut sys::super_block, fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+    let log = FcLog(fc);
+    // SAFETY: the context outlives get_tree.
+    let Some(cfg) = (unsafe { config(fc) }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: `fc->cred` is the mounter's credentials, live with the context.
+    let cred = unsafe { (*fc).cred };
+    let mut setup = SuperSetup { sb };
+    // SAFETY: as above.
+    match fill_super(&mut setup, cfg, unsafe { super::cred::Cred::get(cred) }, &log) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn fc_reconfigure(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+    let log = FcLog(fc);
+    // SAFETY: on reconfigure, fc->root is the root of the mounted union.
+    let (cfg, sb) = unsafe {
+        let Some(cfg) = config(fc) else { return EINVAL.to_errno() };
+        (cfg, (*(*fc).root).d_sb)
+    };
+    // SAFETY: the superblock of a mounted union (s_umount held).
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    match reconfigure(sb.info(), cfg, &log) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
+    // SAFETY: the VFS tears down our superblock; s_fs_info is NULL (failed
+    // early in fill_super) or the box made by `set_info`.
+    unsafe {
+        let info = (*sb).s_fs_info.cast::<SbInfo>();
+        sys::kill_anon_super(sb);
+        if !info.is_null() {
+            drop(KBox::from_raw(info));
+        }
+    }
+}
+
+
+/// `(s_maxbytes, s_stack_depth)` of a branch's superblock.
+pub(crate) fn sb_limits(sb: *mut sys::super_block) -> (i64, i32) {
+    // SAFETY: the caller holds a reference on a mount of this superblock.
+    unsafe { ((*sb).s_maxbytes, (*sb).s_stack_depth) }
+}

@@ -1,0 +1,350 @@
+//! Inodes: read access to lower inodes, and the union inode container.
+//!
+//! A union inode is a `FsInode<T>`: rfs's per-inode data `T` next to the
+//! VFS's `struct inode`, allocated from rfs's own slab cache by the
+//! `alloc_inode` super operation (like `struct ovl_inode`). The data is
+//! created empty in `alloc_inode`, filled in by the code that builds the
+//! inode before it is published (`NewInode`), released in `destroy_inode`
+//! (dropping every reference it holds) and freed after an RCU grace period in
+//! `free_inode`.
+
+use super::{dentry::Dentry, sys};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::error::{code::*, Result};
+
+/// File type bits of `i_mode` (S_IFMT and friends, from the uapi).
+pub(crate) mod mode {
+    /// Type mask.
+    pub(crate) const S_IFMT: u16 = 0o170000;
+    /// Directory.
+    pub(crate) const S_IFDIR: u16 = 0o040000;
+    /// Regular file.
+    pub(crate) const S_IFREG: u16 = 0o100000;
+    /// Symbolic link.
+    pub(crate) const S_IFLNK: u16 = 0o120000;
+}
+
+/// A borrowed inode (of a branch, or of the union) that the caller keeps
+/// alive, e.g. through a dentry reference.
+#[derive(Clone, Copy)]
+pub(crate) struct InodeRef<'a>(&'a sys::inode);
+
+impl<'a> InodeRef<'a> {
+    /// # Safety
+    /// `ptr` must be NULL or a live inode for `'a`.
+    pub(crate) unsafe fn from_raw(ptr: *mut sys::inode) -> Option<Self> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { ptr.as_ref() }.map(InodeRef)
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut sys::inode {
+        (self.0 as *const sys::inode).cast_mut()
+    }
+
+    /// `i_mode`.
+    pub(crate) fn mode(&self) -> u16 {
+        self.0.i_mode
+    }
+
+    /// Whether this is a directory.
+    pub(crate) fn is_dir(&self) -> bool {
+        self.mode() & mode::S_IFMT == mode::S_IFDIR
+    }
+
+    /// `i_ino`.
+    pub(crate) fn ino(&self) -> u64 {
+        self.0.i_ino as u64
+    }
+
+    /// A number that changes whenever the directory (or file) changes: the
+    /// change counter (i_version) mixed with the ctime. Used to notice direct
+    /// changes to branches (udba=reval).
+    pub(crate) fn change_stamp(&self) -> u64 {
+        let p = self.as_ptr();
+        // SAFETY: `p` is live for 'a; both helpers only read (querying
+        // i_version sets its "queried" flag atomically so the next change
+        // increments it).
+        let (iv, ct) = unsafe { (sys::rfs_inode_query_iversion(p), sys::rfs_inode_get_ctime(p)) };
+        iv.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (ct.tv_sec as u64).rotate_left(32)
+            ^ (ct.tv_nsec as u64)
+    }
+}
+
+/// rfs's part of a union inode.
+pub(crate) trait InodeData: Sized {
+    /// The empty value `alloc_inode` starts with.
+    fn empty() -> Self;
+    /// Drops every reference the data holds (called in `destroy_inode`, may
+    /// sleep); the memory itself goes in `free_inode`.
+    fn release(&mut self);
+}
+
+/// A union inode: rfs's data beside the VFS inode.
+#[repr(C)]
+pub(crate) struct FsInode<T> {
+    data: T,
+    vfs: sys::inode,
+}
+
+/// The slab cache union inodes come from; set at module load.
+static INODE_CACHE: AtomicPtr<sys::kmem_cache> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The union inode cache, for the module's lifetime: created at load,
+/// destroyed on drop (after the filesystem is unregistered).
+pub(crate) struct InodeCache(());
+
+impl InodeCache {
+    /// Creates the cache for inodes carrying `T`.
+    pub(crate) fn create<T: InodeData>() -> Result<InodeCache> {
+        create_cache::<T>()?;
+        Ok(InodeCache(()))
+    }
+}
+
+impl Drop for InodeCache {
+    fn drop(&mut self) {
+        destroy_cache();
+    }
+}
+
+/// Creates the union inode cache (module init).
+fn create_cache<T: InodeData>() -> Result {
+    let size = core::mem::size_of::<FsInode<T>>();
+    let off = core::mem::offset_of!(FsInode<T>, vfs);
+    // SAFETY: plain slab cache creation; the constructor initialises the
+    // embedded VFS inode at `off`.
+    let cache = unsafe { sys::rfs_inode_cache_create(size, off) };
+    if cache.is_null() {
+        return Err(ENOMEM);
+    }
+    INODE_CACHE.store(cache, Ordering::Release);
+    Ok(())
+}
+
+/// Destroys the inode cache (module exit, after every superblock is gone).
+fn destroy_cache() {
+    let cache = INODE_CACHE.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !cache.is_null() {
+        // SAFETY: waits for pending RCU frees of union inodes (free_inode
+        // runs from call_rcu), then destroys the now empty cache.
+        unsafe {
+            sys::rcu_barrier();
+            sys::kmem_cache_destroy(cache);
+        }
+    }
+}
+
+impl<T: InodeData> FsInode<T> {
+    fn container(inode: *mut sys::inode) -> *mut FsInode<T> {
+        let off = core::mem::offset_of!(FsInode<T>, vfs);
+        inode.cast::<u8>().wrapping_sub(off).cast::<FsInode<T>>()
+    }
+
+    /// `alloc_inode`: a new union inode with empty data.
+    ///
+    /// # Safety
+    /// Called by the VFS with a live superblock of rfs.
+    pub(crate) unsafe fn alloc(sb: *mut sys::super_block) -> *mut sys::inode {
+        let cache = INODE_CACHE.load(Ordering::Acquire);
+        // SAFETY: `sb` is live (caller) and the cache exists while the module
+        // is loaded.
+        let inode = unsafe { sys::rfs_alloc_inode_sb(sb, cache) };
+        if inode.is_null() {
+            return inode;
+        }
+        let c = Self::container(inode);
+        // SAFETY: the slab object is a whole `FsInode<T>`; `data` holds no
+        // value yet (it is dropped in `free`), so it is written, not assigned.
+        unsafe { core::ptr::addr_of_mut!((*c).data).write(T::empty()) };
+        inode
+    }
+
+    /// `destroy_inode`: releases the references the data holds.
+    ///
+    /// # Safety
+    /// `inode` came from `alloc` and is being destroyed by the VFS.
+    pub(crate) unsafe fn destroy(inode: *mut sys::inode) {
+        // SAFETY: the inode is being torn down, nobody else uses the data
+        // mutably; RCU walkers never look at it (rfs refuses RCU-walk in
+        // its ops that read inode data).
+        unsafe { (*Self::container(inode)).data.release() };
+    }
+
+    /// `free_inode`: drops the data and returns the memory (RCU callback).
+    ///
+    /// # Safety
+    /// `inode` came from `alloc`; called once, after `destroy`.
+    pub(crate) unsafe fn free(inode: *mut sys::inode) {
+        let c = Self::container(inode);
+        // SAFETY: `data` was written in `alloc` and is dropped only here;
+        // then the slab object goes back to the cache it came from.
+        unsafe {
+            core::ptr::drop_in_place(core::ptr::addr_of_mut!((*c).data));
+            sys::kmem_cache_free(INODE_CACHE.load(Ordering::Acquire), c.cast());
+        }
+    }
+
+    /// The union inode behind a VFS inode of rfs.
+    ///
+    /// # Safety
+    /// `inode` must be a live inode of an rfs superblock for `'a`.
+    pub(crate) unsafe fn from_vfs<'a>(inode: *mut sys::inode) -> &'a FsInode<T> {
+        // SAFETY: every inode of an rfs superblock comes from `alloc`.
+        unsafe { &*Self::container(inode) }
+    }
+
+    /// rfs's data.
+    pub(crate) fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The VFS inode.
+    pub(crate) fn vfs(&self) -> InodeRef<'_> {
+        InodeRef(&self.vfs)
+    }
+}
+
+/// A freshly allocated union inode, not yet visible to anyone: its data may be
+/// filled in freely. Dropping it unused releases it (iput).
+pub(crate) struct NewInode<T: InodeData> {
+    inode: NonNull<sys::inode>,
+    _t: core::marker::PhantomData<T>,
+}
+
+/// What kind of object a union inode stands for; selects its operations.
+pub(crate) enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    Reg,
+    /// A symbolic link.
+    Symlink,
+    /// A fifo, socket or device node: opened through the union inode itself.
+    Special(u32),
+}
+
+impl<T: InodeData> NewInode<T> {
+    /// Allocates a union inode on `sb` (new_inode, which calls `alloc`).
+    ///
+    /// # Safety
+    /// `sb` must be a live rfs superblock.
+    pub(crate) unsafe fn new(sb: *mut sys::super_block) -> Result<Self> {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { sys::new_inode(sb) };
+        let inode = NonNull::new(inode).ok_or(ENOMEM)?;
+        Ok(NewInode { inode, _t: core::marker::PhantomData })
+    }
+
+    /// rfs's data, exclusively: the inode is not published yet.
+    pub(crate) fn data_mut(&mut self) -> &mut T {
+        let c = FsInode::<T>::container(self.inode.as_ptr());
+        // SAFETY: the inode came from `alloc` (so `data` is initialised) and
+        // is referenced only by `self` until it is published.
+        unsafe { &mut (*c).data }
+    }
+
+    /// Sets the inode number, the mode and, from `kind`, the operations.
+    pub(crate) fn init(&mut self, ino: u64, imode: u16, kind: Kind) {
+        let i = self.inode.as_ptr();
+        // SAFETY: the inode is ours alone (see `data_mut`); the op tables are
+        // statics.
+        unsafe {
+            (*i).i_ino = ino as _;
+            (*i).i_mode = imode;
+            match kind {
+                Kind::Dir => {
+                    (*i).i_op = &super::ops::DIR_IOPS.0;
+                    (*i).__bindgen_anon_3.i_fop = &super::ops::DIR_FOPS.0;
+                }
+                Kind::Reg => {
+                    (*i).i_op = &super::ops::FILE_IOPS.0;
+                    (*i).__bindgen_anon_3.i_fop = &super::ops::FILE_FOPS.0;
+                }
+                Kind::Symlink => {
+                    (*i).i_op = &super::ops::SYMLINK_IOPS.0;
+                }
+                Kind::Special(rdev) => {
+                    (*i).i_op = &super::ops::SPECIAL_IOPS.0;
+                    sys::init_special_inode(i, imode, rdev);
+                }
+            }
+        }
+    }
+
+    /// Copies owner, times, size and link count from a lower inode, so that
+    /// checks done on the union inode alone (RCU-walk permission) see the
+    /// lower object's attributes.
+    pub(crate) fn copy_attr(&mut self, from: InodeRef<'_>) {
+        let i = self.inode.as_ptr();
+        let f = from.as_ptr();
+        // SAFETY: `i` is ours alone; `f` is live (the caller holds a dentry).
+        unsafe {
+            sys::rfs_i_uid_gid(i, f);
+            (*i).i_size = (*f).i_size;
+            (*i).i_blocks = (*f).i_blocks;
+            sys::rfs_inode_set_times(
+                i,
+                sys::rfs_inode_get_atime(f),
+                sys::rfs_inode_get_mtime(f),
+                sys::rfs_inode_get_ctime(f),
+            );
+            sys::rfs_set_nlink(i, (*f).__bindgen_anon_1.i_nlink);
+        }
+    }
+
+    /// Publishes the inode under a new union dentry (d_splice_alias). Returns
+    /// the dentry the VFS should use instead, if any.
+    pub(crate) fn splice(self, dentry: *mut sys::dentry) -> Result<Option<Dentry>> {
+        let i = self.inode.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: d_splice_alias consumes our inode reference, even on error;
+        // `dentry` is the VFS's dentry for this lookup.
+        let d = super::from_err_ptr(unsafe { sys::d_splice_alias(i, dentry) })?;
+        // SAFETY: a non-NULL result is a referenced dentry given to us.
+        Ok(unsafe { Dentry::from_raw(d) })
+    }
+
+    /// Makes the inode the root of its superblock (d_make_root).
+    pub(crate) fn make_root(self) -> Result<*mut sys::dentry> {
+        let i = self.inode.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: d_make_root consumes the inode reference, also on failure.
+        let root = unsafe { sys::d_make_root(i) };
+        if root.is_null() {
+            Err(ENOMEM)
+        } else {
+            Ok(root)
+        }
+    }
+}
+
+impl<T: InodeData> Drop for NewInode<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own the only reference to an unpublished inode.
+        unsafe { sys::iput(self.inode.as_ptr()) };
+    }
+}
+
+/// The device number of a device node.
+pub(crate) fn rdev(inode: InodeRef<'_>) -> u32 {
+    // SAFETY: the inode is live for the borrow.
+    unsafe { sys::rfs_inode_rdev(inode.as_ptr()) }
+}
+
+/// generic_permission on a union inode, for the current task.
+pub(crate) fn generic_permission(inode: InodeRef<'_>, mask: i32) -> Result {
+    // SAFETY: the inode is live; union inodes are not idmapped.
+    super::to_result(unsafe { sys::generic_permission(sys::rfs_nop_mnt_idmap(), inode.as_ptr(), mask) })
+        .map(|_| ())
+}
+
+/// inode_permission on a lower inode reached through `mnt`, for the current
+/// task.
+pub(crate) fn inode_permission(mnt: *mut sys::vfsmount, inode: InodeRef<'_>, mask: i32) -> Result {
+    // SAFETY: `mnt` is a branch mount the caller holds; the inode is live.
+    super::to_result(unsafe { sys::inode_permission(sys::rfs_mnt_idmap(mnt), inode.as_ptr(), mask) })
+        .map(|_| ())
+}

@@ -1,0 +1,60 @@
+//! The binding layer: the only part of rfs that touches the C VFS.
+//!
+//! Every `unsafe` block of the module lives below this directory. The types
+//! here own exactly one reference each (a dentry, a path, an open file, a set
+//! of credentials) and release it on drop, so the union logic above works with
+//! plain values and `?`. The extern "C" entry points that the VFS calls
+//! (`ops.rs`) turn raw pointers into these types and call the union logic.
+//!
+//! Layout:
+//! - `sys`: the bindgen output over `include/rfs_vfs.h`;
+//! - `dentry`, `path`, `inode`, `file`, `cred`: refcounted object wrappers;
+//! - `dir`: iterating a lower directory;
+//! - `fs`: file_system_type, fs_context and superblock glue;
+//! - `ops`: the operation tables handed to the VFS;
+//! - `sysfs`, `seq`: /sys/fs/rfs and /proc/mounts output.
+
+pub(crate) mod sys;
+
+pub(crate) mod cred;
+pub(crate) mod dentry;
+pub(crate) mod dir;
+pub(crate) mod file;
+pub(crate) mod fs;
+pub(crate) mod inode;
+pub(crate) mod ops;
+pub(crate) mod path;
+pub(crate) mod seq;
+pub(crate) mod sysfs;
+
+use kernel::error::{Error, Result};
+
+/// Turns a negative errno from the C side into a `Result`.
+pub(crate) fn to_result(ret: kernel::ffi::c_int) -> Result<kernel::ffi::c_int> {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Turns an `ERR_PTR`-style return into a `Result` (NULL stays a valid value).
+pub(crate) fn from_err_ptr<T>(ptr: *mut T) -> Result<*mut T> {
+    kernel::error::from_err_ptr(ptr)
+}
+
+/// An errno the `kernel::error::code` module does not name.
+pub(crate) fn errno(e: u32) -> Error {
+    // Errno constants are small positive numbers (uapi errno.h).
+    Error::from_errno(-(e as i32))
+}
+
+/// Errnos used by rfs that `kernel::error::code` lacks.
+pub(crate) mod code {
+    use super::{errno, sys, Error};
+
+    /// ENAMETOOLONG.
+    pub(crate) fn enametoolong() -> Error {
+        errno(sys::ENAMETOOLONG)
+    }
+}

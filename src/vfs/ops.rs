@@ -1,0 +1,579 @@
+//! The operation tables rfs hands to the VFS, and their entry points.
+//!
+//! Each entry point turns the raw pointers the VFS passes into the binding
+//! layer's types and calls the union logic (`crate::namei`, `crate::inode`,
+//! `crate::readdir`, `crate::file`, `crate::super_`), then turns its `Result`
+//! back into what the VFS expects. Nothing here decides union semantics.
+//!
+//! RCU-walk: operations that would have to read a union inode's stack
+//! (d_revalidate, permission, get_link) answer -ECHILD under RCU, so the
+//! VFS retries them in ref-walk mode where the stack is pinned.
+
+use super::dentry::UnionDentry;
+use super::dir::DirEmitter;
+use super::fs::SuperBlock;
+use super::inode::FsInode;
+use super::seq::SeqFile;
+use super::sys;
+use crate::file::RegFile;
+use crate::inode::{InodeInfo, UnionInode};
+use crate::readdir::DirFile;
+use kernel::error::{code::*, Result};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+
+/// An operation table in static memory. The tables hold only function
+/// pointers and NULLs and are never written, so sharing them is sound.
+pub(crate) struct Table<T>(pub(crate) T);
+// SAFETY: see above.
+unsafe impl<T> Sync for Table<T> {}
+
+fn errno(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// The union inode and superblock behind a VFS inode of rfs.
+///
+/// # Safety
+/// `inode` must be a live inode of an rfs superblock for `'a`.
+unsafe fn union_inode<'a>(inode: *mut sys::inode) -> (SuperBlock<'a>, &'a UnionInode) {
+    // SAFETY: guaranteed by the caller; every rfs inode comes from `alloc`.
+    unsafe {
+        let ui = FsInode::<InodeInfo>::from_vfs(inode);
+        (SuperBlock::from_raw((*inode).i_sb), ui)
+    }
+}
+
+const LOOKUP_RCU: c_uint = sys::LOOKUP_RCU;
+const MAY_NOT_BLOCK: c_int = sys::MAY_NOT_BLOCK as c_int;
+
+// ---------------------------------------------------------------------------
+// Superblock.
+
+pub(crate) static SUPER_OPS: Table<sys::super_operations> = Table(sys::super_operations {
+    alloc_inode: Some(alloc_inode),
+    destroy_inode: Some(destroy_inode),
+    free_inode: Some(free_inode),
+    statfs: Some(statfs),
+    show_options: Some(show_options),
+    // SAFETY: all-zero is a valid super_operations (no operations).
+    ..unsafe { core::mem::zeroed() }
+});
+
+unsafe extern "C" fn alloc_inode(sb: *mut sys::super_block) -> *mut sys::inode {
+    // SAFETY: the VFS allocates an inode for our live superblock.
+    unsafe { FsInode::<InodeInfo>::alloc(sb) }
+}
+
+unsafe extern "C" fn destroy_inode(inode: *mut sys::inode) {
+    // SAFETY: the VFS destroys an inode made by `alloc_inode`.
+    unsafe { FsInode::<InodeInfo>::destroy(inode) }
+}
+
+unsafe extern "C" fn free_inode(inode: *mut sys::inode) {
+    // SAFETY: the VFS frees (after RCU) an inode made by `alloc_inode`.
+    unsafe { FsInode::<InodeInfo>::free(inode) }
+}
+
+unsafe extern "C" fn statfs(dentry: *mut sys::dentry, buf: *mut sys::kstatfs) -> c_int {
+    // SAFETY: `dentry` is on our superblock; `buf` is the caller's output.
+    let (sb, buf) = unsafe { (SuperBlock::from_raw((*dentry).d_sb), &mut *buf) };
+    errno(crate::super_::statfs(sb.info(), buf))
+}
+
+unsafe extern "C" fn show_options(m: *mut sys::seq_file, root: *mut sys::dentry) -> c_int {
+    // SAFETY: `root` is our root dentry and `m` the seq_file being written.
+    let (sb, m) = unsafe { (SuperBlock::from_raw((*root).d_sb), SeqFile::from_raw(m)) };
+    let Some(mut m) = m else { return EINVAL.to_errno() };
+    errno(crate::super_::show_options(sb.info(), &mut m))
+}
+
+// ---------------------------------------------------------------------------
+// Dentries.
+
+pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_operations {
+    d_revalidate: Some(d_revalidate),
+    // SAFETY: all-zero is a valid dentry_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_int {
+    if flags & LOOKUP_RCU != 0 {
+        return ECHILD.to_errno();
+    }
+    // SAFETY: ref-walk: the VFS holds a reference on `dentry`, which pins its
+    // parent; both are on our superblock.
+    let (sb, d, parent) = unsafe {
+        let Some(d) = UnionDentry::from_raw(dentry) else { return 0 };
+        (SuperBlock::from_raw((*dentry).d_sb), d, d.parent())
+    };
+    let inode = d.inode_raw();
+    let pinode = parent.inode_raw();
+    if pinode.is_null() {
+        return 0;
+    }
+    // SAFETY: a referenced dentry's inode (and its parent's) stays live.
+    let (ui, pi) = unsafe {
+        let ui = if inode.is_null() { None } else { Some(FsInode::<InodeInfo>::from_vfs(inode)) };
+        (ui, FsInode::<InodeInfo>::from_vfs(pinode))
+    };
+    match crate::namei::revalidate(sb, d, ui, pi) {
+        Ok(valid) => valid as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Inodes.
+
+pub(crate) static DIR_IOPS: Table<sys::inode_operations> = Table(sys::inode_operations {
+    lookup: Some(lookup),
+    permission: Some(permission),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    listxattr: Some(listxattr),
+    create: Some(erofs_create),
+    link: Some(erofs_link),
+    unlink: Some(erofs_unlink),
+    symlink: Some(erofs_symlink),
+    mkdir: Some(erofs_mkdir),
+    rmdir: Some(erofs_unlink),
+    mknod: Some(erofs_mknod),
+    rename: Some(erofs_rename),
+    tmpfile: Some(erofs_tmpfile),
+    // SAFETY: all-zero is a valid inode_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+pub(crate) static FILE_IOPS: Table<sys::inode_operations> = Table(sys::inode_operations {
+    permission: Some(permission),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    listxattr: Some(listxattr),
+    // SAFETY: all-zero is a valid inode_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+pub(crate) static SYMLINK_IOPS: Table<sys::inode_operations> = Table(sys::inode_operations {
+    get_link: Some(get_link),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    listxattr: Some(listxattr),
+    // SAFETY: all-zero is a valid inode_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+pub(crate) static SPECIAL_IOPS: Table<sys::inode_operations> = Table(sys::inode_operations {
+    permission: Some(permission),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    listxattr: Some(listxattr),
+    // SAFETY: all-zero is a valid inode_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+unsafe extern "C" fn lookup(dir: *mut sys::inode, dentry: *mut sys::dentry, _flags: c_uint) -> *mut sys::dentry {
+    // SAFETY: `dir` is our directory inode (locked shared by the VFS) and
+    // `dentry` the new dentry being looked up in it.
+    let (sb, ui, d) = unsafe {
+        let (sb, ui) = union_inode(dir);
+        let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_ptr() };
+        (sb, ui, d)
+    };
+    let res = crate::namei::lookup(sb, ui, d).and_then(|inode| match inode {
+        Some(inode) => inode.splice(dentry),
+        None => {
+            // A negative dentry: d_splice_alias(NULL) hashes it.
+            // SAFETY: `dentry` is the lookup's dentry; a NULL inode is allowed.
+            let r = unsafe { sys::d_splice_alias(core::ptr::null_mut(), dentry) };
+            // SAFETY: d_splice_alias(NULL, ..) returns NULL or an error.
+            super::from_err_ptr(r).map(|_| None)
+        }
+    });
+    match res {
+        Ok(Some(d)) => {
+            let p = d.as_ptr();
+            core::mem::forget(d);
+            p
+        }
+        Ok(None) => core::ptr::null_mut(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+unsafe extern "C" fn permission(_idmap: *mut sys::mnt_idmap, inode: *mut sys::inode, mask: c_int) -> c_int {
+    if mask & MAY_NOT_BLOCK != 0 {
+        return ECHILD.to_errno();
+    }
+    // SAFETY: ref-walk: the VFS holds the inode.
+    let (_, ui) = unsafe { union_inode(inode) };
+    errno(crate::inode::permission(ui, mask))
+}
+
+unsafe extern "C" fn getattr(
+    _idmap: *mut sys::mnt_idmap,
+    path: *const sys::path,
+    stat: *mut sys::kstat,
+    request_mask: u32,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: `path` is a union path the caller holds; `stat` its output.
+    let (sb, ui, stat) = unsafe {
+        let inode = sys::rfs_d_inode((*path).dentry);
+        let (sb, ui) = union_inode(inode);
+        (sb, ui, &mut *stat)
+    };
+    errno(crate::inode::getattr(sb, ui, stat, request_mask, flags))
+}
+
+unsafe extern "C" fn get_link(
+    dentry: *mut sys::dentry,
+    inode: *mut sys::inode,
+    done: *mut sys::delayed_call,
+) -> *const c_char {
+    if dentry.is_null() {
+        // RCU-walk.
+        return ECHILD.to_ptr();
+    }
+    // SAFETY: ref-walk: the VFS holds `dentry` and its inode.
+    let (sb, ui) = unsafe { union_inode(inode) };
+    let lower = match crate::inode::link_source(ui) {
+        Ok(l) => l,
+        Err(e) => return e.to_ptr(),
+    };
+    let _creds = sb.info().cred.override_creds();
+    // SAFETY: `lower` is a referenced lower symlink; vfs_get_link arranges
+    // for the returned string to live until `done` is called.
+    unsafe { sys::vfs_get_link(lower.as_ptr(), done) }
+}
+
+unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size: usize) -> isize {
+    // SAFETY: the VFS holds `dentry`, a positive union dentry.
+    let (sb, ui) = unsafe { union_inode(sys::rfs_d_inode(dentry)) };
+    let top = match ui.data().top() {
+        Ok(t) => t,
+        Err(e) => return e.to_errno() as isize,
+    };
+    let _creds = sb.info().cred.override_creds();
+    // SAFETY: `list` is the caller's buffer of `size` bytes (or NULL, 0).
+    unsafe { sys::vfs_listxattr(top.dentry.as_ptr(), list, size) }
+}
+
+unsafe extern "C" fn setattr(_idmap: *mut sys::mnt_idmap, _d: *mut sys::dentry, _a: *mut sys::iattr) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_create(
+    _idmap: *mut sys::mnt_idmap,
+    _dir: *mut sys::inode,
+    _d: *mut sys::dentry,
+    _mode: sys::umode_t,
+    _excl: bool,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_link(_old: *mut sys::dentry, _dir: *mut sys::inode, _new: *mut sys::dentry) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_unlink(_dir: *mut sys::inode, _d: *mut sys::dentry) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_symlink(
+    _idmap: *mut sys::mnt_idmap,
+    _dir: *mut sys::inode,
+    _d: *mut sys::dentry,
+    _target: *const c_char,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_mkdir(
+    _idmap: *mut sys::mnt_idmap,
+    _dir: *mut sys::inode,
+    _d: *mut sys::dentry,
+    _mode: sys::umode_t,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_mknod(
+    _idmap: *mut sys::mnt_idmap,
+    _dir: *mut sys::inode,
+    _d: *mut sys::dentry,
+    _mode: sys::umode_t,
+    _dev: sys::dev_t,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_rename(
+    _idmap: *mut sys::mnt_idmap,
+    _odir: *mut sys::inode,
+    _od: *mut sys::dentry,
+    _ndir: *mut sys::inode,
+    _nd: *mut sys::dentry,
+    _flags: c_uint,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+unsafe extern "C" fn erofs_tmpfile(
+    _idmap: *mut sys::mnt_idmap,
+    _dir: *mut sys::inode,
+    _f: *mut sys::file,
+    _mode: sys::umode_t,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+// ---------------------------------------------------------------------------
+// xattrs: read from the top lower object; changes refused (EROFS) for now.
+
+static XATTR_HANDLER: Table<sys::xattr_handler> = Table(sys::xattr_handler {
+    name: core::ptr::null(),
+    prefix: c"".as_ptr().cast(),
+    flags: 0,
+    list: None,
+    get: Some(xattr_get),
+    set: Some(xattr_set),
+});
+
+/// The NULL-terminated handler list for `s_xattr`.
+pub(crate) static XATTR_HANDLERS: Table<[*const sys::xattr_handler; 2]> =
+    Table([&XATTR_HANDLER.0, core::ptr::null()]);
+
+unsafe extern "C" fn xattr_get(
+    _h: *const sys::xattr_handler,
+    _dentry: *mut sys::dentry,
+    inode: *mut sys::inode,
+    name: *const c_char,
+    buffer: *mut c_void,
+    size: usize,
+) -> c_int {
+    // SAFETY: the VFS holds the union dentry and its inode.
+    let (sb, ui) = unsafe { union_inode(inode) };
+    let top = match ui.data().top() {
+        Ok(t) => t,
+        Err(e) => return e.to_errno(),
+    };
+    let _creds = sb.info().cred.override_creds();
+    // SAFETY: `name` is the full NUL-terminated name; `buffer` holds `size`
+    // bytes. The lower mount's idmap applies to the lower dentry.
+    unsafe {
+        sys::vfs_getxattr(sys::rfs_mnt_idmap(top.branch.root.mnt()), top.dentry.as_ptr(), name, buffer, size)
+            as c_int
+    }
+}
+
+unsafe extern "C" fn xattr_set(
+    _h: *const sys::xattr_handler,
+    _idmap: *mut sys::mnt_idmap,
+    _dentry: *mut sys::dentry,
+    _inode: *mut sys::inode,
+    _name: *const c_char,
+    _value: *const c_void,
+    _size: usize,
+    _flags: c_int,
+) -> c_int {
+    EROFS.to_errno()
+}
+
+// ---------------------------------------------------------------------------
+// Files.
+
+pub(crate) static DIR_FOPS: Table<sys::file_operations> = Table(sys::file_operations {
+    open: Some(dir_open),
+    release: Some(dir_release),
+    iterate_shared: Some(dir_iterate),
+    llseek: Some(dir_llseek),
+    read: Some(dir_read),
+    // SAFETY: all-zero is a valid file_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_operations {
+    open: Some(file_open),
+    release: Some(file_release),
+    read_iter: Some(file_read_iter),
+    splice_read: Some(file_splice_read),
+    llseek: Some(file_llseek),
+    mmap: Some(file_mmap),
+    fsync: Some(file_fsync),
+    // SAFETY: all-zero is a valid file_operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// The private data of an open union file.
+///
+/// # Safety
+/// `file` must be an open union file whose `open` stored a `KBox<T>`; the
+/// caller must not create overlapping `&mut` (the VFS serialises the users:
+/// f_pos_lock for reads and seeks of one open file).
+unsafe fn private<'a, T>(file: *mut sys::file) -> Option<&'a mut T> {
+    // SAFETY: see above.
+    unsafe { sys::rfs_file_private(file).cast::<T>().as_mut() }
+}
+
+unsafe extern "C" fn dir_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    let df = match KBox::new(DirFile::new(), GFP_KERNEL) {
+        Ok(b) => b,
+        Err(_) => return ENOMEM.to_errno(),
+    };
+    // SAFETY: the file is being opened by us; private_data is ours.
+    unsafe { sys::rfs_set_file_private(file, KBox::into_raw(df).cast()) };
+    0
+}
+
+unsafe extern "C" fn dir_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: last user of the file; private_data is the box from dir_open.
+    unsafe {
+        let p = sys::rfs_file_private(file).cast::<DirFile>();
+        if !p.is_null() {
+            drop(KBox::from_raw(p));
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn dir_iterate(file: *mut sys::file, ctx: *mut sys::dir_context) -> c_int {
+    // SAFETY: getdents holds f_pos_lock on the file; the inode is ours.
+    let (sb, ui, df, emitter) = unsafe {
+        let inode = (*file).f_inode;
+        let (sb, ui) = union_inode(inode);
+        let Some(df) = private::<DirFile>(file) else { return EBADF.to_errno() };
+        let Some(em) = DirEmitter::from_raw(file, ctx) else { return EINVAL.to_errno() };
+        (sb, ui, df, em)
+    };
+    let mut emitter = emitter;
+    errno(crate::readdir::iterate(sb, ui, df, &mut emitter))
+}
+
+unsafe extern "C" fn dir_llseek(file: *mut sys::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: the VFS holds f_pos_lock for seeks on this file.
+    let (df, pos) = unsafe {
+        let Some(df) = private::<DirFile>(file) else { return EBADF.to_errno() as i64 };
+        (df, &mut (*file).f_pos)
+    };
+    let new = match whence as u32 {
+        sys::SEEK_SET => offset,
+        sys::SEEK_CUR => match pos.checked_add(offset) {
+            Some(p) => p,
+            None => return EINVAL.to_errno() as i64,
+        },
+        _ => return EINVAL.to_errno() as i64,
+    };
+    if new < 0 {
+        return EINVAL.to_errno() as i64;
+    }
+    if new == 0 {
+        df.rewind();
+    }
+    *pos = new;
+    new
+}
+
+unsafe extern "C" fn dir_read(_f: *mut sys::file, _b: *mut c_char, _n: usize, _p: *mut i64) -> isize {
+    -(sys::EISDIR as isize)
+}
+
+unsafe extern "C" fn file_open(inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: the VFS opens our inode; f_flags is set.
+    let (sb, ui, flags) = unsafe {
+        let (sb, ui) = union_inode(inode);
+        (sb, ui, (*file).f_flags)
+    };
+    let rf = match crate::file::open(sb, ui, flags).and_then(|rf| Ok(KBox::new(rf, GFP_KERNEL)?)) {
+        Ok(rf) => rf,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: private_data is ours.
+    unsafe { sys::rfs_set_file_private(file, KBox::into_raw(rf).cast()) };
+    0
+}
+
+unsafe extern "C" fn file_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: last user of the file; private_data is the box from file_open.
+    unsafe {
+        let p = sys::rfs_file_private(file).cast::<RegFile>();
+        if !p.is_null() {
+            drop(KBox::from_raw(p));
+        }
+    }
+    0
+}
+
+/// The lower file of an open union file (shared access only).
+///
+/// # Safety
+/// `file` must be an open union regular file.
+unsafe fn lower_file<'a>(file: *mut sys::file) -> Option<&'a RegFile> {
+    // SAFETY: private_data is the RegFile of file_open, alive until release;
+    // only shared references are made here.
+    unsafe { sys::rfs_file_private(file).cast::<RegFile>().as_ref() }
+}
+
+unsafe extern "C" fn file_read_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_iter) -> isize {
+    // SAFETY: `iocb` is live for the read, with ki_filp our file.
+    let (rf, iocb) = unsafe {
+        let Some(rf) = lower_file((*iocb).ki_filp) else { return EBADF.to_errno() as isize };
+        (rf, &mut *iocb)
+    };
+    // SAFETY: `iter` is the live iterator of this read.
+    match unsafe { rf.lower.read_iter(iter, &mut iocb.ki_pos, 0) } {
+        Ok(n) => n,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+unsafe extern "C" fn file_splice_read(
+    file: *mut sys::file,
+    ppos: *mut i64,
+    pipe: *mut sys::pipe_inode_info,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: the VFS passes our open file, its position and a live pipe.
+    unsafe {
+        let Some(rf) = lower_file(file) else { return EBADF.to_errno() as isize };
+        match rf.lower.splice_read(&mut *ppos, pipe, len, flags) {
+            Ok(n) => n,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+}
+
+unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: seeks hold f_pos_lock; the file is ours.
+    unsafe {
+        let Some(rf) = lower_file(file) else { return EBADF.to_errno() as i64 };
+        match rf.lower.llseek((*file).f_pos, offset, whence) {
+            Ok(p) => {
+                (*file).f_pos = p;
+                p
+            }
+            Err(e) => e.to_errno() as i64,
+        }
+    }
+}
+
+unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
+    // SAFETY: mmap of our open file; the caller holds mmap_lock.
+    unsafe {
+        let Some(rf) = lower_file(file) else { return EBADF.to_errno() };
+        errno(rf.lower.mmap(vma))
+    }
+}
+
+unsafe extern "C" fn file_fsync(file: *mut sys::file, start: i64, end: i64, datasync: c_int) -> c_int {
+    // SAFETY: fsync of our open file.
+    unsafe {
+        let Some(rf) = lower_file(file) else { return EBADF.to_errno() };
+        errno(rf.lower.fsync(start, end, datasync != 0))
+    }
+}

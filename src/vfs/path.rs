@@ -1,0 +1,117 @@
+//! Paths: a (vfsmount, dentry) pair with one reference on each.
+
+use super::{dentry::Dentry, sys, to_result};
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+
+/// An owned `struct path` (path_get / path_put): how rfs holds on to the
+/// root of each branch.
+pub(crate) struct Path {
+    mnt: NonNull<sys::vfsmount>,
+    // Released before the mount in `drop`, as path_put does.
+    dentry: ManuallyDrop<Dentry>,
+}
+
+// SAFETY: vfsmount and dentry refcounts are safe to drop on any thread.
+unsafe impl Send for Path {}
+// SAFETY: shared access only reads.
+unsafe impl Sync for Path {}
+
+impl Path {
+    /// Resolves an absolute path name as the current task (kern_path),
+    /// following symlinks.
+    pub(crate) fn lookup(name: &[u8]) -> Result<Path> {
+        // kern_path wants a NUL-terminated string.
+        let mut buf = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+        buf.extend_from_slice(name, GFP_KERNEL)?;
+        buf.push(0, GFP_KERNEL)?;
+        let mut raw = sys::path::default();
+        // SAFETY: `buf` is NUL-terminated; `raw` is written on success only.
+        to_result(unsafe { sys::kern_path(buf.as_ptr(), sys::LOOKUP_FOLLOW, &mut raw) })?;
+        // SAFETY: on success kern_path returned a path holding one reference
+        // on each of mnt and dentry, which we take over here.
+        let dentry = unsafe { Dentry::from_raw(raw.dentry) }.ok_or(EIO)?;
+        let mnt = NonNull::new(raw.mnt).ok_or(EIO)?;
+        Ok(Path { mnt, dentry: ManuallyDrop::new(dentry) })
+    }
+
+    /// The dentry.
+    pub(crate) fn dentry(&self) -> &Dentry {
+        &self.dentry
+    }
+
+    /// The mount, as a raw pointer (for `sys::path` values below it).
+    pub(crate) fn mnt(&self) -> *mut sys::vfsmount {
+        self.mnt.as_ptr()
+    }
+
+    /// The superblock the path lives on.
+    pub(crate) fn sb(&self) -> *mut sys::super_block {
+        // SAFETY: we hold a reference on the mount, so its superblock is live.
+        unsafe { (*self.mnt.as_ptr()).mnt_sb }
+    }
+
+    /// A borrowed `struct path` for this path.
+    pub(crate) fn raw(&self) -> sys::path {
+        at(self.mnt(), &self.dentry)
+    }
+
+    /// Whether `self` lies at or below `other` (path_is_under).
+    pub(crate) fn is_under(&self, other: &Path) -> bool {
+        let a = self.raw();
+        let b = other.raw();
+        // SAFETY: both paths hold references for the duration of the call.
+        unsafe { sys::path_is_under(&a, &b) }
+    }
+
+    /// The absolute path name as seen from the current task's root (d_path).
+    pub(crate) fn name(&self) -> Result<KVec<u8>> {
+        let mut buf = KVec::from_elem(0u8, sys::PATH_MAX as usize, GFP_KERNEL)?;
+        let raw = self.raw();
+        // SAFETY: `buf` is PATH_MAX bytes long; d_path writes inside it and
+        // returns a pointer into it (or an ERR_PTR).
+        let p = unsafe { sys::d_path(&raw, buf.as_mut_ptr(), sys::PATH_MAX as i32) };
+        let p = super::from_err_ptr(p)?;
+        let start = (p as usize).checked_sub(buf.as_ptr() as usize).ok_or(EIO)?;
+        let tail = buf.get(start..).ok_or(EIO)?;
+        let len = tail.iter().position(|&c| c == 0).ok_or(EIO)?;
+        let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
+        out.extend_from_slice(tail.get(..len).ok_or(EIO)?, GFP_KERNEL)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Path {
+    fn drop(&mut self) {
+        // SAFETY: the dentry is dropped exactly once, here, and not used
+        // after; it goes before the mount so that the last mntput never finds
+        // a dentry of its superblock still referenced.
+        unsafe { ManuallyDrop::drop(&mut self.dentry) };
+        // SAFETY: we own one reference on the mount.
+        unsafe { sys::mntput(self.mnt.as_ptr()) };
+    }
+}
+
+/// A `struct path` value naming `dentry` on `mnt`, taking no references: the
+/// caller keeps both alive while the value is used.
+pub(crate) fn at(mnt: *mut sys::vfsmount, dentry: &Dentry) -> sys::path {
+    sys::path { mnt, dentry: dentry.as_ptr() }
+}
+
+impl Path {
+    /// statfs of the filesystem the path is on (vfs_statfs).
+    pub(crate) fn statfs(&self, buf: &mut sys::kstatfs) -> Result {
+        let raw = self.raw();
+        // SAFETY: `raw` borrows our references; `buf` is a plain struct.
+        to_result(unsafe { sys::vfs_statfs(&raw, buf) }).map(|_| ())
+    }
+}
+
+/// getattr of a lower object (vfs_getattr).
+pub(crate) fn getattr(path: &sys::path, stat: &mut sys::kstat, request_mask: u32, flags: u32) -> Result {
+    // SAFETY: the caller keeps the path's mount and dentry referenced;
+    // `stat` is a plain struct.
+    to_result(unsafe { sys::vfs_getattr(path, stat, request_mask, flags) }).map(|_| ())
+}
