@@ -27,6 +27,8 @@ set -euo pipefail
 
 out=$rfs_top/out
 mkdir -p "$out"
+# One run at a time: runs share ./out and the in-tree module build.
+rfs_lock "$out/.check.lock"
 pass=0 fail=0 skip=0
 failed=()
 bgpids=()
@@ -89,7 +91,8 @@ log "setup"
 "$rfs_top/scripts/setup.sh" >"$out/setup.log" 2>&1 || hard_fail "scripts/setup.sh" "$out/setup.log"
 
 log "debug kernel (scripts/build-kernel.sh debug)"
-kdir=$("$rfs_top/scripts/build-kernel.sh" debug 2>"$out/kernel-build.log") ||
+kdir=$(rfs_lock "$RFS_CACHE/.kernel-build.lock"
+	"$rfs_top/scripts/build-kernel.sh" debug 2>"$out/kernel-build.log") ||
 	hard_fail "build the debug kernel" "$out/kernel-build.log"
 log "kernel: $kdir"
 
@@ -185,7 +188,7 @@ if ! grep -q '^# rfs-run-suites: done' "$tap"; then
 	result FAIL "$why"
 	echo "# last lines of $console:"
 	diag_file "$console" 50
-	grep -v 'TCG doesn.t support' "$out/vm.log" | sed 's/^/# vm.sh: /' || true
+	grep -av 'TCG doesn.t support' "$out/vm.log" | sed 's/^/# vm.sh: /' || true
 fi
 
 # Kernel reports in the console log: each distinct one is a failed test.

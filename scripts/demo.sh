@@ -17,6 +17,7 @@ set -euo pipefail
 
 out=$rfs_top/out
 mkdir -p "$out/demo"
+rfs_lock "$out/.demo.lock"
 
 log "setup"
 "$rfs_top/scripts/setup.sh" >"$out/demo/setup.log" 2>&1 || {
@@ -25,7 +26,8 @@ log "setup"
 }
 
 log "release kernel (scripts/build-kernel.sh release)"
-kdir=$("$rfs_top/scripts/build-kernel.sh" release)
+kdir=$(rfs_lock "$RFS_CACHE/.kernel-build.lock"
+	"$rfs_top/scripts/build-kernel.sh" release)
 
 # A private copy of the sources (tracked and new files; no build products).
 build=$out/build-release

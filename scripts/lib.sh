@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for rfs's scripts. Sourced, not run.
 
 # Where the test kernels, the initramfs pieces and other build products are kept
@@ -31,3 +32,16 @@ rfs_ksrc() {
 }
 
 export PATH="$HOME/.cargo/bin:$PATH"
+
+# rfs_lock FILE: hold an exclusive lock on FILE until the calling script exits
+# (waits, with a message, while another run holds it). Serializes runs that
+# share ./out or a kernel build directory.
+rfs_lock() {
+	local fd
+	mkdir -p "$(dirname "$1")"
+	exec {fd}>>"$1"
+	if ! flock -n "$fd"; then
+		log "waiting for $1 (another run holds it)"
+		flock "$fd"
+	fi
+}

@@ -74,6 +74,7 @@ if [ "$interactive" = 1 ] && [ "$mode" != check ]; then
 fi
 
 mkdir -p "$outdir"
+rfs_lock "$outdir/.vm.lock" # runs with the same OUTDIR share the files below
 console=$outdir/console.log
 tap=$outdir/tap.log
 scratch=$outdir/scratch.img
@@ -133,7 +134,7 @@ else
 	fi
 	if [ "$rc" != 0 ]; then
 		[ "$rc" != 124 ] || log "QEMU killed after ${limit}s"
-		grep -v 'TCG doesn.t support requested feature' "$outdir/qemu.log" >&2 || true
+		grep -av 'TCG doesn.t support requested feature' "$outdir/qemu.log" >&2 || true
 	fi
 fi
 log "QEMU exited with status $rc"

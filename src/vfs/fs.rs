@@ -14,40 +14,47 @@ use super::{inode::NewInode, sys};
 use crate::inode::InodeInfo;
 use crate::options::MountConfig;
 use crate::super_::{fill_super, reconfigure, SbInfo};
-use core::ptr::NonNull;
 use kernel::error::{code::*, Error, Result};
 use kernel::prelude::*;
 
-/// The registered `rfs` filesystem type; unregistered on drop.
-pub(crate) struct Registration {
-    fs: NonNull<sys::file_system_type>,
-}
+/// The `rfs` file_system_type. It must be static: lockdep requires the
+/// lock class keys embedded in it (s_umount_key, i_mutex_key, ...) to live
+/// in static memory.
+struct FsTypeCell(core::cell::UnsafeCell<sys::file_system_type>);
 
-// SAFETY: the file_system_type is only touched by (un)register_filesystem,
-// which do their own locking.
-unsafe impl Send for Registration {}
-// SAFETY: see above.
-unsafe impl Sync for Registration {}
+// SAFETY: written only in `Registration::register` (module init, before the
+// type is visible to anyone) and otherwise handed to the VFS, which does its
+// own locking on it.
+unsafe impl Sync for FsTypeCell {}
+
+static FS_TYPE: FsTypeCell = FsTypeCell(core::cell::UnsafeCell::new(sys::file_system_type {
+    name: c"rfs".as_ptr().cast(),
+    init_fs_context: Some(init_fs_context),
+    kill_sb: Some(kill_sb),
+    // SAFETY: all-zero is a valid file_system_type (no flags, no keys
+    // registered yet, empty lists that register_filesystem sets up).
+    ..unsafe { core::mem::zeroed() }
+}));
+
+/// The registered `rfs` filesystem type; unregistered on drop.
+pub(crate) struct Registration(());
 
 impl Registration {
     /// Registers `rfs` (it then shows as `nodev rfs` in /proc/filesystems).
+    /// Only one registration exists: the module's.
     pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
-        let mut fs = KBox::new(sys::file_system_type::default(), GFP_KERNEL)?;
-        fs.name = c"rfs".as_ptr().cast();
-        fs.owner = module.as_ptr().cast();
-        fs.init_fs_context = Some(init_fs_context);
-        fs.kill_sb = Some(kill_sb);
-        let fs = KBox::into_raw(fs);
-        // SAFETY: `fs` is a fully set up, heap-allocated type that stays at
-        // its address until `drop` unregisters it.
-        let ret = unsafe { sys::register_filesystem(fs) };
+        let fs = FS_TYPE.0.get();
+        // SAFETY: module init runs once, before the type is registered, so
+        // nobody else accesses FS_TYPE; the static lives as long as the
+        // module, and unregistering it (drop) happens before unload.
+        let ret = unsafe {
+            (*fs).owner = module.as_ptr().cast();
+            sys::register_filesystem(fs)
+        };
         if ret != 0 {
-            // SAFETY: not registered, so still exclusively ours.
-            drop(unsafe { KBox::from_raw(fs) });
             return Err(Error::from_errno(ret));
         }
-        // SAFETY: KBox::into_raw never returns NULL.
-        Ok(Registration { fs: unsafe { NonNull::new_unchecked(fs) } })
+        Ok(Registration(()))
     }
 }
 
@@ -55,10 +62,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // SAFETY: registered in `register`. The module refcount (fs->owner)
         // guarantees no superblock of ours exists when the module unloads.
-        unsafe {
-            sys::unregister_filesystem(self.fs.as_ptr());
-            drop(KBox::from_raw(self.fs.as_ptr()));
-        }
+        unsafe { sys::unregister_filesystem(FS_TYPE.0.get()) };
     }
 }
 

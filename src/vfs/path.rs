@@ -109,9 +109,19 @@ impl Path {
     }
 }
 
-/// getattr of a lower object (vfs_getattr).
+/// getattr of a lower object. When the VFS asked rfs with
+/// AT_GETATTR_NOSEC (the security check was done already, on the union
+/// object), the lower object is asked the same way (vfs_getattr_nosec);
+/// vfs_getattr refuses that flag.
 pub(crate) fn getattr(path: &sys::path, stat: &mut sys::kstat, request_mask: u32, flags: u32) -> Result {
     // SAFETY: the caller keeps the path's mount and dentry referenced;
     // `stat` is a plain struct.
-    to_result(unsafe { sys::vfs_getattr(path, stat, request_mask, flags) }).map(|_| ())
+    let ret = unsafe {
+        if flags & sys::AT_GETATTR_NOSEC != 0 {
+            sys::vfs_getattr_nosec(path, stat, request_mask, flags)
+        } else {
+            sys::vfs_getattr(path, stat, request_mask, flags)
+        }
+    };
+    to_result(ret).map(|_| ())
 }

@@ -349,7 +349,7 @@ attributes:
   listxattr PATH  removexattr PATH NAME  access PATH r|w|x|f...
 data:
   write PATH DATA  append PATH DATA  read-cat FILE  mmap-cat FILE  cmp-mmap FILE
-  fifo-roundtrip FIFO
+  fifo-roundtrip FIFO  fsync PATH (opened read-only)
 inspection:
   stat PATH  lstat PATH  statfs PATH  readlink PATH  inode-of PATH
   readdir DIR [BUFSIZE]   one line per entry: NAME TYPE INO (getdents64 order)
@@ -594,6 +594,11 @@ fn run(args: &[OsString]) -> Res {
                     m.len()
                 )))
             }
+        }
+        "fsync" => {
+            need(1, 1)?;
+            let fd = open(&a[0], libc::O_RDONLY, 0)?;
+            check(unsafe { libc::fsync(fd.0) }, ctx(0)).map(drop)
         }
         "fifo-roundtrip" => {
             need(1, 1)?;
