@@ -115,3 +115,101 @@ int rfs_param_type(const struct fs_parameter *param) { return param->type; }
 bool rfs_dir_emit_dots(struct file *file, struct dir_context *ctx) { return dir_emit_dots(file, ctx); }
 struct mnt_idmap *rfs_mnt_idmap(const struct vfsmount *mnt) { return mnt_idmap(mnt); }
 dev_t rfs_inode_rdev(const struct inode *inode) { return inode->i_rdev; }
+
+void rfs_inode_lock_parent(struct inode *inode) { inode_lock_nested(inode, I_MUTEX_PARENT); }
+void rfs_inode_lock_child(struct inode *inode) { inode_lock_nested(inode, I_MUTEX_CHILD); }
+void rfs_inode_unlock(struct inode *inode) { inode_unlock(inode); }
+void rfs_inode_lock(struct inode *inode) { inode_lock(inode); }
+
+void rfs_i_size_write(struct inode *inode, loff_t size) { i_size_write(inode, size); }
+
+/* The attributes a union inode mirrors from its top lower inode. */
+void rfs_copy_attr(struct inode *dst, const struct inode *src)
+{
+	dst->i_mode = (dst->i_mode & S_IFMT) | (src->i_mode & ~S_IFMT);
+	dst->i_uid = src->i_uid;
+	dst->i_gid = src->i_gid;
+	dst->i_blocks = src->i_blocks;
+	i_size_write(dst, i_size_read(src));
+	inode_set_atime_to_ts(dst, inode_get_atime(src));
+	inode_set_mtime_to_ts(dst, inode_get_mtime(src));
+	inode_set_ctime_to_ts(dst, inode_get_ctime(src));
+}
+
+void rfs_clear_nlink(struct inode *inode) { clear_nlink(inode); }
+umode_t rfs_inode_mode(const struct inode *inode) { return READ_ONCE(inode->i_mode); }
+bool rfs_fatal_signal_pending(void) { return fatal_signal_pending(current); }
+void rfs_cond_resched(void) { cond_resched(); }
+const struct cred *rfs_current_cred(void) { return current_cred(); }
+int rfs_finish_open_simple(struct file *file) { return finish_open_simple(file, 0); }
+
+/* Fills the fields of @attr named by @what (ATTR_UID, ATTR_GID, ATTR_MODE,
+ * ATTR_ATIME, ATTR_MTIME) from @src; times are set explicitly (*_SET). */
+void rfs_iattr_from_inode(struct iattr *attr, const struct inode *src, unsigned int what)
+{
+	if (what & ATTR_UID)
+		attr->ia_vfsuid = VFSUIDT_INIT(src->i_uid);
+	if (what & ATTR_GID)
+		attr->ia_vfsgid = VFSGIDT_INIT(src->i_gid);
+	if (what & ATTR_MODE)
+		attr->ia_mode = src->i_mode;
+	if (what & ATTR_ATIME) {
+		attr->ia_atime = inode_get_atime(src);
+		what |= ATTR_ATIME_SET;
+	}
+	if (what & ATTR_MTIME) {
+		attr->ia_mtime = inode_get_mtime(src);
+		what |= ATTR_MTIME_SET;
+	}
+	attr->ia_valid |= what;
+}
+
+void rfs_do_delayed_call(struct delayed_call *call) { do_delayed_call(call); }
+
+/* Copies @dentry's name (stable under d_lock) into @buf if it fits in @size
+ * bytes; returns its length either way. */
+int rfs_dentry_name_copy(struct dentry *dentry, char *buf, int size)
+{
+	int len;
+
+	spin_lock(&dentry->d_lock);
+	len = dentry->d_name.len;
+	if (len <= size)
+		memcpy(buf, dentry->d_name.name, len);
+	spin_unlock(&dentry->d_lock);
+	return len;
+}
+
+bool rfs_is_rfs_inode(const struct inode *inode, const struct super_operations *sop)
+{
+	return inode && inode->i_sb->s_op == sop;
+}
+
+/* A copy of the current credentials with @caller's fsuid and fsgid. */
+const struct cred *rfs_creds_for_create(const struct cred *caller)
+{
+	struct cred *new = prepare_creds();
+
+	if (!new)
+		return NULL;
+	new->fsuid = caller->fsuid;
+	new->fsgid = caller->fsgid;
+	return new;
+}
+
+/* The RWF_* flags that carry a write's kiocb flags over to the branch file;
+ * -EAGAIN for a non-blocking write (rfs may block in the branch). */
+int rfs_kiocb_write_flags(const struct kiocb *iocb)
+{
+	int rwf = 0;
+
+	if (iocb->ki_flags & IOCB_NOWAIT)
+		return -EAGAIN;
+	if (iocb->ki_flags & IOCB_APPEND)
+		rwf |= RWF_APPEND;
+	if (iocb->ki_flags & IOCB_DSYNC)
+		rwf |= RWF_DSYNC;
+	if (iocb->ki_flags & IOCB_SYNC)
+		rwf |= RWF_SYNC;
+	return rwf;
+}

@@ -93,4 +93,30 @@ int rfs_call_mmap(struct file *file, struct vm_area_struct *vma);
 struct file *rfs_file_private(struct file *file);
 void rfs_set_file_private(struct file *file, void *data);
 
+/* Locking of lower directories and inodes (static inline in fs.h). */
+void rfs_inode_lock_parent(struct inode *inode);
+void rfs_inode_lock_child(struct inode *inode);
+void rfs_inode_unlock(struct inode *inode);
+void rfs_inode_lock(struct inode *inode);
+
+/* Inode attribute updates of union inodes. */
+void rfs_i_size_write(struct inode *inode, loff_t size);
+void rfs_copy_attr(struct inode *dst, const struct inode *src);
+void rfs_clear_nlink(struct inode *inode);
+umode_t rfs_inode_mode(const struct inode *inode);
+
+/* Task state while copying. */
+bool rfs_fatal_signal_pending(void);
+void rfs_cond_resched(void);
+const struct cred *rfs_current_cred(void);
+
+/* Opening a union file after ->tmpfile (finish_open_simple is inline). */
+int rfs_finish_open_simple(struct file *file);
+void rfs_iattr_from_inode(struct iattr *attr, const struct inode *src, unsigned int what);
+void rfs_do_delayed_call(struct delayed_call *call);
+int rfs_dentry_name_copy(struct dentry *dentry, char *buf, int size);
+bool rfs_is_rfs_inode(const struct inode *inode, const struct super_operations *sop);
+const struct cred *rfs_creds_for_create(const struct cred *caller);
+int rfs_kiocb_write_flags(const struct kiocb *iocb);
+
 #endif /* RFS_VFS_H */

@@ -28,6 +28,8 @@ pub(crate) struct Branch {
     pub(crate) id: u32,
     /// The absolute path of the root, resolved at mount (d_path).
     pub(crate) name: KVec<u8>,
+    /// Position in the stack, 0 on top.
+    pub(crate) index: usize,
 }
 
 impl Branch {
@@ -44,26 +46,26 @@ pub(crate) fn open_branches(specs: &[BranchSpec], log: &FcLog) -> Result<KVec<Ar
     let mut out: KVec<Arc<Branch>> = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
     for (i, spec) in specs.iter().enumerate() {
         let root = Path::lookup(&spec.path).inspect_err(|_| {
-            log.error("rfs: cannot find branch", Some(&spec.path));
+            log.error("cannot find branch", Some(&spec.path));
         })?;
         if !root.dentry().is_dir() {
-            log.error("rfs: branch is not a directory", Some(&spec.path));
+            log.error("branch is not a directory", Some(&spec.path));
             return Err(ENOTDIR);
         }
         for other in out.iter() {
             let (a_in_b, b_in_a) = (root.is_under(&other.root), other.root.is_under(&root));
             if a_in_b && b_in_a {
-                log.error("rfs: duplicate branch", Some(&spec.path));
+                log.error("duplicate branch", Some(&spec.path));
                 return Err(EINVAL);
             }
             if a_in_b || b_in_a {
-                log.error("rfs: branches must not be nested", Some(&spec.path));
+                log.error("branches must not be nested", Some(&spec.path));
                 return Err(EINVAL);
             }
         }
         let name = root.name()?;
         let id = FIRST_BRANCH_ID + i as u32;
-        out.push(Arc::new(Branch { root, perm: spec.perm, id, name }, GFP_KERNEL)?, GFP_KERNEL)?;
+        out.push(Arc::new(Branch { root, perm: spec.perm, id, name, index: i }, GFP_KERNEL)?, GFP_KERNEL)?;
     }
     Ok(out)
 }

@@ -1,29 +1,49 @@
-//! Regular files: opening the lower file the union file reads from.
+//! Regular files: the branch file a union file passes its I/O to.
+//!
+//! Opening a union file opens the top member's file in its branch with the
+//! mounter's credentials. Opening for write (or with O_TRUNC) first copies
+//! the file up, so writes, fallocate and shared writable mappings reach the
+//! writable branch's file; a lower file is never opened for writing. Files
+//! opened before a copy-up keep reading their lower file (as with AUFS and
+//! OverlayFS).
 
+use crate::copyup::{copy_up, Data};
 use crate::inode::UnionInode;
+use crate::vfs::dentry::Dentry;
 use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
 use crate::vfs::sys;
-use kernel::error::{code::*, Result};
+use kernel::error::Result;
 
-/// Per open union file: the lower file it passes reads, seeks and maps to.
+/// Per open union file: the branch file it passes reads, writes, seeks and
+/// maps to.
 pub(crate) struct RegFile {
-    /// The lower file, opened with the mounter's credentials.
-    pub(crate) lower: File,
+    /// The branch file, opened with the mounter's credentials: the upper
+    /// file once the union file was opened for writing.
+    pub(crate) real: File,
 }
 
 /// Flags that ask for write access of some kind.
 const WRITE_FLAGS: u32 = sys::O_WRONLY | sys::O_RDWR | sys::O_TRUNC | sys::O_APPEND;
 
-/// `open` of a union file. Writes are not supported yet: the union is
-/// read-only for now (EROFS).
-pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, flags: u32) -> Result<RegFile> {
-    if flags & WRITE_FLAGS != 0 {
-        return Err(EROFS);
-    }
+/// `open` of the union file of `dentry`, with open flags `flags`.
+pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32) -> Result<RegFile> {
     let sbi = sb.info();
+    if flags & WRITE_FLAGS != 0 {
+        let data = if flags & sys::O_TRUNC != 0 { Data::Empty } else { Data::All };
+        copy_up(sb, dentry, data)?;
+    }
     let top = ui.data().top()?;
-    let lower_flags = flags & !(sys::O_CREAT | sys::O_EXCL | sys::O_NOCTTY);
-    let lower = File::open(&top.path(), lower_flags, &sbi.cred)?;
-    Ok(RegFile { lower })
+    // O_TRUNC was (or will be) applied through setattr on the union inode.
+    let real_flags = flags & !(sys::O_CREAT | sys::O_EXCL | sys::O_NOCTTY | sys::O_TRUNC);
+    let real = File::open(&top.path(), real_flags, &sbi.cred)?;
+    Ok(RegFile { real })
+}
+
+/// After a write-like operation: the union inode mirrors the branch file's
+/// size, times and mode.
+pub(crate) fn refresh(ui: &UnionInode, rf: &RegFile) {
+    if let Some(i) = rf.real.inode() {
+        ui.refresh_attr(i);
+    }
 }

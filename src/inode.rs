@@ -16,6 +16,11 @@ use crate::vfs::sys;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::Arc;
+use crate::copyup::{copy_up, Data};
+use crate::vfs::lower::{xattr, Attr, WriteAccess};
+use crate::vfs::ops::union_inode_of;
+use crate::vfs::once::SetOnce;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// A union inode as the operations see it.
 pub(crate) type UnionInode = FsInode<InodeInfo>;
@@ -36,34 +41,82 @@ impl Lower {
 }
 
 /// rfs's data in every union inode.
+///
+/// The members of a union object, top first, are its *upper* (the object in
+/// the top-most writable branch, once there is one) and its *lowers* (the
+/// same-named objects of the branches below, as lookup found them).
+///
+/// - `lowers` is set before the inode is published and never changes; a
+///   directory that becomes opaque stops showing them (`visible` drops to
+///   0), but the references stay until the inode is destroyed, so readers
+///   may borrow them without locks;
+/// - `upper` is set once, by copy-up or creation, under the superblock's
+///   copy-up lock, and then stays until the inode is destroyed.
 pub(crate) struct InodeInfo {
-    stack: KVVec<Lower>,
+    upper: SetOnce<Lower>,
+    lowers: KVVec<Lower>,
+    visible: AtomicUsize,
 }
 
 impl InodeData for InodeInfo {
     fn empty() -> Self {
-        InodeInfo { stack: KVVec::new() }
+        InodeInfo { upper: SetOnce::new(), lowers: KVVec::new(), visible: AtomicUsize::new(0) }
     }
 
     fn release(&mut self) {
-        self.stack = KVVec::new();
+        drop(self.upper.take());
+        self.lowers = KVVec::new();
+        *self.visible.get_mut() = 0;
     }
 }
 
 impl InodeInfo {
-    /// An inode made of `stack` (top first; never empty for a real object).
-    pub(crate) fn with_stack(stack: KVVec<Lower>) -> Self {
-        InodeInfo { stack }
+    /// An inode made of its members, top first (never none for a real
+    /// object).
+    pub(crate) fn new(upper: Option<Lower>, lowers: KVVec<Lower>) -> Result<Self> {
+        let slot = SetOnce::new();
+        if let Some(u) = upper {
+            slot.set(u)?;
+        }
+        let visible = AtomicUsize::new(lowers.len());
+        Ok(InodeInfo { upper: slot, lowers, visible })
     }
 
-    /// The lower objects, top first.
-    pub(crate) fn stack(&self) -> &[Lower] {
-        &self.stack
+    /// The object in the writable branch, if any.
+    pub(crate) fn upper(&self) -> Option<&Lower> {
+        self.upper.get()
     }
 
-    /// The top-most lower object: where attributes and data come from.
+    /// Records the object in the writable branch (copy-up, creation).
+    /// Returns false if another thread did first.
+    pub(crate) fn set_upper(&self, upper: Lower) -> Result<bool> {
+        self.upper.set(upper)
+    }
+
+    /// The lower members that still count (all, unless made opaque).
+    pub(crate) fn lowers(&self) -> &[Lower] {
+        let n = self.visible.load(Ordering::Acquire).min(self.lowers.len());
+        self.lowers.get(..n).unwrap_or(&[])
+    }
+
+    /// Hides every lower member (the directory became opaque).
+    pub(crate) fn make_opaque(&self) {
+        self.visible.store(0, Ordering::Release);
+    }
+
+    /// The members, top first: the upper (if any) then the lowers.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &Lower> {
+        Iterator::chain(self.upper().into_iter(), self.lowers().iter())
+    }
+
+    /// The top-most member: where attributes and data come from.
     pub(crate) fn top(&self) -> Result<&Lower> {
-        self.stack.first().ok_or(EIO)
+        self.members().next().ok_or(EIO)
+    }
+
+    /// How many members there are.
+    pub(crate) fn depth(&self) -> usize {
+        self.upper().map_or(0, |_| 1) + self.lowers().len()
     }
 }
 
@@ -84,7 +137,7 @@ pub(crate) fn getattr(
     }
     stat.dev = sb.dev();
     stat.ino = ui.vfs().ino();
-    if ui.data().stack().len() > 1 {
+    if ui.data().depth() > 1 {
         stat.nlink = 1;
     }
     Ok(())
@@ -104,4 +157,46 @@ pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
 /// The lower dentry a symlink's target is read from.
 pub(crate) fn link_source(ui: &UnionInode) -> Result<&Dentry> {
     Ok(&ui.data().top()?.dentry)
+}
+
+/// setattr (chmod, chown, utimes, truncate): copies the object up (without
+/// data when it is truncated to zero) and changes the upper. The caller's
+/// right to make the change was checked on the union inode (setattr_prepare).
+pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
+    let data = if attr.size() == Some(0) { Data::Empty } else { Data::All };
+    copy_up(sb, &d, data)?;
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    let upper = ui.data().upper().ok_or(EIO)?;
+    let sbi = sb.info();
+    {
+        let _creds = sbi.cred.override_creds();
+        let _w = WriteAccess::get(upper.branch.root.mnt(), &upper.branch.root)?;
+        attr.apply(upper.branch.root.mnt(), &upper.dentry)?;
+    }
+    if let Some(i) = upper.dentry.inode() {
+        ui.refresh_attr(i);
+    }
+    Ok(())
+}
+
+/// setxattr/removexattr (`value` None): copies the object up and changes the
+/// upper. `name` is the full, NUL-terminated name.
+pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+    copy_up(sb, &d, Data::All)?;
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    let upper = ui.data().upper().ok_or(EIO)?;
+    let sbi = sb.info();
+    {
+        let _creds = sbi.cred.override_creds();
+        let mnt = upper.branch.root.mnt();
+        let _w = WriteAccess::get(mnt, &upper.branch.root)?;
+        match value {
+            Some(v) => xattr::set(mnt, &upper.dentry, name, v, flags)?,
+            None => xattr::remove(mnt, &upper.dentry, name)?,
+        }
+    }
+    if let Some(i) = upper.dentry.inode() {
+        ui.refresh_attr(i);
+    }
+    Ok(())
 }

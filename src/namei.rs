@@ -27,12 +27,41 @@ use crate::vfs::fs::SuperBlock;
 use crate::vfs::inode::{mode, Kind, NewInode};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
-/// The result of resolving a name: its lower objects, top first (empty when
-/// the name does not exist in the union).
+/// The result of resolving a name: its members, top first (none when the
+/// name does not exist in the union).
 pub(crate) struct Resolved {
-    /// The lower objects.
-    pub(crate) stack: KVVec<Lower>,
+    /// The object in the writable branch, when it is the top member.
+    pub(crate) upper: Option<Lower>,
+    /// The other members.
+    pub(crate) lowers: KVVec<Lower>,
+}
+
+impl Resolved {
+    fn empty() -> Self {
+        Resolved { upper: None, lowers: KVVec::new() }
+    }
+
+    /// Whether the name exists in the union.
+    pub(crate) fn is_positive(&self) -> bool {
+        self.upper.is_some() || !self.lowers.is_empty()
+    }
+
+    /// The top member.
+    pub(crate) fn top(&self) -> Option<&Lower> {
+        self.upper.as_ref().or(self.lowers.first())
+    }
+
+    fn push(&mut self, l: Lower, rw: Option<&Arc<Branch>>) -> Result {
+        let is_upper = !self.is_positive() && rw.is_some_and(|rw| rw.id == l.branch.id);
+        if is_upper {
+            self.upper = Some(l);
+        } else {
+            self.lowers.push(l, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether `dir` (a directory of `branch`) is opaque.
@@ -58,15 +87,15 @@ fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
     Ok(d.inode().is_some())
 }
 
-/// Resolves `name` in the directory whose stack is `parent` (mounter's
-/// credentials must be in force).
-pub(crate) fn resolve(parent: &InodeInfo, name: &[u8]) -> Result<Resolved> {
-    let mut stack = KVVec::new();
+/// Resolves `name` in the directory `parent` (mounter's credentials must be
+/// in force). `rw` is the union's writable branch.
+pub(crate) fn resolve(parent: &InodeInfo, name: &[u8], rw: Option<&Arc<Branch>>) -> Result<Resolved> {
+    let mut res = Resolved::empty();
     if whiteout::is_reserved(name) {
-        return Ok(Resolved { stack });
+        return Ok(res);
     }
-    let layers = parent.stack();
-    for (i, layer) in layers.iter().enumerate() {
+    let depth = parent.depth();
+    for (i, layer) in parent.members().enumerate() {
         let child = match layer.dentry.lookup_child(name) {
             Ok(c) => c,
             // The lower directory was removed directly in its branch.
@@ -76,13 +105,13 @@ pub(crate) fn resolve(parent: &InodeInfo, name: &[u8]) -> Result<Resolved> {
         match child.inode() {
             Some(inode) => {
                 let is_dir = inode.is_dir();
-                if !stack.is_empty() && !is_dir {
+                if res.is_positive() && !is_dir {
                     // A non-directory below a directory ends the merge.
                     break;
                 }
-                let last = i + 1 == layers.len();
+                let last = i + 1 == depth;
                 let opaque = is_dir && !last && is_opaque(&layer.branch, &child)?;
-                stack.push(Lower { branch: layer.branch.clone(), dentry: child }, GFP_KERNEL)?;
+                res.push(Lower { branch: layer.branch.clone(), dentry: child }, rw)?;
                 if !is_dir || opaque {
                     break;
                 }
@@ -94,13 +123,13 @@ pub(crate) fn resolve(parent: &InodeInfo, name: &[u8]) -> Result<Resolved> {
             }
         }
     }
-    Ok(Resolved { stack })
+    Ok(res)
 }
 
 /// The stamp of a directory's lower directories (see the module docs).
 pub(crate) fn dir_stamp(dir: &InodeInfo) -> u64 {
     let mut stamp = 0xcbf2_9ce4_8422_2325u64;
-    for l in dir.stack() {
+    for l in dir.members() {
         if let Some(inode) = l.dentry.inode() {
             stamp = (stamp ^ inode.change_stamp()).wrapping_mul(0x100_0000_01b3);
         }
@@ -112,7 +141,7 @@ pub(crate) fn dir_stamp(dir: &InodeInfo) -> u64 {
 /// Builds the union inode for a resolved, positive name.
 pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<InodeInfo>> {
     let sbi: &SbInfo = sb.info();
-    let top = res.stack.first().ok_or(ENOENT)?;
+    let top = res.top().ok_or(ENOENT)?;
     let lower = top.dentry.inode().ok_or(ENOENT)?;
     let ino = sbi.ino_of(top.branch.id, lower.ino())?;
     let imode = lower.mode();
@@ -125,7 +154,7 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
     let mut inode = sb.new_inode()?;
     inode.init(ino, imode, kind);
     inode.copy_attr(lower);
-    *inode.data_mut() = InodeInfo::with_stack(res.stack);
+    *inode.data_mut() = InodeInfo::new(res.upper, res.lowers)?;
     Ok(inode)
 }
 
@@ -140,11 +169,11 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let res = {
         let _creds = sbi.cred.override_creds();
         let stamp = dir_stamp(dir.data());
-        let res = resolve(dir.data(), name)?;
+        let res = resolve(dir.data(), name, sbi.rw())?;
         dentry.set_stamp(stamp);
         res
     };
-    if res.stack.is_empty() {
+    if !res.is_positive() {
         return Ok(None);
     }
     make_inode(sb, res).map(Some)
@@ -158,7 +187,7 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
         return Ok(true);
     }
     if let Some(ui) = inode {
-        if ui.data().stack().iter().any(|l| l.dentry.is_unhashed() || l.dentry.inode().is_none()) {
+        if ui.data().members().any(|l| l.dentry.is_unhashed() || l.dentry.inode().is_none()) {
             return Ok(false);
         }
     }
@@ -167,13 +196,14 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     if stamp == dentry.stamp() {
         return Ok(true);
     }
-    let res = resolve(parent.data(), dentry.name())?;
+    let res = resolve(parent.data(), dentry.name(), sbi.rw())?;
     let same = match inode {
-        None => res.stack.is_empty(),
+        None => !res.is_positive(),
         Some(ui) => {
-            let old = ui.data().stack();
-            old.len() == res.stack.len()
-                && old.iter().zip(res.stack.iter()).all(|(a, b)| a.branch.id == b.branch.id && a.dentry.same(&b.dentry))
+            let old = ui.data();
+            let new = Iterator::chain(res.upper.iter(), res.lowers.iter());
+            old.depth() == res.upper.iter().count() + res.lowers.len()
+                && old.members().zip(new).all(|(a, b)| a.branch.id == b.branch.id && a.dentry.same(&b.dentry))
         }
     };
     if same {

@@ -33,14 +33,15 @@ impl DirFile {
     }
 }
 
-fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
+/// The merged listing of `dir`. Entries remember their branch by id.
+pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
     let sbi = sb.info();
     let _creds = sbi.cred.override_creds();
     let mut merge = DirMerge::new();
     let mut failed: Option<kernel::error::Error> = None;
-    for (i, l) in dir.data().stack().iter().enumerate() {
+    for l in dir.data().members() {
         let file = File::open(&l.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
-        merge.begin_branch(i, l.branch.honors_whiteouts());
+        merge.begin_branch(l.branch.id as usize, l.branch.honors_whiteouts());
         for_each_entry(&file, &mut |name, ino, d_type| match merge.add(name, ino, d_type) {
             Ok(()) => true,
             Err(_) => {
@@ -52,6 +53,10 @@ fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
         if let Some(e) = failed {
             return Err(e);
         }
+        if merge.saw_opaque() {
+            // Made opaque directly in the branch: nothing below counts.
+            break;
+        }
     }
     Ok(merge)
 }
@@ -61,14 +66,13 @@ pub(crate) fn iterate(sb: SuperBlock<'_>, dir: &UnionInode, df: &mut DirFile, ct
     if !ctx.emit_dots() {
         return Ok(());
     }
-    if df.merged.is_none() || ctx.pos() == 2 && df.merged.is_none() {
+    if df.merged.is_none() {
         df.merged = Some(build(sb, dir)?);
     }
     let Some(merged) = df.merged.as_ref() else {
         return Ok(());
     };
     let sbi = sb.info();
-    let stack = dir.data().stack();
     loop {
         let Ok(index) = usize::try_from(ctx.pos() - 2) else {
             return Ok(());
@@ -76,7 +80,7 @@ pub(crate) fn iterate(sb: SuperBlock<'_>, dir: &UnionInode, df: &mut DirFile, ct
         let Some(e) = merged.get(index) else {
             return Ok(());
         };
-        let brid = stack.get(e.branch).map(|l| l.branch.id).ok_or(EIO)?;
+        let brid = u32::try_from(e.branch).map_err(|_| EIO)?;
         let ino = sbi.ino_of(brid, e.ino)?;
         if !ctx.emit(e.name, ino, e.d_type) {
             return Ok(());

@@ -11,6 +11,7 @@
 //!   merge, inode-number map), shared with the host crate and its tests;
 //! - `super_`, `options`, `branch`: mounting and the per-mount state;
 //! - `namei`, `inode`, `readdir`, `file`: the union operations;
+//! - `copyup`, `dir`: the write path (copy-up, namespace operations).
 //! - `sysfs`: /sys/fs/rfs.
 
 use kernel::prelude::*;
@@ -19,6 +20,8 @@ use kernel::prelude::*;
 mod logic;
 
 mod branch;
+mod copyup;
+mod dir;
 mod file;
 mod inode;
 mod namei;
@@ -35,7 +38,7 @@ module! {
     type: Rfs,
     name: "rfs",
     author: "rfs developers",
-    description: "rfs: union filesystem with AUFS-style branch stacking",
+    description: "union filesystem with AUFS-style branch stacking",
     license: "GPL",
 }
 

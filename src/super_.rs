@@ -8,6 +8,7 @@ use crate::logic::options::{self, Udba};
 use crate::options::MountConfig;
 use crate::sysfs::SiView;
 use crate::vfs::cred::Cred;
+use crate::vfs::dentry::Dentry;
 use crate::vfs::fs::{FcLog, SuperParams, SuperSetup};
 use crate::vfs::inode::Kind;
 use crate::vfs::seq::SeqFile;
@@ -29,7 +30,8 @@ static NEXT_SI: AtomicU64 = AtomicU64::new(1);
 ///
 /// The branch table is fixed for the life of the mount in this version, so
 /// it is read without locks. The inode-number map is behind a mutex
-/// (sleeping: it may allocate).
+/// (sleeping: it may allocate). `copyup` serialises copy-ups (see
+/// `copyup.rs` for the lock order).
 #[pin_data]
 pub(crate) struct SbInfo {
     /// The branches, top (index 0) first.
@@ -43,6 +45,15 @@ pub(crate) struct SbInfo {
     inos: Mutex<InoMap>,
     /// The id of `/sys/fs/rfs/si_<id>` and of `si=` in /proc/mounts.
     pub(crate) si: u64,
+    /// The private work directory in the writable branch (copy-up
+    /// temporaries are built there), when there is a writable branch.
+    pub(crate) work: Option<Dentry>,
+    /// Held while an object is copied up: one copy-up at a time per mount,
+    /// so two callers never copy the same object twice.
+    #[pin]
+    pub(crate) copyup: Mutex<()>,
+    /// Source of temporary names in the work directory.
+    pub(crate) tmp_seq: AtomicU64,
     /// `/sys/fs/rfs/si_<id>/`, removed when the superblock goes.
     _sysfs: SysfsDir<SiView>,
 }
@@ -54,9 +65,20 @@ impl SbInfo {
         self.inos.lock().get_or_insert(branch_id, lower_ino).map_err(|_| ENOMEM)
     }
 
+    /// Makes `(branch_id, lower_ino)` share the union inode number `ino`
+    /// (an object copied up keeps its number).
+    pub(crate) fn alias_ino(&self, branch_id: u32, lower_ino: u64, ino: u64) -> Result {
+        self.inos.lock().alias(branch_id, lower_ino, ino).map_err(|_| ENOMEM)
+    }
+
     /// The index of the top-most writable branch, if any.
     pub(crate) fn top_writable(&self) -> Option<usize> {
         self.branches.iter().position(|b| b.perm.is_writable())
+    }
+
+    /// The writable branch: where copy-ups, new objects and whiteouts go.
+    pub(crate) fn rw(&self) -> Option<&Arc<Branch>> {
+        self.branches.get(self.top_writable()?)
     }
 }
 
@@ -64,11 +86,11 @@ impl SbInfo {
 pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cred>, log: &FcLog) -> Result {
     let cred = cred.ok_or(EINVAL)?;
     if !cfg.branch_ops.is_empty() {
-        log.error("rfs: branch operations are for remount; use dirs= to mount", None);
+        log.error("branch operations are for remount; use dirs= to mount", None);
         return Err(EINVAL);
     }
     let Some(specs) = cfg.branches.as_ref() else {
-        log.error("rfs: no branches (use dirs=BR[:BR...])", None);
+        log.error("no branches (use dirs=BR[:BR...])", None);
         return Err(EINVAL);
     };
     let branches = branch::open_branches(specs, log)?;
@@ -85,7 +107,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     }
     let depth = depth + 1;
     if depth > MAX_STACK_DEPTH {
-        log.error("rfs: maximum filesystem stacking depth exceeded", None);
+        log.error("maximum filesystem stacking depth exceeded", None);
         return Err(EINVAL);
     }
     sb.set_params(&SuperParams { magic: RFS_SUPER_MAGIC, maxbytes, stack_depth: depth, time_gran: 1 });
@@ -94,6 +116,13 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     let view = SiView::new(&branches)?;
     let sysfs = crate::sysfs::create_si_dir(si, view)?;
     let udba = cfg.udba.unwrap_or(Udba::Reval);
+    let work = match branches.iter().find(|b| b.perm.is_writable()) {
+        Some(rw) => {
+            let _creds = cred.override_creds();
+            Some(crate::copyup::prepare_workdir(rw, log)?)
+        }
+        None => None,
+    };
     let info = KBox::pin_init(
         try_pin_init!(SbInfo {
             branches,
@@ -101,6 +130,9 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             udba,
             inos <- new_mutex!(InoMap::new()),
             si,
+            work,
+            copyup <- new_mutex!(()),
+            tmp_seq: AtomicU64::new(0),
             _sysfs: sysfs,
         }),
         GFP_KERNEL,
@@ -109,9 +141,15 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     let info = sb.info().ok_or(EINVAL)?;
 
     // The root: every branch root merges, down to the first opaque one.
-    let mut root_stack = KVVec::with_capacity(info.branches.len(), GFP_KERNEL)?;
-    for b in info.branches.iter() {
-        root_stack.push(Lower { branch: b.clone(), dentry: b.root.dentry().clone() }, GFP_KERNEL)?;
+    let mut upper = None;
+    let mut lowers = KVVec::with_capacity(info.branches.len(), GFP_KERNEL)?;
+    for (i, b) in info.branches.iter().enumerate() {
+        let member = Lower { branch: b.clone(), dentry: b.root.dentry().clone() };
+        if i == 0 && b.perm.is_writable() {
+            upper = Some(member);
+        } else {
+            lowers.push(member, GFP_KERNEL)?;
+        }
         if crate::namei::is_opaque(b, b.root.dentry())? {
             break;
         }
@@ -121,7 +159,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     let top_inode = top.root.dentry().inode().ok_or(EIO)?;
     root.init(ROOT_INO, top_inode.mode(), Kind::Dir);
     root.copy_attr(top_inode);
-    *root.data_mut() = InodeInfo::with_stack(root_stack);
+    *root.data_mut() = InodeInfo::new(upper, lowers)?;
     sb.set_root(root)
 }
 
@@ -129,7 +167,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 /// refused with a message, other options are accepted.
 pub(crate) fn reconfigure(_sbi: &SbInfo, cfg: &MountConfig, log: &FcLog) -> Result {
     if !cfg.branch_ops.is_empty() || cfg.branches.is_some() {
-        log.error("rfs: changing branches on a live mount is not supported yet", None);
+        log.error("changing branches on a live mount is not supported yet", None);
         return Err(EINVAL);
     }
     Ok(())

@@ -36,6 +36,10 @@ pub struct InoMap {
     /// Key of union inode number `FIRST_INO + i` at index `i`.
     keys: Vec<Key>,
     index: IndexTable,
+    /// Keys that share a number allocated for another key (an object copied
+    /// up keeps the number its lower object had): `(key, number)`.
+    aliases: Vec<(Key, u64)>,
+    alias_index: IndexTable,
 }
 
 impl Default for InoMap {
@@ -56,6 +60,8 @@ impl InoMap {
             seed,
             keys: Vec::new(),
             index: IndexTable::new(),
+            aliases: Vec::new(),
+            alias_index: IndexTable::new(),
         }
     }
 
@@ -68,19 +74,48 @@ impl InoMap {
             .find(self.hash(k), |i| self.keys.get(i) == Some(&k))
     }
 
+    fn find_alias(&self, k: Key) -> Option<u64> {
+        let i = self
+            .alias_index
+            .find(self.hash(k), |i| self.aliases.get(i).map(|a| a.0) == Some(k))?;
+        self.aliases.get(i).map(|a| a.1)
+    }
+
     fn ino_of_index(i: usize) -> Option<u64> {
         u64::try_from(i).ok()?.checked_add(FIRST_INO)
     }
 
     /// The union inode number of `(brid, lower_ino)`, if it has one.
     pub fn get(&self, brid: u32, lower_ino: u64) -> Option<u64> {
-        Self::ino_of_index(self.find(Key { brid, ino: lower_ino })?)
+        let k = Key { brid, ino: lower_ino };
+        if let Some(ino) = self.find_alias(k) {
+            return Some(ino);
+        }
+        Self::ino_of_index(self.find(k)?)
+    }
+
+    /// Makes `(brid, lower_ino)` translate to `ino`, a number already handed
+    /// out for another key: after copy-up the upper object keeps the union
+    /// inode number of the lower one. A key that has a number keeps it.
+    pub fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64) -> Result<(), NoMem> {
+        let k = Key { brid, ino: lower_ino };
+        if self.get(brid, lower_ino).is_some() {
+            return Ok(());
+        }
+        let i = self.aliases.len();
+        self.alias_index.reserve(1)?;
+        self.aliases.try_push((k, ino))?;
+        self.alias_index.insert(self.hash(k), i)?;
+        Ok(())
     }
 
     /// The union inode number of `(brid, lower_ino)`, allocating the next
     /// free one the first time. On error the map is unchanged.
     pub fn get_or_insert(&mut self, brid: u32, lower_ino: u64) -> Result<u64, NoMem> {
         let k = Key { brid, ino: lower_ino };
+        if let Some(ino) = self.find_alias(k) {
+            return Ok(ino);
+        }
         if let Some(i) = self.find(k) {
             return Self::ino_of_index(i).ok_or(NoMem);
         }
@@ -185,5 +220,20 @@ mod tests {
             let (brid, lower) = a.key_of(ino).unwrap();
             assert_eq!(b.get_or_insert(brid, lower).unwrap(), ino);
         }
+    }
+
+    #[test]
+    fn alias_keeps_the_number_of_the_lower_object() {
+        let mut m = InoMap::new();
+        let lower = m.get_or_insert(65, 1000).unwrap();
+        let other = m.get_or_insert(64, 7).unwrap();
+        m.alias(64, 500, lower).unwrap();
+        assert_eq!(m.get(64, 500), Some(lower));
+        assert_eq!(m.get_or_insert(64, 500).unwrap(), lower);
+        // A key with a number of its own keeps it.
+        m.alias(64, 7, lower).unwrap();
+        assert_eq!(m.get(64, 7), Some(other));
+        // New keys still get fresh numbers.
+        assert_eq!(m.get_or_insert(66, 1).unwrap(), other + 1);
     }
 }

@@ -27,6 +27,23 @@ impl Cred {
         NonNull::new(p.cast_mut()).map(Cred)
     }
 
+    /// The current task's credentials (a new reference).
+    pub(crate) fn current() -> Option<Self> {
+        // SAFETY: the current task's credentials are live while it runs.
+        unsafe { Self::get(sys::rfs_current_cred()) }
+    }
+
+    /// Credentials for creating an object in a branch on behalf of the
+    /// current task: a copy of the current (mounter's, overridden)
+    /// credentials whose fsuid/fsgid are the caller's, so the new object
+    /// belongs to the caller (OverlayFS does the same).
+    pub(crate) fn for_create(caller: &Cred) -> Option<Self> {
+        // SAFETY: `caller` is live; the helper returns a new cred we own
+        // (prepare_creds), or NULL on allocation failure.
+        let p = unsafe { sys::rfs_creds_for_create(caller.as_ptr()) };
+        NonNull::new(p.cast_mut()).map(Cred)
+    }
+
     /// The raw pointer, for calls into the VFS.
     pub(crate) fn as_ptr(&self) -> *const sys::cred {
         self.0.as_ptr()

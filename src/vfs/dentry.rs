@@ -66,6 +66,29 @@ impl Dentry {
         unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
     }
 
+    /// The parent dentry (dget_parent: stable against concurrent renames).
+    pub(crate) fn parent(&self) -> Dentry {
+        // SAFETY: we hold a reference; dget_parent returns a referenced
+        // dentry (the dentry itself for a root).
+        let p = unsafe { sys::dget_parent(self.as_ptr()) };
+        NonNull::new(p).map(Dentry).unwrap_or_else(|| self.clone())
+    }
+
+    /// A copy of the dentry's current name (taken under d_lock, so a
+    /// concurrent rename cannot tear it).
+    pub(crate) fn name(&self) -> Result<kernel::alloc::KVec<u8>> {
+        let mut buf = kernel::alloc::KVec::from_elem(0u8, sys::NAME_MAX as usize, kernel::alloc::flags::GFP_KERNEL)?;
+        let size = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `buf` holds `size` bytes; we hold a reference on the dentry.
+        let len = unsafe { sys::rfs_dentry_name_copy(self.as_ptr(), buf.as_mut_ptr().cast(), size) };
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        if len > buf.len() {
+            return Err(EINVAL);
+        }
+        super::truncate_bytes(&mut buf, len);
+        Ok(buf)
+    }
+
     /// Whether two values refer to the same dentry.
     pub(crate) fn same(&self, other: &Dentry) -> bool {
         self.0 == other.0
@@ -135,6 +158,13 @@ impl<'a> UnionDentry<'a> {
         // SAFETY: a live dentry's parent is live as long as the child is;
         // in ref-walk mode (the only mode rfs serves) it cannot be freed.
         UnionDentry { raw: unsafe { &*self.raw.d_parent } }
+    }
+
+    /// A new reference to the dentry.
+    pub(crate) fn get(&self) -> Dentry {
+        // SAFETY: the dentry is live for 'a; dget adds a reference we own.
+        unsafe { sys::rfs_dget(self.as_ptr()) };
+        Dentry(NonNull::from(self.raw))
     }
 
     /// The union inode, or `None` if negative.

@@ -116,3 +116,101 @@ impl Drop for File {
         unsafe { sys::fput(self.as_ptr()) };
     }
 }
+
+/// Data and space operations on a lower file, for copy-up and for union
+/// files whose data lives in the writable branch.
+impl File {
+    /// The inode of the open file.
+    pub(crate) fn inode(&self) -> Option<super::inode::InodeRef<'_>> {
+        // SAFETY: an open file pins its inode; f_inode never changes.
+        unsafe { super::inode::InodeRef::from_raw((*self.as_ptr()).f_inode) }
+    }
+
+    /// Writes `iter` at `*pos` (vfs_iter_write; it takes the filesystem's
+    /// freeze protection itself), advancing `*pos`.
+    ///
+    /// # Safety
+    /// `iter` must be the live iov_iter of the caller's write.
+    pub(crate) unsafe fn write_iter(&self, iter: *mut sys::iov_iter, pos: &mut i64, flags: i32) -> Result<isize> {
+        // SAFETY: the file is open (we hold it) and `iter` is live (caller).
+        let n = unsafe { sys::vfs_iter_write(self.as_ptr(), iter, pos, flags) };
+        if n < 0 {
+            Err(kernel::error::Error::from_errno(n as i32))
+        } else {
+            Ok(n)
+        }
+    }
+
+    /// Copies up to `len` bytes from `self` at `*pos_in` to `out` at
+    /// `*pos_out` through a pipe (do_splice_direct), advancing both.
+    pub(crate) fn splice_to(&self, pos_in: &mut i64, out: &File, pos_out: &mut i64, len: usize) -> Result<usize> {
+        // SAFETY: both files are open; do_splice_direct takes `out`'s write
+        // protection itself.
+        let n = unsafe { sys::do_splice_direct(self.as_ptr(), pos_in, out.as_ptr(), pos_out, len, 0) };
+        if n < 0 {
+            Err(kernel::error::Error::from_errno(n as i32))
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Shares all of `self`'s data with `out` (a reflink,
+    /// vfs_clone_file_range from 0 to EOF). Returns the bytes cloned.
+    pub(crate) fn clone_to(&self, out: &File) -> Result<i64> {
+        // SAFETY: both files are open.
+        let n = unsafe { sys::vfs_clone_file_range(self.as_ptr(), 0, out.as_ptr(), 0, 0, 0) };
+        if n < 0 {
+            Err(kernel::error::Error::from_errno(n as i32))
+        } else {
+            Ok(n)
+        }
+    }
+
+    /// Where the next data (SEEK_DATA) or hole (SEEK_HOLE) at or after
+    /// `pos` starts. The file must be private to the caller (it moves f_pos).
+    pub(crate) fn seek_private(&self, pos: i64, whence: u32) -> Result<i64> {
+        let r = self.llseek(0, pos, whence as i32)?;
+        Ok(r)
+    }
+
+    /// vfs_fallocate.
+    pub(crate) fn fallocate(&self, mode: i32, offset: i64, len: i64) -> Result {
+        // SAFETY: the file is open.
+        to_result(unsafe { sys::vfs_fallocate(self.as_ptr(), mode, offset, len) }).map(|_| ())
+    }
+
+    /// Opens an unnamed temporary file in the directory `dir` as `cred`
+    /// (kernel_tmpfile_open), for O_TMPFILE through the union.
+    pub(crate) fn open_tmpfile(dir: &sys::path, mode: u16, flags: u32, cred: &Cred) -> Result<File> {
+        let flags = i32::try_from(flags).map_err(|_| EINVAL)?;
+        // SAFETY: `dir` is referenced by the caller; `cred` is live.
+        let f = from_err_ptr(unsafe {
+            sys::kernel_tmpfile_open(sys::rfs_mnt_idmap(dir.mnt), dir, mode, flags, cred.as_ptr())
+        })?;
+        NonNull::new(f).map(File).ok_or(EIO)
+    }
+
+    /// The dentry the file was opened on (a new reference).
+    pub(crate) fn dentry(&self) -> Option<super::dentry::Dentry> {
+        // SAFETY: an open file pins f_path; dget adds a reference we own.
+        unsafe {
+            let d = (*self.as_ptr()).f_path.dentry;
+            sys::rfs_dget(d);
+            super::dentry::Dentry::from_raw(d)
+        }
+    }
+}
+
+/// The open flags of a file being opened.
+pub(crate) fn flags_of(file: *mut sys::file) -> u32 {
+    // SAFETY: the VFS passes a live file being opened; f_flags is set.
+    unsafe { (*file).f_flags }
+}
+
+/// Completes the open of a file set up by a tmpfile operation
+/// (finish_open_simple): calls the union file's `open`.
+pub(crate) fn finish_open(file: *mut sys::file) -> Result {
+    // SAFETY: `file` is the file of the tmpfile operation in progress, its
+    // dentry now has an inode (d_tmpfile).
+    to_result(unsafe { sys::rfs_finish_open_simple(file) }).map(|_| ())
+}

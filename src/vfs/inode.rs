@@ -53,9 +53,29 @@ impl<'a> InodeRef<'a> {
         self.mode() & mode::S_IFMT == mode::S_IFDIR
     }
 
+    /// `i_size`.
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: the inode is live for 'a; i_size_read is a plain load on
+        // 64-bit.
+        self.0.i_size
+    }
+
+    /// `i_nlink`.
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: reading the union's field of a live inode.
+        unsafe { self.0.__bindgen_anon_1.i_nlink }
+    }
+
     /// `i_ino`.
     pub(crate) fn ino(&self) -> u64 {
         self.0.i_ino as u64
+    }
+
+    /// Takes the inode lock (i_rwsem, exclusive) until the guard is dropped.
+    pub(crate) fn lock(&self) -> InodeLock<'a> {
+        // SAFETY: the inode is live for 'a; unlocked by the guard.
+        unsafe { sys::rfs_inode_lock(self.as_ptr()) };
+        InodeLock(*self)
     }
 
     /// A number that changes whenever the directory (or file) changes: the
@@ -347,4 +367,85 @@ pub(crate) fn inode_permission(mnt: *mut sys::vfsmount, inode: InodeRef<'_>, mas
     // SAFETY: `mnt` is a branch mount the caller holds; the inode is live.
     super::to_result(unsafe { sys::inode_permission(sys::rfs_mnt_idmap(mnt), inode.as_ptr(), mask) })
         .map(|_| ())
+}
+
+impl<T: InodeData> FsInode<T> {
+    /// Mirrors `from`'s mode bits, owner, size, blocks and times into the
+    /// union inode (after an operation changed the branch object). Word-size
+    /// racy updates, as the VFS itself does for i_size outside i_rwsem.
+    pub(crate) fn refresh_attr(&self, from: InodeRef<'_>) {
+        // SAFETY: both inodes are live for the borrows; the helper writes
+        // only attribute fields that readers already treat as racy.
+        unsafe { sys::rfs_copy_attr(self.vfs().as_ptr(), from.as_ptr()) };
+    }
+
+    /// Sets the link count (from the branch object, after a link change).
+    pub(crate) fn set_nlink(&self, n: u32) {
+        // SAFETY: set_nlink is the VFS's way to update i_nlink.
+        unsafe { sys::rfs_set_nlink(self.vfs().as_ptr(), n) };
+    }
+
+    /// Marks the union inode as having no names left.
+    pub(crate) fn clear_nlink(&self) {
+        // SAFETY: as in `set_nlink`.
+        unsafe { sys::rfs_clear_nlink(self.vfs().as_ptr()) };
+    }
+
+    /// Gives the union inode one more name: `dentry`, a negative union
+    /// dentry of a link(2) (ihold + d_instantiate).
+    ///
+    /// # Safety
+    /// `dentry` must be the negative dentry of the link operation in progress.
+    pub(crate) unsafe fn instantiate_alias(&self, dentry: *mut sys::dentry) {
+        let i = self.vfs().as_ptr();
+        // SAFETY: the inode is live (the VFS holds the old dentry);
+        // d_instantiate consumes the reference ihold takes.
+        unsafe {
+            sys::ihold(i);
+            sys::d_instantiate(dentry, i);
+        }
+    }
+}
+
+impl<T: InodeData> NewInode<T> {
+    /// Publishes the inode under the negative union dentry of a create,
+    /// mkdir, mknod or symlink (d_instantiate).
+    ///
+    /// # Safety
+    /// `dentry` must be the negative dentry of the operation in progress.
+    pub(crate) unsafe fn instantiate(self, dentry: *mut sys::dentry) {
+        let i = self.inode.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: d_instantiate takes over our inode reference.
+        unsafe { sys::d_instantiate(dentry, i) };
+    }
+
+    /// Publishes the inode as the one of an O_TMPFILE file (d_tmpfile).
+    ///
+    /// # Safety
+    /// `file` must be the file of the tmpfile operation in progress.
+    pub(crate) unsafe fn tmpfile(self, file: *mut sys::file) {
+        let i = self.inode.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: d_tmpfile takes over our inode reference.
+        unsafe { sys::d_tmpfile(file, i) };
+    }
+}
+
+/// An inode's i_rwsem held exclusively; released on drop.
+pub(crate) struct InodeLock<'a>(InodeRef<'a>);
+
+impl Drop for InodeLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked in `InodeRef::lock`; the inode outlives the guard.
+        unsafe { sys::rfs_inode_unlock(self.0.as_ptr()) };
+    }
+}
+
+impl<T: InodeData> NewInode<T> {
+    /// Sets the link count of the unpublished inode.
+    pub(crate) fn set_nlink_new(&mut self, n: u32) {
+        // SAFETY: the inode is ours alone.
+        unsafe { sys::rfs_set_nlink(self.inode.as_ptr(), n) };
+    }
 }

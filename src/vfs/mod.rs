@@ -12,6 +12,9 @@
 //! - `dir`: iterating a lower directory;
 //! - `fs`: file_system_type, fs_context and superblock glue;
 //! - `ops`: the operation tables handed to the VFS;
+//! - `lower`: changing a branch (locked directories, namespace operations,
+//!   attributes, xattrs);
+//! - `once`, `task`: a set-once slot; the current task;
 //! - `sysfs`, `seq`: /sys/fs/rfs and /proc/mounts output.
 
 pub(crate) mod sys;
@@ -22,10 +25,13 @@ pub(crate) mod dir;
 pub(crate) mod file;
 pub(crate) mod fs;
 pub(crate) mod inode;
+pub(crate) mod lower;
+pub(crate) mod once;
 pub(crate) mod ops;
 pub(crate) mod path;
 pub(crate) mod seq;
 pub(crate) mod sysfs;
+pub(crate) mod task;
 
 use kernel::error::{Error, Result};
 
@@ -56,5 +62,35 @@ pub(crate) mod code {
     /// ENAMETOOLONG.
     pub(crate) fn enametoolong() -> Error {
         errno(sys::ENAMETOOLONG)
+    }
+
+    /// EOPNOTSUPP.
+    pub(crate) fn eopnotsupp() -> Error {
+        errno(sys::EOPNOTSUPP)
+    }
+
+    /// ENODATA (no such xattr).
+    pub(crate) fn enodata() -> Error {
+        errno(sys::ENODATA)
+    }
+
+    /// ENOTEMPTY.
+    pub(crate) fn enotempty() -> Error {
+        errno(sys::ENOTEMPTY)
+    }
+
+    /// ESTALE: the branch changed under an operation.
+    pub(crate) fn estale() -> Error {
+        errno(sys::ESTALE)
+    }
+}
+
+/// Shortens a byte buffer to `len` bytes (the kernel's `KVec` of this
+/// version has no `truncate`).
+pub(crate) fn truncate_bytes(buf: &mut kernel::alloc::KVec<u8>, len: usize) {
+    if len < buf.len() {
+        // SAFETY: `len` is below the current length, so the first `len`
+        // bytes are initialised; `u8` needs no drop for the rest.
+        unsafe { buf.set_len(len) };
     }
 }

@@ -17,10 +17,14 @@ use super::seq::SeqFile;
 use super::sys;
 use crate::file::RegFile;
 use crate::inode::{InodeInfo, UnionInode};
+use crate::dir::New;
 use crate::readdir::DirFile;
+use super::dentry::Dentry;
+use super::lower::Attr;
 use kernel::error::{code::*, Result};
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use kernel::prelude::*;
+use kernel::str::CStr;
 
 /// An operation table in static memory. The tables hold only function
 /// pointers and NULLs and are never written, so sharing them is sound.
@@ -135,15 +139,15 @@ pub(crate) static DIR_IOPS: Table<sys::inode_operations> = Table(sys::inode_oper
     getattr: Some(getattr),
     setattr: Some(setattr),
     listxattr: Some(listxattr),
-    create: Some(erofs_create),
-    link: Some(erofs_link),
-    unlink: Some(erofs_unlink),
-    symlink: Some(erofs_symlink),
-    mkdir: Some(erofs_mkdir),
-    rmdir: Some(erofs_unlink),
-    mknod: Some(erofs_mknod),
-    rename: Some(erofs_rename),
-    tmpfile: Some(erofs_tmpfile),
+    create: Some(create),
+    link: Some(link),
+    unlink: Some(unlink),
+    symlink: Some(symlink),
+    mkdir: Some(mkdir),
+    rmdir: Some(rmdir),
+    mknod: Some(mknod),
+    rename: Some(rename),
+    tmpfile: Some(tmpfile),
     // SAFETY: all-zero is a valid inode_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -262,78 +266,135 @@ unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size
     unsafe { sys::vfs_listxattr(top.dentry.as_ptr(), list, size) }
 }
 
-unsafe extern "C" fn setattr(_idmap: *mut sys::mnt_idmap, _d: *mut sys::dentry, _a: *mut sys::iattr) -> c_int {
-    EROFS.to_errno()
+unsafe extern "C" fn setattr(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, attr: *mut sys::iattr) -> c_int {
+    // SAFETY: the VFS holds `dentry` (positive, ours) and its inode lock,
+    // and passes the live iattr of this change.
+    let (sb, d, attr) = unsafe {
+        let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
+        let r = sys::setattr_prepare(sys::rfs_nop_mnt_idmap(), dentry, attr);
+        if r != 0 {
+            return r;
+        }
+        (SuperBlock::from_raw((*dentry).d_sb), d, Attr::from_union(attr))
+    };
+    errno(crate::inode::setattr(sb, d.get(), attr))
 }
 
-unsafe extern "C" fn erofs_create(
+/// The pieces of a namespace operation on directory `dir` and dentry `d`.
+///
+/// # Safety
+/// `dir` must be an rfs directory inode and `d` a dentry in it, both held by
+/// the VFS (with `dir` locked) for `'a`.
+unsafe fn dir_op<'a>(dir: *mut sys::inode, d: *mut sys::dentry) -> Option<(SuperBlock<'a>, &'a UnionInode, UnionDentry<'a>)> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let (sb, ui) = union_inode(dir);
+        Some((sb, ui, UnionDentry::from_raw(d)?))
+    }
+}
+
+unsafe extern "C" fn create(
     _idmap: *mut sys::mnt_idmap,
-    _dir: *mut sys::inode,
-    _d: *mut sys::dentry,
-    _mode: sys::umode_t,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    mode: sys::umode_t,
     _excl: bool,
 ) -> c_int {
-    EROFS.to_errno()
+    // SAFETY: a create in our locked directory.
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
+    errno(crate::dir::create(sb, ui, d, New::File(mode)))
 }
 
-unsafe extern "C" fn erofs_link(_old: *mut sys::dentry, _dir: *mut sys::inode, _new: *mut sys::dentry) -> c_int {
-    EROFS.to_errno()
-}
-
-unsafe extern "C" fn erofs_unlink(_dir: *mut sys::inode, _d: *mut sys::dentry) -> c_int {
-    EROFS.to_errno()
-}
-
-unsafe extern "C" fn erofs_symlink(
+unsafe extern "C" fn mkdir(
     _idmap: *mut sys::mnt_idmap,
-    _dir: *mut sys::inode,
-    _d: *mut sys::dentry,
-    _target: *const c_char,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    mode: sys::umode_t,
 ) -> c_int {
-    EROFS.to_errno()
+    // SAFETY: a mkdir in our locked directory.
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
+    errno(crate::dir::create(sb, ui, d, New::Dir(mode)))
 }
 
-unsafe extern "C" fn erofs_mkdir(
+unsafe extern "C" fn mknod(
     _idmap: *mut sys::mnt_idmap,
-    _dir: *mut sys::inode,
-    _d: *mut sys::dentry,
-    _mode: sys::umode_t,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    mode: sys::umode_t,
+    dev: sys::dev_t,
 ) -> c_int {
-    EROFS.to_errno()
+    // SAFETY: a mknod in our locked directory.
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
+    errno(crate::dir::create(sb, ui, d, New::Node(mode, dev)))
 }
 
-unsafe extern "C" fn erofs_mknod(
+unsafe extern "C" fn symlink(
     _idmap: *mut sys::mnt_idmap,
-    _dir: *mut sys::inode,
-    _d: *mut sys::dentry,
-    _mode: sys::umode_t,
-    _dev: sys::dev_t,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    target: *const c_char,
 ) -> c_int {
-    EROFS.to_errno()
+    // SAFETY: a symlink in our locked directory; `target` is the
+    // NUL-terminated target string copied from user space.
+    let (Some((sb, ui, d)), target) = (unsafe { dir_op(dir, d) }, unsafe { CStr::from_char_ptr(target) }) else {
+        return EINVAL.to_errno();
+    };
+    errno(crate::dir::create(sb, ui, d, New::Symlink(target.as_bytes())))
 }
 
-unsafe extern "C" fn erofs_rename(
-    _idmap: *mut sys::mnt_idmap,
-    _odir: *mut sys::inode,
-    _od: *mut sys::dentry,
-    _ndir: *mut sys::inode,
-    _nd: *mut sys::dentry,
-    _flags: c_uint,
-) -> c_int {
-    EROFS.to_errno()
+unsafe extern "C" fn link(old: *mut sys::dentry, dir: *mut sys::inode, new: *mut sys::dentry) -> c_int {
+    // SAFETY: a link into our locked directory; the VFS holds `old`, a
+    // positive dentry of the same superblock, and its inode lock.
+    let (Some((sb, ui, d)), Some(old)) = (unsafe { dir_op(dir, new) }, unsafe { UnionDentry::from_raw(old) }) else {
+        return EINVAL.to_errno();
+    };
+    let old = old.get();
+    errno(crate::dir::create(sb, ui, d, New::Link(&old)))
 }
 
-unsafe extern "C" fn erofs_tmpfile(
+unsafe extern "C" fn unlink(dir: *mut sys::inode, d: *mut sys::dentry) -> c_int {
+    // SAFETY: an unlink in our locked directory; the VFS holds the victim's
+    // inode lock too.
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
+    errno(crate::dir::remove(sb, ui, d, false))
+}
+
+unsafe extern "C" fn rmdir(dir: *mut sys::inode, d: *mut sys::dentry) -> c_int {
+    // SAFETY: as in `unlink`.
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
+    errno(crate::dir::remove(sb, ui, d, true))
+}
+
+unsafe extern "C" fn rename(
     _idmap: *mut sys::mnt_idmap,
-    _dir: *mut sys::inode,
-    _f: *mut sys::file,
-    _mode: sys::umode_t,
+    odir: *mut sys::inode,
+    od: *mut sys::dentry,
+    ndir: *mut sys::inode,
+    nd: *mut sys::dentry,
+    flags: c_uint,
 ) -> c_int {
-    EROFS.to_errno()
+    // SAFETY: a rename between our directories, both locked by the VFS
+    // (lock_rename), with the dentries held.
+    let (Some((sb, oui, od)), Some((_, nui, nd))) = (unsafe { dir_op(odir, od) }, unsafe { dir_op(ndir, nd) }) else {
+        return EINVAL.to_errno();
+    };
+    errno(crate::dir::rename(sb, oui, od, nui, nd, flags))
+}
+
+unsafe extern "C" fn tmpfile(
+    _idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    file: *mut sys::file,
+    mode: sys::umode_t,
+) -> c_int {
+    // SAFETY: an O_TMPFILE open in our directory: `file` is being opened on
+    // a new dentry whose parent is the directory's dentry.
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, (*file).f_path.dentry) }) else { return EINVAL.to_errno() };
+    errno(crate::dir::tmpfile(sb, ui, file, mode, d))
 }
 
 // ---------------------------------------------------------------------------
-// xattrs: read from the top lower object; changes refused (EROFS) for now.
+// xattrs: read from the top member; changes copy up and go to the upper.
 
 static XATTR_HANDLER: Table<sys::xattr_handler> = Table(sys::xattr_handler {
     name: core::ptr::null(),
@@ -374,14 +435,21 @@ unsafe extern "C" fn xattr_get(
 unsafe extern "C" fn xattr_set(
     _h: *const sys::xattr_handler,
     _idmap: *mut sys::mnt_idmap,
-    _dentry: *mut sys::dentry,
+    dentry: *mut sys::dentry,
     _inode: *mut sys::inode,
-    _name: *const c_char,
-    _value: *const c_void,
-    _size: usize,
-    _flags: c_int,
+    name: *const c_char,
+    value: *const c_void,
+    size: usize,
+    flags: c_int,
 ) -> c_int {
-    EROFS.to_errno()
+    // SAFETY: the VFS holds the union dentry and its inode lock; `name` is
+    // NUL-terminated; `value` holds `size` bytes, or is NULL for a removal.
+    let (sb, d, name, value) = unsafe {
+        let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
+        let value = if value.is_null() { None } else { Some(core::slice::from_raw_parts(value.cast::<u8>(), size)) };
+        (SuperBlock::from_raw((*dentry).d_sb), d, CStr::from_char_ptr(name), value)
+    };
+    errno(crate::inode::set_xattr(sb, d.get(), name.as_bytes_with_nul(), value, flags))
 }
 
 // ---------------------------------------------------------------------------
@@ -401,10 +469,13 @@ pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_opera
     open: Some(file_open),
     release: Some(file_release),
     read_iter: Some(file_read_iter),
+    write_iter: Some(file_write_iter),
     splice_read: Some(file_splice_read),
+    splice_write: Some(file_splice_write),
     llseek: Some(file_llseek),
     mmap: Some(file_mmap),
     fsync: Some(file_fsync),
+    fallocate: Some(file_fallocate),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -483,12 +554,14 @@ unsafe extern "C" fn dir_read(_f: *mut sys::file, _b: *mut c_char, _n: usize, _p
 }
 
 unsafe extern "C" fn file_open(inode: *mut sys::inode, file: *mut sys::file) -> c_int {
-    // SAFETY: the VFS opens our inode; f_flags is set.
-    let (sb, ui, flags) = unsafe {
+    // SAFETY: the VFS opens our inode on f_path (held by the file); f_flags
+    // is set.
+    let (sb, ui, flags, d) = unsafe {
         let (sb, ui) = union_inode(inode);
-        (sb, ui, (*file).f_flags)
+        let Some(d) = UnionDentry::from_raw((*file).f_path.dentry) else { return EINVAL.to_errno() };
+        (sb, ui, (*file).f_flags, d.get())
     };
-    let rf = match crate::file::open(sb, ui, flags).and_then(|rf| Ok(KBox::new(rf, GFP_KERNEL)?)) {
+    let rf = match crate::file::open(sb, ui, &d, flags).and_then(|rf| Ok(KBox::new(rf, GFP_KERNEL)?)) {
         Ok(rf) => rf,
         Err(e) => return e.to_errno(),
     };
@@ -508,11 +581,11 @@ unsafe extern "C" fn file_release(_inode: *mut sys::inode, file: *mut sys::file)
     0
 }
 
-/// The lower file of an open union file (shared access only).
+/// The branch file of an open union file (shared access only).
 ///
 /// # Safety
 /// `file` must be an open union regular file.
-unsafe fn lower_file<'a>(file: *mut sys::file) -> Option<&'a RegFile> {
+unsafe fn real_file<'a>(file: *mut sys::file) -> Option<&'a RegFile> {
     // SAFETY: private_data is the RegFile of file_open, alive until release;
     // only shared references are made here.
     unsafe { sys::rfs_file_private(file).cast::<RegFile>().as_ref() }
@@ -521,14 +594,75 @@ unsafe fn lower_file<'a>(file: *mut sys::file) -> Option<&'a RegFile> {
 unsafe extern "C" fn file_read_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_iter) -> isize {
     // SAFETY: `iocb` is live for the read, with ki_filp our file.
     let (rf, iocb) = unsafe {
-        let Some(rf) = lower_file((*iocb).ki_filp) else { return EBADF.to_errno() as isize };
+        let Some(rf) = real_file((*iocb).ki_filp) else { return EBADF.to_errno() as isize };
         (rf, &mut *iocb)
     };
     // SAFETY: `iter` is the live iterator of this read.
-    match unsafe { rf.lower.read_iter(iter, &mut iocb.ki_pos, 0) } {
+    match unsafe { rf.real.read_iter(iter, &mut iocb.ki_pos, 0) } {
         Ok(n) => n,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_iter) -> isize {
+    // SAFETY: `iocb` is live for the write, with ki_filp our file, opened for
+    // writing (so its branch file is the upper one).
+    let (rf, iocb, file) = unsafe {
+        let file = (*iocb).ki_filp;
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() as isize };
+        (rf, &mut *iocb, file)
+    };
+    // SAFETY: reads the flags of the live kiocb.
+    let rwf = unsafe { sys::rfs_kiocb_write_flags(iocb) };
+    if rwf < 0 {
+        return rwf as isize;
+    }
+    // SAFETY: the file pins its inode, an rfs inode.
+    let (sb, ui) = unsafe { union_inode((*file).f_inode) };
+    let _lock = ui.vfs().lock();
+    // Like any filesystem's write: setuid/setgid go first (through setattr
+    // on the union inode, as the caller).
+    // SAFETY: our open file, with its inode locked as file_remove_privs needs.
+    let r = unsafe { sys::file_remove_privs(file) };
+    if r != 0 {
+        return r as isize;
+    }
+    let _creds = sb.info().cred.override_creds();
+    // SAFETY: `iter` is the live iterator of this write.
+    let n = match unsafe { rf.real.write_iter(iter, &mut iocb.ki_pos, rwf) } {
+        Ok(n) => n,
+        Err(e) => e.to_errno() as isize,
+    };
+    crate::file::refresh(ui, rf);
+    n
+}
+
+unsafe extern "C" fn file_splice_write(
+    pipe: *mut sys::pipe_inode_info,
+    file: *mut sys::file,
+    ppos: *mut i64,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: a splice into our open file: iter_file_splice_write turns it
+    // into write_iter calls on the union file.
+    unsafe { sys::iter_file_splice_write(pipe, file, ppos, len, flags) }
+}
+
+unsafe extern "C" fn file_fallocate(file: *mut sys::file, mode: c_int, offset: i64, len: i64) -> c_long {
+    // SAFETY: fallocate on our open file (opened for writing, checked by
+    // the VFS), which pins its inode.
+    let (sb, ui, rf) = unsafe {
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() as c_long };
+        let (sb, ui) = union_inode((*file).f_inode);
+        (sb, ui, rf)
+    };
+    let r = {
+        let _creds = sb.info().cred.override_creds();
+        rf.real.fallocate(mode, offset, len)
+    };
+    crate::file::refresh(ui, rf);
+    errno(r) as c_long
 }
 
 unsafe extern "C" fn file_splice_read(
@@ -540,8 +674,8 @@ unsafe extern "C" fn file_splice_read(
 ) -> isize {
     // SAFETY: the VFS passes our open file, its position and a live pipe.
     unsafe {
-        let Some(rf) = lower_file(file) else { return EBADF.to_errno() as isize };
-        match rf.lower.splice_read(&mut *ppos, pipe, len, flags) {
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() as isize };
+        match rf.real.splice_read(&mut *ppos, pipe, len, flags) {
             Ok(n) => n,
             Err(e) => e.to_errno() as isize,
         }
@@ -551,8 +685,8 @@ unsafe extern "C" fn file_splice_read(
 unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: seeks hold f_pos_lock; the file is ours.
     unsafe {
-        let Some(rf) = lower_file(file) else { return EBADF.to_errno() as i64 };
-        match rf.lower.llseek((*file).f_pos, offset, whence) {
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() as i64 };
+        match rf.real.llseek((*file).f_pos, offset, whence) {
             Ok(p) => {
                 (*file).f_pos = p;
                 p
@@ -565,15 +699,28 @@ unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_in
 unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
     // SAFETY: mmap of our open file; the caller holds mmap_lock.
     unsafe {
-        let Some(rf) = lower_file(file) else { return EBADF.to_errno() };
-        errno(rf.lower.mmap(vma))
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
+        errno(rf.real.mmap(vma))
     }
 }
 
 unsafe extern "C" fn file_fsync(file: *mut sys::file, start: i64, end: i64, datasync: c_int) -> c_int {
     // SAFETY: fsync of our open file.
     unsafe {
-        let Some(rf) = lower_file(file) else { return EBADF.to_errno() };
-        errno(rf.lower.fsync(start, end, datasync != 0))
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
+        errno(rf.real.fsync(start, end, datasync != 0))
     }
+}
+
+/// The union inode of a dentry of an rfs superblock; `None` for a negative
+/// dentry or one of another filesystem.
+pub(crate) fn union_inode_of(d: &Dentry) -> Option<&UnionInode> {
+    let inode = d.inode()?;
+    // SAFETY: reads the superblock of a live inode (pinned by `d`).
+    if !unsafe { sys::rfs_is_rfs_inode(inode.as_ptr(), &SUPER_OPS.0) } {
+        return None;
+    }
+    // SAFETY: the inode belongs to an rfs superblock, so it came from
+    // `alloc_inode`; `d` keeps it live for the returned borrow.
+    Some(unsafe { FsInode::<InodeInfo>::from_vfs(inode.as_ptr()) })
 }

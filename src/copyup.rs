@@ -1,0 +1,417 @@
+//! Copy-up: bringing a lower object into the writable branch before it is
+//! changed.
+//!
+//! An object is copied whole (data with its holes, mode, owner, times,
+//! xattrs, symlink target; fifos and device nodes re-created) under a
+//! temporary name in the mount's private work directory, then renamed into
+//! place, so a crash never leaves a partial object visible. Missing parent
+//! directories are copied first, top-down, the same way.
+//!
+//! Locking: the superblock's `copyup` mutex is held for one object's copy, so
+//! two callers never copy the same object (the second finds the upper set
+//! when it gets the mutex). Order: union inode locks (taken by the VFS) →
+//! `copyup` → branch directory locks (work directory, then lock_rename of
+//! work and target directories). Branch work runs with the mounter's
+//! credentials; the caller's rights were checked on the union object before.
+
+use crate::branch::Branch;
+use crate::inode::{Lower, UnionInode};
+use crate::logic::whiteout;
+use crate::super_::SbInfo;
+use crate::vfs::dentry::Dentry;
+use crate::vfs::dir::for_each_entry;
+use crate::vfs::file::File;
+use crate::vfs::fs::{FcLog, SuperBlock};
+use crate::vfs::inode::{mode, InodeRef};
+use crate::vfs::lower::{self, Attr, DirGuard, RenameGuard, WriteAccess};
+use crate::vfs::{ops::union_inode_of, path, sys, task};
+use core::sync::atomic::Ordering;
+use crate::vfs::code;
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The name of the private work directory at the top of the writable
+/// branch. The reserved `.wh.` prefix hides it from the union; AUFS keeps its
+/// temporaries under the same name.
+pub(crate) const WORKDIR_NAME: &[u8] = b".wh..wh.orph";
+
+/// How much data a copy-up must bring along.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Data {
+    /// The whole file.
+    All,
+    /// Nothing: the caller truncates the file to zero anyway (O_TRUNC).
+    Empty,
+}
+
+/// Bytes spliced per step: between steps the copy checks for a fatal signal
+/// and lets others run.
+const CHUNK: usize = 1 << 20;
+
+/// Creates the work directory in `rw` if needed and removes what an earlier
+/// mount left in it (temporaries of interrupted copy-ups). The caller runs
+/// with the mounter's credentials.
+pub(crate) fn prepare_workdir(rw: &Arc<Branch>, log: &FcLog) -> Result<Dentry> {
+    let mnt = rw.root.mnt();
+    let _w = WriteAccess::get(mnt, &rw.root).inspect_err(|_| {
+        log.error("writable branch is on a read-only filesystem", Some(&rw.name));
+    })?;
+    let root = rw.root.dentry();
+    let work = {
+        let g = DirGuard::lock(mnt, root)?;
+        let d = g.lookup(WORKDIR_NAME)?;
+        match d.inode() {
+            Some(i) if i.is_dir() => d,
+            Some(_) => {
+                log.error("work directory name is taken by a non-directory", Some(WORKDIR_NAME));
+                return Err(EEXIST);
+            }
+            None => g.mkdir(d, WORKDIR_NAME, 0o700).inspect_err(|_| {
+                log.error("cannot create the work directory in the writable branch", Some(&rw.name));
+            })?,
+        }
+    };
+    clean_dir(rw, &work, 1, false);
+    Ok(work)
+}
+
+/// Removes everything in `dir` (a directory of `rw`), descending `depth`
+/// levels into subdirectories. Best effort: what cannot be removed stays.
+/// `nested`: the caller holds the lock of `dir`'s parent.
+pub(crate) fn clean_dir(rw: &Branch, dir: &Dentry, depth: u32, nested: bool) {
+    let mnt = rw.root.mnt();
+    let Ok(names) = list_names(rw, dir) else { return };
+    let locked = if nested { DirGuard::lock_child(mnt, dir) } else { DirGuard::lock(mnt, dir) };
+    let g = match locked {
+        Ok(g) => g,
+        Err(_) => return,
+    };
+    for name in names.split(|&c| c == 0).filter(|n| !n.is_empty()) {
+        let Ok(child) = g.lookup(name) else { continue };
+        let Some(inode) = child.inode() else { continue };
+        if inode.is_dir() && depth > 0 {
+            clean_dir(rw, &child, depth - 1, true);
+        }
+        if g.remove(&child).is_err() {
+            pr_warn!("rfs: could not remove a leftover in the work directory\n");
+        }
+    }
+}
+
+/// The names in directory `dir` of branch `b` (without `.` and `..`),
+/// NUL-separated.
+pub(crate) fn list_names(b: &Branch, dir: &Dentry) -> Result<KVec<u8>> {
+    let cred = crate::vfs::cred::Cred::current().ok_or(ENOMEM)?;
+    let f = File::open(&path::at(b.root.mnt(), dir), sys::O_RDONLY | sys::O_DIRECTORY, &cred)?;
+    let mut out = KVec::new();
+    let mut failed = false;
+    for_each_entry(&f, &mut |name, _ino, _t| {
+        if name == b"." || name == b".." {
+            return true;
+        }
+        if out.extend_from_slice(name, GFP_KERNEL).is_err() || out.push(0, GFP_KERNEL).is_err() {
+            failed = true;
+            return false;
+        }
+        true
+    })?;
+    if failed {
+        return Err(ENOMEM);
+    }
+    Ok(out)
+}
+
+/// The writable branch, if modifications are possible at all: there is one
+/// and it is the top branch (objects of branches above it could not be
+/// changed).
+pub(crate) fn writable(sbi: &SbInfo) -> Result<&Arc<Branch>> {
+    match sbi.rw() {
+        Some(rw) if rw.index == 0 && sbi.work.is_some() => Ok(rw),
+        _ => Err(EROFS),
+    }
+}
+
+/// Makes sure the union object of `d` has its upper: copies up `d` and,
+/// first, every ancestor that lacks one.
+pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
+    let sbi = sb.info();
+    writable(sbi)?;
+    loop {
+        let ui = union_inode_of(d).ok_or(ENOENT)?;
+        if ui.data().upper().is_some() {
+            return Ok(());
+        }
+        // The top-most ancestor-or-self whose parent has an upper.
+        let mut cur = d.clone();
+        loop {
+            let parent = cur.parent();
+            if parent.same(&cur) {
+                // The root always has an upper when the union is writable.
+                return Err(EIO);
+            }
+            let pui = union_inode_of(&parent).ok_or(EIO)?;
+            if pui.data().upper().is_some() {
+                let what = if cur.same(d) { data } else { Data::All };
+                copy_up_one(sb, &cur, &parent, what)?;
+                break;
+            }
+            cur = parent;
+        }
+    }
+}
+
+/// Copies up the object of `d`, whose parent `parent` has an upper.
+fn copy_up_one(sb: SuperBlock<'_>, d: &Dentry, parent: &Dentry, data: Data) -> Result {
+    let sbi = sb.info();
+    let rw = writable(sbi)?;
+    let ui = union_inode_of(d).ok_or(ENOENT)?;
+    let pui = union_inode_of(parent).ok_or(ENOENT)?;
+    let _serial = sbi.copyup.lock();
+    if ui.data().upper().is_some() {
+        return Ok(());
+    }
+    let src = ui.data().top()?;
+    let upper_dir = &pui.data().upper().ok_or(EIO)?.dentry;
+    let name = d.name()?;
+    let _creds = sbi.cred.override_creds();
+    let work = sbi.work.as_ref().ok_or(EROFS)?;
+
+    // Write access to the branch is taken around each namespace or
+    // attribute change, not around the data copy: the copy takes the
+    // filesystem's freeze protection itself, and it must not nest.
+    let tmp = make_temp(sbi, rw, work, src, data)?;
+    let placed = WriteAccess::get(rw.root.mnt(), &rw.root).and_then(|_w| finish(rw, work, upper_dir, &name, &tmp));
+    match placed {
+        Ok(()) => {
+            if let Some(inode) = tmp.inode() {
+                ui.refresh_attr(inode);
+                // The copy keeps the union inode number of the original.
+                sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
+            }
+            ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
+            Ok(())
+        }
+        Err(e) => {
+            remove_temp(rw, work, &tmp);
+            Err(e)
+        }
+    }
+}
+
+/// A new, unique name in the work directory.
+pub(crate) fn temp_name(sbi: &SbInfo) -> Result<KVec<u8>> {
+    let n = sbi.tmp_seq.fetch_add(1, Ordering::Relaxed);
+    let mut name = KVec::new();
+    name.extend_from_slice(b"#rfs.", GFP_KERNEL)?;
+    let mut v = crate::logic::vec::Vec::new();
+    crate::super_::push_hex(&mut v, n)?;
+    name.extend_from_slice(&v, GFP_KERNEL)?;
+    Ok(name)
+}
+
+/// Builds the copy of `src` in the work directory: the object with its data
+/// and attributes, under a temporary name.
+fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data) -> Result<Dentry> {
+    let mnt = rw.root.mnt();
+    let src_inode = src.dentry.inode().ok_or(ENOENT)?;
+    let imode = src_inode.mode();
+    let name = temp_name(sbi)?;
+    let tmp = {
+        let _w = WriteAccess::get(mnt, &rw.root)?;
+        let g = DirGuard::lock(mnt, work)?;
+        let t = g.lookup(&name)?;
+        if t.inode().is_some() {
+            return Err(EEXIST);
+        }
+        match imode & mode::S_IFMT {
+            mode::S_IFREG => {
+                g.create(&t, 0o600)?;
+                t
+            }
+            mode::S_IFDIR => g.mkdir(t, &name, 0o700)?,
+            mode::S_IFLNK => {
+                let target = lower::read_link(&src.dentry)?;
+                g.symlink(&t, &target)?;
+                t
+            }
+            _ => {
+                g.mknod(&t, imode, crate::vfs::inode::rdev(src_inode))?;
+                t
+            }
+        }
+    };
+    let filled = (|| {
+        if imode & mode::S_IFMT == mode::S_IFREG {
+            let size = if data == Data::All { src_inode.size() } else { 0 };
+            copy_data(sbi, rw, src, &path::at(mnt, &tmp), size)?;
+        }
+        let _w = WriteAccess::get(mnt, &rw.root)?;
+        copy_attrs(src, mnt, &tmp, src_inode)
+    })();
+    match filled {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            remove_temp(rw, work, &tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Copies `size` bytes of `src`'s data into the new file at `dst`: a
+/// reflink when both live on one filesystem that can share extents, else
+/// the data ranges only (holes stay holes), a chunk at a time.
+fn copy_data(sbi: &SbInfo, rw: &Branch, src: &Lower, dst: &sys::path, size: i64) -> Result {
+    let out = File::open(dst, sys::O_WRONLY | sys::O_LARGEFILE, &sbi.cred)?;
+    if size > 0 {
+        let inp = File::open(&src.path(), sys::O_RDONLY | sys::O_LARGEFILE, &sbi.cred)?;
+        let cloned = inp.clone_to(&out).ok() == Some(size);
+        if !cloned {
+            copy_ranges(&inp, &out, size)?;
+        }
+    }
+    // The size also covers a trailing hole and a shortened copy.
+    {
+        let _w = WriteAccess::get(dst.mnt, &rw.root)?;
+        Attr::new().set_size(size).apply(dst.mnt, &out.dentry().ok_or(EIO)?)?;
+    }
+    out.fsync(0, i64::MAX, false)
+}
+
+fn copy_ranges(inp: &File, out: &File, size: i64) -> Result {
+    let mut pos = 0i64;
+    while pos < size {
+        let data = match inp.seek_private(pos, sys::SEEK_DATA) {
+            Ok(p) => p,
+            // Nothing but a hole up to EOF.
+            Err(e) if e == ENXIO => break,
+            // No SEEK_DATA support: everything is data.
+            Err(_) => pos,
+        };
+        if data >= size {
+            break;
+        }
+        let hole = inp.seek_private(data, sys::SEEK_HOLE).unwrap_or(size).min(size);
+        let (mut pin, mut pout) = (data, data);
+        while pin < hole {
+            if task::fatal_signal_pending() {
+                return Err(EINTR);
+            }
+            let len = usize::try_from(hole - pin).unwrap_or(CHUNK).min(CHUNK);
+            let n = inp.splice_to(&mut pin, out, &mut pout, len)?;
+            if n == 0 {
+                // The file shrank under us: the size set afterwards wins.
+                return Ok(());
+            }
+            task::cond_resched();
+        }
+        pos = hole.max(pos + 1);
+    }
+    Ok(())
+}
+
+/// Copies xattrs, owner, mode and times of `src` (whose inode is `si`) to
+/// the new object `dst` on branch mount `mnt`.
+fn copy_attrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry, si: InodeRef<'_>) -> Result {
+    copy_xattrs(src, mnt, dst)?;
+    let is_link = si.mode() & mode::S_IFMT == mode::S_IFLNK;
+    Attr::new().like(si, sys::ATTR_UID | sys::ATTR_GID).apply(mnt, dst)?;
+    if !is_link {
+        // After chown, which may clear setuid/setgid.
+        Attr::new().like(si, sys::ATTR_MODE).apply(mnt, dst)?;
+    }
+    Attr::new().like(si, sys::ATTR_ATIME | sys::ATTR_MTIME).apply(mnt, dst)
+}
+
+/// Copies the xattrs of `src` to `dst`. POSIX ACLs are not copied yet (they
+/// need the ACL API); namespaces the writable branch does not support are
+/// skipped, except `user.`, whose loss would be visible.
+fn copy_xattrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry) -> Result {
+    let names = match lower::xattr::list(&src.dentry) {
+        Ok(n) => n,
+        Err(e) if e == code::eopnotsupp() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut rest: &[u8] = &names;
+    while let Some(end) = rest.iter().position(|&c| c == 0) {
+        let name = rest.get(..=end).ok_or(EIO)?;
+        rest = rest.get(end + 1..).unwrap_or(&[]);
+        if name.len() <= 1 || name.starts_with(b"system.posix_acl_") {
+            continue;
+        }
+        let value = match lower::xattr::get(src.branch.root.mnt(), &src.dentry, name) {
+            Ok(v) => v,
+            Err(e) if e == code::enodata() || e == code::eopnotsupp() => continue,
+            Err(e) => return Err(e),
+        };
+        match lower::xattr::set(mnt, dst, name, &value, 0) {
+            Ok(()) => {}
+            Err(e) if (e == code::eopnotsupp() || e == EPERM) && !name.starts_with(b"user.") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Moves the finished temporary into place as `name` in `upper_dir`.
+fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Dentry) -> Result {
+    let g = RenameGuard::lock(rw.root.mnt(), work, upper_dir)?;
+    if !g.is_in_old(tmp) {
+        return Err(EIO);
+    }
+    let target = g.lookup_new(name)?;
+    if target.inode().is_some() {
+        // Created directly in the branch meanwhile (udba): keep it.
+        return Err(EEXIST);
+    }
+    g.rename(tmp, &target, 0)
+}
+
+/// Removes a temporary that did not make it into place.
+fn remove_temp(rw: &Branch, work: &Dentry, tmp: &Dentry) {
+    let Ok(_w) = WriteAccess::get(rw.root.mnt(), &rw.root) else { return };
+    if let Ok(g) = DirGuard::lock(rw.root.mnt(), work) {
+        // Only if it is still ours, in the work directory.
+        if tmp.inode().is_some() && !tmp.is_unhashed() && tmp.parent().same(work) {
+            if tmp.is_dir() {
+                drop(g);
+                clean_dir(rw, tmp, 0, false);
+                if let Ok(g) = DirGuard::lock(rw.root.mnt(), work) {
+                    let _ = g.rmdir(tmp);
+                }
+            } else {
+                let _ = g.unlink(tmp);
+            }
+        }
+    }
+}
+
+/// Whether `name` exists (or would, without the writable branch) in a
+/// branch below the writable one, in the directory `dir`: deciding whether
+/// removing or renaming it needs a whiteout.
+pub(crate) fn exists_below(sbi: &SbInfo, dir: &UnionInode, name: &[u8]) -> Result<bool> {
+    let _creds = sbi.cred.override_creds();
+    for l in dir.data().lowers() {
+        let child = match l.dentry.lookup_child(name) {
+            Ok(c) => c,
+            Err(e) if e == ENOENT => continue,
+            Err(e) => return Err(e),
+        };
+        if child.inode().is_some() {
+            return Ok(true);
+        }
+        if l.branch.honors_whiteouts() {
+            let mut wh = crate::logic::vec::Vec::new();
+            if whiteout::whiteout_name(name, &mut wh).is_ok() {
+                let w = l.dentry.lookup_child(&wh)?;
+                if w.inode().is_some() {
+                    return Ok(false);
+                }
+            }
+            if crate::namei::is_opaque(&l.branch, &l.dentry)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,380 @@
+//! Namespace operations on union directories: create, mkdir, mknod,
+//! symlink, link, unlink, rmdir, rename and O_TMPFILE.
+//!
+//! Every change lands in the writable branch (the top branch; without one,
+//! or when it is not on top, the union is read-only: EROFS):
+//! - the parent directory is copied up first (`copyup.rs`);
+//! - a new name replaces a whiteout `.wh.NAME`: the object is created, then
+//!   the whiteout removed (a real name beats a whiteout in the same branch,
+//!   so a crash in between shows the new object); a new directory there is
+//!   made opaque, so the contents of the deleted one stay hidden;
+//! - removing a name that also exists below the writable branch leaves a
+//!   whiteout `.wh.NAME`, created before the upper object goes;
+//! - a directory is removed only when its union view is empty; its upper is
+//!   first moved into the work directory (so its inner whiteouts stop
+//!   counting at once) and cleaned there;
+//! - `rename(2)` of a directory whose union view has entries fails with
+//!   EXDEV (tools fall back to copy and delete), as in AUFS; empty
+//!   directories and files rename, with a whiteout at the old name when it
+//!   exists below.
+//!
+//! Names with the reserved `.wh.` prefix cannot be created (EPERM).
+//! New objects belong to the caller (fsuid/fsgid), created with the
+//! mounter's other credentials.
+
+use crate::copyup::{self, copy_up, exists_below, writable, Data};
+use crate::inode::{Lower, UnionInode};
+use crate::logic::whiteout;
+use crate::namei::{self, Resolved};
+use crate::super_::SbInfo;
+use crate::vfs::cred::Cred;
+use crate::vfs::dentry::{Dentry, UnionDentry};
+use crate::vfs::file::File;
+use crate::vfs::fs::SuperBlock;
+use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, WriteAccess};
+use crate::vfs::ops::union_inode_of;
+use crate::vfs::{path, sys};
+use crate::vfs::code;
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+
+/// What a create-like operation makes.
+#[derive(Clone, Copy)]
+pub(crate) enum New<'a> {
+    /// A regular file with this mode.
+    File(u16),
+    /// A directory.
+    Dir(u16),
+    /// A fifo, socket or device node: mode and device number.
+    Node(u16, u32),
+    /// A symlink to this target.
+    Symlink(&'a [u8]),
+    /// A hard link to this union object.
+    Link(&'a Dentry),
+}
+
+/// Refuses names rfs reserves (EPERM, as AUFS does).
+fn check_name(name: &[u8]) -> Result {
+    if whiteout::is_reserved(name) {
+        return Err(EPERM);
+    }
+    if name.len() > whiteout::NAME_MAX {
+        return Err(crate::vfs::code::enametoolong());
+    }
+    Ok(())
+}
+
+/// The upper directory of the union directory `dir`, which must have one.
+fn upper_dir(dir: &UnionInode) -> Result<&Dentry> {
+    Ok(&dir.data().upper().ok_or(EIO)?.dentry)
+}
+
+/// `.wh.NAME`.
+fn wh_name(name: &[u8]) -> Result<crate::logic::vec::Vec<u8>> {
+    let mut wh = crate::logic::vec::Vec::new();
+    whiteout::whiteout_name(name, &mut wh).map_err(|_| crate::vfs::code::enametoolong())?;
+    Ok(wh)
+}
+
+/// Creates `.wh.NAME` in the locked directory (an empty regular file).
+fn create_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result {
+    let wh = dir.lookup(&wh_name(name)?)?;
+    if wh.inode().is_none() {
+        dir.create(&wh, 0o600)?;
+    }
+    Ok(())
+}
+
+/// Removes `.wh.NAME` from the locked directory if it is there.
+fn remove_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result<bool> {
+    let wh = dir.lookup(&wh_name(name)?)?;
+    if wh.inode().is_none() {
+        return Ok(false);
+    }
+    dir.remove(&wh)?;
+    Ok(true)
+}
+
+/// Marks the upper directory `d` opaque (`.wh..wh..opq` inside it). The
+/// caller may hold the lock of `d`'s parent.
+fn set_opaque(mnt: *mut sys::vfsmount, d: &Dentry) -> Result {
+    let g = DirGuard::lock_child(mnt, d)?;
+    let m = g.lookup(whiteout::OPAQUE_NAME)?;
+    if m.inode().is_none() {
+        g.create(&m, 0o600)?;
+    }
+    Ok(())
+}
+
+/// create, mkdir, mknod, symlink and link: makes `what` at the negative
+/// union dentry `dentry` in `dir`.
+pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>, what: New<'_>) -> Result {
+    let sbi = sb.info();
+    let name = dentry.name();
+    check_name(name)?;
+    let rw = writable(sbi)?;
+    let parent = dentry.get().parent();
+    copy_up(sb, &parent, Data::All)?;
+    if let New::Link(old) = what {
+        copy_up(sb, old, Data::All)?;
+    }
+    let caller = Cred::current().ok_or(ENOMEM)?;
+    let _creds = sbi.cred.override_creds();
+    let creator = Cred::for_create(&caller).ok_or(ENOMEM)?;
+    let _as_caller = creator.override_creds();
+    let mnt = rw.root.mnt();
+    let _w = WriteAccess::get(mnt, &rw.root)?;
+    let udir = upper_dir(dir)?;
+    let g = DirGuard::lock(mnt, udir)?;
+    let child = g.lookup(name)?;
+    if child.inode().is_some() {
+        // Created directly in the branch behind the union's back.
+        return Err(EEXIST);
+    }
+    let had_whiteout = g.lookup(&wh_name(name)?)?.inode().is_some();
+    let child = match what {
+        New::File(mode) => {
+            g.create(&child, mode)?;
+            child
+        }
+        New::Dir(mode) => g.mkdir(child, name, mode)?,
+        New::Node(mode, rdev) => {
+            g.mknod(&child, mode, rdev)?;
+            child
+        }
+        New::Symlink(target) => {
+            g.symlink(&child, target)?;
+            child
+        }
+        New::Link(old) => {
+            let oui = union_inode_of(old).ok_or(ENOENT)?;
+            let oupper = oui.data().upper().ok_or(EIO)?;
+            g.link(&oupper.dentry, &child)?;
+            child
+        }
+    };
+    if had_whiteout && child.is_dir() {
+        set_opaque(mnt, &child)?;
+    }
+    if had_whiteout {
+        remove_whiteout(&g, name)?;
+    }
+    drop(g);
+
+    let stamp = namei::dir_stamp(dir.data());
+    match what {
+        New::Link(old) => {
+            let oui = union_inode_of(old).ok_or(ENOENT)?;
+            if let Some(i) = child.inode() {
+                oui.set_nlink(i.nlink());
+                oui.refresh_attr(i);
+            }
+            // SAFETY: `dentry` is the negative dentry of this link(2).
+            unsafe { oui.instantiate_alias(dentry.as_ptr()) };
+        }
+        _ => {
+            let res = Resolved { upper: Some(Lower { branch: rw.clone(), dentry: child }), lowers: KVVec::new() };
+            let inode = namei::make_inode(sb, res)?;
+            // SAFETY: `dentry` is the negative dentry of this operation.
+            unsafe { inode.instantiate(dentry.as_ptr()) };
+        }
+    }
+    dentry.set_stamp(stamp);
+    Ok(())
+}
+
+/// O_TMPFILE in `dir`: an unnamed file in the upper directory, which
+/// link(2) can later give a name.
+pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file, mode: u16, dentry: UnionDentry<'_>) -> Result {
+    let sbi = sb.info();
+    let rw = writable(sbi)?;
+    let parent = dentry.get().parent();
+    copy_up(sb, &parent, Data::All)?;
+    let flags = crate::vfs::file::flags_of(file);
+    let caller = Cred::current().ok_or(ENOMEM)?;
+    let upper = {
+        let _creds = sbi.cred.override_creds();
+        let creator = Cred::for_create(&caller).ok_or(ENOMEM)?;
+        let _as_caller = creator.override_creds();
+        let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
+        let udir = upper_dir(dir)?;
+        let f = File::open_tmpfile(&path::at(rw.root.mnt(), udir), mode, flags, &creator)?;
+        f.dentry().ok_or(EIO)?
+    };
+    let res = Resolved { upper: Some(Lower { branch: rw.clone(), dentry: upper }), lowers: KVVec::new() };
+    let mut inode = namei::make_inode(sb, res)?;
+    // d_tmpfile drops the link count from one to zero.
+    inode.set_nlink_new(1);
+    // SAFETY: `file` is the file of this tmpfile operation.
+    unsafe { inode.tmpfile(file) };
+    crate::vfs::file::finish_open(file)
+}
+
+/// Whether the union directory `d` shows no entries (whiteouts and what they
+/// hide do not count).
+pub(crate) fn is_empty(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
+    let merged = crate::readdir::build(sb, d)?;
+    Ok(merged.get(0).is_none())
+}
+
+/// unlink and rmdir of the positive union dentry `dentry` in `dir`.
+pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>, is_dir: bool) -> Result {
+    let sbi = sb.info();
+    let rw = writable(sbi)?;
+    let name = dentry.name();
+    let d = dentry.get();
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    if is_dir && !is_empty(sb, ui)? {
+        return Err(code::enotempty());
+    }
+    let need_wh = exists_below(sbi, dir, name)?;
+    let parent = d.parent();
+    copy_up(sb, &parent, Data::All)?;
+    let _creds = sbi.cred.override_creds();
+    let mnt = rw.root.mnt();
+    let _w = WriteAccess::get(mnt, &rw.root)?;
+    let udir = upper_dir(dir)?;
+    let upper = ui.data().upper().map(|u| u.dentry.clone());
+    let mut gone: Option<Dentry> = None;
+    {
+        let g = DirGuard::lock(mnt, udir)?;
+        if need_wh {
+            create_whiteout(&g, name)?;
+        }
+        if let Some(u) = upper.as_ref() {
+            let cur = g.lookup(name)?;
+            if !cur.same(u) {
+                // The branch changed behind the union's back.
+                return Err(code::estale());
+            }
+            if !is_dir {
+                g.unlink(u)?;
+            } else {
+                gone = Some(cur);
+            }
+        }
+    }
+    if let Some(u) = gone {
+        remove_upper_dir(sbi, udir, name, &u)?;
+    }
+    match ui.data().upper().and_then(|u| u.dentry.inode()) {
+        Some(i) if !is_dir => ui.set_nlink(i.nlink()),
+        _ => ui.clear_nlink(),
+    }
+    Ok(())
+}
+
+/// Removes the upper directory `u` (named `name` in `udir`): moves it into
+/// the work directory, then empties and removes it there.
+fn remove_upper_dir(sbi: &SbInfo, udir: &Dentry, name: &[u8], u: &Dentry) -> Result {
+    let rw = writable(sbi)?;
+    let mnt = rw.root.mnt();
+    let work = sbi.work.as_ref().ok_or(EROFS)?;
+    let tmp_name = copyup::temp_name(sbi)?;
+    {
+        let g = RenameGuard::lock(mnt, udir, work)?;
+        let cur = g.old().lookup(name)?;
+        if !cur.same(u) {
+            return Err(code::estale());
+        }
+        let target = g.new().lookup(&tmp_name)?;
+        g.rename(u, &target, 0)?;
+    }
+    copyup::clean_dir(rw, u, 0, false);
+    let g = DirGuard::lock(mnt, work)?;
+    if u.parent().same(work) {
+        g.rmdir(u)?;
+    }
+    Ok(())
+}
+
+/// Empties the upper directory `u` of whiteouts and opaque marker (its
+/// union view is empty, so nothing else may be in it).
+fn clean_whiteouts(rw: &crate::branch::Branch, u: &Dentry) -> Result {
+    let names = copyup::list_names(rw, u)?;
+    let g = DirGuard::lock(rw.root.mnt(), u)?;
+    for n in names.split(|&c| c == 0).filter(|n| whiteout::is_reserved(n)) {
+        let c = g.lookup(n)?;
+        if c.inode().is_some() {
+            g.remove(&c)?;
+        }
+    }
+    Ok(())
+}
+
+/// rename(2) in the union. `old`/`new` are union dentries in `odir`/`ndir`.
+pub(crate) fn rename(
+    sb: SuperBlock<'_>,
+    odir: &UnionInode,
+    old: UnionDentry<'_>,
+    ndir: &UnionInode,
+    new: UnionDentry<'_>,
+    flags: u32,
+) -> Result {
+    let sbi = sb.info();
+    if flags & (sys::RENAME_EXCHANGE | sys::RENAME_WHITEOUT) != 0 {
+        return Err(EINVAL);
+    }
+    let (oname, nname) = (old.name(), new.name());
+    check_name(nname)?;
+    let rw = writable(sbi)?;
+    let od = old.get();
+    let nd = new.get();
+    let ui = union_inode_of(&od).ok_or(ENOENT)?;
+    let target = union_inode_of(&nd);
+    let is_dir = od.is_dir();
+    if is_dir && !is_empty(sb, ui)? {
+        return Err(EXDEV);
+    }
+    if let Some(t) = target {
+        if nd.is_dir() && !is_empty(sb, t)? {
+            return Err(code::enotempty());
+        }
+    }
+    let old_wh = exists_below(sbi, odir, oname)?;
+    let new_below = exists_below(sbi, ndir, nname)?;
+    copy_up(sb, &od, Data::All)?;
+    copy_up(sb, &nd.parent(), Data::All)?;
+    let _creds = sbi.cred.override_creds();
+    let mnt = rw.root.mnt();
+    let _w = WriteAccess::get(mnt, &rw.root)?;
+    if let Some(tu) = target.and_then(|t| t.data().upper()) {
+        if tu.dentry.is_dir() {
+            // Only whiteouts are left in it; the rename replaces it.
+            clean_whiteouts(rw, &tu.dentry)?;
+        }
+    }
+    let ou = ui.data().upper().ok_or(EIO)?;
+    if is_dir && new_below {
+        // At its new name it must not merge with what is below there.
+        set_opaque(mnt, &ou.dentry)?;
+    }
+    let (oudir, nudir) = (upper_dir(odir)?, upper_dir(ndir)?);
+    {
+        let g = RenameGuard::lock(mnt, oudir, nudir)?;
+        if !g.is_in_old(&ou.dentry) {
+            return Err(code::estale());
+        }
+        if old_wh {
+            create_whiteout(&g.old(), oname)?;
+        }
+        let nu = g.new().lookup(nname)?;
+        if let (Some(_), Some(t)) = (nu.inode(), target) {
+            if !t.data().upper().is_some_and(|tu| tu.dentry.same(&nu)) {
+                return Err(code::estale());
+            }
+        }
+        g.rename(&ou.dentry, &nu, 0)?;
+        remove_whiteout(&g.new(), nname)?;
+    }
+    if is_dir {
+        ui.data().make_opaque();
+    }
+    if let Some(t) = target {
+        match t.data().upper().and_then(|u| u.dentry.inode()) {
+            Some(i) if !nd.is_dir() => t.set_nlink(i.nlink()),
+            _ => t.clear_nlink(),
+        }
+    }
+    Ok(())
+}

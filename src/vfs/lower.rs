@@ -1,0 +1,436 @@
+//! Changing a branch: locked lower directories and the namespace operations
+//! rfs performs in the writable branch (create, mkdir, unlink, rename, ...).
+//!
+//! Locking rules (the VFS's, see Documentation/filesystems/locking.rst):
+//! - a directory is changed with its inode lock held ([`DirGuard`], class
+//!   I_MUTEX_PARENT); names in it are looked up under that lock
+//!   (lookup_one_len) so the result stays valid until the guard goes;
+//! - a rename locks both directories with lock_rename ([`RenameGuard`]),
+//!   which orders them against every other rename on the filesystem;
+//! - every change runs between mnt_want_write and mnt_drop_write on the
+//!   branch's mount ([`WriteAccess`]), so a branch remounted read-only
+//!   refuses it with EROFS.
+//!
+//! rfs takes these locks after the VFS took the union's own (the union
+//! directory's inode lock, for a namespace operation): union locks always
+//! come first, branch locks second; the lock classes differ (they belong to
+//! different filesystem types), so lockdep sees no inversion.
+
+use super::{dentry::Dentry, from_err_ptr, sys, to_result};
+use core::marker::PhantomData;
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+
+/// Write access to a branch's mount, held while rfs changes the branch.
+pub(crate) struct WriteAccess<'a> {
+    mnt: *mut sys::vfsmount,
+    _path: PhantomData<&'a ()>,
+}
+
+impl<'a> WriteAccess<'a> {
+    /// mnt_want_write on `mnt`, which the caller keeps referenced for `'a`.
+    pub(crate) fn get(mnt: *mut sys::vfsmount, _owner: &'a super::path::Path) -> Result<Self> {
+        // SAFETY: `mnt` is referenced by `_owner`, borrowed for 'a.
+        to_result(unsafe { sys::mnt_want_write(mnt) })?;
+        Ok(WriteAccess { mnt, _path: PhantomData })
+    }
+}
+
+impl Drop for WriteAccess<'_> {
+    fn drop(&mut self) {
+        // SAFETY: paired with the successful mnt_want_write in `get`.
+        unsafe { sys::mnt_drop_write(self.mnt) };
+    }
+}
+
+/// The idmap of a branch mount.
+fn idmap(mnt: *mut sys::vfsmount) -> *mut sys::mnt_idmap {
+    // SAFETY: the callers hold a reference on the mount.
+    unsafe { sys::rfs_mnt_idmap(mnt) }
+}
+
+/// The inode of a positive dentry, or ENOENT.
+fn inode_of(d: &Dentry) -> Result<*mut sys::inode> {
+    d.inode().map(|i| i.as_ptr()).ok_or(ENOENT)
+}
+
+fn name_len(name: &[u8]) -> Result<i32> {
+    i32::try_from(name.len()).map_err(|_| EINVAL)
+}
+
+/// Operations in a lower directory whose inode lock the holder of this
+/// value has (through a [`DirGuard`] or a [`RenameGuard`]). Holds no
+/// reference of its own: the caller's `Dentry` outlives it.
+#[derive(Clone, Copy)]
+pub(crate) struct DirOps<'a> {
+    dir: &'a Dentry,
+    inode: *mut sys::inode,
+    mnt: *mut sys::vfsmount,
+}
+
+/// A lower directory with its inode lock held (I_MUTEX_PARENT, or the
+/// normal class for a child locked below its locked parent); unlocked on
+/// drop. Its operations are those of [`DirOps`].
+pub(crate) struct DirGuard<'a> {
+    ops: DirOps<'a>,
+}
+
+impl<'a> DirGuard<'a> {
+    /// Locks `dir`, a directory of the branch mounted at `mnt`.
+    pub(crate) fn lock(mnt: *mut sys::vfsmount, dir: &'a Dentry) -> Result<Self> {
+        let inode = inode_of(dir)?;
+        // SAFETY: `dir` is referenced, so its inode is live; unlocked in drop.
+        unsafe { sys::rfs_inode_lock_parent(inode) };
+        Ok(DirGuard { ops: DirOps { dir, inode, mnt } })
+    }
+
+    /// Locks `dir` while the caller holds its parent's lock (a
+    /// [`DirGuard`] on the parent): the normal lock class, nested below the
+    /// parent's, as vfs_rmdir locks its victim.
+    pub(crate) fn lock_child(mnt: *mut sys::vfsmount, dir: &'a Dentry) -> Result<Self> {
+        let inode = inode_of(dir)?;
+        // SAFETY: as in `lock`.
+        unsafe { sys::rfs_inode_lock(inode) };
+        Ok(DirGuard { ops: DirOps { dir, inode, mnt } })
+    }
+}
+
+impl<'a> core::ops::Deref for DirGuard<'a> {
+    type Target = DirOps<'a>;
+    fn deref(&self) -> &DirOps<'a> {
+        &self.ops
+    }
+}
+
+impl Drop for DirGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked in `lock`; the inode is pinned by the caller's dentry.
+        unsafe { sys::rfs_inode_unlock(self.ops.inode) };
+    }
+}
+
+impl DirOps<'_> {
+    /// Looks `name` up in the locked directory; the result may be negative.
+    pub(crate) fn lookup(&self, name: &[u8]) -> Result<Dentry> {
+        lookup_locked(self.dir, name)
+    }
+
+    /// Creates a regular file at the negative `child` (vfs_create).
+    pub(crate) fn create(&self, child: &Dentry, mode: u16) -> Result {
+        // SAFETY: the directory is locked; `child` is a referenced negative
+        // dentry looked up in it.
+        to_result(unsafe { sys::vfs_create(idmap(self.mnt), self.inode, child.as_ptr(), mode, true) })?;
+        Ok(())
+    }
+
+    /// Creates a directory at `child` (vfs_mkdir). Some filesystems leave
+    /// the dentry negative and unhashed; the caller gets the one to use.
+    pub(crate) fn mkdir(&self, child: Dentry, name: &[u8], mode: u16) -> Result<Dentry> {
+        // SAFETY: as in `create`.
+        to_result(unsafe { sys::vfs_mkdir(idmap(self.mnt), self.inode, child.as_ptr(), mode) })?;
+        if child.inode().is_some() && !child.is_unhashed() {
+            return Ok(child);
+        }
+        let again = self.lookup(name)?;
+        if again.inode().is_none() {
+            return Err(ENOENT);
+        }
+        Ok(again)
+    }
+
+    /// Creates a device node, fifo or socket at `child` (vfs_mknod).
+    pub(crate) fn mknod(&self, child: &Dentry, mode: u16, rdev: u32) -> Result {
+        // SAFETY: as in `create`.
+        to_result(unsafe { sys::vfs_mknod(idmap(self.mnt), self.inode, child.as_ptr(), mode, rdev) })?;
+        Ok(())
+    }
+
+    /// Creates a symlink to `target` (without its NUL) at `child`.
+    pub(crate) fn symlink(&self, child: &Dentry, target: &[u8]) -> Result {
+        let mut t = KVec::with_capacity(target.len() + 1, GFP_KERNEL)?;
+        t.extend_from_slice(target, GFP_KERNEL)?;
+        t.push(0, GFP_KERNEL)?;
+        // SAFETY: as in `create`; `t` is NUL-terminated.
+        to_result(unsafe { sys::vfs_symlink(idmap(self.mnt), self.inode, child.as_ptr(), t.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// Hard-links `old` (same filesystem) as `child` (vfs_link).
+    pub(crate) fn link(&self, old: &Dentry, child: &Dentry) -> Result {
+        // SAFETY: as in `create`; `old` is referenced. No delegation
+        // (delegated_inode NULL): rfs's branches are local filesystems.
+        to_result(unsafe {
+            sys::vfs_link(old.as_ptr(), idmap(self.mnt), self.inode, child.as_ptr(), core::ptr::null_mut())
+        })?;
+        Ok(())
+    }
+
+    /// Removes the non-directory `child` of the locked directory.
+    pub(crate) fn unlink(&self, child: &Dentry) -> Result {
+        // SAFETY: as in `create`; `child` is positive, in this directory.
+        to_result(unsafe { sys::vfs_unlink(idmap(self.mnt), self.inode, child.as_ptr(), core::ptr::null_mut()) })?;
+        Ok(())
+    }
+
+    /// Removes the empty directory `child` of the locked directory.
+    pub(crate) fn rmdir(&self, child: &Dentry) -> Result {
+        // SAFETY: as in `unlink`.
+        to_result(unsafe { sys::vfs_rmdir(idmap(self.mnt), self.inode, child.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// Removes `child` whatever its type.
+    pub(crate) fn remove(&self, child: &Dentry) -> Result {
+        if child.is_dir() {
+            self.rmdir(child)
+        } else {
+            self.unlink(child)
+        }
+    }
+}
+
+/// lookup_one_len in a directory the caller has locked.
+fn lookup_locked(dir: &Dentry, name: &[u8]) -> Result<Dentry> {
+    let len = name_len(name)?;
+    // SAFETY: the caller holds `dir`'s inode lock (DirGuard or RenameGuard)
+    // and a reference on it; `name` holds `len` bytes.
+    let ptr = from_err_ptr(unsafe { sys::lookup_one_len(name.as_ptr(), dir.as_ptr(), len) })?;
+    // SAFETY: a successful lookup returns a referenced dentry.
+    unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
+}
+
+/// Two directories of one branch locked for a rename (lock_rename); both
+/// unlocked on drop.
+pub(crate) struct RenameGuard<'a> {
+    old_dir: &'a Dentry,
+    new_dir: &'a Dentry,
+    old_inode: *mut sys::inode,
+    new_inode: *mut sys::inode,
+    mnt: *mut sys::vfsmount,
+    trap: *mut sys::dentry,
+}
+
+impl<'a> RenameGuard<'a> {
+    /// Locks `old_dir` and `new_dir` (possibly the same directory).
+    pub(crate) fn lock(mnt: *mut sys::vfsmount, old_dir: &'a Dentry, new_dir: &'a Dentry) -> Result<Self> {
+        let old_inode = inode_of(old_dir)?;
+        let new_inode = inode_of(new_dir)?;
+        // SAFETY: both dentries are referenced directories of one
+        // filesystem; unlock_rename in drop.
+        let trap = unsafe { sys::lock_rename(old_dir.as_ptr(), new_dir.as_ptr()) };
+        let trap = from_err_ptr(trap)?;
+        Ok(RenameGuard { old_dir, new_dir, old_inode, new_inode, mnt, trap })
+    }
+
+    /// Operations in the (locked) old directory.
+    pub(crate) fn old(&self) -> DirOps<'a> {
+        DirOps { dir: self.old_dir, inode: self.old_inode, mnt: self.mnt }
+    }
+
+    /// Operations in the (locked) new directory.
+    pub(crate) fn new(&self) -> DirOps<'a> {
+        DirOps { dir: self.new_dir, inode: self.new_inode, mnt: self.mnt }
+    }
+
+    /// Looks `name` up in the new directory.
+    pub(crate) fn lookup_new(&self, name: &[u8]) -> Result<Dentry> {
+        lookup_locked(self.new_dir, name)
+    }
+
+    /// Whether `d` is still a child of the old directory (nobody moved it
+    /// between its lookup and the lock).
+    pub(crate) fn is_in_old(&self, d: &Dentry) -> bool {
+        // SAFETY: d_parent is stable while the parent's lock is held, which
+        // it is if it is `old_dir`; otherwise we only compare pointers.
+        unsafe { (*d.as_ptr()).d_parent == self.old_dir.as_ptr() && !d.is_unhashed() }
+    }
+
+    /// Renames `old` (in the old directory) to `new` (in the new one).
+    /// `flags` are RENAME_* flags the branch filesystem must honour.
+    pub(crate) fn rename(&self, old: &Dentry, new: &Dentry, flags: u32) -> Result {
+        if old.as_ptr() == self.trap || new.as_ptr() == self.trap {
+            // A directory would move below itself.
+            return Err(EINVAL);
+        }
+        let map = idmap(self.mnt);
+        let mut rd = sys::renamedata {
+            old_mnt_idmap: map,
+            old_dir: self.old_inode,
+            old_dentry: old.as_ptr(),
+            new_mnt_idmap: map,
+            new_dir: self.new_inode,
+            new_dentry: new.as_ptr(),
+            delegated_inode: core::ptr::null_mut(),
+            flags,
+        };
+        // SAFETY: both directories are locked by lock_rename; `old` and
+        // `new` are referenced children of them, looked up under the lock.
+        to_result(unsafe { sys::vfs_rename(&mut rd) })?;
+        Ok(())
+    }
+}
+
+impl Drop for RenameGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: paired with lock_rename in `lock`.
+        unsafe { sys::unlock_rename(self.old_dir.as_ptr(), self.new_dir.as_ptr()) };
+    }
+}
+
+/// Attribute changes of a lower object (notify_change), built field by
+/// field from a source inode.
+pub(crate) struct Attr(sys::iattr);
+
+impl Attr {
+    /// No change yet.
+    pub(crate) fn new() -> Self {
+        Attr(sys::iattr::default())
+    }
+
+    /// From the attributes the VFS asked the union to change: the same
+    /// change, without the union's open file (ATTR_FILE) and, when the
+    /// VFS asks to kill setuid/setgid, without the mode it computed for the
+    /// union inode (the branch computes its own, as OverlayFS does).
+    ///
+    /// # Safety
+    /// `attr` must be the live iattr of the caller's setattr.
+    pub(crate) unsafe fn from_union(attr: *const sys::iattr) -> Self {
+        // SAFETY: guaranteed by the caller; iattr is plain data.
+        let mut a = unsafe { core::ptr::read(attr) };
+        a.ia_valid &= !sys::ATTR_FILE;
+        if a.ia_valid & (sys::ATTR_KILL_SUID | sys::ATTR_KILL_SGID) != 0 {
+            a.ia_valid &= !sys::ATTR_MODE;
+        }
+        a.ia_file = core::ptr::null_mut();
+        Attr(a)
+    }
+
+    /// The new size, when ATTR_SIZE is set.
+    pub(crate) fn size(&self) -> Option<i64> {
+        (self.0.ia_valid & sys::ATTR_SIZE != 0).then_some(self.0.ia_size)
+    }
+
+    /// Sets the size.
+    pub(crate) fn set_size(mut self, size: i64) -> Self {
+        self.0.ia_valid |= sys::ATTR_SIZE;
+        self.0.ia_size = size;
+        self
+    }
+
+    /// Sets owner, mode and/or times (`what`: ATTR_UID, ATTR_GID, ATTR_MODE,
+    /// ATTR_ATIME, ATTR_MTIME) to those of `src`.
+    pub(crate) fn like(mut self, src: super::inode::InodeRef<'_>, what: u32) -> Self {
+        // SAFETY: `src` is live for the borrow; the helper only reads it and
+        // writes our iattr.
+        unsafe { sys::rfs_iattr_from_inode(&mut self.0, src.as_ptr(), what) };
+        self
+    }
+
+    /// Applies the change to `d` on branch mount `mnt` (notify_change,
+    /// with `d`'s inode locked as it requires).
+    pub(crate) fn apply(mut self, mnt: *mut sys::vfsmount, d: &Dentry) -> Result {
+        let inode = inode_of(d)?;
+        if self.0.ia_valid == 0 {
+            return Ok(());
+        }
+        // SAFETY: `d` is referenced and positive; its inode is locked around
+        // notify_change as required; no delegation (local branches).
+        unsafe {
+            sys::rfs_inode_lock_child(inode);
+            let r = sys::notify_change(idmap(mnt), d.as_ptr(), &mut self.0, core::ptr::null_mut());
+            sys::rfs_inode_unlock(inode);
+            to_result(r)?;
+        }
+        Ok(())
+    }
+}
+
+/// Extended attributes of lower objects.
+pub(crate) mod xattr {
+    use super::*;
+
+    /// The names of `d`'s xattrs, NUL-separated (vfs_listxattr).
+    pub(crate) fn list(d: &Dentry) -> Result<KVec<u8>> {
+        // SAFETY: `d` is referenced; a NULL buffer of size 0 asks for the size.
+        let n = unsafe { sys::vfs_listxattr(d.as_ptr(), core::ptr::null_mut(), 0) };
+        if n < 0 {
+            return Err(kernel::error::Error::from_errno(n as i32));
+        }
+        let mut buf = KVec::from_elem(0u8, n as usize, GFP_KERNEL)?;
+        // SAFETY: `buf` holds `n` bytes.
+        let m = unsafe { sys::vfs_listxattr(d.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if m < 0 {
+            return Err(kernel::error::Error::from_errno(m as i32));
+        }
+        crate::vfs::truncate_bytes(&mut buf, m as usize);
+        Ok(buf)
+    }
+
+    /// The value of xattr `name` (NUL-terminated) of `d`.
+    pub(crate) fn get(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8]) -> Result<KVec<u8>> {
+        if name.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `d` referenced, `name` NUL-terminated; size query first.
+        let n = unsafe {
+            sys::vfs_getxattr(idmap(mnt), d.as_ptr(), name.as_ptr(), core::ptr::null_mut(), 0)
+        };
+        if n < 0 {
+            return Err(kernel::error::Error::from_errno(n as i32));
+        }
+        let mut buf = KVec::from_elem(0u8, n as usize, GFP_KERNEL)?;
+        // SAFETY: `buf` holds `n` bytes.
+        let m = unsafe {
+            sys::vfs_getxattr(idmap(mnt), d.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        };
+        if m < 0 {
+            return Err(kernel::error::Error::from_errno(m as i32));
+        }
+        crate::vfs::truncate_bytes(&mut buf, m as usize);
+        Ok(buf)
+    }
+
+    /// Sets xattr `name` (NUL-terminated) of `d` (vfs_setxattr; it locks the
+    /// inode itself).
+    pub(crate) fn set(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8], value: &[u8], flags: i32) -> Result {
+        if name.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `d` referenced, `name` NUL-terminated, `value` readable.
+        to_result(unsafe {
+            sys::vfs_setxattr(idmap(mnt), d.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), flags)
+        })?;
+        Ok(())
+    }
+
+    /// Removes xattr `name` (NUL-terminated) of `d`.
+    pub(crate) fn remove(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8]) -> Result {
+        if name.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `d` referenced, `name` NUL-terminated.
+        to_result(unsafe { sys::vfs_removexattr(idmap(mnt), d.as_ptr(), name.as_ptr()) })?;
+        Ok(())
+    }
+}
+
+/// Reads the target of the lower symlink `d` (vfs_get_link into a buffer).
+pub(crate) fn read_link(d: &Dentry) -> Result<KVec<u8>> {
+    let mut done = sys::delayed_call::default();
+    // SAFETY: `d` is a referenced symlink; the string lives until `done` is
+    // called, which happens below after the copy.
+    let p = from_err_ptr(unsafe { sys::vfs_get_link(d.as_ptr(), &mut done) }.cast_mut())?;
+    let mut out = KVec::new();
+    if !p.is_null() {
+        // SAFETY: `p` is a NUL-terminated string valid until do_delayed_call.
+        let s = unsafe { kernel::str::CStr::from_char_ptr(p) };
+        let r = out.extend_from_slice(s.as_bytes(), GFP_KERNEL);
+        // SAFETY: releases what vfs_get_link set up, once.
+        unsafe { sys::rfs_do_delayed_call(&mut done) };
+        r?;
+    } else {
+        // SAFETY: as above.
+        unsafe { sys::rfs_do_delayed_call(&mut done) };
+    }
+    Ok(out)
+}

@@ -1,0 +1,17 @@
+//! The current task: signals and scheduling during long branch operations.
+
+use super::sys;
+
+/// Whether the current task has been killed (SIGKILL pending): a long
+/// copy-up stops early and cleans up.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: reads the current task's pending signals.
+    unsafe { sys::rfs_fatal_signal_pending() }
+}
+
+/// Lets other tasks run between steps of a long operation.
+pub(crate) fn cond_resched() {
+    // SAFETY: called from process context without spinlocks held (every rfs
+    // operation runs in a sleepable context).
+    unsafe { sys::rfs_cond_resched() };
+}

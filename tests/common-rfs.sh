@@ -1,0 +1,206 @@
+# shellcheck shell=sh
+# Helpers shared by the rfs suites (tests/*.sh).  Source it after lib.sh:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   . "$(dirname "$0")/common-rfs.sh"
+#
+# Plain busybox sh: no bash-isms, no GNU-only flags.  Helpers that decide a
+# test compute a value; the suite then asserts it with t_eq/t_ok, so a
+# failure always prints what was seen (diag).
+
+RFS_MODULE=${RFS_MODULE:-/rfs.ko}
+
+# field KEY "k=v k=v ...": the value of KEY in rfsprobe stat/statfs output.
+field() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# mount_line MNT: MNT's line in /proc/mounts (empty when not mounted).
+mount_line() {
+	awk -v m="$1" '$2 == m { l = $0 } END { if (l != "") print l }' /proc/mounts
+}
+
+# is_mounted MNT: true when MNT is a mount point in /proc/mounts.
+is_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts
+}
+
+# mount_opts MNT: the options field of MNT in /proc/mounts, still escaped
+# the /proc/mounts way (\040 for a space, \134 for a backslash).
+mount_opts() {
+	awk -v m="$1" '$2 == m { o = $4 } END { if (o != "") print o }' /proc/mounts
+}
+
+# unoctal: undo the /proc/mounts escaping (space, tab, newline, backslash).
+# Every backslash in /proc/mounts starts an escape, so \134 goes last.
+unoctal() {
+	sed -e 's/\\040/ /g' -e 's/\\011/	/g' -e 's/\\134/\\/g'
+}
+
+# split_opts: one option per line, splitting at commas that are not escaped
+# by a backslash (rfs escapes ',' in branch paths as '\,').
+split_opts() {
+	awk '{
+		s = $0; tok = ""
+		for (i = 1; i <= length(s); i++) {
+			c = substr(s, i, 1)
+			if (c == "\\") { tok = tok c substr(s, i + 1, 1); i++; continue }
+			if (c == ",") { print tok; tok = ""; continue }
+			tok = tok c
+		}
+		print tok
+	}'
+}
+
+# mount_opt MNT KEY: the value of option KEY (e.g. dirs, si) of MNT, with the
+# /proc/mounts escaping undone (rfs's own backslash escapes are kept).
+mount_opt() {
+	mount_opts "$1" | unoctal | split_opts | sed -n "s/^$2=//p"
+}
+
+# mount_si MNT: the sysfs id of an rfs mount (si= in /proc/mounts).
+mount_si() {
+	mount_opt "$1" si
+}
+
+# mkfile PATH [CONTENT]: create PATH (and its parents) directly in a branch.
+mkfile() {
+	mkdir -p "${1%/*}" && printf '%s' "${2-}" >"$1"
+}
+
+# names DIR: the sorted names rfsprobe readdir reports, without . and ..
+# (a failing readdir shows up as an "E..." line, so comparisons fail loudly).
+names() {
+	rfsprobe readdir "$1" | sed 's/ [a-z]* [0-9]*$//' | grep -v -x -F -e . -e .. | sort
+}
+
+# typed DIR: sorted "NAME TYPE" lines (d_type from getdents64), without . and ..
+typed() {
+	rfsprobe readdir "$1" | sed 's/ [0-9]*$//' | grep -v -x -F -e '. dir' -e '.. dir' | sort
+}
+
+# oneline: join lines with spaces (for compact t_eq values and diag output).
+oneline() {
+	tr '\n' ' ' | sed 's/ $//'
+}
+
+# gen_names FROM TO [PREFIX]: PREFIX%05d for FROM..TO, one per line.
+gen_names() {
+	awk -v a="$1" -v b="$2" -v p="${3-n}" 'BEGIN { for (i = a; i <= b; i++) printf "%s%05d\n", p, i }'
+}
+
+# diff_lists DESC EXPECTED_FILE ACTUAL_FILE: one test, passing when the two
+# files are identical; on failure the first differing lines are shown.
+diff_lists() {
+	if diff "$2" "$3" >"$2.diff" 2>&1; then
+		t_ok "$1" true
+	else
+		diag "$1: expected $(wc -l <"$2") lines, got $(wc -l <"$3"); diff (-expected +actual):"
+		diag "$(grep '^[-+][^-+]' "$2.diff" | head -20 | oneline)"
+		t_ok "$1" false
+	fi
+}
+
+# try_mount MNT OPTS: mount rfs like rfs_mount, but report the errno name
+# (via rfsprobe) on failure; prints nothing on success.
+try_mount() {
+	rfsprobe mount rfs none "$1" "$2"
+}
+
+# module_loaded: true when rfs is in /proc/modules.
+module_loaded() {
+	grep -q '^rfs ' /proc/modules
+}
+
+# ensure_module: load rfs again if a suite left it unloaded.
+ensure_module() {
+	module_loaded || insmod "$RFS_MODULE"
+}
+
+# --- helpers of the write-path suites (copyup, whiteout, namespace, rename) -------
+
+# meta PATH: "type=T mode=M uid=U gid=G size=S mtime=S.N atime=S.N" of PATH
+# (lstat, times with nanoseconds), or rfsprobe's error line (e.g. "ENOENT
+# lstat ...") when PATH cannot be stat'ed.
+meta() {
+	_me_s=$(rfsprobe lstat "$1") || { printf '%s\n' "$_me_s"; return 1; }
+	_me_t=$(rfsprobe times "$1") || { printf '%s\n' "$_me_t"; return 1; }
+	printf 'type=%s mode=%s uid=%s gid=%s size=%s mtime=%s atime=%s\n' \
+		"$(field type "$_me_s")" "$(field mode "$_me_s")" "$(field uid "$_me_s")" \
+		"$(field gid "$_me_s")" "$(field size "$_me_s")" "$(field mtime "$_me_t")" \
+		"$(field atime "$_me_t")"
+}
+
+# pick "KEY..." LINE: only KEY=VALUE of the given keys of a meta/stat line
+# (an error line is passed through unchanged, so a comparison shows it).
+pick() {
+	case $2 in
+	*=*) ;;
+	*) printf '%s\n' "$2"; return 0 ;;
+	esac
+	_pk_out=
+	for _pk_k in $1; do
+		_pk_out="$_pk_out${_pk_out:+ }$_pk_k=$(field "$_pk_k" "$2")"
+	done
+	printf '%s\n' "$_pk_out"
+}
+
+# ftype PATH: the file type of PATH (lstat), e.g. reg, dir, lnk, fifo; or
+# rfsprobe's errno name (ENOENT ...) when it does not exist.
+ftype() {
+	_ft=$(rfsprobe lstat "$1") || { printf '%s\n' "${_ft%% *}"; return 1; }
+	field type "$_ft"
+}
+
+# xattrs PATH: the user.* extended attributes of PATH as sorted
+# "name=value" words on one line (empty when there are none).
+xattrs() {
+	_xa_l=$(rfsprobe listxattr "$1") || { printf '%s\n' "$_xa_l"; return 1; }
+	printf '%s\n' "$_xa_l" | grep '^user\.' | sort | while IFS= read -r _xa_n; do
+		printf '%s=%s\n' "$_xa_n" "$(rfsprobe getxattr "$1" "$_xa_n")"
+	done | oneline
+}
+
+# user_xattrs_work DIR: true when the filesystem of DIR takes user.* xattrs.
+user_xattrs_work() {
+	_ux=$1/.rfs-xattr-probe.$$
+	: >"$_ux" && rfsprobe setxattr "$_ux" user.probe 1 >/dev/null
+	_ux_rc=$?
+	rm -f "$_ux"
+	return $_ux_rc
+}
+
+# branch_snapshot DIR...: every object under the DIRs, one line each: path,
+# lstat (without st_dev), md5 of regular files, user.* xattrs; sorted. Two
+# snapshots taken before and after some operations through the union are
+# equal when those operations left the branches alone (byte for byte and
+# attribute for attribute; atime/ctime are not included, and a fifo's mtime
+# is left out because writing into a fifo updates it).
+branch_snapshot() {
+	for _bs_b in "$@"; do
+		find "$_bs_b" | sort | while IFS= read -r _bs_p; do
+			_bs_st=$(rfsprobe lstat "$_bs_p" | sed 's/^dev=[^ ]* //')
+			case $_bs_st in *type=fifo*) _bs_st=${_bs_st% mtime=*} ;; esac
+			_bs_c='' _bs_x=''
+			if [ -L "$_bs_p" ]; then
+				_bs_c="-> $(rfsprobe readlink "$_bs_p")"
+			else
+				[ -f "$_bs_p" ] && _bs_c=$(md5sum <"$_bs_p" | cut -d' ' -f1)
+				_bs_x=$(xattrs "$_bs_p")
+			fi
+			printf '%s %s %s %s\n' "$_bs_p" "$_bs_st" "$_bs_c" "$_bs_x"
+		done
+	done
+}
+
+# drop_caches: evict dentries and inodes (and clean page cache), so the next
+# lookups go to the branches again.
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# blocks PATH: st_blocks (512-byte units) of PATH.
+blocks() {
+	field blocks "$(rfsprobe lstat "$1")"
+}
