@@ -69,10 +69,11 @@ struct inode *rfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cach
 
 void rfs_fc_error(struct fs_context *fc, const char *msg, const char *detail, int detail_len)
 {
+	/* "rfs: " in the kernel log and in the fs_context log alike. */
 	if (detail)
-		errorf(fc, "%s: %.*s", msg, detail_len, detail);
+		logfc(fc->log.log, "rfs", 'e', "%s: %.*s", msg, detail_len, detail);
 	else
-		errorf(fc, "%s", msg);
+		logfc(fc->log.log, "rfs", 'e', "%s", msg);
 }
 
 int rfs_sysfs_emit_bytes(char *buf, const char *bytes, int len)
@@ -212,4 +213,27 @@ int rfs_kiocb_write_flags(const struct kiocb *iocb)
 	if (iocb->ki_flags & IOCB_SYNC)
 		rwf |= RWF_SYNC;
 	return rwf;
+}
+
+/*
+ * Lock classes of union inodes by stacking depth: an rfs union may be a
+ * branch of another rfs union, and the VFS then takes the i_rwsem of the
+ * upper union's inode and of the lower union's inode one inside the other.
+ * Giving each depth its own class tells lockdep this nesting is ordered
+ * (OverlayFS does the same).
+ */
+void rfs_inode_set_lock_class(struct inode *inode)
+{
+#ifdef CONFIG_LOCKDEP
+	static struct lock_class_key rfs_i_rwsem_key[FILESYSTEM_MAX_STACK_DEPTH + 1];
+	static struct lock_class_key rfs_i_rwsem_dir_key[FILESYSTEM_MAX_STACK_DEPTH + 1];
+	int depth = inode->i_sb->s_stack_depth;
+
+	if (depth < 0 || depth > FILESYSTEM_MAX_STACK_DEPTH)
+		depth = 0;
+	if (S_ISDIR(inode->i_mode))
+		lockdep_set_class(&inode->i_rwsem, &rfs_i_rwsem_dir_key[depth]);
+	else
+		lockdep_set_class(&inode->i_rwsem, &rfs_i_rwsem_key[depth]);
+#endif
 }

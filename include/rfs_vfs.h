@@ -118,5 +118,6 @@ int rfs_dentry_name_copy(struct dentry *dentry, char *buf, int size);
 bool rfs_is_rfs_inode(const struct inode *inode, const struct super_operations *sop);
 const struct cred *rfs_creds_for_create(const struct cred *caller);
 int rfs_kiocb_write_flags(const struct kiocb *iocb);
+void rfs_inode_set_lock_class(struct inode *inode);
 
 #endif /* RFS_VFS_H */

@@ -45,7 +45,7 @@ i=1
 while [ $i -le 20 ]; do
 	module_loaded || insmod "$RFS_MODULE" || bad="$bad insmod#$i"
 	if rfs_mount "$M" "dirs=$T/b0:$T/b1=ro+wh" 2>/dev/null; then
-		[ "$(cat "$M/bottom" "$M/top" 2>&1 | oneline)" = "bottom top" ] || bad="$bad read#$i"
+		[ "$(cat "$M/bottom" 2>&1) $(cat "$M/top" 2>&1)" = "bottom top" ] || bad="$bad read#$i"
 		ls "/sys/fs/rfs/" | grep -q '^si_' || bad="$bad sysfs#$i"
 		umount "$M" || bad="$bad umount#$i"
 	else

@@ -274,6 +274,7 @@ impl<T: InodeData> NewInode<T> {
         unsafe {
             (*i).i_ino = ino as _;
             (*i).i_mode = imode;
+            sys::rfs_inode_set_lock_class(i);
             match kind {
                 Kind::Dir => {
                     (*i).i_op = &super::ops::DIR_IOPS.0;
