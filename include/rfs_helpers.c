@@ -237,3 +237,13 @@ void rfs_inode_set_lock_class(struct inode *inode)
 		lockdep_set_class(&inode->i_rwsem, &rfs_i_rwsem_key[depth]);
 #endif
 }
+
+void rfs_posix_acl_release(struct posix_acl *acl) { posix_acl_release(acl); }
+
+/* The union never caches ACLs: they live in the branches (->get_inode_acl
+ * asks the top member each time), as OverlayFS does. */
+void rfs_inode_dont_cache_acl(struct inode *inode)
+{
+	inode->i_acl = ACL_DONT_CACHE;
+	inode->i_default_acl = ACL_DONT_CACHE;
+}

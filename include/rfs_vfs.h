@@ -26,6 +26,8 @@
 #include <linux/mm.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -119,5 +121,7 @@ bool rfs_is_rfs_inode(const struct inode *inode, const struct super_operations *
 const struct cred *rfs_creds_for_create(const struct cred *caller);
 int rfs_kiocb_write_flags(const struct kiocb *iocb);
 void rfs_inode_set_lock_class(struct inode *inode);
+void rfs_posix_acl_release(struct posix_acl *acl);
+void rfs_inode_dont_cache_acl(struct inode *inode);
 
 #endif /* RFS_VFS_H */

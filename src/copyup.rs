@@ -181,7 +181,15 @@ fn copy_up_one(sb: SuperBlock<'_>, d: &Dentry, parent: &Dentry, data: Data) -> R
     // attribute change, not around the data copy: the copy takes the
     // filesystem's freeze protection itself, and it must not nest.
     let tmp = make_temp(sbi, rw, work, src, data)?;
-    let placed = WriteAccess::get(rw.root.mnt(), &rw.root).and_then(|_w| finish(rw, work, upper_dir, &name, &tmp));
+    // Copy-up does not change what the union shows in the parent: its
+    // upper keeps its times.
+    let parent_times = upper_dir.inode().ok_or(ENOENT)?.times();
+    let placed = WriteAccess::get(rw.root.mnt(), &rw.root).and_then(|_w| {
+        finish(rw, work, upper_dir, &name, &tmp)?;
+        // Best effort: the copy is in place whatever happens here.
+        let _ = Attr::new().set_times(parent_times).apply(rw.root.mnt(), upper_dir);
+        Ok(())
+    });
     match placed {
         Ok(()) => {
             if let Some(inode) = tmp.inode() {
@@ -315,6 +323,17 @@ fn copy_ranges(inp: &File, out: &File, size: i64) -> Result {
 fn copy_attrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry, si: InodeRef<'_>) -> Result {
     copy_xattrs(src, mnt, dst)?;
     let is_link = si.mode() & mode::S_IFMT == mode::S_IFLNK;
+    if !is_link {
+        for (kind, _) in lower::acl::KINDS {
+            if kind == lower::acl::ACL_TYPE_DEFAULT && !si.is_dir() {
+                continue;
+            }
+            match lower::acl::copy(src.branch.root.mnt(), &src.dentry, mnt, dst, kind) {
+                Err(e) if e == code::eopnotsupp() => {}
+                r => r?,
+            }
+        }
+    }
     Attr::new().like(si, sys::ATTR_UID | sys::ATTR_GID).apply(mnt, dst)?;
     if !is_link {
         // After chown, which may clear setuid/setgid.
@@ -323,8 +342,8 @@ fn copy_attrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry, si: InodeRef<'
     Attr::new().like(si, sys::ATTR_ATIME | sys::ATTR_MTIME).apply(mnt, dst)
 }
 
-/// Copies the xattrs of `src` to `dst`. POSIX ACLs are not copied yet (they
-/// need the ACL API); namespaces the writable branch does not support are
+/// Copies the xattrs of `src` to `dst` (POSIX ACLs go through the ACL API,
+/// in `copy_attrs`); namespaces the writable branch does not support are
 /// skipped, except `user.`, whose loss would be visible.
 fn copy_xattrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry) -> Result {
     let names = match lower::xattr::list(&src.dentry) {

@@ -17,7 +17,7 @@ use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use crate::copyup::{copy_up, Data};
-use crate::vfs::lower::{xattr, Attr, WriteAccess};
+use crate::vfs::lower::{acl, xattr, Attr, WriteAccess};
 use crate::vfs::ops::union_inode_of;
 use crate::vfs::once::SetOnce;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -137,7 +137,7 @@ pub(crate) fn getattr(
     }
     stat.dev = sb.dev();
     stat.ino = ui.vfs().ino();
-    if ui.data().depth() > 1 {
+    if ui.vfs().is_dir() && ui.data().depth() > 1 {
         stat.nlink = 1;
     }
     Ok(())
@@ -194,6 +194,38 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
             Some(v) => xattr::set(mnt, &upper.dentry, name, v, flags)?,
             None => xattr::remove(mnt, &upper.dentry, name)?,
         }
+    }
+    if let Some(i) = upper.dentry.inode() {
+        ui.refresh_attr(i);
+    }
+    Ok(())
+}
+
+/// The ACL `kind` of the top member (get_acl: getxattr of
+/// `system.posix_acl_*` and the like).
+pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<Option<acl::Acl>> {
+    let top = ui.data().top()?;
+    let _creds = sb.info().cred.override_creds();
+    match acl::get(top.branch.root.mnt(), &top.dentry, kind) {
+        Err(e) if e == crate::vfs::code::eopnotsupp() => Ok(None),
+        r => r,
+    }
+}
+
+/// set_acl: copies the object up and sets (NULL: removes) its ACL `kind`.
+///
+/// # Safety
+/// `a` must be NULL or an ACL the caller holds referenced during the call.
+pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut sys::posix_acl) -> Result {
+    copy_up(sb, &d, Data::All)?;
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    let upper = ui.data().upper().ok_or(EIO)?;
+    {
+        let _creds = sb.info().cred.override_creds();
+        let mnt = upper.branch.root.mnt();
+        let _w = WriteAccess::get(mnt, &upper.branch.root)?;
+        // SAFETY: guaranteed by the caller.
+        unsafe { acl::set_raw(mnt, &upper.dentry, kind, a)? };
     }
     if let Some(i) = upper.dentry.inode() {
         ui.refresh_attr(i);

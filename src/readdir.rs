@@ -88,3 +88,13 @@ pub(crate) fn iterate(sb: SuperBlock<'_>, dir: &UnionInode, df: &mut DirFile, ct
         ctx.advance();
     }
 }
+
+/// fsync of a union directory: syncs its upper directory (the only one rfs
+/// changes); a directory without one has nothing of rfs's to sync.
+pub(crate) fn fsync(sb: SuperBlock<'_>, dir: &UnionInode, datasync: bool) -> Result {
+    let Some(upper) = dir.data().upper() else { return Ok(()) };
+    let sbi = sb.info();
+    let _creds = sbi.cred.override_creds();
+    let f = File::open(&upper.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
+    f.fsync(0, i64::MAX, datasync)
+}

@@ -97,20 +97,20 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 
     let mut maxbytes = 0i64;
     let mut depth = 0i32;
+    let mut posix_acl = false;
     for b in branches.iter() {
-        let lsb = b.root.sb();
-        // SAFETY-free reads through the binding layer: the branch root pins
-        // its superblock.
-        let (bytes, d) = crate::vfs::fs::sb_limits(lsb);
+        // The branch root pins its superblock.
+        let (bytes, d, acl) = crate::vfs::fs::sb_limits(b.root.sb());
         maxbytes = maxbytes.max(bytes);
         depth = depth.max(d);
+        posix_acl |= acl;
     }
     let depth = depth + 1;
     if depth > MAX_STACK_DEPTH {
         log.error("maximum filesystem stacking depth exceeded", None);
         return Err(EINVAL);
     }
-    sb.set_params(&SuperParams { magic: RFS_SUPER_MAGIC, maxbytes, stack_depth: depth, time_gran: 1 });
+    sb.set_params(&SuperParams { magic: RFS_SUPER_MAGIC, maxbytes, stack_depth: depth, time_gran: 1, posix_acl });
 
     let si = NEXT_SI.fetch_add(1, Ordering::Relaxed);
     let view = SiView::new(&branches)?;

@@ -93,6 +93,9 @@ pub(crate) struct SuperSetup {
     sb: *mut sys::super_block,
 }
 
+/// SB_POSIXACL (include/linux/fs.h: BIT(16), which bindgen cannot read).
+const SB_POSIXACL: kernel::ffi::c_ulong = 1 << 16;
+
 /// Superblock parameters `fill_super` decides.
 pub(crate) struct SuperParams {
     /// `s_magic`.
@@ -103,6 +106,8 @@ pub(crate) struct SuperParams {
     pub(crate) stack_depth: i32,
     /// `s_time_gran`.
     pub(crate) time_gran: u32,
+    /// Whether POSIX ACLs apply (SB_POSIXACL): when a branch supports them.
+    pub(crate) posix_acl: bool,
 }
 
 impl SuperSetup {
@@ -116,6 +121,9 @@ impl SuperSetup {
             (*sb).s_maxbytes = p.maxbytes;
             (*sb).s_stack_depth = p.stack_depth;
             (*sb).s_time_gran = p.time_gran;
+            if p.posix_acl {
+                (*sb).s_flags |= SB_POSIXACL;
+            }
             (*sb).s_op = &super::ops::SUPER_OPS.0;
             (*sb).s_d_op = &super::ops::DENTRY_OPS.0;
             (*sb).s_xattr = super::ops::XATTR_HANDLERS.0.as_ptr();
@@ -346,8 +354,8 @@ unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
 }
 
 
-/// `(s_maxbytes, s_stack_depth)` of a branch's superblock.
-pub(crate) fn sb_limits(sb: *mut sys::super_block) -> (i64, i32) {
+/// `(s_maxbytes, s_stack_depth, POSIX ACLs?)` of a branch's superblock.
+pub(crate) fn sb_limits(sb: *mut sys::super_block) -> (i64, i32, bool) {
     // SAFETY: the caller holds a reference on a mount of this superblock.
-    unsafe { ((*sb).s_maxbytes, (*sb).s_stack_depth) }
+    unsafe { ((*sb).s_maxbytes, (*sb).s_stack_depth, (*sb).s_flags & SB_POSIXACL != 0) }
 }

@@ -60,6 +60,13 @@ impl<'a> InodeRef<'a> {
         self.0.i_size
     }
 
+    /// `(atime, mtime)`.
+    pub(crate) fn times(&self) -> (sys::timespec64, sys::timespec64) {
+        let p = self.as_ptr();
+        // SAFETY: the inode is live for 'a; the helpers only read.
+        unsafe { (sys::rfs_inode_get_atime(p), sys::rfs_inode_get_mtime(p)) }
+    }
+
     /// `i_nlink`.
     pub(crate) fn nlink(&self) -> u32 {
         // SAFETY: reading the union's field of a live inode.
@@ -275,6 +282,7 @@ impl<T: InodeData> NewInode<T> {
             (*i).i_ino = ino as _;
             (*i).i_mode = imode;
             sys::rfs_inode_set_lock_class(i);
+            sys::rfs_inode_dont_cache_acl(i);
             match kind {
                 Kind::Dir => {
                     (*i).i_op = &super::ops::DIR_IOPS.0;

@@ -317,6 +317,14 @@ impl Attr {
         self
     }
 
+    /// Sets atime and mtime explicitly.
+    pub(crate) fn set_times(mut self, (atime, mtime): (sys::timespec64, sys::timespec64)) -> Self {
+        self.0.ia_valid |= sys::ATTR_ATIME | sys::ATTR_MTIME | sys::ATTR_ATIME_SET | sys::ATTR_MTIME_SET;
+        self.0.ia_atime = atime;
+        self.0.ia_mtime = mtime;
+        self
+    }
+
     /// Sets owner, mode and/or times (`what`: ATTR_UID, ATTR_GID, ATTR_MODE,
     /// ATTR_ATIME, ATTR_MTIME) to those of `src`.
     pub(crate) fn like(mut self, src: super::inode::InodeRef<'_>, what: u32) -> Self {
@@ -433,4 +441,91 @@ pub(crate) fn read_link(d: &Dentry) -> Result<KVec<u8>> {
         unsafe { sys::rfs_do_delayed_call(&mut done) };
     }
     Ok(out)
+}
+
+/// POSIX ACLs of lower objects (the VFS's ACL API: they are not plain
+/// xattrs since Linux 6.2).
+pub(crate) mod acl {
+    use super::*;
+
+    /// The two ACL kinds, with their xattr names.
+    pub(crate) const KINDS: [(i32, &[u8]); 2] = [
+        (ACL_TYPE_ACCESS, b"system.posix_acl_access\0"),
+        (ACL_TYPE_DEFAULT, b"system.posix_acl_default\0"),
+    ];
+    /// ACL_TYPE_ACCESS (uapi).
+    pub(crate) const ACL_TYPE_ACCESS: i32 = 0x8000;
+    /// ACL_TYPE_DEFAULT (uapi).
+    pub(crate) const ACL_TYPE_DEFAULT: i32 = 0x4000;
+
+    /// The xattr name of ACL `kind`.
+    pub(crate) fn name_of(kind: i32) -> Result<&'static [u8]> {
+        KINDS.iter().find(|k| k.0 == kind).map(|k| k.1).ok_or(EINVAL)
+    }
+
+    /// One reference to a `struct posix_acl` (posix_acl_release on drop).
+    pub(crate) struct Acl(core::ptr::NonNull<sys::posix_acl>);
+
+    impl Acl {
+        /// The raw pointer; `into_raw` hands the reference to the caller.
+        pub(crate) fn into_raw(self) -> *mut sys::posix_acl {
+            let p = self.0.as_ptr();
+            core::mem::forget(self);
+            p
+        }
+    }
+
+    impl Drop for Acl {
+        fn drop(&mut self) {
+            // SAFETY: we own one reference.
+            unsafe { sys::rfs_posix_acl_release(self.0.as_ptr()) };
+        }
+    }
+
+    /// ACL `kind` of `d` (vfs_get_acl); `None` when it has none.
+    pub(crate) fn get(mnt: *mut sys::vfsmount, d: &Dentry, kind: i32) -> Result<Option<Acl>> {
+        let name = name_of(kind)?;
+        // SAFETY: `d` is referenced; `name` is NUL-terminated.
+        let p = unsafe { sys::vfs_get_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast()) };
+        match from_err_ptr(p) {
+            Ok(p) => Ok(core::ptr::NonNull::new(p).map(Acl)),
+            Err(e) if e.to_errno() == -(sys::ENODATA as i32) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The ACL the VFS caches for permission checks (get_inode_acl) of the
+    /// lower inode, as a raw referenced pointer, NULL or ERR_PTR.
+    pub(crate) fn get_inode_acl(inode: super::super::inode::InodeRef<'_>, kind: i32) -> *mut sys::posix_acl {
+        // SAFETY: the inode is live for the borrow.
+        unsafe { sys::get_inode_acl(inode.as_ptr(), kind) }
+    }
+
+    /// Sets (or, with `None`, removes) ACL `kind` of `d`.
+    ///
+    /// # Safety
+    /// `acl`, if not NULL, must be a live ACL the caller holds a reference
+    /// on for the duration of the call.
+    pub(crate) unsafe fn set_raw(mnt: *mut sys::vfsmount, d: &Dentry, kind: i32, acl: *mut sys::posix_acl) -> Result {
+        let name = name_of(kind)?;
+        // SAFETY: `d` is referenced, `name` NUL-terminated, `acl` live (caller).
+        let r = unsafe {
+            if acl.is_null() {
+                sys::vfs_remove_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast())
+            } else {
+                sys::vfs_set_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast(), acl)
+            }
+        };
+        match to_result(r) {
+            Err(e) if acl.is_null() && e.to_errno() == -(sys::ENODATA as i32) => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    /// Copies ACL `kind` of `src` to `dst`.
+    pub(crate) fn copy(src_mnt: *mut sys::vfsmount, src: &Dentry, mnt: *mut sys::vfsmount, dst: &Dentry, kind: i32) -> Result {
+        let Some(a) = get(src_mnt, src, kind)? else { return Ok(()) };
+        // SAFETY: `a` holds a reference across the call.
+        unsafe { set_raw(mnt, dst, kind, a.0.as_ptr()) }
+    }
 }

@@ -20,7 +20,7 @@ use crate::inode::{InodeInfo, UnionInode};
 use crate::dir::New;
 use crate::readdir::DirFile;
 use super::dentry::Dentry;
-use super::lower::Attr;
+use super::lower::{acl, Attr};
 use kernel::error::{code::*, Result};
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use kernel::prelude::*;
@@ -138,6 +138,9 @@ pub(crate) static DIR_IOPS: Table<sys::inode_operations> = Table(sys::inode_oper
     permission: Some(permission),
     getattr: Some(getattr),
     setattr: Some(setattr),
+    get_inode_acl: Some(get_inode_acl),
+    get_acl: Some(get_acl),
+    set_acl: Some(set_acl),
     listxattr: Some(listxattr),
     create: Some(create),
     link: Some(link),
@@ -156,6 +159,9 @@ pub(crate) static FILE_IOPS: Table<sys::inode_operations> = Table(sys::inode_ope
     permission: Some(permission),
     getattr: Some(getattr),
     setattr: Some(setattr),
+    get_inode_acl: Some(get_inode_acl),
+    get_acl: Some(get_acl),
+    set_acl: Some(set_acl),
     listxattr: Some(listxattr),
     // SAFETY: all-zero is a valid inode_operations.
     ..unsafe { core::mem::zeroed() }
@@ -174,6 +180,9 @@ pub(crate) static SPECIAL_IOPS: Table<sys::inode_operations> = Table(sys::inode_
     permission: Some(permission),
     getattr: Some(getattr),
     setattr: Some(setattr),
+    get_inode_acl: Some(get_inode_acl),
+    get_acl: Some(get_acl),
+    set_acl: Some(set_acl),
     listxattr: Some(listxattr),
     // SAFETY: all-zero is a valid inode_operations.
     ..unsafe { core::mem::zeroed() }
@@ -252,6 +261,45 @@ unsafe extern "C" fn get_link(
     // SAFETY: `lower` is a referenced lower symlink; vfs_get_link arranges
     // for the returned string to live until `done` is called.
     unsafe { sys::vfs_get_link(lower.as_ptr(), done) }
+}
+
+unsafe extern "C" fn get_inode_acl(inode: *mut sys::inode, kind: c_int, rcu: bool) -> *mut sys::posix_acl {
+    if rcu {
+        return ECHILD.to_ptr();
+    }
+    // SAFETY: ref-walk: the VFS holds the inode.
+    let (_, ui) = unsafe { union_inode(inode) };
+    match ui.data().top().map(|t| t.dentry.inode()) {
+        Ok(Some(lower)) => acl::get_inode_acl(lower, kind),
+        Ok(None) => ENOENT.to_ptr(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+unsafe extern "C" fn get_acl(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, kind: c_int) -> *mut sys::posix_acl {
+    // SAFETY: the VFS holds the positive union dentry.
+    let (sb, ui) = unsafe { union_inode(sys::rfs_d_inode(dentry)) };
+    match crate::inode::get_acl(sb, ui, kind) {
+        Ok(Some(a)) => a.into_raw(),
+        Ok(None) => core::ptr::null_mut(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+unsafe extern "C" fn set_acl(
+    _idmap: *mut sys::mnt_idmap,
+    dentry: *mut sys::dentry,
+    acl: *mut sys::posix_acl,
+    kind: c_int,
+) -> c_int {
+    // SAFETY: the VFS holds the union dentry, its inode lock and a reference
+    // on `acl` (or passes NULL to remove the ACL).
+    let (sb, d) = unsafe {
+        let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
+        (SuperBlock::from_raw((*dentry).d_sb), d.get())
+    };
+    // SAFETY: `acl` stays referenced by the VFS during the call.
+    errno(unsafe { crate::inode::set_acl(sb, d, kind, acl) })
 }
 
 unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size: usize) -> isize {
@@ -461,6 +509,7 @@ pub(crate) static DIR_FOPS: Table<sys::file_operations> = Table(sys::file_operat
     iterate_shared: Some(dir_iterate),
     llseek: Some(dir_llseek),
     read: Some(dir_read),
+    fsync: Some(dir_fsync),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -547,6 +596,12 @@ unsafe extern "C" fn dir_llseek(file: *mut sys::file, offset: i64, whence: c_int
     }
     *pos = new;
     new
+}
+
+unsafe extern "C" fn dir_fsync(file: *mut sys::file, _start: i64, _end: i64, datasync: c_int) -> c_int {
+    // SAFETY: fsync of our open directory, which pins its inode.
+    let (sb, ui) = unsafe { union_inode((*file).f_inode) };
+    errno(crate::readdir::fsync(sb, ui, datasync != 0))
 }
 
 unsafe extern "C" fn dir_read(_f: *mut sys::file, _b: *mut c_char, _n: usize, _p: *mut i64) -> isize {
