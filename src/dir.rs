@@ -87,7 +87,8 @@ fn create_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result {
 
 /// Removes `.wh.NAME` from the locked directory if it is there.
 fn remove_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result<bool> {
-    let wh = dir.lookup(&wh_name(name)?)?;
+    let Ok(wh) = wh_name(name) else { return Ok(false) };
+    let wh = dir.lookup(&wh)?;
     if wh.inode().is_none() {
         return Ok(false);
     }
@@ -131,7 +132,11 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         // Created directly in the branch behind the union's back.
         return Err(EEXIST);
     }
-    let had_whiteout = g.lookup(&wh_name(name)?)?.inode().is_some();
+    // A name too long for a `.wh.` prefix cannot have a whiteout.
+    let had_whiteout = match wh_name(name) {
+        Ok(wh) => g.lookup(&wh)?.inode().is_some(),
+        Err(_) => false,
+    };
     let child = match what {
         New::File(mode) => {
             g.create(&child, mode)?;
@@ -280,10 +285,13 @@ fn remove_upper_dir(sbi: &SbInfo, udir: &Dentry, name: &[u8], u: &Dentry) -> Res
         let target = g.new().lookup(&tmp_name)?;
         g.rename(u, &target, 0)?;
     }
+    // The directory is gone from the union now; what cannot be removed
+    // here stays in the work directory until the next mount cleans it.
     copyup::clean_dir(rw, u, 0, false);
-    let g = DirGuard::lock(mnt, work)?;
-    if u.parent().same(work) {
-        g.rmdir(u)?;
+    if let Ok(g) = DirGuard::lock(mnt, work) {
+        if u.parent().same(work) && g.rmdir(u).is_err() {
+            pr_warn!("rfs: a removed directory stays in the work directory\n");
+        }
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ impl Show for Config {
     fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
         match name {
             b"config" => {
-                out.line(b"version=0.1.0\nfeatures=read-path udba=reval,none\nmax_branches=1024");
+                out.line(b"version=0.1.0\nfeatures=read-path write-path posix-acl udba=reval,none\nmax_branches=1024");
                 Ok(())
             }
             _ => Err(ENOENT),

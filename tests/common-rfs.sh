@@ -118,17 +118,23 @@ ensure_module() {
 }
 
 # --- helpers of the write-path suites (copyup, whiteout, namespace, rename) -------
+# They avoid pipelines where they can: under TCG every process costs.
+
+# val KEY LINE: the value of KEY in a one-line "k=v k=v ..." output (like
+# field, without starting a process); empty when KEY is not there.
+val() {
+	_vl=" $2 "
+	case $_vl in
+	*" $1="*) _vl=${_vl#*" $1="}; printf '%s\n' "${_vl%% *}" ;;
+	*) echo ;;
+	esac
+}
 
 # meta PATH: "type=T mode=M uid=U gid=G size=S mtime=S.N atime=S.N" of PATH
 # (lstat, times with nanoseconds), or rfsprobe's error line (e.g. "ENOENT
 # lstat ...") when PATH cannot be stat'ed.
 meta() {
-	_me_s=$(rfsprobe lstat "$1") || { printf '%s\n' "$_me_s"; return 1; }
-	_me_t=$(rfsprobe times "$1") || { printf '%s\n' "$_me_t"; return 1; }
-	printf 'type=%s mode=%s uid=%s gid=%s size=%s mtime=%s atime=%s\n' \
-		"$(field type "$_me_s")" "$(field mode "$_me_s")" "$(field uid "$_me_s")" \
-		"$(field gid "$_me_s")" "$(field size "$_me_s")" "$(field mtime "$_me_t")" \
-		"$(field atime "$_me_t")"
+	rfsprobe meta "$1"
 }
 
 # pick "KEY..." LINE: only KEY=VALUE of the given keys of a meta/stat line
@@ -138,9 +144,14 @@ pick() {
 	*=*) ;;
 	*) printf '%s\n' "$2"; return 0 ;;
 	esac
-	_pk_out=
+	_pk_out=''
 	for _pk_k in $1; do
-		_pk_out="$_pk_out${_pk_out:+ }$_pk_k=$(field "$_pk_k" "$2")"
+		_pk_v=" $2 "
+		case $_pk_v in
+		*" $_pk_k="*) _pk_v=${_pk_v#*" $_pk_k="}; _pk_v=${_pk_v%% *} ;;
+		*) _pk_v='' ;;
+		esac
+		_pk_out="$_pk_out${_pk_out:+ }$_pk_k=$_pk_v"
 	done
 	printf '%s\n' "$_pk_out"
 }
@@ -149,16 +160,13 @@ pick() {
 # rfsprobe's errno name (ENOENT ...) when it does not exist.
 ftype() {
 	_ft=$(rfsprobe lstat "$1") || { printf '%s\n' "${_ft%% *}"; return 1; }
-	field type "$_ft"
+	val type "$_ft"
 }
 
 # xattrs PATH: the user.* extended attributes of PATH as sorted
 # "name=value" words on one line (empty when there are none).
 xattrs() {
-	_xa_l=$(rfsprobe listxattr "$1") || { printf '%s\n' "$_xa_l"; return 1; }
-	printf '%s\n' "$_xa_l" | grep '^user\.' | sort | while IFS= read -r _xa_n; do
-		printf '%s=%s\n' "$_xa_n" "$(rfsprobe getxattr "$1" "$_xa_n")"
-	done | oneline
+	rfsprobe user-xattrs "$1"
 }
 
 # user_xattrs_work DIR: true when the filesystem of DIR takes user.* xattrs.
@@ -170,27 +178,14 @@ user_xattrs_work() {
 	return $_ux_rc
 }
 
-# branch_snapshot DIR...: every object under the DIRs, one line each: path,
-# lstat (without st_dev), md5 of regular files, user.* xattrs; sorted. Two
-# snapshots taken before and after some operations through the union are
-# equal when those operations left the branches alone (byte for byte and
-# attribute for attribute; atime/ctime are not included, and a fifo's mtime
-# is left out because writing into a fifo updates it).
+# branch_snapshot DIR...: every object under the DIRs, one line each (rfsprobe
+# tree): path, type, mode, nlink, owner, size, blocks, rdev, mtime with
+# nanoseconds, a hash of a regular file's data or a symlink's target, user.*
+# xattrs. Two snapshots taken before and after some operations through the
+# union are equal when those operations left the branches alone (atime and
+# ctime are not included, nor a fifo's mtime: writing into a fifo updates it).
 branch_snapshot() {
-	for _bs_b in "$@"; do
-		find "$_bs_b" | sort | while IFS= read -r _bs_p; do
-			_bs_st=$(rfsprobe lstat "$_bs_p" | sed 's/^dev=[^ ]* //')
-			case $_bs_st in *type=fifo*) _bs_st=${_bs_st% mtime=*} ;; esac
-			_bs_c='' _bs_x=''
-			if [ -L "$_bs_p" ]; then
-				_bs_c="-> $(rfsprobe readlink "$_bs_p")"
-			else
-				[ -f "$_bs_p" ] && _bs_c=$(md5sum <"$_bs_p" | cut -d' ' -f1)
-				_bs_x=$(xattrs "$_bs_p")
-			fi
-			printf '%s %s %s %s\n' "$_bs_p" "$_bs_st" "$_bs_c" "$_bs_x"
-		done
-	done
+	rfsprobe tree "$@"
 }
 
 # drop_caches: evict dentries and inodes (and clean page cache), so the next
@@ -202,5 +197,5 @@ drop_caches() {
 
 # blocks PATH: st_blocks (512-byte units) of PATH.
 blocks() {
-	field blocks "$(rfsprobe lstat "$1")"
+	val blocks "$(rfsprobe lstat "$1")"
 }

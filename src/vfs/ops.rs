@@ -712,6 +712,13 @@ unsafe extern "C" fn file_fallocate(file: *mut sys::file, mode: c_int, offset: i
         let (sb, ui) = union_inode((*file).f_inode);
         (sb, ui, rf)
     };
+    let _lock = ui.vfs().lock();
+    // As for a write: setuid/setgid go first, as the caller.
+    // SAFETY: our open file, with its inode locked as file_remove_privs needs.
+    let r = unsafe { sys::file_remove_privs(file) };
+    if r != 0 {
+        return r as c_long;
+    }
     let r = {
         let _creds = sb.info().cred.override_creds();
         rf.real.fallocate(mode, offset, len)

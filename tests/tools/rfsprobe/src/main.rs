@@ -12,8 +12,9 @@
 //! * success: exit 0, print the operation's output (if any);
 //! * a failing syscall: print the errno NAME as the first word of stdout
 //!   (`EROFS`, `ENOENT`, ...), then a space and details, exit 1;
-//! * a failed check (`seekdir-check`, `cmp-mmap`, `fifo-roundtrip`): print
-//!   what differed (`mismatch ...`, `differ ...`), exit 1;
+//! * a failed check (`seekdir-check`, `cmp-mmap`, `cmp`, `fifo-roundtrip`,
+//!   `tmpfile`, `pwrite`): print what differed (`mismatch ...`,
+//!   `differ ...`, `short ...`), exit 1;
 //! * usage errors: message on stderr, exit 2.
 //!
 //! `--uid N` / `--gid N` drop privileges (setgroups(0), setgid, setuid)
@@ -313,6 +314,322 @@ fn fifo_roundtrip(path: &OsStr) -> Res {
     out(b"ok\n")
 }
 
+/// A `SECONDS[.NANOSECONDS]` argument as a timespec (nanoseconds right-padded:
+/// `5.1` is 5 s + 100000000 ns).
+fn timespec_arg(s: &OsStr) -> Res<libc::timespec> {
+    let t = lossy(s);
+    let (sec, nsec) = t.split_once('.').unwrap_or((&t, ""));
+    let bad = || usage(format!("bad time (SECONDS[.NANOSECONDS]): {t}"));
+    let Ok(sec) = sec.parse::<libc::time_t>() else { return bad() };
+    if nsec.len() > 9 || !nsec.bytes().all(|b| b.is_ascii_digit()) {
+        return bad();
+    }
+    let nsec = if nsec.is_empty() { 0 } else { format!("{nsec:0<9}").parse().unwrap_or(0) };
+    Ok(libc::timespec { tv_sec: sec, tv_nsec: nsec })
+}
+
+/// The size of an open file.
+fn fsize(fd: &Fd) -> Res<i64> {
+    // SAFETY: zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open, st valid.
+    check(unsafe { libc::fstat(fd.0, &mut st) }, "fstat")?;
+    Ok(st.st_size)
+}
+
+/// Write `data` at `off` of an existing file through a writable
+/// MAP_SHARED mapping, then msync(MS_SYNC) and munmap. The range must lie
+/// inside the file (a mapping cannot extend it).
+fn mmap_write(path: &OsStr, off: i64, data: &[u8]) -> Res {
+    let fd = open(path, libc::O_RDWR, 0)?;
+    let size = fsize(&fd)?;
+    if off < 0 || off + data.len() as i64 > size {
+        return usage(format!(
+            "mmap-write: range {off}+{} is not inside the file ({size} bytes)",
+            data.len()
+        ));
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: sysconf is always safe.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64;
+    let start = off - off % page;
+    let len = (off - start) as usize + data.len();
+    // SAFETY: a fresh shared writable mapping of an fd open O_RDWR.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.0,
+            start,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(last_err(format!("mmap {}", lossy(path))));
+    }
+    // SAFETY: the mapping is len bytes; the copy ends at len.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            data.as_ptr(),
+            (p as *mut u8).add((off - start) as usize),
+            data.len(),
+        )
+    };
+    // SAFETY: syncing and unmapping what we mapped.
+    let r = unsafe { libc::msync(p, len, libc::MS_SYNC) };
+    let res = check(r, format!("msync {}", lossy(path))).map(drop);
+    // SAFETY: as above.
+    unsafe { libc::munmap(p, len) };
+    res
+}
+
+/// O_TMPFILE in `dir`: write `data`, read it back with pread, optionally
+/// give it the name `link_to` (linkat AT_EMPTY_PATH), print its fstat line.
+fn tmpfile(dir: &OsStr, data: &[u8], link_to: Option<&OsStr>) -> Res {
+    let fd = open(dir, libc::O_TMPFILE | libc::O_RDWR, 0o644)?;
+    write_all(&fd, data, "tmpfile")?;
+    let mut back = vec![0u8; data.len()];
+    // SAFETY: back is data.len() bytes long.
+    let n = unsafe { libc::pread(fd.0, back.as_mut_ptr().cast(), back.len(), 0) };
+    let n = check(n, "pread tmpfile")? as usize;
+    if back[..n] != *data {
+        return Err(Fail::Check(format!(
+            "mismatch tmpfile read back {:?}",
+            String::from_utf8_lossy(&back[..n])
+        )));
+    }
+    if let Some(new) = link_to {
+        let np = cstr(new)?;
+        let empty = CString::default();
+        // SAFETY: valid C strings and an open fd.
+        let r = unsafe {
+            libc::linkat(fd.0, empty.as_ptr(), libc::AT_FDCWD, np.as_ptr(), libc::AT_EMPTY_PATH)
+        };
+        check(r, format!("linkat {}", lossy(new)))?;
+    }
+    // SAFETY: zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open, st valid.
+    check(unsafe { libc::fstat(fd.0, &mut st) }, "fstat tmpfile")?;
+    print_stat(&st)
+}
+
+/// `tree DIR...`: every object under each DIR (DIR included), depth first
+/// in byte order of names, one line each:
+/// `PATH type=T mode=0M nlink=N uid=U gid=G size=S blocks=B rdev=MA:MI
+/// mtime=S.N CONTENT xattrs=NAME=VALUE,...` where CONTENT is `fnv=HEX` (a
+/// 64-bit FNV-1a hash of a regular file's data), `-> TARGET` for a symlink,
+/// `-` otherwise; xattrs are the user.* ones (llistxattr), values with
+/// non-printable bytes as \xHH. A fifo's mtime is left out (writing into a
+/// fifo updates it). An object that cannot be read gives `PATH ERRNO`.
+/// For before/after snapshots of branches (atime and ctime are not shown).
+fn tree(roots: &[OsString]) -> Res {
+    use std::os::unix::fs::MetadataExt;
+    fn hash_file(p: &std::path::Path) -> std::io::Result<u64> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(p)?;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(h);
+            }
+            for &b in &buf[..n] {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    fn walk(p: &std::path::Path, o: &mut Vec<u8>) {
+        let shown = p.to_string_lossy();
+        let md = match std::fs::symlink_metadata(p) {
+            Ok(m) => m,
+            Err(e) => {
+                o.extend_from_slice(format!("{shown} {}\n", errno::name(e.raw_os_error().unwrap_or(0))).as_bytes());
+                return;
+            }
+        };
+        let mode = md.mode() as libc::mode_t;
+        let ty = file_type(mode);
+        let mut line = format!(
+            "{shown} type={ty} mode=0{:o} nlink={} uid={} gid={} size={} blocks={} rdev={}:{}",
+            mode,
+            md.nlink(),
+            md.uid(),
+            md.gid(),
+            md.size(),
+            md.blocks(),
+            libc::major(md.rdev() as libc::dev_t),
+            libc::minor(md.rdev() as libc::dev_t),
+        );
+        if ty != "fifo" {
+            line.push_str(&format!(" mtime={}.{:09}", md.mtime(), md.mtime_nsec()));
+        }
+        let content = match ty {
+            "reg" => match hash_file(p) {
+                Ok(h) => format!("fnv={h:016x}"),
+                Err(e) => errno::name(e.raw_os_error().unwrap_or(0)),
+            },
+            "lnk" => match std::fs::read_link(p) {
+                Ok(t) => format!("-> {}", t.to_string_lossy()),
+                Err(e) => errno::name(e.raw_os_error().unwrap_or(0)),
+            },
+            _ => "-".to_string(),
+        };
+        let x = if ty == "lnk" {
+            String::new()
+        } else {
+            user_xattrs(p, ",").unwrap_or_else(errno::name)
+        };
+        o.extend_from_slice(format!("{line} {content} xattrs={x}\n").as_bytes());
+        if ty == "dir" {
+            match std::fs::read_dir(p) {
+                Ok(rd) => {
+                    let mut names: Vec<OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+                    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                    for n in names {
+                        walk(&p.join(n), o);
+                    }
+                }
+                Err(e) => o.extend_from_slice(
+                    format!("{shown}/ readdir {}\n", errno::name(e.raw_os_error().unwrap_or(0))).as_bytes(),
+                ),
+            }
+        }
+    }
+    let mut o = Vec::new();
+    for r in roots {
+        walk(std::path::Path::new(r), &mut o);
+    }
+    out(&o)
+}
+
+/// `cmp A B [LEN]`: compare two files (the first LEN bytes of each, if
+/// given) in 1 MiB blocks; prints `same N` (N bytes compared) or fails with
+/// `differ at offset N (A: X bytes, B: Y bytes)`. Much faster than busybox
+/// cmp for the big files of the copy-up tests.
+fn cmp_files(a: &OsStr, b: &OsStr, limit: Option<u64>) -> Res {
+    let (fa, fb) = (open(a, libc::O_RDONLY, 0)?, open(b, libc::O_RDONLY, 0)?);
+    let (sa, sb) = (fsize(&fa)? as u64, fsize(&fb)? as u64);
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut off: u64 = 0;
+    loop {
+        let want = match limit {
+            Some(l) if l - off < ba.len() as u64 => (l - off) as usize,
+            _ => ba.len(),
+        };
+        if want == 0 {
+            return out(format!("same {off}\n").as_bytes());
+        }
+        let na = read_full(&fa, &mut ba[..want])?;
+        let nb = read_full(&fb, &mut bb[..want])?;
+        if let Some(i) = ba[..na.min(nb)].iter().zip(&bb[..na.min(nb)]).position(|(x, y)| x != y) {
+            return Err(Fail::Check(format!(
+                "differ at offset {} ({} bytes, {} bytes)",
+                off + i as u64,
+                sa,
+                sb
+            )));
+        }
+        if na != nb {
+            return Err(Fail::Check(format!(
+                "differ at offset {} (EOF of one file; {sa} bytes, {sb} bytes)",
+                off + na.min(nb) as u64
+            )));
+        }
+        off += na as u64;
+        if na < want {
+            return out(format!("same {off}\n").as_bytes());
+        }
+    }
+}
+
+/// The user.* xattrs of `p` (not following a symlink), sorted, as
+/// `NAME=VALUE` joined by `sep`; bytes of a value that are not printable,
+/// or are a backslash, `,` or a space, come out as \xHH. A failing
+/// llistxattr gives its errno.
+fn user_xattrs(p: &std::path::Path, sep: &str) -> Result<String, i32> {
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return Err(libc::EINVAL) };
+    let mut names = vec![0u8; 65536];
+    // SAFETY: valid C string and buffer.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    let mut list: Vec<&[u8]> = names[..n as usize]
+        .split(|&b| b == 0)
+        .filter(|s| s.starts_with(b"user."))
+        .collect();
+    list.sort();
+    let mut o = Vec::new();
+    for name in list {
+        let Ok(cn) = CString::new(name) else { continue };
+        let mut val = vec![0u8; 65536];
+        // SAFETY: valid C strings and buffer.
+        let m = unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        let mut item = String::from_utf8_lossy(name).into_owned();
+        item.push('=');
+        if m < 0 {
+            item.push('?');
+        } else {
+            for &b in &val[..m as usize] {
+                if b.is_ascii_graphic() && b != b'\\' && b != b',' && b != b' ' {
+                    item.push(b as char);
+                } else {
+                    item.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+        }
+        o.push(item);
+    }
+    Ok(o.join(sep))
+}
+
+/// `meta PATH`: lstat as `type=T mode=0M uid=U gid=G size=S mtime=S.N
+/// atime=S.N` (the attributes a copy-up must keep, in one call).
+fn meta(path: &OsStr) -> Res {
+    let st = do_stat(path, false)?;
+    out(format!(
+        "type={} mode=0{:o} uid={} gid={} size={} mtime={}.{:09} atime={}.{:09}\n",
+        file_type(st.st_mode),
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
+        st.st_size,
+        st.st_mtime,
+        st.st_mtime_nsec,
+        st.st_atime,
+        st.st_atime_nsec
+    )
+    .as_bytes())
+}
+
+/// `fill PATH SIZE SEED`: create/truncate PATH and write SIZE bytes of a
+/// xorshift64* stream seeded with SEED (fast test data, unlike /dev/urandom
+/// under TCG; every 8 bytes differ, so misplaced or missing blocks show).
+fn fill(path: &OsStr, size: u64, seed: u64) -> Res {
+    let fd = open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644)?;
+    let mut x = seed | 1;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for c in buf.chunks_exact_mut(8) {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            c.copy_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        write_all(&fd, &buf[..n], &lossy(path))?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
 fn drop_privileges(uid: Option<libc::uid_t>, gid: Option<libc::gid_t>) -> Res {
     if uid.is_none() && gid.is_none() {
         return Ok(());
@@ -343,15 +660,33 @@ creation and removal:
   creat PATH [MODE]  open PATH FLAGS [MODE]  mkdir PATH [MODE]  rmdir PATH  unlink PATH
   rename OLD NEW [noreplace|exchange|whiteout]   link OLD NEW   symlink TARGET PATH
   mknod PATH fifo|reg|sock [MODE]   mknod PATH chr|blk MAJ MIN [MODE]
+  tmpfile DIR DATA [LINKPATH]   O_TMPFILE|O_RDWR in DIR, write DATA, check it reads back,
+                                [linkat(AT_EMPTY_PATH) it to LINKPATH], print its fstat line
 attributes:
   truncate PATH LEN  ftruncate PATH LEN  chmod PATH MODE  chown PATH UID GID  lchown PATH UID GID
-  utimes PATH [SECONDS]  setxattr PATH NAME VALUE [create|replace]  getxattr PATH NAME
+  utimes PATH [SECONDS]  utimens PATH ATIME MTIME [nofollow]  (times: SECONDS[.NANOSECONDS])
+  setxattr PATH NAME VALUE [create|replace]  getxattr PATH NAME
   listxattr PATH  removexattr PATH NAME  access PATH r|w|x|f...
 data:
   write PATH DATA  append PATH DATA  read-cat FILE  mmap-cat FILE  cmp-mmap FILE
+  pwrite PATH OFFSET DATA        open O_RDWR, pwrite(2) DATA at OFFSET
+  mmap-write PATH OFFSET DATA    open O_RDWR, write DATA at OFFSET through a MAP_SHARED
+                                 PROT_WRITE mapping, msync(MS_SYNC) (range inside the file)
+  fallocate PATH OFFSET LEN [keep|punch]   open O_WRONLY, fallocate(2) (mode 0,
+                                 KEEP_SIZE, or PUNCH_HOLE|KEEP_SIZE)
+  sync-write PATH DATA fsync|fdatasync     open O_WRONLY|O_APPEND, write DATA, then sync it
+  fill PATH SIZE SEED   create/truncate PATH with SIZE bytes of a xorshift64* stream
   fifo-roundtrip FIFO  fsync PATH (opened read-only)
+  cmp A B [LEN]   compare files (first LEN bytes) in 1 MiB blocks: `same N`, or
+                  `differ at offset N (...)` and exit 1
 inspection:
   stat PATH  lstat PATH  statfs PATH  readlink PATH  inode-of PATH
+  times PATH    lstat times: atime=S.N mtime=S.N ctime=S.N (N: 9 digits)
+  meta PATH     lstat: type= mode= uid= gid= size= mtime=S.N atime=S.N
+  user-xattrs PATH   the user.* xattrs (lgetxattr), sorted: NAME=VALUE NAME=VALUE ...
+  tree DIR...   every object below DIR: PATH type= mode= nlink= uid= gid= size= blocks= rdev=
+                mtime=S.N (not for fifos) fnv=HASH|-> TARGET|- xattrs=user.N=V,...
+                (sorted; for before/after snapshots of branches)
   readdir DIR [BUFSIZE]   one line per entry: NAME TYPE INO (getdents64 order)
   seekdir-check DIR [SEED] telldir/seekdir/rewinddir consistency: `ok N entries`
 ";
@@ -594,6 +929,96 @@ fn run(args: &[OsString]) -> Res {
                     m.len()
                 )))
             }
+        }
+        "pwrite" => {
+            need(3, 3)?;
+            let off: i64 = num(&a[1], "offset")?;
+            let fd = open(&a[0], libc::O_RDWR, 0)?;
+            let d = a[2].as_bytes();
+            // SAFETY: d is a valid slice.
+            let n = unsafe { libc::pwrite(fd.0, d.as_ptr().cast(), d.len(), off) };
+            let n = check(n, ctx(0))? as usize;
+            if n != d.len() {
+                return Err(Fail::Check(format!("short pwrite: {n} of {} bytes", d.len())));
+            }
+            Ok(())
+        }
+        "mmap-write" => {
+            need(3, 3)?;
+            mmap_write(&a[0], num(&a[1], "offset")?, a[2].as_bytes())
+        }
+        "fallocate" => {
+            need(3, 4)?;
+            let mode = match a.get(3).map(|f| lossy(f)).as_deref() {
+                None | Some("") => 0,
+                Some("keep") => libc::FALLOC_FL_KEEP_SIZE,
+                Some("punch") => libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                Some(o) => return usage(format!("unknown fallocate mode {o}")),
+            };
+            let (off, len): (i64, i64) = (num(&a[1], "offset")?, num(&a[2], "length")?);
+            let fd = open(&a[0], libc::O_WRONLY, 0)?;
+            check(unsafe { libc::fallocate(fd.0, mode, off, len) }, ctx(0)).map(drop)
+        }
+        "sync-write" => {
+            need(3, 3)?;
+            let data_only = match lossy(&a[2]).as_str() {
+                "fsync" => false,
+                "fdatasync" => true,
+                o => return usage(format!("sync-write: fsync or fdatasync, not {o}")),
+            };
+            let fd = open(&a[0], libc::O_WRONLY | libc::O_APPEND, 0)?;
+            write_all(&fd, a[1].as_bytes(), &lossy(&a[0]))?;
+            let r = unsafe { if data_only { libc::fdatasync(fd.0) } else { libc::fsync(fd.0) } };
+            check(r, format!("{} {}", lossy(&a[2]), lossy(&a[0]))).map(drop)
+        }
+        "tmpfile" => {
+            need(2, 3)?;
+            tmpfile(&a[0], a[1].as_bytes(), a.get(2).map(|p| p.as_os_str()))
+        }
+        "utimens" => {
+            need(3, 4)?;
+            let flags = match a.get(3).map(|f| lossy(f)).as_deref() {
+                None | Some("") => 0,
+                Some("nofollow") => libc::AT_SYMLINK_NOFOLLOW,
+                Some(o) => return usage(format!("unknown utimens flag {o}")),
+            };
+            let ts = [timespec_arg(&a[1])?, timespec_arg(&a[2])?];
+            let p = path(0)?;
+            check(unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), ts.as_ptr(), flags) }, ctx(0))
+                .map(drop)
+        }
+        "times" => {
+            need(1, 1)?;
+            let st = do_stat(&a[0], false)?;
+            out(format!(
+                "atime={}.{:09} mtime={}.{:09} ctime={}.{:09}\n",
+                st.st_atime, st.st_atime_nsec, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
+            )
+            .as_bytes())
+        }
+        "tree" => {
+            need(1, usize::MAX)?;
+            tree(a)
+        }
+        "cmp" => {
+            need(2, 3)?;
+            let limit = a.get(2).map(|l| num(l, "length")).transpose()?;
+            cmp_files(&a[0], &a[1], limit)
+        }
+        "meta" => {
+            need(1, 1)?;
+            meta(&a[0])
+        }
+        "user-xattrs" => {
+            need(1, 1)?;
+            match user_xattrs(std::path::Path::new(&a[0]), " ") {
+                Ok(x) => out(format!("{x}\n").as_bytes()),
+                Err(e) => Err(Fail::Sys(e, format!("llistxattr {}", lossy(&a[0])))),
+            }
+        }
+        "fill" => {
+            need(3, 3)?;
+            fill(&a[0], num(&a[1], "size")?, num(&a[2], "seed")?)
         }
         "fsync" => {
             need(1, 1)?;
