@@ -164,13 +164,33 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 }
 
 /// Remount. Branch changes on a live mount are not supported yet: they are
-/// refused with a message, other options are accepted.
-pub(crate) fn reconfigure(_sbi: &SbInfo, cfg: &MountConfig, log: &FcLog) -> Result {
-    if !cfg.branch_ops.is_empty() || cfg.branches.is_some() {
+/// refused with a message. A `dirs=` that names the current branches (as
+/// mount(8) may pass the options from /proc/mounts back on a remount) is
+/// accepted, like the other options.
+pub(crate) fn reconfigure(sbi: &SbInfo, cfg: &MountConfig, log: &FcLog) -> Result {
+    let same = match cfg.branches.as_ref() {
+        None => true,
+        Some(specs) => same_branches(sbi, specs)?,
+    };
+    if !cfg.branch_ops.is_empty() || !same {
         log.error("changing branches on a live mount is not supported yet", None);
         return Err(EINVAL);
     }
     Ok(())
+}
+
+/// Whether `specs` name the mounted branches, in order, with their perms.
+fn same_branches(sbi: &SbInfo, specs: &[options::BranchSpec]) -> Result<bool> {
+    if specs.len() != sbi.branches.len() {
+        return Ok(false);
+    }
+    for (spec, b) in specs.iter().zip(sbi.branches.iter()) {
+        let Ok(p) = crate::vfs::path::Path::lookup(&spec.path) else { return Ok(false) };
+        if spec.perm != b.perm || !(p.is_under(&b.root) && b.root.is_under(&p)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// statfs of the union: that of the top writable branch, else the first.

@@ -303,4 +303,18 @@ t_ok "st_dev: a second rfs mount has its own st_dev" [ "$(dev_of "$M2")" != "$ud
 umount "$M2"
 umount "$M"
 umount "$TM"
+# --- remount: generic flags work; the same branch list is accepted; changes are refused ---------
+rfs_mount "$M" "dirs=$B0:$B1=ro+wh"
+t_ok "remount,ro" mount -o remount,ro "$M"
+t_eq "remount,ro: /proc/mounts shows ro" "ro" "$(mount_opts "$M" | cut -d, -f1)"
+t_errno "remount,ro: creating a file fails with EROFS" EROFS rfsprobe creat "$M/after-ro"
+t_ok "remount,rw" mount -o remount,rw "$M"
+t_errno "remount,rw: creating a file works again" 0 rfsprobe creat "$M/after-rw"
+t_ok "remount with the same dirs= (as mount(8) may pass it back)" \
+	mount -o "remount,dirs=$B0=rw:$B1=ro+wh" "$M"
+t_fail "remount with a different dirs= is refused (not supported yet)" \
+	mount -o "remount,dirs=$B1=rw:$B0=ro" "$M"
+t_eq "after the refused remount the stack is unchanged" "$B0=rw:$B1=ro+wh" "$(dirs_of "$M")"
+rm -f "$B0/after-rw"
+umount "$M"
 t_done

@@ -525,6 +525,8 @@ pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_opera
     mmap: Some(file_mmap),
     fsync: Some(file_fsync),
     fallocate: Some(file_fallocate),
+    copy_file_range: Some(file_copy_range),
+    remap_file_range: Some(file_remap_range),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -725,6 +727,51 @@ unsafe extern "C" fn file_fallocate(file: *mut sys::file, mode: c_int, offset: i
     };
     crate::file::refresh(ui, rf);
     errno(r) as c_long
+}
+
+/// The branch files of a copy or remap between two union files, and the
+/// union inode of the destination.
+///
+/// # Safety
+/// Both must be open union regular files (the VFS checked that they share
+/// our file operations).
+unsafe fn file_pair<'a>(fin: *mut sys::file, fout: *mut sys::file) -> Option<(SuperBlock<'a>, &'a UnionInode, &'a RegFile, &'a RegFile)> {
+    // SAFETY: guaranteed by the caller; open files pin their inodes.
+    unsafe {
+        let (sb, ui) = union_inode((*fout).f_inode);
+        Some((sb, ui, real_file(fin)?, real_file(fout)?))
+    }
+}
+
+unsafe extern "C" fn file_copy_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: usize, flags: c_uint) -> isize {
+    // SAFETY: the VFS passes two open union files with our f_op.
+    let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as isize };
+    let n = {
+        let _creds = sb.info().cred.override_creds();
+        // SAFETY: both branch files are open and held by their union files.
+        unsafe { sys::vfs_copy_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags) }
+    };
+    crate::file::refresh(ui, rout);
+    n
+}
+
+unsafe extern "C" fn file_remap_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: i64, flags: c_uint) -> i64 {
+    // SAFETY: the VFS passes two open union files with our f_op.
+    let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
+    let n = {
+        let _creds = sb.info().cred.override_creds();
+        // SAFETY: both branch files are open and held by their union files;
+        // a reflink or dedupe between them is checked by the branch.
+        unsafe {
+            if flags & sys::REMAP_FILE_DEDUP != 0 {
+                sys::vfs_dedupe_file_range_one(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags)
+            } else {
+                sys::vfs_clone_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags)
+            }
+        }
+    };
+    crate::file::refresh(ui, rout);
+    n
 }
 
 unsafe extern "C" fn file_splice_read(
