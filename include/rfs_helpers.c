@@ -76,9 +76,9 @@ void rfs_fc_error(struct fs_context *fc, const char *msg, const char *detail, in
 		logfc(fc->log.log, "rfs", 'e', "%s", msg);
 }
 
-int rfs_sysfs_emit_bytes(char *buf, const char *bytes, int len)
+int rfs_sysfs_emit_bytes(char *buf, int at, const char *bytes, int len)
 {
-	return sysfs_emit(buf, "%.*s\n", len, bytes);
+	return sysfs_emit_at(buf, at, "%.*s\n", len, bytes);
 }
 
 void rfs_seq_puts_escaped(struct seq_file *m, const char *bytes, size_t len)

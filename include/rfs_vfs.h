@@ -72,7 +72,7 @@ struct inode *rfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cach
 /* fs_context and seq_file conveniences (variadic or inline in C). */
 int rfs_param_type(const struct fs_parameter *param);
 void rfs_fc_error(struct fs_context *fc, const char *msg, const char *detail, int detail_len);
-int rfs_sysfs_emit_bytes(char *buf, const char *bytes, int len);
+int rfs_sysfs_emit_bytes(char *buf, int at, const char *bytes, int len);
 void rfs_sysfs_attr_init(struct attribute *attr);
 void rfs_seq_puts_escaped(struct seq_file *m, const char *bytes, size_t len);
 

@@ -10,6 +10,7 @@ use crate::vfs::fs::FcLog;
 use crate::vfs::path::Path;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
+use core::sync::atomic::AtomicU64;
 use kernel::sync::Arc;
 
 /// The kernel's limit on stacking filesystems on each other.
@@ -30,6 +31,8 @@ pub(crate) struct Branch {
     pub(crate) name: KVec<u8>,
     /// Position in the stack, 0 on top.
     pub(crate) index: usize,
+    /// Names looked up in this branch (shown in sysfs `lookups`).
+    pub(crate) lookups: AtomicU64,
 }
 
 impl Branch {
@@ -65,7 +68,7 @@ pub(crate) fn open_branches(specs: &[BranchSpec], log: &FcLog) -> Result<KVec<Ar
         }
         let name = root.name()?;
         let id = FIRST_BRANCH_ID + i as u32;
-        out.push(Arc::new(Branch { root, perm: spec.perm, id, name, index: i }, GFP_KERNEL)?, GFP_KERNEL)?;
+        out.push(Arc::new(Branch { root, perm: spec.perm, id, name, index: i, lookups: AtomicU64::new(0) }, GFP_KERNEL)?, GFP_KERNEL)?;
     }
     Ok(out)
 }

@@ -18,6 +18,7 @@ use crate::branch::Branch;
 use crate::inode::{Lower, UnionInode};
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
+use crate::sysfs::Stats;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::dir::for_each_entry;
 use crate::vfs::file::File;
@@ -198,6 +199,12 @@ fn copy_up_one(sb: SuperBlock<'_>, d: &Dentry, parent: &Dentry, data: Data) -> R
                 sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
             }
             ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
+            let stats = &sbi.view.stats;
+            Stats::add(&stats.copyups, 1);
+            if data == Data::All && !src.dentry.is_dir() {
+                let bytes = src.dentry.inode().map_or(0, |i| i.size());
+                Stats::add(&stats.copyup_bytes, u64::try_from(bytes).unwrap_or(0));
+            }
             Ok(())
         }
         Err(e) => {

@@ -27,6 +27,7 @@ use crate::inode::{Lower, UnionInode};
 use crate::logic::whiteout;
 use crate::namei::{self, Resolved};
 use crate::super_::SbInfo;
+use crate::sysfs::Stats;
 use crate::vfs::cred::Cred;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::vfs::file::File;
@@ -77,10 +78,11 @@ fn wh_name(name: &[u8]) -> Result<crate::logic::vec::Vec<u8>> {
 }
 
 /// Creates `.wh.NAME` in the locked directory (an empty regular file).
-fn create_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result {
+fn create_whiteout(sbi: &SbInfo, dir: &DirOps<'_>, name: &[u8]) -> Result {
     let wh = dir.lookup(&wh_name(name)?)?;
     if wh.inode().is_none() {
         dir.create(&wh, 0o600)?;
+        Stats::add(&sbi.view.stats.whiteouts, 1);
     }
     Ok(())
 }
@@ -244,7 +246,7 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     {
         let g = DirGuard::lock(mnt, udir)?;
         if need_wh {
-            create_whiteout(&g, name)?;
+            create_whiteout(sbi, &g, name)?;
         }
         if let Some(u) = upper.as_ref() {
             let cur = g.lookup(name)?;
@@ -364,7 +366,7 @@ pub(crate) fn rename(
             return Err(code::estale());
         }
         if old_wh {
-            create_whiteout(&g.old(), oname)?;
+            create_whiteout(sbi, &g.old(), oname)?;
         }
         let nu = g.new().lookup(nname)?;
         if let (Some(_), Some(t)) = (nu.inode(), target) {

@@ -96,6 +96,7 @@ pub(crate) fn resolve(parent: &InodeInfo, name: &[u8], rw: Option<&Arc<Branch>>)
     }
     let depth = parent.depth();
     for (i, layer) in parent.members().enumerate() {
+        layer.branch.lookups.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let child = match layer.dentry.lookup_child(name) {
             Ok(c) => c,
             // The lower directory was removed directly in its branch.

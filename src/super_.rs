@@ -56,6 +56,8 @@ pub(crate) struct SbInfo {
     pub(crate) tmp_seq: AtomicU64,
     /// `/sys/fs/rfs/si_<id>/`, removed when the superblock goes.
     _sysfs: SysfsDir<SiView>,
+    /// What the sysfs directory shows, with the mount's counters.
+    pub(crate) view: Arc<SiView>,
 }
 
 impl SbInfo {
@@ -114,7 +116,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 
     let si = NEXT_SI.fetch_add(1, Ordering::Relaxed);
     let view = SiView::new(&branches)?;
-    let sysfs = crate::sysfs::create_si_dir(si, view)?;
+    let sysfs = crate::sysfs::create_si_dir(si, view.clone())?;
     let udba = cfg.udba.unwrap_or(Udba::Reval);
     let work = match branches.iter().find(|b| b.perm.is_writable()) {
         Some(rw) => {
@@ -134,6 +136,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             copyup <- new_mutex!(()),
             tmp_seq: AtomicU64::new(0),
             _sysfs: sysfs,
+            view,
         }),
         GFP_KERNEL,
     )?;

@@ -7,6 +7,7 @@ use crate::vfs::sysfs::{Parent, Show, SysfsDir, SysfsOut};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The `/sys/fs/rfs/` directory itself.
 pub(crate) struct Config;
@@ -28,23 +29,46 @@ pub(crate) fn create_root() -> Result<SysfsDir<Config>> {
     SysfsDir::new(Parent::Fs, b"rfs", &[b"config"], Arc::new(Config, GFP_KERNEL)?)
 }
 
-/// What `si_<id>/` shows: a snapshot of the branch table.
+/// rfs's own counters of one mount, shown in `si_<id>/`.
+pub(crate) struct Stats {
+    /// Objects copied up.
+    pub(crate) copyups: AtomicU64,
+    /// Bytes of file data copied up (a reflink counts the file size).
+    pub(crate) copyup_bytes: AtomicU64,
+    /// Whiteouts created.
+    pub(crate) whiteouts: AtomicU64,
+}
+
+impl Stats {
+    /// Adds `n` to a counter.
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What `si_<id>/` shows: a snapshot of the branch table and the live
+/// counters.
 pub(crate) struct SiView {
     lines: KVec<(KVec<u8>, u32)>,
+    branches: KVec<Arc<Branch>>,
+    pub(crate) stats: Stats,
 }
 
 impl SiView {
     /// Snapshots the branch list.
     pub(crate) fn new(branches: &[Arc<Branch>]) -> Result<Arc<SiView>> {
         let mut lines = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
+        let mut held = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         for b in branches {
+            held.push(b.clone(), GFP_KERNEL)?;
             let mut l = KVec::new();
             l.extend_from_slice(&b.name, GFP_KERNEL)?;
             l.push(b'=', GFP_KERNEL)?;
             l.extend_from_slice(b.perm.as_str().as_bytes(), GFP_KERNEL)?;
             lines.push((l, b.id), GFP_KERNEL)?;
         }
-        Ok(Arc::new(SiView { lines }, GFP_KERNEL)?)
+        let stats = Stats { copyups: AtomicU64::new(0), copyup_bytes: AtomicU64::new(0), whiteouts: AtomicU64::new(0) };
+        Ok(Arc::new(SiView { lines, branches: held, stats }, GFP_KERNEL)?)
     }
 }
 
@@ -57,8 +81,30 @@ fn index_of(name: &[u8], prefix: &[u8]) -> Option<usize> {
     digits.iter().try_fold(0usize, |n, &c| c.is_ascii_digit().then(|| n * 10 + usize::from(c - b'0')))
 }
 
+/// The counter files of `si_<id>/`.
+const STAT_FILES: [&[u8]; 4] = [b"copyups", b"copyup_bytes", b"whiteouts", b"lookups"];
+
 impl Show for SiView {
     fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
+        let mut buf = [0u8; 24];
+        let counter = match name {
+            b"copyups" => Some(&self.stats.copyups),
+            b"copyup_bytes" => Some(&self.stats.copyup_bytes),
+            b"whiteouts" => Some(&self.stats.whiteouts),
+            _ => None,
+        };
+        if let Some(c) = counter {
+            out.line(format_u64(c.load(Ordering::Relaxed), &mut buf));
+            return Ok(());
+        }
+        if name == b"lookups" {
+            // One line per branch, in branch order: how often rfs looked a
+            // name up in it.
+            for b in self.branches.iter() {
+                out.line(format_u64(b.lookups.load(Ordering::Relaxed), &mut buf));
+            }
+            return Ok(());
+        }
         if let Some(i) = index_of(name, b"brid") {
             let (_, id) = self.lines.get(i).ok_or(ENOENT)?;
             let mut buf = [0u8; 12];
@@ -72,6 +118,21 @@ impl Show for SiView {
         }
         Err(ENOENT)
     }
+}
+
+fn format_u64(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    buf.get(i..).unwrap_or(&[])
 }
 
 fn format_u32(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {
@@ -111,7 +172,10 @@ pub(crate) fn create_si_dir(si: u64, view: Arc<SiView>) -> Result<SysfsDir<SiVie
             names.push(name, GFP_KERNEL)?;
         }
     }
-    let mut files: KVec<&[u8]> = KVec::with_capacity(names.len(), GFP_KERNEL)?;
+    let mut files: KVec<&[u8]> = KVec::with_capacity(names.len() + STAT_FILES.len(), GFP_KERNEL)?;
+    for f in STAT_FILES {
+        files.push(f, GFP_KERNEL)?;
+    }
     for name in names.iter() {
         let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
         files.push(name.get(..len).unwrap_or(&[]), GFP_KERNEL)?;

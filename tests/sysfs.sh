@@ -44,4 +44,19 @@ exec 3<&-
 t_ok "the other mount's directory stays" [ -d "/sys/fs/rfs/si_$si2" ]
 umount "$M2"
 t_eq "no si_ directory left" "" "$(ls /sys/fs/rfs | grep '^si_' | oneline)"
+# --- rfs's counters: copyups, copyup_bytes, whiteouts, lookups (one line per branch) ----------
+mkfile "$T/b1/lowerfile" "0123456789"
+mkfile "$T/b1/doomed" "x"
+rfs_mount "$M" "dirs=$T/b0:$T/b1=ro+wh"
+S=/sys/fs/rfs/si_$(mount_si "$M")
+t_eq "counters start at zero" "0 0 0" "$(cat "$S/copyups") $(cat "$S/copyup_bytes") $(cat "$S/whiteouts")"
+t_eq "lookups: one line per branch" 2 "$(wc -l <"$S/lookups" | tr -d ' ')"
+cat "$M/lowerfile" >/dev/null
+t_ok "lookups counted in both branches" sh -c "[ \$(sed -n 1p $S/lookups) -gt 0 ] && [ \$(sed -n 2p $S/lookups) -gt 0 ]"
+echo more >>"$M/lowerfile"
+t_eq "one copy-up counted" 1 "$(cat "$S/copyups")"
+t_eq "its bytes counted (the lower file's size)" 10 "$(cat "$S/copyup_bytes")"
+rm "$M/doomed"
+t_eq "one whiteout counted" 1 "$(cat "$S/whiteouts")"
+umount "$M"
 t_done

@@ -19,13 +19,14 @@ pub(crate) struct SysfsOut {
 }
 
 impl SysfsOut {
-    /// Writes `bytes` and a newline (sysfs_emit, truncated at a page).
+    /// Appends `bytes` and a newline (sysfs_emit_at, truncated at a page).
     pub(crate) fn line(&mut self, bytes: &[u8]) {
         let n = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
-        // SAFETY: `buf` is the page sysfs gave to `show`; sysfs_emit bounds
-        // the write to it. Only one line is written per show.
-        let r = unsafe { sys::rfs_sysfs_emit_bytes(self.buf, bytes.as_ptr(), n) };
-        self.len = r as isize;
+        let at = i32::try_from(self.len).unwrap_or(i32::MAX);
+        // SAFETY: `buf` is the page sysfs gave to `show`; sysfs_emit_at
+        // bounds the write to it (and writes nothing past its end).
+        let r = unsafe { sys::rfs_sysfs_emit_bytes(self.buf, at, bytes.as_ptr(), n) };
+        self.len += r as isize;
     }
 }
 
