@@ -121,52 +121,57 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     if let New::Link(old) = what {
         copy_up(sb, old, Data::All)?;
     }
-    let caller = Cred::current().ok_or(ENOMEM)?;
-    let _creds = sbi.cred.override_creds();
-    let creator = Cred::for_create(&caller).ok_or(ENOMEM)?;
-    let _as_caller = creator.override_creds();
-    let mnt = rw.root.mnt();
-    let _w = WriteAccess::get(mnt, &rw.root)?;
-    let udir = upper_dir(dir)?;
-    let g = DirGuard::lock(mnt, udir)?;
-    let child = g.lookup(name)?;
-    if child.inode().is_some() {
-        // Created directly in the branch behind the union's back.
-        return Err(EEXIST);
-    }
-    // A name too long for a `.wh.` prefix cannot have a whiteout.
-    let had_whiteout = match wh_name(name) {
-        Ok(wh) => g.lookup(&wh)?.inode().is_some(),
-        Err(_) => false,
+    // The branch work, with write access and the mounter's credentials;
+    // the union inode is made after (inode numbers may be logged to the
+    // xino file, which must not nest in the write access).
+    let child = {
+        let caller = Cred::current().ok_or(ENOMEM)?;
+        let _creds = sbi.cred.override_creds();
+        let creator = Cred::for_create(&caller).ok_or(ENOMEM)?;
+        let _as_caller = creator.override_creds();
+        let mnt = rw.root.mnt();
+        let _w = WriteAccess::get(mnt, &rw.root)?;
+        let udir = upper_dir(dir)?;
+        let g = DirGuard::lock(mnt, udir)?;
+        let child = g.lookup(name)?;
+        if child.inode().is_some() {
+            // Created directly in the branch behind the union's back.
+            return Err(EEXIST);
+        }
+        // A name too long for a `.wh.` prefix cannot have a whiteout.
+        let had_whiteout = match wh_name(name) {
+            Ok(wh) => g.lookup(&wh)?.inode().is_some(),
+            Err(_) => false,
+        };
+        let child = match what {
+            New::File(mode) => {
+                g.create(&child, mode)?;
+                child
+            }
+            New::Dir(mode) => g.mkdir(child, name, mode)?,
+            New::Node(mode, rdev) => {
+                g.mknod(&child, mode, rdev)?;
+                child
+            }
+            New::Symlink(target) => {
+                g.symlink(&child, target)?;
+                child
+            }
+            New::Link(old) => {
+                let oui = union_inode_of(old).ok_or(ENOENT)?;
+                let oupper = oui.data().upper().ok_or(EIO)?;
+                g.link(&oupper.dentry, &child)?;
+                child
+            }
+        };
+        if had_whiteout && child.is_dir() {
+            set_opaque(mnt, &child)?;
+        }
+        if had_whiteout {
+            remove_whiteout(&g, name)?;
+        }
+        child
     };
-    let child = match what {
-        New::File(mode) => {
-            g.create(&child, mode)?;
-            child
-        }
-        New::Dir(mode) => g.mkdir(child, name, mode)?,
-        New::Node(mode, rdev) => {
-            g.mknod(&child, mode, rdev)?;
-            child
-        }
-        New::Symlink(target) => {
-            g.symlink(&child, target)?;
-            child
-        }
-        New::Link(old) => {
-            let oui = union_inode_of(old).ok_or(ENOENT)?;
-            let oupper = oui.data().upper().ok_or(EIO)?;
-            g.link(&oupper.dentry, &child)?;
-            child
-        }
-    };
-    if had_whiteout && child.is_dir() {
-        set_opaque(mnt, &child)?;
-    }
-    if had_whiteout {
-        remove_whiteout(&g, name)?;
-    }
-    drop(g);
 
     let stamp = namei::dir_stamp(dir.data());
     match what {

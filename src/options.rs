@@ -18,12 +18,18 @@ pub(crate) struct MountConfig {
     pub(crate) udba: Option<Udba>,
     /// Remount branch operations, in the order given.
     pub(crate) branch_ops: KVec<MountOption>,
+    /// `xino=PATH`.
+    pub(crate) xino_path: Option<LVec<u8>>,
+    /// `noxino`.
+    pub(crate) noxino: bool,
+    /// `trunc_xino`.
+    pub(crate) trunc_xino: bool,
 }
 
 impl MountConfig {
     /// No options yet.
     pub(crate) fn new() -> Self {
-        MountConfig { branches: None, udba: None, branch_ops: KVec::new() }
+        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false }
     }
 
     /// Takes one option: `key` and its value as fsconfig(2) or the split
@@ -41,10 +47,15 @@ impl MountConfig {
         match opt {
             MountOption::Branches(list) => self.branches = Some(list),
             MountOption::Udba(u) => self.udba = Some(u),
-            MountOption::Xino(_) | MountOption::NoXino | MountOption::TruncXino => {
-                // The xino file comes with persistent inode numbers; until
-                // then inode numbers live in memory and these are accepted.
+            MountOption::Xino(path) => {
+                self.xino_path = Some(path);
+                self.noxino = false;
             }
+            MountOption::NoXino => {
+                self.noxino = true;
+                self.xino_path = None;
+            }
+            MountOption::TruncXino => self.trunc_xino = true,
             op => self.branch_ops.push(op, GFP_KERNEL)?,
         }
         Ok(())

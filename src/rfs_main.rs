@@ -30,6 +30,7 @@ mod readdir;
 mod super_;
 mod sysfs;
 mod vfs;
+mod xino;
 
 /// The module's version, shown in /sys/fs/rfs/config.
 pub(crate) const VERSION: &str = "0.1.0";

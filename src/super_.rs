@@ -3,7 +3,8 @@
 
 use crate::branch::{self, Branch, MAX_STACK_DEPTH};
 use crate::inode::{InodeInfo, Lower};
-use crate::logic::inomap::{InoMap, ROOT_INO};
+use crate::logic::inomap::ROOT_INO;
+use crate::xino::{self, InoState};
 use crate::logic::options::{self, Udba};
 use crate::options::MountConfig;
 use crate::sysfs::SiView;
@@ -40,9 +41,14 @@ pub(crate) struct SbInfo {
     pub(crate) cred: Cred,
     /// How direct changes to branches are noticed.
     pub(crate) udba: Udba,
-    /// (branch id, lower inode number) -> union inode number.
+    /// (branch id, lower inode number) -> union inode number, and the xino
+    /// file it is logged to.
     #[pin]
-    inos: Mutex<InoMap>,
+    pub(crate) inos: Mutex<InoState>,
+    /// The xino file's path (sysfs `xi_path`), if the map has a file.
+    pub(crate) xi_path: Option<KVec<u8>>,
+    /// Whether /proc/mounts shows `xino=PATH`, `noxino` or nothing (default).
+    xino_shown: xino::Where<'static>,
     /// The id of `/sys/fs/rfs/si_<id>` and of `si=` in /proc/mounts.
     pub(crate) si: u64,
     /// The private work directory in the writable branch (copy-up
@@ -64,13 +70,26 @@ impl SbInfo {
     /// The union inode number of a lower object: stable for the life of the
     /// mount, unique within it.
     pub(crate) fn ino_of(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
-        self.inos.lock().get_or_insert(branch_id, lower_ino).map_err(|_| ENOMEM)
+        let mut st = self.inos.lock();
+        let ino = st.get_or_insert(branch_id, lower_ino)?;
+        self.publish_usage(&st);
+        Ok(ino)
+    }
+
+    /// Updates the sysfs `xino` figures.
+    fn publish_usage(&self, st: &InoState) {
+        let (entries, bytes) = st.usage();
+        self.view.stats.xino_entries.store(entries, Ordering::Relaxed);
+        self.view.stats.xino_bytes.store(bytes, Ordering::Relaxed);
     }
 
     /// Makes `(branch_id, lower_ino)` share the union inode number `ino`
     /// (an object copied up keeps its number).
     pub(crate) fn alias_ino(&self, branch_id: u32, lower_ino: u64, ino: u64) -> Result {
-        self.inos.lock().alias(branch_id, lower_ino, ino).map_err(|_| ENOMEM)
+        let mut st = self.inos.lock();
+        st.alias(branch_id, lower_ino, ino)?;
+        self.publish_usage(&st);
+        Ok(())
     }
 
     /// The index of the top-most writable branch, if any.
@@ -115,7 +134,22 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     sb.set_params(&SuperParams { magic: RFS_SUPER_MAGIC, maxbytes, stack_depth: depth, time_gran: 1, posix_acl });
 
     let si = NEXT_SI.fetch_add(1, Ordering::Relaxed);
-    let view = SiView::new(&branches)?;
+    let rw0 = branches.first().filter(|b| b.perm.is_writable());
+    let at = match (&cfg.xino_path, cfg.noxino) {
+        (_, true) => xino::Where::Memory,
+        (Some(p), false) => xino::Where::Path(p),
+        (None, false) => xino::Where::Default,
+    };
+    let (ino_state, xi_path) = {
+        let _creds = cred.override_creds();
+        xino::open(at, rw0, cfg.trunc_xino, &cred, log)?
+    };
+    let xino_shown = match at {
+        xino::Where::Default => xino::Where::Default,
+        xino::Where::Path(_) => xino::Where::Path(b""),
+        xino::Where::Memory => xino::Where::Memory,
+    };
+    let view = SiView::new(&branches, xi_path.as_deref())?;
     let sysfs = crate::sysfs::create_si_dir(si, view.clone())?;
     let udba = cfg.udba.unwrap_or(Udba::Reval);
     let work = match branches.iter().find(|b| b.perm.is_writable()) {
@@ -130,7 +164,9 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             branches,
             cred,
             udba,
-            inos <- new_mutex!(InoMap::new()),
+            inos <- new_mutex!(ino_state),
+            xi_path,
+            xino_shown,
             si,
             work,
             copyup <- new_mutex!(()),
@@ -218,6 +254,15 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
             push_str(&mut line, b":")?;
         }
         options::format_branch(&b.name, b.perm, &mut line).map_err(|_| ENOMEM)?;
+    }
+    match (sbi.xino_shown, sbi.xi_path.as_ref()) {
+        (xino::Where::Path(_), Some(p)) => {
+            // Escaped like a branch path, so the line can be given back.
+            push_str(&mut line, b",xino=")?;
+            options::escape_path(p, &mut line).map_err(|_| ENOMEM)?;
+        }
+        (xino::Where::Memory, _) => push_str(&mut line, b",noxino")?,
+        _ => {}
     }
     if sbi.udba != Udba::Reval {
         push_str(&mut line, b",udba=")?;

@@ -37,6 +37,10 @@ pub(crate) struct Stats {
     pub(crate) copyup_bytes: AtomicU64,
     /// Whiteouts created.
     pub(crate) whiteouts: AtomicU64,
+    /// Union inode numbers handed out (sysfs `xino`, first field).
+    pub(crate) xino_entries: AtomicU64,
+    /// Size of the xino file (sysfs `xino`, second field).
+    pub(crate) xino_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -51,12 +55,13 @@ impl Stats {
 pub(crate) struct SiView {
     lines: KVec<(KVec<u8>, u32)>,
     branches: KVec<Arc<Branch>>,
+    xi_path: KVec<u8>,
     pub(crate) stats: Stats,
 }
 
 impl SiView {
     /// Snapshots the branch list.
-    pub(crate) fn new(branches: &[Arc<Branch>]) -> Result<Arc<SiView>> {
+    pub(crate) fn new(branches: &[Arc<Branch>], xi_path: Option<&[u8]>) -> Result<Arc<SiView>> {
         let mut lines = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         let mut held = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         for b in branches {
@@ -67,8 +72,16 @@ impl SiView {
             l.extend_from_slice(b.perm.as_str().as_bytes(), GFP_KERNEL)?;
             lines.push((l, b.id), GFP_KERNEL)?;
         }
-        let stats = Stats { copyups: AtomicU64::new(0), copyup_bytes: AtomicU64::new(0), whiteouts: AtomicU64::new(0) };
-        Ok(Arc::new(SiView { lines, branches: held, stats }, GFP_KERNEL)?)
+        let stats = Stats {
+            copyups: AtomicU64::new(0),
+            copyup_bytes: AtomicU64::new(0),
+            whiteouts: AtomicU64::new(0),
+            xino_entries: AtomicU64::new(0),
+            xino_bytes: AtomicU64::new(0),
+        };
+        let mut xi = KVec::new();
+        xi.extend_from_slice(xi_path.unwrap_or(b""), GFP_KERNEL)?;
+        Ok(Arc::new(SiView { lines, branches: held, xi_path: xi, stats }, GFP_KERNEL)?)
     }
 }
 
@@ -82,7 +95,7 @@ fn index_of(name: &[u8], prefix: &[u8]) -> Option<usize> {
 }
 
 /// The counter files of `si_<id>/`.
-const STAT_FILES: [&[u8]; 4] = [b"copyups", b"copyup_bytes", b"whiteouts", b"lookups"];
+const STAT_FILES: [&[u8]; 6] = [b"copyups", b"copyup_bytes", b"whiteouts", b"lookups", b"xi_path", b"xino"];
 
 impl Show for SiView {
     fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
@@ -95,6 +108,22 @@ impl Show for SiView {
         };
         if let Some(c) = counter {
             out.line(format_u64(c.load(Ordering::Relaxed), &mut buf));
+            return Ok(());
+        }
+        if name == b"xi_path" {
+            // Empty when the inode-number map lives in memory only.
+            out.line(&self.xi_path);
+            return Ok(());
+        }
+        if name == b"xino" {
+            let entries = self.stats.xino_entries.load(Ordering::Relaxed);
+            let bytes = self.stats.xino_bytes.load(Ordering::Relaxed);
+            let mut b2 = [0u8; 24];
+            let mut l = KVec::new();
+            l.extend_from_slice(format_u64(entries, &mut buf), GFP_KERNEL)?;
+            l.push(b' ', GFP_KERNEL)?;
+            l.extend_from_slice(format_u64(bytes, &mut b2), GFP_KERNEL)?;
+            out.line(&l);
             return Ok(());
         }
         if name == b"lookups" {

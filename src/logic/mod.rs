@@ -62,3 +62,4 @@ pub mod options;
 pub mod perm;
 pub mod vec;
 pub mod whiteout;
+pub mod xino;

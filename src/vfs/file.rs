@@ -3,6 +3,7 @@
 use super::{cred::Cred, from_err_ptr, sys, to_result};
 use core::ptr::NonNull;
 use kernel::error::{code::*, Result};
+use kernel::prelude::*;
 
 /// One reference to an open lower `struct file` (fput on drop).
 ///
@@ -213,4 +214,53 @@ pub(crate) fn finish_open(file: *mut sys::file) -> Result {
     // SAFETY: `file` is the file of the tmpfile operation in progress, its
     // dentry now has an inode (d_tmpfile).
     to_result(unsafe { sys::rfs_finish_open_simple(file) }).map(|_| ())
+}
+
+/// Plain file I/O for rfs's own files in a branch (the xino file).
+impl File {
+    /// Opens (creating, mode 0600) the file `name` as the current task
+    /// (filp_open): a path name given in the mount options.
+    pub(crate) fn open_name(name: &[u8], flags: u32) -> Result<File> {
+        let mut buf = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+        buf.extend_from_slice(name, GFP_KERNEL)?;
+        buf.push(0, GFP_KERNEL)?;
+        let flags = i32::try_from(flags).map_err(|_| EINVAL)?;
+        // SAFETY: `buf` is NUL-terminated; filp_open returns a referenced
+        // file or an ERR_PTR.
+        let f = from_err_ptr(unsafe { sys::filp_open(buf.as_ptr(), flags, 0o600) })?;
+        NonNull::new(f).map(File).ok_or(EIO)
+    }
+
+    /// The path name of the open file (d_path).
+    pub(crate) fn name(&self) -> Result<KVec<u8>> {
+        // SAFETY: an open file pins f_path.
+        let raw = unsafe { (*self.as_ptr()).f_path };
+        super::path::name_of(&raw)
+    }
+
+    /// Reads at `pos` into `buf`; returns the bytes read (kernel_read).
+    pub(crate) fn read_at(&self, buf: &mut [u8], mut pos: i64) -> Result<usize> {
+        // SAFETY: the file is open; `buf` is writable for its length.
+        let n = unsafe { sys::kernel_read(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
+        usize::try_from(n).map_err(|_| kernel::error::Error::from_errno(n as i32))
+    }
+
+    /// Writes `buf` at `pos` (kernel_write; it takes the freeze protection).
+    pub(crate) fn write_at(&self, buf: &[u8], mut pos: i64) -> Result {
+        // SAFETY: the file is open; `buf` is readable for its length.
+        let n = unsafe { sys::kernel_write(self.as_ptr(), buf.as_ptr().cast(), buf.len(), &mut pos) };
+        match usize::try_from(n) {
+            Ok(w) if w == buf.len() => Ok(()),
+            Ok(_) => Err(kernel::error::code::ENOSPC),
+            Err(_) => Err(kernel::error::Error::from_errno(n as i32)),
+        }
+    }
+
+    /// Truncates the file to `size` (vfs_truncate on its path).
+    pub(crate) fn truncate(&self, size: i64) -> Result {
+        // SAFETY: an open file pins f_path; vfs_truncate takes its own
+        // write access and locks.
+        let r = unsafe { sys::vfs_truncate(&(*self.as_ptr()).f_path, size) };
+        to_result(r as i32).map(|_| ())
+    }
 }

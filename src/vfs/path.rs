@@ -68,18 +68,7 @@ impl Path {
 
     /// The absolute path name as seen from the current task's root (d_path).
     pub(crate) fn name(&self) -> Result<KVec<u8>> {
-        let mut buf = KVec::from_elem(0u8, sys::PATH_MAX as usize, GFP_KERNEL)?;
-        let raw = self.raw();
-        // SAFETY: `buf` is PATH_MAX bytes long; d_path writes inside it and
-        // returns a pointer into it (or an ERR_PTR).
-        let p = unsafe { sys::d_path(&raw, buf.as_mut_ptr(), sys::PATH_MAX as i32) };
-        let p = super::from_err_ptr(p)?;
-        let start = (p as usize).checked_sub(buf.as_ptr() as usize).ok_or(EIO)?;
-        let tail = buf.get(start..).ok_or(EIO)?;
-        let len = tail.iter().position(|&c| c == 0).ok_or(EIO)?;
-        let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
-        out.extend_from_slice(tail.get(..len).ok_or(EIO)?, GFP_KERNEL)?;
-        Ok(out)
+        name_of(&self.raw())
     }
 }
 
@@ -124,4 +113,20 @@ pub(crate) fn getattr(path: &sys::path, stat: &mut sys::kstat, request_mask: u32
         }
     };
     to_result(ret).map(|_| ())
+}
+
+/// The absolute path name of `raw` as seen from the current task's root
+/// (d_path). The caller keeps the path referenced.
+pub(crate) fn name_of(raw: &sys::path) -> Result<KVec<u8>> {
+    let mut buf = KVec::from_elem(0u8, sys::PATH_MAX as usize, GFP_KERNEL)?;
+    // SAFETY: `buf` is PATH_MAX bytes long; d_path writes inside it and
+    // returns a pointer into it (or an ERR_PTR).
+    let p = unsafe { sys::d_path(raw, buf.as_mut_ptr(), sys::PATH_MAX as i32) };
+    let p = super::from_err_ptr(p)?;
+    let start = (p as usize).checked_sub(buf.as_ptr() as usize).ok_or(EIO)?;
+    let tail = buf.get(start..).ok_or(EIO)?;
+    let len = tail.iter().position(|&c| c == 0).ok_or(EIO)?;
+    let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
+    out.extend_from_slice(tail.get(..len).ok_or(EIO)?, GFP_KERNEL)?;
+    Ok(out)
 }

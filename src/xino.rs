@@ -1,0 +1,192 @@
+//! Persistent inode numbers: the xino file.
+//!
+//! The union's inode-number map ([`InoMap`]) is logged to a file (format in
+//! `logic/xino.rs`) so that an object keeps its `st_ino` across cache
+//! eviction, remount and umount + mount with the same file:
+//!
+//! - `xino=PATH`: that file (created if missing);
+//! - default: `.wh..wh.xino` at the top of the writable branch, hidden from
+//!   the union by the reserved prefix; with no writable branch, the map
+//!   lives in memory only (as with `noxino`);
+//! - `noxino`: in memory only;
+//! - `trunc_xino`: start the file afresh at mount.
+//!
+//! At mount the file is replayed into an empty map; a file that is not an
+//! rfs xino file, or does not replay, is started afresh (with a warning).
+//! Every new number or alias is appended as it is handed out, under the
+//! superblock's inode-map mutex ([`InoState`]). Branch ids are positions
+//! (64 for the first branch, ...), so the file is meaningful for the same
+//! branch list.
+
+use crate::branch::Branch;
+use crate::logic::inomap::InoMap;
+use crate::logic::xino::{self, Record};
+use crate::vfs::cred::Cred;
+use crate::vfs::dentry::Dentry;
+use crate::vfs::file::File;
+use crate::vfs::fs::FcLog;
+use crate::vfs::lower::{DirGuard, WriteAccess};
+use crate::vfs::{path, sys};
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The name of the default xino file at the top of the writable branch.
+pub(crate) const DEFAULT_NAME: &[u8] = b".wh..wh.xino";
+
+/// Where the mount options put the map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Where<'a> {
+    /// The default: the writable branch's `.wh..wh.xino`, else memory.
+    Default,
+    /// `xino=PATH`.
+    Path(&'a [u8]),
+    /// `noxino`.
+    Memory,
+}
+
+/// An open xino file.
+pub(crate) struct Xino {
+    file: File,
+    /// Records in the file.
+    records: u64,
+}
+
+/// The inode-number map and the file it is logged to, behind the
+/// superblock's `inos` mutex.
+pub(crate) struct InoState {
+    /// The map.
+    pub(crate) map: InoMap,
+    /// Its file, unless it lives in memory only.
+    pub(crate) xino: Option<Xino>,
+}
+
+impl InoState {
+    /// The union inode number of `(brid, lower_ino)`, handing out (and
+    /// logging) a new one the first time.
+    pub(crate) fn get_or_insert(&mut self, brid: u32, lower_ino: u64) -> Result<u64> {
+        if let Some(ino) = self.map.get(brid, lower_ino) {
+            return Ok(ino);
+        }
+        let ino = self.map.get_or_insert(brid, lower_ino).map_err(|_| ENOMEM)?;
+        self.log(Record::New { brid, lower_ino, ino });
+        Ok(ino)
+    }
+
+    /// Makes `(brid, lower_ino)` share `ino` (and logs it).
+    pub(crate) fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64) -> Result {
+        if self.map.get(brid, lower_ino).is_some() {
+            return Ok(());
+        }
+        self.map.alias(brid, lower_ino, ino).map_err(|_| ENOMEM)?;
+        self.log(Record::Alias { brid, lower_ino, ino });
+        Ok(())
+    }
+
+    /// Appends `r` to the file. A failed write stops the logging (the map
+    /// stays right in memory; the file would no longer replay).
+    fn log(&mut self, r: Record) {
+        let Some(x) = self.xino.as_mut() else { return };
+        let pos = xino::HEADER_LEN as u64 + x.records * xino::RECORD_LEN as u64;
+        let written = i64::try_from(pos).map_err(|_| EFBIG).and_then(|pos| x.file.write_at(&xino::encode(r), pos));
+        match written {
+            Ok(()) => x.records += 1,
+            Err(_) => {
+                pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
+                self.xino = None;
+            }
+        }
+    }
+
+    /// `(entries, file bytes)` for sysfs `xino`.
+    pub(crate) fn usage(&self) -> (u64, u64) {
+        let entries = self.map.len() as u64;
+        let bytes = self.xino.as_ref().map_or(0, |x| xino::HEADER_LEN as u64 + x.records * xino::RECORD_LEN as u64);
+        (entries, bytes)
+    }
+}
+
+/// Opens the xino file the options ask for and rebuilds the map from it.
+/// Runs with the mounter's credentials.
+pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &Cred, log: &FcLog) -> Result<(InoState, Option<KVec<u8>>)> {
+    let file = match at {
+        Where::Memory => None,
+        Where::Path(p) => Some(File::open_name(p, sys::O_RDWR | sys::O_CREAT | sys::O_LARGEFILE).inspect_err(|_| {
+            log.error("cannot open the xino file", Some(p));
+        })?),
+        Where::Default => match rw {
+            Some(rw) => Some(open_default(rw, cred).inspect_err(|_| {
+                log.error("cannot create the xino file in the writable branch", Some(&rw.name));
+            })?),
+            None => None,
+        },
+    };
+    let mut state = InoState { map: InoMap::new(), xino: None };
+    let Some(file) = file else { return Ok((state, None)) };
+    if file.inode().is_none_or(|i| i.mode() & crate::vfs::inode::mode::S_IFMT != crate::vfs::inode::mode::S_IFREG) {
+        log.error("the xino file must be a regular file", None);
+        return Err(EINVAL);
+    }
+    let name = file.name()?;
+    let records = if trunc { None } else { replay(&file, &mut state.map) };
+    let records = match records {
+        Some(n) => n,
+        None => {
+            state.map = InoMap::new();
+            file.truncate(0)?;
+            file.write_at(&xino::header(), 0)?;
+            0
+        }
+    };
+    state.xino = Some(Xino { file, records });
+    Ok((state, Some(name)))
+}
+
+/// Opens (creating) `.wh..wh.xino` at the top of `rw`.
+fn open_default(rw: &Branch, cred: &Cred) -> Result<File> {
+    let mnt = rw.root.mnt();
+    let d: Dentry = {
+        let _w = WriteAccess::get(mnt, &rw.root)?;
+        let g = DirGuard::lock(mnt, rw.root.dentry())?;
+        let d = g.lookup(DEFAULT_NAME)?;
+        if d.inode().is_none() {
+            g.create(&d, 0o600)?;
+        }
+        d
+    };
+    File::open(&path::at(mnt, &d), sys::O_RDWR | sys::O_LARGEFILE, cred)
+}
+
+/// Replays `file` into `map`; `None` when it must be started afresh (empty,
+/// not an xino file, or damaged).
+fn replay(file: &File, map: &mut InoMap) -> Option<u64> {
+    let size = file.inode()?.size();
+    if size == 0 {
+        return None;
+    }
+    let mut header = [0u8; xino::HEADER_LEN];
+    if file.read_at(&mut header, 0).ok()? != header.len() || xino::check_header(&header).is_err() {
+        pr_warn!("rfs: the xino file is not an rfs xino file; starting it afresh\n");
+        return None;
+    }
+    // Whole records, a chunk at a time.
+    let mut records = 0u64;
+    let mut pos = xino::HEADER_LEN as i64;
+    let mut buf = KVec::from_elem(0u8, 4096 * xino::RECORD_LEN / 8, GFP_KERNEL).ok()?;
+    loop {
+        let n = file.read_at(&mut buf, pos).ok()?;
+        let whole = n - n % xino::RECORD_LEN;
+        if whole == 0 {
+            break;
+        }
+        match xino::replay(buf.get(..whole)?, map) {
+            Ok(k) => records += k as u64,
+            Err(_) => {
+                pr_warn!("rfs: the xino file is damaged; starting it afresh\n");
+                return None;
+            }
+        }
+        pos += whole as i64;
+    }
+    Some(records)
+}
