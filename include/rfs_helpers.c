@@ -127,6 +127,7 @@ void rfs_i_size_write(struct inode *inode, loff_t size) { i_size_write(inode, si
 /* The attributes a union inode mirrors from its top lower inode. */
 void rfs_copy_attr(struct inode *dst, const struct inode *src)
 {
+	spin_lock(&dst->i_lock);
 	dst->i_mode = (dst->i_mode & S_IFMT) | (src->i_mode & ~S_IFMT);
 	dst->i_uid = src->i_uid;
 	dst->i_gid = src->i_gid;
@@ -135,6 +136,7 @@ void rfs_copy_attr(struct inode *dst, const struct inode *src)
 	inode_set_atime_to_ts(dst, inode_get_atime(src));
 	inode_set_mtime_to_ts(dst, inode_get_mtime(src));
 	inode_set_ctime_to_ts(dst, inode_get_ctime(src));
+	spin_unlock(&dst->i_lock);
 }
 
 void rfs_clear_nlink(struct inode *inode) { clear_nlink(inode); }

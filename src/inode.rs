@@ -147,9 +147,12 @@ pub(crate) fn getattr(
 /// top lower inode (so lower ACLs and the like are honored). Write access is
 /// not asked of the lower inode: writes never go to a lower branch.
 pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
-    crate::vfs::inode::generic_permission(ui.vfs(), mask)?;
     let top = ui.data().top()?;
     let lower = top.dentry.inode().ok_or(ENOENT)?;
+    // The union inode mirrors the top member, also after a change made
+    // directly in its branch (chmod, chown).
+    ui.refresh_attr(lower);
+    crate::vfs::inode::generic_permission(ui.vfs(), mask)?;
     let lower_mask = mask & !((sys::MAY_WRITE | sys::MAY_APPEND) as i32);
     crate::vfs::inode::inode_permission(top.branch.root.mnt(), lower, lower_mask)
 }

@@ -164,6 +164,14 @@ t_errno "an unprivileged user cannot list a 0700 directory" EACCES \
 t_errno "executing a non-executable file is refused (access X_OK)" EACCES \
 	rfsprobe --uid $NOBODY access "$M/public" x
 
+# udba: a chmod made directly in the branch counts at once, for a cached
+# object too.
+t_eq "an unprivileged user reads a 0644 file (cached now)" "public" "$(rfsprobe --uid $NOBODY read-cat "$M/public")"
+chmod 0600 "$B1/public"
+t_errno "after a direct chmod 0600 in the branch, the user gets EACCES" EACCES \
+	rfsprobe --uid $NOBODY read-cat "$M/public"
+chmod 0644 "$B1/public"
+
 t_ok "umount" umount "$M"
 
 # --- inode numbers ------------------------------------------------------------------------------
