@@ -48,7 +48,10 @@ else
 fi
 
 # Test tools: every tests/tools/NAME/Cargo.toml is built as a static binary NAME.
-tools_target=$RFS_CACHE/tools-target
+# One target dir per checkout: cargo copies the final binary out of its
+# per-source build only when it rebuilds, so two checkouts sharing a target
+# dir would get each other's binary.
+tools_target=$RFS_CACHE/tools-target-$(printf '%s' "$rfs_top" | sha1sum | cut -c1-12)
 declare -A toolbin=()
 for manifest in "$rfs_top"/tests/tools/*/Cargo.toml; do
 	[ -f "$manifest" ] || continue

@@ -185,6 +185,13 @@ pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
 /// setxattr/removexattr (`value` None): copies the object up and changes the
 /// upper. `name` is the full, NUL-terminated name.
 pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+    if value.is_none() {
+        // Removing what is not there fails without a copy-up.
+        let ui = union_inode_of(&d).ok_or(ENOENT)?;
+        let top = ui.data().top()?;
+        let _creds = sb.info().cred.override_creds();
+        xattr::get(top.branch.root.mnt(), &top.dentry, name)?;
+    }
     copy_up(sb, &d, Data::All)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
     let upper = ui.data().upper().ok_or(EIO)?;
@@ -234,4 +241,26 @@ pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut s
         ui.refresh_attr(i);
     }
     Ok(())
+}
+
+/// listxattr: the top member's names, read with the mounter's credentials,
+/// without the `trusted.` names the caller may not see (the branch would
+/// have hidden them from the caller, but not from the mounter).
+pub(crate) fn list_xattr(sb: SuperBlock<'_>, ui: &UnionInode) -> Result<KVec<u8>> {
+    let show_trusted = crate::vfs::task::capable_sys_admin();
+    let top = ui.data().top()?;
+    let all = {
+        let _creds = sb.info().cred.override_creds();
+        xattr::list(&top.dentry)?
+    };
+    if show_trusted {
+        return Ok(all);
+    }
+    let mut out = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    for name in all.split_inclusive(|&c| c == 0) {
+        if !name.starts_with(b"trusted.") {
+            out.extend_from_slice(name, GFP_KERNEL)?;
+        }
+    }
+    Ok(out)
 }

@@ -106,15 +106,12 @@ impl SbInfo {
 /// Builds a union superblock from the mount options.
 pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cred>, log: &FcLog) -> Result {
     let cred = cred.ok_or(EINVAL)?;
-    if !cfg.branch_ops.is_empty() {
-        log.error("branch operations are for remount; use dirs= to mount", None);
-        return Err(EINVAL);
-    }
-    let Some(specs) = cfg.branches.as_ref() else {
-        log.error("no branches (use dirs=BR[:BR...])", None);
-        return Err(EINVAL);
-    };
-    let branches = branch::open_branches(specs, log)?;
+    // dirs= and then any append:/prepend:/add:/del:/mod: given at mount.
+    let specs = crate::logic::branch::mount_specs(cfg.branches.as_deref(), &cfg.branch_ops).map_err(|e| {
+        log.error(e.msg, None);
+        crate::options::errno_of(e.errno)
+    })?;
+    let branches = branch::open_branches(&specs, log)?;
 
     let mut maxbytes = 0i64;
     let mut depth = 0i32;

@@ -95,6 +95,23 @@ t_eq "fsmount with br= mounts" "" "$r"
 t_eq "fsmount br=: branch list" "$B2=rw:$B1=ro" "$(dirs_of "$M")"
 is_mounted "$M" && umount "$M"
 
+# --- branch operations at mount time: a long stack built one key at a time --------------
+r=$(rfsprobe fsmount rfs "$M" "dirs=$B0" "append=$B1=ro+wh" "append=$B2")
+t_eq "fsconfig: dirs= then append keys mounts" "" "$r"
+t_eq "fsconfig: the appended branches follow dirs=" "$B0=rw:$B1=ro+wh:$B2=ro" "$(dirs_of "$M")"
+t_eq "fsconfig: files of the appended branches visible" "common f0 f1 f2 sub" "$(names "$M" | oneline)"
+is_mounted "$M" && umount "$M"
+r=$(rfsprobe fsmount rfs "$M" "append=$B1" "prepend=$B0=rw")
+t_eq "fsconfig: append/prepend keys alone mount" "" "$r"
+t_eq "fsconfig: prepend puts the branch on top" "$B0=rw:$B1=ro" "$(dirs_of "$M")"
+is_mounted "$M" && umount "$M"
+rfs_mount "$M" "dirs=$B0,append:$B2"
+t_eq "mount(2): dirs= with append: in the same data" "$B0=rw:$B2=ro" "$(dirs_of "$M")"
+is_mounted "$M" && umount "$M"
+r=$(rfsprobe fsmount rfs "$M" "dirs=$B0" "append=$B0/sub")
+t_eq "fsconfig: an appended branch nested in another is refused" "EINVAL" "${r%% *}"
+is_mounted "$M" && umount "$M"
+
 # --- escaping ---------------------------------------------------------------------------------
 E=$T/esc
 for d in 'a:b' 'c=d' 'e,f' 'g\h' 's p' 'x=rw'; do

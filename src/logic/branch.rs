@@ -377,6 +377,33 @@ impl<T: Clone> BranchTable<T> {
     }
 }
 
+/// The branch list of a new mount: the `dirs=` list (if any) with the
+/// branch operations given at mount time applied in order (`append:PATH`
+/// and friends let fsconfig(2) callers, whose values are limited to 255
+/// bytes, build a long stack one key at a time).
+pub fn mount_specs(base: Option<&[BranchSpec]>, ops: &[MountOption]) -> Result<Vec<BranchSpec>, OptError> {
+    let mut t: BranchTable<()> = BranchTable::new();
+    for spec in base.unwrap_or(&[]) {
+        t.push(&spec.path, spec.perm, ())?;
+    }
+    let t = if ops.is_empty() {
+        t
+    } else {
+        t.apply_ops(ops, |_| Ok::<(), NoMem>(())).map_err(|e| match e {
+            ApplyError::Opt(o) => o,
+            ApplyError::Make(m) => m.into(),
+        })?
+    };
+    if t.is_empty() {
+        return Err(OptError::inval("no branches (use dirs=BR[:BR...])"));
+    }
+    let mut out = vec_with_capacity(t.len())?;
+    for b in t.iter() {
+        out.try_push(BranchSpec { path: vec_from_slice(&b.path)?, perm: b.perm, perm_given: true })?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::format;
@@ -608,5 +635,23 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn mount_specs_applies_ops_to_dirs() {
+        let base = match parse_option(b"dirs=/rw:/l1=ro+wh").unwrap() {
+            MountOption::Branches(b) => b,
+            _ => unreachable!(),
+        };
+        let list = mount_specs(Some(&base), &ops(&["append:/l2", "append:/l3=rr"])).unwrap();
+        let shown: std::vec::Vec<_> =
+            list.iter().map(|b| (std::string::String::from_utf8(b.path.to_vec()).unwrap(), b.perm.as_str())).collect();
+        assert_eq!(shown, [(s("/rw"), "rw"), (s("/l1"), "ro+wh"), (s("/l2"), "ro"), (s("/l3"), "rr")]);
+        // Operations alone build a stack too.
+        let list = mount_specs(None, &ops(&["append:/a=rw", "append:/b"])).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(mount_specs(None, &[]).unwrap_err().errno, Errno::Inval);
+        assert_eq!(mount_specs(Some(&base), &ops(&["append:/rw/x"])).unwrap_err().msg, "nested branches");
+        assert_eq!(mount_specs(Some(&base), &ops(&["del:/nope"])).unwrap_err().errno, Errno::NoEnt);
     }
 }

@@ -305,13 +305,20 @@ unsafe extern "C" fn set_acl(
 unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size: usize) -> isize {
     // SAFETY: the VFS holds `dentry`, a positive union dentry.
     let (sb, ui) = unsafe { union_inode(sys::rfs_d_inode(dentry)) };
-    let top = match ui.data().top() {
-        Ok(t) => t,
+    let names = match crate::inode::list_xattr(sb, ui) {
+        Ok(n) => n,
         Err(e) => return e.to_errno() as isize,
     };
-    let _creds = sb.info().cred.override_creds();
-    // SAFETY: `list` is the caller's buffer of `size` bytes (or NULL, 0).
-    unsafe { sys::vfs_listxattr(top.dentry.as_ptr(), list, size) }
+    if size == 0 {
+        return names.len() as isize;
+    }
+    if names.len() > size {
+        return -(sys::ERANGE as isize);
+    }
+    // SAFETY: `list` is the caller's buffer of `size` bytes, which holds
+    // the names (checked above).
+    unsafe { core::ptr::copy_nonoverlapping(names.as_ptr(), list.cast::<u8>(), names.len()) };
+    names.len() as isize
 }
 
 unsafe extern "C" fn setattr(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, attr: *mut sys::iattr) -> c_int {

@@ -15,3 +15,12 @@ pub(crate) fn cond_resched() {
     // operation runs in a sleepable context).
     unsafe { sys::rfs_cond_resched() };
 }
+
+/// Whether the current task has CAP_SYS_ADMIN (may see `trusted.` xattrs).
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: checks the current task's credentials (and may audit).
+    unsafe { sys::capable(CAP_SYS_ADMIN) }
+}
+
+/// CAP_SYS_ADMIN (uapi capability.h).
+const CAP_SYS_ADMIN: i32 = 21;

@@ -22,6 +22,7 @@
 //!
 //! Run `rfsprobe help` for the list of operations.
 
+mod acl;
 mod dir;
 mod errno;
 mod mount;
@@ -553,6 +554,13 @@ fn cmp_files(a: &OsStr, b: &OsStr, limit: Option<u64>) -> Res {
 /// or are a backslash, `,` or a space, come out as \xHH. A failing
 /// llistxattr gives its errno.
 fn user_xattrs(p: &std::path::Path, sep: &str) -> Result<String, i32> {
+    some_xattrs(p, sep, false)
+}
+
+/// Like `user_xattrs`, but with `all` every xattr the caller may list
+/// (trusted.*, security.*, ...); POSIX ACL values are shown in `getacl`'s
+/// text form.
+fn some_xattrs(p: &std::path::Path, sep: &str, all: bool) -> Result<String, i32> {
     let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return Err(libc::EINVAL) };
     let mut names = vec![0u8; 65536];
     // SAFETY: valid C string and buffer.
@@ -562,7 +570,7 @@ fn user_xattrs(p: &std::path::Path, sep: &str) -> Result<String, i32> {
     }
     let mut list: Vec<&[u8]> = names[..n as usize]
         .split(|&b| b == 0)
-        .filter(|s| s.starts_with(b"user."))
+        .filter(|s| !s.is_empty() && (all || s.starts_with(b"user.")))
         .collect();
     list.sort();
     let mut o = Vec::new();
@@ -575,6 +583,8 @@ fn user_xattrs(p: &std::path::Path, sep: &str) -> Result<String, i32> {
         item.push('=');
         if m < 0 {
             item.push('?');
+        } else if all && name.starts_with(b"system.posix_acl_") {
+            item.push_str(&acl::decode(&val[..m as usize]));
         } else {
             for &b in &val[..m as usize] {
                 if b.is_ascii_graphic() && b != b'\\' && b != b',' && b != b' ' {
@@ -667,6 +677,10 @@ attributes:
   utimes PATH [SECONDS]  utimens PATH ATIME MTIME [nofollow]  (times: SECONDS[.NANOSECONDS])
   setxattr PATH NAME VALUE [create|replace]  getxattr PATH NAME
   listxattr PATH  removexattr PATH NAME  access PATH r|w|x|f...
+  setacl PATH access|default SPEC   setxattr system.posix_acl_{access,default}; SPEC is
+                                 a comma list TAG:[ID]:PERM, e.g. u::rw-,u:1000:r--,g::r--,m::r--,o::---
+  getacl PATH access|default     the ACL in the same form (kernel order), or the errno (ENODATA)
+  rmacl PATH access|default      removexattr system.posix_acl_{access,default}
 data:
   write PATH DATA  append PATH DATA  read-cat FILE  mmap-cat FILE  cmp-mmap FILE
   pwrite PATH OFFSET DATA        open O_RDWR, pwrite(2) DATA at OFFSET
@@ -684,6 +698,8 @@ inspection:
   times PATH    lstat times: atime=S.N mtime=S.N ctime=S.N (N: 9 digits)
   meta PATH     lstat: type= mode= uid= gid= size= mtime=S.N atime=S.N
   user-xattrs PATH   the user.* xattrs (lgetxattr), sorted: NAME=VALUE NAME=VALUE ...
+  xattrs-all PATH    every xattr llistxattr shows the caller, the same way; POSIX ACLs
+                     as system.posix_acl_*=u::rw-,... (getacl's form)
   tree DIR...   every object below DIR: PATH type= mode= nlink= uid= gid= size= blocks= rdev=
                 mtime=S.N (not for fifos) fnv=HASH|-> TARGET|- xattrs=user.N=V,...
                 (sorted; for before/after snapshots of branches)
@@ -887,6 +903,18 @@ fn run(args: &[OsString]) -> Res {
             check(unsafe { libc::removexattr(path(0)?.as_ptr(), path(1)?.as_ptr()) }, ctx(0))
                 .map(drop)
         }
+        "setacl" => {
+            need(3, 3)?;
+            acl::set(&a[0], &a[1], &a[2])
+        }
+        "getacl" => {
+            need(2, 2)?;
+            acl::get(&a[0], &a[1])
+        }
+        "rmacl" => {
+            need(2, 2)?;
+            acl::remove(&a[0], &a[1])
+        }
         "access" => {
             need(2, 2)?;
             let mut m = 0;
@@ -1012,6 +1040,13 @@ fn run(args: &[OsString]) -> Res {
         "user-xattrs" => {
             need(1, 1)?;
             match user_xattrs(std::path::Path::new(&a[0]), " ") {
+                Ok(x) => out(format!("{x}\n").as_bytes()),
+                Err(e) => Err(Fail::Sys(e, format!("llistxattr {}", lossy(&a[0])))),
+            }
+        }
+        "xattrs-all" => {
+            need(1, 1)?;
+            match some_xattrs(std::path::Path::new(&a[0]), " ", true) {
                 Ok(x) => out(format!("{x}\n").as_bytes()),
                 Err(e) => Err(Fail::Sys(e, format!("llistxattr {}", lossy(&a[0])))),
             }
