@@ -4,6 +4,9 @@
 #   make check [T=suite]   set up, build the debug test kernel and the module, run
 #                          cargo test and the VM suites (all, or tests/T.sh only)
 #   make demo              boot the release test kernel and show a union mount
+#   make bench [MODE=full] benchmark rfs against OverlayFS, native and the FUSE
+#                          unions in one boot of the release kernel (quick mode
+#                          by default; BENCH_FLAGS="-w w1,w2 -r 7" for more)
 #   make kernel FLAVOR=..  build (or reuse) a test kernel: debug or release
 #   make clean
 #
@@ -12,7 +15,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all modules clean check demo kernel unit
+.PHONY: all modules clean check demo kernel unit bench
 
 all: modules
 
@@ -31,6 +34,10 @@ check:
 
 demo:
 	scripts/demo.sh
+
+MODE ?= quick
+bench:
+	scripts/bench.sh -m $(MODE) $(BENCH_FLAGS)
 
 FLAVOR ?= debug
 kernel:
