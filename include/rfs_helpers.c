@@ -42,8 +42,6 @@ bool rfs_is_err(const void *ptr) { return IS_ERR(ptr); }
 void *rfs_err_ptr(long error) { return ERR_PTR(error); }
 void *rfs_d_fsdata(const struct dentry *dentry) { return READ_ONCE(dentry->d_fsdata); }
 void rfs_set_d_fsdata(struct dentry *dentry, void *data) { WRITE_ONCE(dentry->d_fsdata, data); }
-struct dentry *rfs_d_parent_rcu(struct dentry *dentry) { return READ_ONCE(dentry->d_parent); }
-struct inode *rfs_d_inode_rcu(struct dentry *dentry) { return d_inode_rcu(dentry); }
 
 /* The slab constructor: inode_init_once() on the embedded VFS inode. */
 static size_t rfs_vfs_inode_offset;

@@ -62,8 +62,6 @@ bool rfs_is_err(const void *ptr);
 void *rfs_err_ptr(long error);
 void *rfs_d_fsdata(const struct dentry *dentry);
 void rfs_set_d_fsdata(struct dentry *dentry, void *data);
-struct dentry *rfs_d_parent_rcu(struct dentry *dentry);
-struct inode *rfs_d_inode_rcu(struct dentry *dentry);
 
 /* Inode allocation from rfs's own slab cache. */
 struct kmem_cache *rfs_inode_cache_create(size_t size, size_t vfs_inode_offset);

@@ -197,7 +197,9 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     if stamp == dentry.stamp() {
         return Ok(true);
     }
-    let res = resolve(parent.data(), dentry.name(), sbi.rw())?;
+    // A copy of the name: without the parent's lock a rename may change it.
+    let name = dentry.get().name()?;
+    let res = resolve(parent.data(), &name, sbi.rw())?;
     let same = match inode {
         None => !res.is_positive(),
         Some(ui) => {

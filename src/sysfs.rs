@@ -136,7 +136,7 @@ impl Show for SiView {
         }
         if let Some(i) = index_of(name, b"brid") {
             let (_, id) = self.lines.get(i).ok_or(ENOENT)?;
-            let mut buf = [0u8; 12];
+            let mut buf = [0u8; 24];
             out.line(format_u32(*id, &mut buf));
             return Ok(());
         }
@@ -164,19 +164,8 @@ fn format_u64(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
     buf.get(i..).unwrap_or(&[])
 }
 
-fn format_u32(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    buf.get(i..).unwrap_or(&[])
+fn format_u32(n: u32, buf: &mut [u8; 24]) -> &[u8] {
+    format_u64(u64::from(n), buf)
 }
 
 /// Creates `/sys/fs/rfs/si_<id>/` for a new mount.
@@ -193,7 +182,7 @@ pub(crate) fn create_si_dir(si: u64, view: Arc<SiView>) -> Result<SysfsDir<SiVie
     for (prefix, count) in [(&b"br"[..], n), (&b"brid"[..], n)] {
         for i in 0..count {
             let mut name = [0u8; 16];
-            let mut num = [0u8; 12];
+            let mut num = [0u8; 24];
             let digits = format_u32(i as u32, &mut num);
             let total = prefix.len() + digits.len();
             name.get_mut(..prefix.len()).ok_or(EINVAL)?.copy_from_slice(prefix);

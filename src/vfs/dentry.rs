@@ -133,8 +133,10 @@ impl<'a> UnionDentry<'a> {
     /// reference for the operation (which it does for every op rfs serves).
     pub(crate) fn name(&self) -> &'a [u8] {
         let q = &self.raw.d_name;
-        // SAFETY: the union is never renamed in this version, and during an
-        // operation the VFS keeps `d_name` stable; `name` points to `len` bytes.
+        // SAFETY: rfs calls this only from operations that hold the
+        // parent's inode lock (lookup, create, unlink, rename, ...), which
+        // keeps `d_name` stable; `name` points to `len` bytes. Code without
+        // that lock copies the name with `Dentry::name`.
         // `hash_len` packs the length in its upper 32 bits.
         let len = unsafe { q.__bindgen_anon_1.__bindgen_anon_1.len } as usize;
         // SAFETY: see above.
@@ -151,13 +153,6 @@ impl<'a> UnionDentry<'a> {
     pub(crate) fn set_stamp(&self, stamp: u64) {
         // SAFETY: d_fsdata belongs to the filesystem; a word-sized WRITE_ONCE.
         unsafe { sys::rfs_set_d_fsdata(self.as_ptr(), stamp as usize as *mut _) };
-    }
-
-    /// The parent dentry (the VFS keeps it live while the child is).
-    pub(crate) fn parent(&self) -> UnionDentry<'a> {
-        // SAFETY: a live dentry's parent is live as long as the child is;
-        // in ref-walk mode (the only mode rfs serves) it cannot be freed.
-        UnionDentry { raw: unsafe { &*self.raw.d_parent } }
     }
 
     /// A new reference to the dentry.

@@ -108,22 +108,19 @@ unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_
     if flags & LOOKUP_RCU != 0 {
         return ECHILD.to_errno();
     }
-    // SAFETY: ref-walk: the VFS holds a reference on `dentry`, which pins its
-    // parent; both are on our superblock.
-    let (sb, d, parent) = unsafe {
+    // SAFETY: ref-walk: the VFS holds a reference on `dentry`, which is on
+    // our superblock.
+    let (sb, d) = unsafe {
         let Some(d) = UnionDentry::from_raw(dentry) else { return 0 };
-        (SuperBlock::from_raw((*dentry).d_sb), d, d.parent())
+        (SuperBlock::from_raw((*dentry).d_sb), d)
     };
+    // The parent by reference (dget_parent): a concurrent rename may move
+    // the dentry while we look.
+    let parent = d.get().parent();
+    let Some(pi) = union_inode_of(&parent) else { return 0 };
     let inode = d.inode_raw();
-    let pinode = parent.inode_raw();
-    if pinode.is_null() {
-        return 0;
-    }
-    // SAFETY: a referenced dentry's inode (and its parent's) stays live.
-    let (ui, pi) = unsafe {
-        let ui = if inode.is_null() { None } else { Some(FsInode::<InodeInfo>::from_vfs(inode)) };
-        (ui, FsInode::<InodeInfo>::from_vfs(pinode))
-    };
+    // SAFETY: the VFS's reference on `dentry` keeps its inode live.
+    let ui = unsafe { if inode.is_null() { None } else { Some(FsInode::<InodeInfo>::from_vfs(inode)) } };
     match crate::namei::revalidate(sb, d, ui, pi) {
         Ok(valid) => valid as c_int,
         Err(e) => e.to_errno(),
