@@ -1,53 +1,76 @@
 //! Branches: the directories a union is stacked from.
 //!
-//! A [`Branch`] holds a reference on the branch's root (mount and dentry) for
-//! as long as anything uses it: the superblock's branch table and every union
-//! inode whose lower objects live in it keep an `Arc<Branch>`.
+//! A branch has two parts:
+//! - [`BranchRoot`]: what stays the same for the branch's whole life in the
+//!   mount (its root path, id, name, counters and open-file counts). It is
+//!   shared by every version of the branch.
+//! - [`Branch`]: one *version* of the branch, i.e. the root with a
+//!   permission. A remount that changes a branch's permission (`mod:`) makes
+//!   a new `Branch` around the same root; union inodes built before keep the
+//!   old version until they are revalidated (see `namei.rs`).
+//!
+//! Both are refcounted (`Arc`): the superblock's branch table and every union
+//! inode whose lower objects live in the branch keep the branch (and so the
+//! lower mount) alive, also after the branch was deleted from the stack.
 
 use crate::logic::options::BranchSpec;
 use crate::logic::perm::Perm;
 use crate::vfs::fs::FcLog;
 use crate::vfs::path::Path;
+use core::ops::Deref;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use core::sync::atomic::AtomicU64;
 use kernel::sync::Arc;
 
 /// The kernel's limit on stacking filesystems on each other.
 pub(crate) const MAX_STACK_DEPTH: i32 = crate::vfs::sys::FILESYSTEM_MAX_STACK_DEPTH as i32;
 
 /// AUFS numbers branch ids from 64; rfs does too, so sysfs looks familiar.
-pub(crate) const FIRST_BRANCH_ID: u32 = 64;
+pub(crate) const FIRST_BRANCH_ID: u32 = crate::logic::branch::FIRST_BRANCH_ID;
 
-/// One branch of a mounted union.
-pub(crate) struct Branch {
+/// What a branch is, whatever its permission.
+pub(crate) struct BranchRoot {
     /// The branch root.
     pub(crate) root: Path,
-    /// `rw`, `ro`, `ro+wh` or `rr`.
-    pub(crate) perm: Perm,
     /// Stable id, shown as `bridN` in sysfs.
     pub(crate) id: u32,
-    /// The absolute path of the root, resolved at mount (d_path).
+    /// The absolute path of the root, resolved when the branch was added
+    /// (d_path).
     pub(crate) name: KVec<u8>,
-    /// Position in the stack, 0 on top.
-    pub(crate) index: usize,
     /// Names looked up in this branch (shown in sysfs `lookups`).
     pub(crate) lookups: AtomicU64,
+    /// Union files open on a file of this branch, and how many of them for
+    /// writing (see [`OpenGuard`]).
+    open: AtomicUsize,
+    open_write: AtomicUsize,
+    /// Set by a remount while it checks whether the branch may be deleted
+    /// (`closing`) or lose its write permission (`closing_write`): opens
+    /// racing with it fail instead of being missed.
+    closing: AtomicBool,
+    closing_write: AtomicBool,
 }
 
-impl Branch {
-    /// Whether `.wh.` whiteouts and opaque markers in this branch count.
-    pub(crate) fn honors_whiteouts(&self) -> bool {
-        self.perm.honors_whiteouts()
+/// One version of a branch: its root and a permission.
+pub(crate) struct Branch {
+    /// `rw`, `ro`, `ro+wh` or `rr`.
+    pub(crate) perm: Perm,
+    core: Arc<BranchRoot>,
+}
+
+impl Deref for Branch {
+    type Target = BranchRoot;
+
+    fn deref(&self) -> &BranchRoot {
+        &self.core
     }
 }
 
-/// Resolves the branch list of a mount: every path must exist, be a
-/// directory, and appear once, with no branch inside another. Relative paths
-/// resolve against the mounter's working directory, as with AUFS.
-pub(crate) fn open_branches(specs: &[BranchSpec], log: &FcLog) -> Result<KVec<Arc<Branch>>> {
-    let mut out: KVec<Arc<Branch>> = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
-    for (i, spec) in specs.iter().enumerate() {
+impl Branch {
+    /// Opens a new branch `spec` with id `id`: the path must exist and be a
+    /// directory. Relative paths resolve against the caller's working
+    /// directory, as with AUFS.
+    pub(crate) fn open(spec: &BranchSpec, id: u32, log: &FcLog) -> Result<Arc<Branch>> {
         let root = Path::lookup(&spec.path).inspect_err(|_| {
             log.error("cannot find branch", Some(&spec.path));
         })?;
@@ -55,20 +78,129 @@ pub(crate) fn open_branches(specs: &[BranchSpec], log: &FcLog) -> Result<KVec<Ar
             log.error("branch is not a directory", Some(&spec.path));
             return Err(ENOTDIR);
         }
-        for other in out.iter() {
-            let (a_in_b, b_in_a) = (root.is_under(&other.root), other.root.is_under(&root));
-            if a_in_b && b_in_a {
-                log.error("duplicate branch", Some(&spec.path));
-                return Err(EINVAL);
-            }
-            if a_in_b || b_in_a {
-                log.error("branches must not be nested", Some(&spec.path));
-                return Err(EINVAL);
-            }
-        }
         let name = root.name()?;
-        let id = FIRST_BRANCH_ID + i as u32;
-        out.push(Arc::new(Branch { root, perm: spec.perm, id, name, index: i, lookups: AtomicU64::new(0) }, GFP_KERNEL)?, GFP_KERNEL)?;
+        let core = Arc::new(
+            BranchRoot {
+                root,
+                id,
+                name,
+                lookups: AtomicU64::new(0),
+                open: AtomicUsize::new(0),
+                open_write: AtomicUsize::new(0),
+                closing: AtomicBool::new(false),
+                closing_write: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(Arc::new(Branch { perm: spec.perm, core }, GFP_KERNEL)?)
+    }
+
+    /// The same branch with permission `perm` (a new version).
+    pub(crate) fn with_perm(&self, perm: Perm) -> Result<Arc<Branch>> {
+        Ok(Arc::new(Branch { perm, core: self.core.clone() }, GFP_KERNEL)?)
+    }
+
+    /// Whether `.wh.` whiteouts and opaque markers in this branch count.
+    pub(crate) fn honors_whiteouts(&self) -> bool {
+        self.perm.honors_whiteouts()
+    }
+
+    /// Whether `self` and `other` are the same version of the same branch.
+    pub(crate) fn same(self: &Arc<Self>, other: &Arc<Self>) -> bool {
+        Arc::ptr_eq(self, other)
+    }
+}
+
+/// Checks that a new branch `b` is neither the same directory as, nor
+/// nested with, any branch in `others` (compared by dentry, so that two
+/// spellings of one directory are caught).
+pub(crate) fn check_distinct<'a>(b: &Branch, others: impl Iterator<Item = &'a Arc<Branch>>, log: &FcLog) -> Result {
+    for other in others {
+        if other.id == b.id {
+            continue;
+        }
+        let (a_in_b, b_in_a) = (b.root.is_under(&other.root), other.root.is_under(&b.root));
+        if a_in_b && b_in_a {
+            log.error("duplicate branch", Some(&b.name));
+            return Err(EINVAL);
+        }
+        if a_in_b || b_in_a {
+            log.error("branches must not be nested", Some(&b.name));
+            return Err(EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the branch list of a new mount: every path must exist, be a
+/// directory, and appear once, with no branch inside another.
+pub(crate) fn open_branches(specs: &[BranchSpec], log: &FcLog) -> Result<KVec<Arc<Branch>>> {
+    let mut out: KVec<Arc<Branch>> = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+    for (i, spec) in specs.iter().enumerate() {
+        let b = Branch::open(spec, FIRST_BRANCH_ID + i as u32, log)?;
+        check_distinct(&b, out.iter(), log)?;
+        out.push(b, GFP_KERNEL)?;
     }
     Ok(out)
+}
+
+/// Counts one union file open on a branch for as long as it lives, so that a
+/// remount can refuse (EBUSY) to delete a branch with open files, or to take
+/// write permission from a branch with files open for writing.
+///
+/// Protocol with [`BranchRoot::begin_closing`]: the opener counts itself,
+/// then checks the branch's closing flags; the remount sets the flags, then
+/// reads the counts. Both use sequentially consistent atomics, so at least
+/// one of the two sees the other: either the open fails with ESTALE or the
+/// remount fails with EBUSY.
+pub(crate) struct OpenGuard {
+    branch: Arc<BranchRoot>,
+    write: bool,
+}
+
+impl OpenGuard {
+    /// Counts a file opened on `b` (for writing if `write`).
+    pub(crate) fn new(b: &Branch, write: bool) -> Result<OpenGuard> {
+        let g = OpenGuard { branch: b.core.clone(), write };
+        g.branch.open.fetch_add(1, Ordering::SeqCst);
+        if write {
+            g.branch.open_write.fetch_add(1, Ordering::SeqCst);
+        }
+        let refused = g.branch.closing.load(Ordering::SeqCst) || (write && g.branch.closing_write.load(Ordering::SeqCst));
+        if refused {
+            // Dropping `g` uncounts it.
+            return Err(crate::vfs::code::estale());
+        }
+        Ok(g)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.branch.open.fetch_sub(1, Ordering::SeqCst);
+        if self.write {
+            self.branch.open_write.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl BranchRoot {
+    /// Marks the branch as about to be deleted (`write_only`: about to lose
+    /// write permission) and tells whether files that forbid it are open.
+    /// The caller ends with [`BranchRoot::end_closing`] whatever happens.
+    pub(crate) fn begin_closing(&self, write_only: bool) -> bool {
+        if write_only {
+            self.closing_write.store(true, Ordering::SeqCst);
+            self.open_write.load(Ordering::SeqCst) != 0
+        } else {
+            self.closing.store(true, Ordering::SeqCst);
+            self.open.load(Ordering::SeqCst) != 0
+        }
+    }
+
+    /// Clears the flags of [`BranchRoot::begin_closing`].
+    pub(crate) fn end_closing(&self) {
+        self.closing.store(false, Ordering::SeqCst);
+        self.closing_write.store(false, Ordering::SeqCst);
+    }
 }

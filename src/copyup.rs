@@ -123,13 +123,37 @@ pub(crate) fn list_names(b: &Branch, dir: &Dentry) -> Result<KVec<u8>> {
     Ok(out)
 }
 
+/// The writable branch and its work directory, taken from the branch table
+/// at the start of an operation (a remount may change the table meanwhile;
+/// the operation finishes on what it took).
+pub(crate) struct Writable {
+    pub(crate) rw: Arc<Branch>,
+    pub(crate) work: Dentry,
+    /// The pseudo-link directory (plink.rs).
+    pub(crate) plnk: Option<Dentry>,
+    /// The generation of the table they come from.
+    pub(crate) gen: u64,
+}
+
 /// The writable branch, if modifications are possible at all: there is one
 /// and it is the top branch (objects of branches above it could not be
 /// changed).
-pub(crate) fn writable(sbi: &SbInfo) -> Result<&Arc<Branch>> {
-    match sbi.rw() {
-        Some(rw) if rw.index == 0 && sbi.work.is_some() => Ok(rw),
-        _ => Err(EROFS),
+pub(crate) fn writable(sbi: &SbInfo) -> Result<Writable> {
+    let tab = sbi.tab();
+    match tab.top_rw() {
+        Some((rw, work)) => Ok(Writable { rw: rw.clone(), work: work.clone(), plnk: tab.plnk.clone(), gen: tab.gen }),
+        None => Err(EROFS),
+    }
+}
+
+/// Whether the union object of `ui` has its upper in `rw`; an upper in
+/// another branch (a remount replaced the writable branch since the object
+/// was looked up) is ESTALE: the caller looks it up again.
+fn upper_in(ui: &UnionInode, rw: &Branch) -> Result<bool> {
+    match ui.data().view().upper() {
+        None => Ok(false),
+        Some(u) if u.branch.id == rw.id => Ok(true),
+        Some(_) => Err(crate::vfs::code::estale()),
     }
 }
 
@@ -137,10 +161,10 @@ pub(crate) fn writable(sbi: &SbInfo) -> Result<&Arc<Branch>> {
 /// first, every ancestor that lacks one.
 pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
     let sbi = sb.info();
-    writable(sbi)?;
+    let w = writable(sbi)?;
     loop {
         let ui = union_inode_of(d).ok_or(ENOENT)?;
-        if ui.data().upper().is_some() {
+        if upper_in(ui, &w.rw)? {
             return Ok(());
         }
         // The top-most ancestor-or-self whose parent has an upper.
@@ -152,9 +176,9 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
                 return Err(EIO);
             }
             let pui = union_inode_of(&parent).ok_or(EIO)?;
-            if pui.data().upper().is_some() {
+            if upper_in(pui, &w.rw)? {
                 let what = if cur.same(d) { data } else { Data::All };
-                copy_up_one(sb, &cur, &parent, what)?;
+                copy_up_one(sb, &w, &cur, &parent, what)?;
                 break;
             }
             cur = parent;
@@ -163,20 +187,30 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
 }
 
 /// Copies up the object of `d`, whose parent `parent` has an upper.
-fn copy_up_one(sb: SuperBlock<'_>, d: &Dentry, parent: &Dentry, data: Data) -> Result {
+fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, data: Data) -> Result {
     let sbi = sb.info();
-    let rw = writable(sbi)?;
+    let (rw, work) = (&w.rw, &w.work);
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     let pui = union_inode_of(parent).ok_or(ENOENT)?;
     let _serial = sbi.copyup.lock();
-    if ui.data().upper().is_some() {
+    if upper_in(ui, rw)? {
         return Ok(());
     }
-    let src = ui.data().top()?;
-    let upper_dir = &pui.data().upper().ok_or(EIO)?.dentry;
+    let ui_view = ui.data().view();
+    let src = ui_view.top()?;
+    let pui_view = pui.data().view();
+    let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
     let name = d.name()?;
     let _creds = sbi.cred.override_creds();
-    let work = sbi.work.as_ref().ok_or(EROFS)?;
+
+    // A hard-linked lower file: if another of its names was copied up
+    // already, this name becomes another link to that copy (plink.rs).
+    let linked = ui_view.lowers().first().filter(|l| crate::plink::applies(l));
+    if let (Some(l), Some(plnk)) = (linked, w.plnk.as_ref()) {
+        if let Some(p) = crate::plink::find(plnk, l)? {
+            return link_up(sbi, rw, ui, upper_dir, &name, &p);
+        }
+    }
 
     // Write access to the branch is taken around each namespace or
     // attribute change, not around the data copy: the copy takes the
@@ -198,8 +232,15 @@ fn copy_up_one(sb: SuperBlock<'_>, d: &Dentry, parent: &Dentry, data: Data) -> R
                 // The copy keeps the union inode number of the original.
                 sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
             }
+            if let (Some(l), Some(plnk)) = (linked, w.plnk.as_ref()) {
+                // Best effort: without it the other names keep the old data.
+                match crate::plink::record(rw, plnk, l, &tmp) {
+                    Ok(()) => sbi.bump_plink_epoch(),
+                    Err(e) => pr_warn!("rfs: cannot record a pseudo-link ({:?})\n", e),
+                }
+            }
             ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
-            let stats = &sbi.view.stats;
+            let stats = &sbi.stats;
             Stats::add(&stats.copyups, 1);
             if data == Data::All && !src.dentry.is_dir() {
                 let bytes = src.dentry.inode().map_or(0, |i| i.size());
@@ -212,6 +253,36 @@ fn copy_up_one(sb: SuperBlock<'_>, d: &Dentry, parent: &Dentry, data: Data) -> R
             Err(e)
         }
     }
+}
+
+/// Gives the union object `ui` (name `name` in `upper_dir`) its upper by
+/// linking the pseudo-link `p` of its lower file there.
+fn link_up(sbi: &SbInfo, rw: &Arc<Branch>, ui: &UnionInode, upper_dir: &Dentry, name: &[u8], p: &Dentry) -> Result {
+    let mnt = rw.root.mnt();
+    let parent_times = upper_dir.inode().ok_or(ENOENT)?.times();
+    let new = {
+        let _w = WriteAccess::get(mnt, &rw.root)?;
+        let new = {
+            let g = DirGuard::lock(mnt, upper_dir)?;
+            let t = g.lookup(name)?;
+            if t.inode().is_some() {
+                return Err(EEXIST);
+            }
+            g.link(p, &t)?;
+            t
+        };
+        // Best effort, as for a copy: the parent keeps its times.
+        let _ = Attr::new().set_times(parent_times).apply(mnt, upper_dir);
+        new
+    };
+    if let Some(inode) = new.inode() {
+        ui.refresh_attr(inode);
+        ui.set_nlink(inode.nlink());
+        sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
+    }
+    ui.data().set_upper(Lower { branch: rw.clone(), dentry: new })?;
+    Stats::add(&sbi.stats.copyups, 1);
+    Ok(())
 }
 
 /// A new, unique name in the work directory.
@@ -417,7 +488,8 @@ fn remove_temp(rw: &Branch, work: &Dentry, tmp: &Dentry) {
 /// removing or renaming it needs a whiteout.
 pub(crate) fn exists_below(sbi: &SbInfo, dir: &UnionInode, name: &[u8]) -> Result<bool> {
     let _creds = sbi.cred.override_creds();
-    for l in dir.data().lowers() {
+    let view = dir.data().view();
+    for l in view.lowers() {
         let child = match l.dentry.lookup_child(name) {
             Ok(c) => c,
             Err(e) if e == ENOENT => continue,

@@ -66,8 +66,8 @@ fn check_name(name: &[u8]) -> Result {
 }
 
 /// The upper directory of the union directory `dir`, which must have one.
-fn upper_dir(dir: &UnionInode) -> Result<&Dentry> {
-    Ok(&dir.data().upper().ok_or(EIO)?.dentry)
+fn upper_dir(dir: &UnionInode) -> Result<Dentry> {
+    dir.data().view().upper().map(|u| u.dentry.clone()).ok_or(EIO)
 }
 
 /// `.wh.NAME`.
@@ -82,7 +82,7 @@ fn create_whiteout(sbi: &SbInfo, dir: &DirOps<'_>, name: &[u8]) -> Result {
     let wh = dir.lookup(&wh_name(name)?)?;
     if wh.inode().is_none() {
         dir.create(&wh, 0o600)?;
-        Stats::add(&sbi.view.stats.whiteouts, 1);
+        Stats::add(&sbi.stats.whiteouts, 1);
     }
     Ok(())
 }
@@ -115,7 +115,8 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let sbi = sb.info();
     let name = dentry.name();
     check_name(name)?;
-    let rw = writable(sbi)?;
+    let w = writable(sbi)?;
+    let rw = &w.rw;
     let parent = dentry.get().parent();
     copy_up(sb, &parent, Data::All)?;
     if let New::Link(old) = what {
@@ -132,7 +133,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let mnt = rw.root.mnt();
         let _w = WriteAccess::get(mnt, &rw.root)?;
         let udir = upper_dir(dir)?;
-        let g = DirGuard::lock(mnt, udir)?;
+        let g = DirGuard::lock(mnt, &udir)?;
         let child = g.lookup(name)?;
         if child.inode().is_some() {
             // Created directly in the branch behind the union's back.
@@ -159,7 +160,8 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             }
             New::Link(old) => {
                 let oui = union_inode_of(old).ok_or(ENOENT)?;
-                let oupper = oui.data().upper().ok_or(EIO)?;
+                let oui_view = oui.data().view();
+                let oupper = oui_view.upper().ok_or(EIO)?;
                 g.link(&oupper.dentry, &child)?;
                 child
             }
@@ -173,7 +175,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         child
     };
 
-    let stamp = namei::dir_stamp(dir.data());
+    let stamp = namei::dir_stamp(sbi, w.gen, &dir.data().view());
     match what {
         New::Link(old) => {
             let oui = union_inode_of(old).ok_or(ENOENT)?;
@@ -199,7 +201,8 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 /// link(2) can later give a name.
 pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file, mode: u16, dentry: UnionDentry<'_>) -> Result {
     let sbi = sb.info();
-    let rw = writable(sbi)?;
+    let w = writable(sbi)?;
+    let rw = &w.rw;
     let parent = dentry.get().parent();
     copy_up(sb, &parent, Data::All)?;
     let flags = crate::vfs::file::flags_of(file);
@@ -210,7 +213,7 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file
         let _as_caller = creator.override_creds();
         let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
         let udir = upper_dir(dir)?;
-        let f = File::open_tmpfile(&path::at(rw.root.mnt(), udir), mode, flags, &creator)?;
+        let f = File::open_tmpfile(&path::at(rw.root.mnt(), &udir), mode, flags, &creator)?;
         f.dentry().ok_or(EIO)?
     };
     let res = Resolved { upper: Some(Lower { branch: rw.clone(), dentry: upper }), lowers: KVVec::new() };
@@ -232,7 +235,8 @@ pub(crate) fn is_empty(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
 /// unlink and rmdir of the positive union dentry `dentry` in `dir`.
 pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>, is_dir: bool) -> Result {
     let sbi = sb.info();
-    let rw = writable(sbi)?;
+    let w = writable(sbi)?;
+    let rw = &w.rw;
     let name = dentry.name();
     let d = dentry.get();
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
@@ -246,10 +250,11 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let mnt = rw.root.mnt();
     let _w = WriteAccess::get(mnt, &rw.root)?;
     let udir = upper_dir(dir)?;
-    let upper = ui.data().upper().map(|u| u.dentry.clone());
+    let ui_view = ui.data().view();
+    let upper = ui_view.upper().map(|u| u.dentry.clone());
     let mut gone: Option<Dentry> = None;
     {
-        let g = DirGuard::lock(mnt, udir)?;
+        let g = DirGuard::lock(mnt, &udir)?;
         if need_wh {
             create_whiteout(sbi, &g, name)?;
         }
@@ -267,9 +272,9 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         }
     }
     if let Some(u) = gone {
-        remove_upper_dir(sbi, udir, name, &u)?;
+        remove_upper_dir(sbi, &udir, name, &u)?;
     }
-    match ui.data().upper().and_then(|u| u.dentry.inode()) {
+    match ui.data().view().upper().and_then(|u| u.dentry.inode()) {
         Some(i) if !is_dir => ui.set_nlink(i.nlink()),
         _ => ui.clear_nlink(),
     }
@@ -279,9 +284,10 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 /// Removes the upper directory `u` (named `name` in `udir`): moves it into
 /// the work directory, then empties and removes it there.
 fn remove_upper_dir(sbi: &SbInfo, udir: &Dentry, name: &[u8], u: &Dentry) -> Result {
-    let rw = writable(sbi)?;
+    let w = writable(sbi)?;
+    let rw = &w.rw;
     let mnt = rw.root.mnt();
-    let work = sbi.work.as_ref().ok_or(EROFS)?;
+    let work = &w.work;
     let tmp_name = copyup::temp_name(sbi)?;
     {
         let g = RenameGuard::lock(mnt, udir, work)?;
@@ -332,7 +338,8 @@ pub(crate) fn rename(
     }
     let (oname, nname) = (old.name(), new.name());
     check_name(nname)?;
-    let rw = writable(sbi)?;
+    let w = writable(sbi)?;
+    let rw = &w.rw;
     let od = old.get();
     let nd = new.get();
     let ui = union_inode_of(&od).ok_or(ENOENT)?;
@@ -353,20 +360,22 @@ pub(crate) fn rename(
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
     let _w = WriteAccess::get(mnt, &rw.root)?;
-    if let Some(tu) = target.and_then(|t| t.data().upper()) {
+    let target_view = target.map(|t| t.data().view());
+    if let Some(tu) = target_view.as_ref().and_then(|v| v.upper()) {
         if tu.dentry.is_dir() {
             // Only whiteouts are left in it; the rename replaces it.
             clean_whiteouts(rw, &tu.dentry)?;
         }
     }
-    let ou = ui.data().upper().ok_or(EIO)?;
+    let ui_view = ui.data().view();
+    let ou = ui_view.upper().ok_or(EIO)?;
     if is_dir && new_below {
         // At its new name it must not merge with what is below there.
         set_opaque(mnt, &ou.dentry)?;
     }
     let (oudir, nudir) = (upper_dir(odir)?, upper_dir(ndir)?);
     {
-        let g = RenameGuard::lock(mnt, oudir, nudir)?;
+        let g = RenameGuard::lock(mnt, &oudir, &nudir)?;
         if !g.is_in_old(&ou.dentry) {
             return Err(code::estale());
         }
@@ -375,7 +384,7 @@ pub(crate) fn rename(
         }
         let nu = g.new().lookup(nname)?;
         if let (Some(_), Some(t)) = (nu.inode(), target) {
-            if !t.data().upper().is_some_and(|tu| tu.dentry.same(&nu)) {
+            if !t.data().view().upper().is_some_and(|tu| tu.dentry.same(&nu)) {
                 return Err(code::estale());
             }
         }
@@ -386,7 +395,7 @@ pub(crate) fn rename(
         ui.data().make_opaque();
     }
     if let Some(t) = target {
-        match t.data().upper().and_then(|u| u.dentry.inode()) {
+        match t.data().view().upper().and_then(|u| u.dentry.inode()) {
             Some(i) if !nd.is_dir() => t.set_nlink(i.nlink()),
             _ => t.clear_nlink(),
         }

@@ -7,6 +7,7 @@
 //! opened before a copy-up keep reading their lower file (as with AUFS and
 //! OverlayFS).
 
+use crate::branch::OpenGuard;
 use crate::copyup::{copy_up, Data};
 use crate::inode::UnionInode;
 use crate::vfs::dentry::Dentry;
@@ -21,6 +22,9 @@ pub(crate) struct RegFile {
     /// The branch file, opened with the mounter's credentials: the upper
     /// file once the union file was opened for writing.
     pub(crate) real: File,
+    /// Counts the file on its branch (a remount refuses to delete a branch
+    /// with open files).
+    _open: OpenGuard,
 }
 
 /// Flags that ask for write access of some kind.
@@ -33,11 +37,13 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
         let data = if flags & sys::O_TRUNC != 0 { Data::Empty } else { Data::All };
         copy_up(sb, dentry, data)?;
     }
-    let top = ui.data().top()?;
+    let ui_view = ui.data().view();
+    let top = ui_view.top()?;
     // O_TRUNC was (or will be) applied through setattr on the union inode.
     let real_flags = flags & !(sys::O_CREAT | sys::O_EXCL | sys::O_NOCTTY | sys::O_TRUNC);
+    let open = OpenGuard::new(&top.branch, flags & WRITE_FLAGS != 0)?;
     let real = File::open(&top.path(), real_flags, &sbi.cred)?;
-    Ok(RegFile { real })
+    Ok(RegFile { real, _open: open })
 }
 
 /// After a write-like operation: the union inode mirrors the branch file's

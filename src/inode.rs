@@ -3,9 +3,12 @@
 //!
 //! A union inode holds the lower dentries it stands for (its *stack*):
 //! for a non-directory, the one object that won the lookup; for a directory,
-//! every same-named directory that merges into it, top first. The stack is
-//! set before the inode is published and never changes afterwards; the
-//! references it holds are dropped when the inode is destroyed.
+//! every same-named directory that merges into it, top first. The stack of an
+//! ordinary inode is set before the inode is published and only grows an
+//! upper (copy-up) or shrinks to it (made opaque); the root's stack is
+//! replaced as a whole when a remount changes the branches. Readers go
+//! through a [`View`]: a borrow of an ordinary stack, or a counted snapshot
+//! of the root's, so a remount never frees what a reader is using.
 
 use crate::branch::Branch;
 use crate::vfs::dentry::Dentry;
@@ -15,7 +18,8 @@ use crate::vfs::path;
 use crate::vfs::sys;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, SpinLock};
+use kernel::{new_spinlock, pin_init};
 use crate::copyup::{copy_up, Data};
 use crate::vfs::lower::{acl, xattr, Attr, WriteAccess};
 use crate::vfs::ops::union_inode_of;
@@ -40,33 +44,135 @@ impl Lower {
     }
 }
 
-/// rfs's data in every union inode.
+/// The members of the root directory: one branch root per branch, down to
+/// the first opaque one.
+pub(crate) struct Members {
+    /// The writable branch's root, when that branch is on top.
+    pub(crate) upper: Option<Lower>,
+    /// The other branch roots.
+    pub(crate) lowers: KVVec<Lower>,
+}
+
+/// The root's stack, replaced as a whole by a remount.
+///
+/// Locking: `cur` is a spinlock held only to copy or swap the pointer;
+/// readers keep their snapshot (an `Arc`) for as long as they use it, so
+/// they never block a remount and a remount never frees what they use.
+#[pin_data]
+pub(crate) struct LiveStack {
+    #[pin]
+    cur: SpinLock<Arc<Members>>,
+}
+
+impl LiveStack {
+    /// A live stack starting with `m`.
+    pub(crate) fn new(m: Members) -> Result<Arc<LiveStack>> {
+        let m = Arc::new(m, GFP_KERNEL)?;
+        Arc::pin_init(pin_init!(LiveStack { cur <- new_spinlock!(m, "rfs_root_stack") }), GFP_KERNEL)
+    }
+
+    /// The current members.
+    pub(crate) fn get(&self) -> Arc<Members> {
+        self.cur.lock().clone()
+    }
+
+    /// Publishes new members; returns the old ones (dropped by the caller,
+    /// outside the lock).
+    pub(crate) fn replace(&self, m: Arc<Members>) -> Arc<Members> {
+        core::mem::replace(&mut *self.cur.lock(), m)
+    }
+}
+
+/// The stack of one union inode.
+enum Stack {
+    /// Any inode but the root.
+    ///
+    /// - `lowers` is set before the inode is published and never changes; a
+    ///   directory that becomes opaque stops showing them (`visible` drops to
+    ///   0), but the references stay until the inode is destroyed, so readers
+    ///   may borrow them without locks;
+    /// - `upper` is set once, by copy-up or creation, under the superblock's
+    ///   copy-up lock, and then stays until the inode is destroyed.
+    /// - `plink` is the pseudo-link of a hard-linked lower file (plink.rs),
+    ///   set before the inode is published.
+    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, visible: AtomicUsize, plink: Option<Lower> },
+    /// The root directory.
+    Live(Arc<LiveStack>),
+}
+
+/// rfs's data in every union inode: its stack of members (see [`Stack`]).
 ///
 /// The members of a union object, top first, are its *upper* (the object in
 /// the top-most writable branch, once there is one) and its *lowers* (the
 /// same-named objects of the branches below, as lookup found them).
-///
-/// - `lowers` is set before the inode is published and never changes; a
-///   directory that becomes opaque stops showing them (`visible` drops to
-///   0), but the references stay until the inode is destroyed, so readers
-///   may borrow them without locks;
-/// - `upper` is set once, by copy-up or creation, under the superblock's
-///   copy-up lock, and then stays until the inode is destroyed.
 pub(crate) struct InodeInfo {
-    upper: SetOnce<Lower>,
-    lowers: KVVec<Lower>,
-    visible: AtomicUsize,
+    stack: Stack,
 }
 
 impl InodeData for InodeInfo {
     fn empty() -> Self {
-        InodeInfo { upper: SetOnce::new(), lowers: KVVec::new(), visible: AtomicUsize::new(0) }
+        InodeInfo {
+            stack: Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), visible: AtomicUsize::new(0), plink: None },
+        }
     }
 
     fn release(&mut self) {
-        drop(self.upper.take());
-        self.lowers = KVVec::new();
-        *self.visible.get_mut() = 0;
+        // Drops every reference the stack holds.
+        *self = Self::empty();
+    }
+}
+
+/// What a union inode is made of, at one moment (see [`InodeInfo::view`]).
+pub(crate) enum View<'a> {
+    /// Borrowed from an ordinary inode.
+    Fixed { upper: Option<&'a Lower>, lowers: &'a [Lower], plink: Option<&'a Lower> },
+    /// A snapshot of the root's members.
+    Live(Arc<Members>),
+}
+
+impl View<'_> {
+    /// The object in the writable branch, if any.
+    pub(crate) fn upper(&self) -> Option<&Lower> {
+        match self {
+            View::Fixed { upper, .. } => *upper,
+            View::Live(m) => m.upper.as_ref(),
+        }
+    }
+
+    /// The lower members that count.
+    pub(crate) fn lowers(&self) -> &[Lower] {
+        match self {
+            View::Fixed { lowers, .. } => lowers,
+            View::Live(m) => &m.lowers,
+        }
+    }
+
+    /// The members, top first: the upper (if any) then the lowers.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &Lower> {
+        Iterator::chain(self.upper().into_iter(), self.lowers().iter())
+    }
+
+    /// Where attributes and data come from: the top-most member, or the
+    /// pseudo-link of a hard-linked lower file whose other name was copied
+    /// up (plink.rs).
+    pub(crate) fn top(&self) -> Result<&Lower> {
+        if let (None, Some(p)) = (self.upper(), self.plink()) {
+            return Ok(p);
+        }
+        self.members().next().ok_or(EIO)
+    }
+
+    /// The pseudo-link the object reads from, if any.
+    pub(crate) fn plink(&self) -> Option<&Lower> {
+        match self {
+            View::Fixed { plink, .. } => *plink,
+            View::Live(_) => None,
+        }
+    }
+
+    /// How many members there are.
+    pub(crate) fn depth(&self) -> usize {
+        self.upper().map_or(0, |_| 1) + self.lowers().len()
     }
 }
 
@@ -79,44 +185,50 @@ impl InodeInfo {
             slot.set(u)?;
         }
         let visible = AtomicUsize::new(lowers.len());
-        Ok(InodeInfo { upper: slot, lowers, visible })
+        Ok(InodeInfo { stack: Stack::Fixed { upper: slot, lowers, visible, plink: None } })
     }
 
-    /// The object in the writable branch, if any.
-    pub(crate) fn upper(&self) -> Option<&Lower> {
-        self.upper.get()
+    /// The same inode data, reading from the pseudo-link `p` (before the
+    /// inode is published).
+    pub(crate) fn with_plink(mut self, p: Option<Lower>) -> Self {
+        if let Stack::Fixed { plink, .. } = &mut self.stack {
+            *plink = p;
+        }
+        self
+    }
+
+    /// The root's data: its members come from `live`.
+    pub(crate) fn new_root(live: Arc<LiveStack>) -> Self {
+        InodeInfo { stack: Stack::Live(live) }
+    }
+
+    /// The members as they are now.
+    pub(crate) fn view(&self) -> View<'_> {
+        match &self.stack {
+            Stack::Fixed { upper, lowers, visible, plink } => {
+                let n = visible.load(Ordering::Acquire).min(lowers.len());
+                View::Fixed { upper: upper.get(), lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
+            }
+            Stack::Live(live) => View::Live(live.get()),
+        }
     }
 
     /// Records the object in the writable branch (copy-up, creation).
-    /// Returns false if another thread did first.
+    /// Returns false if another thread did first. The root's upper is the
+    /// writable branch's root, never set this way.
     pub(crate) fn set_upper(&self, upper: Lower) -> Result<bool> {
-        self.upper.set(upper)
+        match &self.stack {
+            Stack::Fixed { upper: slot, .. } => slot.set(upper),
+            Stack::Live(_) => Err(EROFS),
+        }
     }
 
-    /// The lower members that still count (all, unless made opaque).
-    pub(crate) fn lowers(&self) -> &[Lower] {
-        let n = self.visible.load(Ordering::Acquire).min(self.lowers.len());
-        self.lowers.get(..n).unwrap_or(&[])
-    }
-
-    /// Hides every lower member (the directory became opaque).
+    /// Hides every lower member (the directory became opaque). The root is
+    /// never made opaque this way.
     pub(crate) fn make_opaque(&self) {
-        self.visible.store(0, Ordering::Release);
-    }
-
-    /// The members, top first: the upper (if any) then the lowers.
-    pub(crate) fn members(&self) -> impl Iterator<Item = &Lower> {
-        Iterator::chain(self.upper().into_iter(), self.lowers().iter())
-    }
-
-    /// The top-most member: where attributes and data come from.
-    pub(crate) fn top(&self) -> Result<&Lower> {
-        self.members().next().ok_or(EIO)
-    }
-
-    /// How many members there are.
-    pub(crate) fn depth(&self) -> usize {
-        self.upper().map_or(0, |_| 1) + self.lowers().len()
+        if let Stack::Fixed { visible, .. } = &self.stack {
+            visible.store(0, Ordering::Release);
+        }
     }
 }
 
@@ -130,14 +242,15 @@ pub(crate) fn getattr(
     request_mask: u32,
     flags: u32,
 ) -> Result {
-    let top = ui.data().top()?;
+    let ui_view = ui.data().view();
+    let top = ui_view.top()?;
     {
         let _creds = sb.info().cred.override_creds();
         crate::vfs::path::getattr(&top.path(), stat, request_mask, flags)?;
     }
     stat.dev = sb.dev();
     stat.ino = ui.vfs().ino();
-    if ui.vfs().is_dir() && ui.data().depth() > 1 {
+    if ui.vfs().is_dir() && ui_view.depth() > 1 {
         stat.nlink = 1;
     }
     Ok(())
@@ -147,7 +260,8 @@ pub(crate) fn getattr(
 /// top lower inode (so lower ACLs and the like are honored). Write access is
 /// not asked of the lower inode: writes never go to a lower branch.
 pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
-    let top = ui.data().top()?;
+    let ui_view = ui.data().view();
+    let top = ui_view.top()?;
     let lower = top.dentry.inode().ok_or(ENOENT)?;
     // The union inode mirrors the top member, also after a change made
     // directly in its branch (chmod, chown).
@@ -158,8 +272,8 @@ pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
 }
 
 /// The lower dentry a symlink's target is read from.
-pub(crate) fn link_source(ui: &UnionInode) -> Result<&Dentry> {
-    Ok(&ui.data().top()?.dentry)
+pub(crate) fn link_source(ui: &UnionInode) -> Result<Dentry> {
+    Ok(ui.data().view().top()?.dentry.clone())
 }
 
 /// setattr (chmod, chown, utimes, truncate): copies the object up (without
@@ -169,7 +283,8 @@ pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
     let data = if attr.size() == Some(0) { Data::Empty } else { Data::All };
     copy_up(sb, &d, data)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
-    let upper = ui.data().upper().ok_or(EIO)?;
+    let ui_view = ui.data().view();
+    let upper = ui_view.upper().ok_or(EIO)?;
     let sbi = sb.info();
     {
         let _creds = sbi.cred.override_creds();
@@ -188,13 +303,15 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
     if value.is_none() {
         // Removing what is not there fails without a copy-up.
         let ui = union_inode_of(&d).ok_or(ENOENT)?;
-        let top = ui.data().top()?;
+        let ui_view = ui.data().view();
+        let top = ui_view.top()?;
         let _creds = sb.info().cred.override_creds();
         xattr::get(top.branch.root.mnt(), &top.dentry, name)?;
     }
     copy_up(sb, &d, Data::All)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
-    let upper = ui.data().upper().ok_or(EIO)?;
+    let ui_view = ui.data().view();
+    let upper = ui_view.upper().ok_or(EIO)?;
     let sbi = sb.info();
     {
         let _creds = sbi.cred.override_creds();
@@ -214,7 +331,8 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
 /// The ACL `kind` of the top member (get_acl: getxattr of
 /// `system.posix_acl_*` and the like).
 pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<Option<acl::Acl>> {
-    let top = ui.data().top()?;
+    let ui_view = ui.data().view();
+    let top = ui_view.top()?;
     let _creds = sb.info().cred.override_creds();
     match acl::get(top.branch.root.mnt(), &top.dentry, kind) {
         Err(e) if e == crate::vfs::code::eopnotsupp() => Ok(None),
@@ -229,7 +347,8 @@ pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<
 pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut sys::posix_acl) -> Result {
     copy_up(sb, &d, Data::All)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
-    let upper = ui.data().upper().ok_or(EIO)?;
+    let ui_view = ui.data().view();
+    let upper = ui_view.upper().ok_or(EIO)?;
     {
         let _creds = sb.info().cred.override_creds();
         let mnt = upper.branch.root.mnt();
@@ -248,7 +367,8 @@ pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut s
 /// have hidden them from the caller, but not from the mounter).
 pub(crate) fn list_xattr(sb: SuperBlock<'_>, ui: &UnionInode) -> Result<KVec<u8>> {
     let show_trusted = crate::vfs::task::capable_sys_admin();
-    let top = ui.data().top()?;
+    let ui_view = ui.data().view();
+    let top = ui_view.top()?;
     let all = {
         let _creds = sb.info().cred.override_creds();
         xattr::list(&top.dentry)?

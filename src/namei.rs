@@ -18,7 +18,7 @@
 //! lookup, and unrelated changes cost one re-resolution, not an invalidation.
 
 use crate::branch::Branch;
-use crate::inode::{InodeInfo, Lower, UnionInode};
+use crate::inode::{InodeInfo, Lower, UnionInode, View};
 use crate::logic::options::Udba;
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
@@ -87,9 +87,9 @@ fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
     Ok(d.inode().is_some())
 }
 
-/// Resolves `name` in the directory `parent` (mounter's credentials must be
-/// in force). `rw` is the union's writable branch.
-pub(crate) fn resolve(parent: &InodeInfo, name: &[u8], rw: Option<&Arc<Branch>>) -> Result<Resolved> {
+/// Resolves `name` in the directory whose members are `parent` (mounter's
+/// credentials must be in force). `rw` is the union's writable branch.
+pub(crate) fn resolve(parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) -> Result<Resolved> {
     let mut res = Resolved::empty();
     if whiteout::is_reserved(name) {
         return Ok(res);
@@ -127,9 +127,14 @@ pub(crate) fn resolve(parent: &InodeInfo, name: &[u8], rw: Option<&Arc<Branch>>)
     Ok(res)
 }
 
-/// The stamp of a directory's lower directories (see the module docs).
-pub(crate) fn dir_stamp(dir: &InodeInfo) -> u64 {
-    let mut stamp = 0xcbf2_9ce4_8422_2325u64;
+/// The stamp of a directory's lower directories (see the module docs) in
+/// branch-table generation `gen`. With udba=none only the generation counts.
+pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &View<'_>) -> u64 {
+    let mut stamp = (0xcbf2_9ce4_8422_2325u64 ^ gen).wrapping_mul(0x100_0000_01b3);
+    stamp = (stamp ^ sbi.plink_epoch()).wrapping_mul(0x100_0000_01b3);
+    if sbi.udba == Udba::None {
+        return stamp | 1;
+    }
     for l in dir.members() {
         if let Some(inode) = l.dentry.inode() {
             stamp = (stamp ^ inode.change_stamp()).wrapping_mul(0x100_0000_01b3);
@@ -152,11 +157,24 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
         mode::S_IFLNK => Kind::Symlink,
         _ => Kind::Special(crate::vfs::inode::rdev(lower)),
     };
+    let plink = plink_of(sbi, &res)?;
     let mut inode = sb.new_inode()?;
     inode.init(ino, imode, kind);
     inode.copy_attr(lower);
-    *inode.data_mut() = InodeInfo::new(res.upper, res.lowers)?;
+    *inode.data_mut() = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink);
     Ok(inode)
+}
+
+/// The pseudo-link a resolved name reads from: for a hard-linked lower file
+/// without an upper, a copy of another of its names (plink.rs).
+fn plink_of(sbi: &SbInfo, res: &Resolved) -> Result<Option<Lower>> {
+    let Some(l) = res.lowers.first().filter(|l| res.upper.is_none() && crate::plink::applies(l)) else {
+        return Ok(None);
+    };
+    let tab = sbi.tab();
+    let Some(((rw, _), dir)) = tab.top_rw().zip(tab.plnk.as_ref()) else { return Ok(None) };
+    let _creds = sbi.cred.override_creds();
+    Ok(crate::plink::find(dir, l)?.map(|d| Lower { branch: rw.clone(), dentry: d }))
 }
 
 /// `lookup` in a union directory: returns the inode for `dentry`, or `None`
@@ -169,8 +187,11 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let sbi = sb.info();
     let res = {
         let _creds = sbi.cred.override_creds();
-        let stamp = dir_stamp(dir.data());
-        let res = resolve(dir.data(), name, sbi.rw())?;
+        // Stamped with the generation of the table the name is resolved in.
+        let tab = sbi.tab();
+        let view = dir.data().view();
+        let stamp = dir_stamp(sbi, tab.gen, &view);
+        let res = resolve(&view, name, tab.rw())?;
         dentry.set_stamp(stamp);
         res
     };
@@ -182,31 +203,38 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 
 /// `d_revalidate` in ref-walk mode: whether the cached `dentry` still shows
 /// what a fresh lookup would.
+///
+/// The parent's stamp covers the branch-table generation, so after a remount
+/// every cached name is resolved again once (also with udba=none), and stays
+/// only if it is made of the same versions of the same branches' objects.
 pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Option<&UnionInode>, parent: &UnionInode) -> Result<bool> {
     let sbi = sb.info();
-    if sbi.udba == Udba::None {
-        return Ok(true);
-    }
+    // Even with udba=none: a member removed directly from its branch (an
+    // unhashed or negative lower dentry) is never shown again.
     if let Some(ui) = inode {
-        if ui.data().members().any(|l| l.dentry.is_unhashed() || l.dentry.inode().is_none()) {
+        if ui.data().view().members().any(|l| l.dentry.is_unhashed() || l.dentry.inode().is_none()) {
             return Ok(false);
         }
     }
     let _creds = sbi.cred.override_creds();
-    let stamp = dir_stamp(parent.data());
+    let gen = sbi.gen();
+    let pview = parent.data().view();
+    let stamp = dir_stamp(sbi, gen, &pview);
     if stamp == dentry.stamp() {
         return Ok(true);
     }
+    let tab = sbi.tab();
     // A copy of the name: without the parent's lock a rename may change it.
     let name = dentry.get().name()?;
-    let res = resolve(parent.data(), &name, sbi.rw())?;
+    let res = resolve(&pview, &name, tab.rw())?;
     let same = match inode {
         None => !res.is_positive(),
         Some(ui) => {
-            let old = ui.data();
+            let old = ui.data().view();
             let new = Iterator::chain(res.upper.iter(), res.lowers.iter());
             old.depth() == res.upper.iter().count() + res.lowers.len()
-                && old.members().zip(new).all(|(a, b)| a.branch.id == b.branch.id && a.dentry.same(&b.dentry))
+                && old.members().zip(new).all(|(a, b)| a.branch.same(&b.branch) && a.dentry.same(&b.dentry))
+                && old.plink().is_some() == plink_of(sbi, &res)?.is_some()
         }
     };
     if same {

@@ -39,7 +39,8 @@ pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
     let _creds = sbi.cred.override_creds();
     let mut merge = DirMerge::new();
     let mut failed: Option<kernel::error::Error> = None;
-    for l in dir.data().members() {
+    let view = dir.data().view();
+    for l in view.members() {
         let file = File::open(&l.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
         merge.begin_branch(l.branch.id as usize, l.branch.honors_whiteouts());
         for_each_entry(&file, &mut |name, ino, d_type| match merge.add(name, ino, d_type) {
@@ -92,7 +93,8 @@ pub(crate) fn iterate(sb: SuperBlock<'_>, dir: &UnionInode, df: &mut DirFile, ct
 /// fsync of a union directory: syncs its upper directory (the only one rfs
 /// changes); a directory without one has nothing of rfs's to sync.
 pub(crate) fn fsync(sb: SuperBlock<'_>, dir: &UnionInode, datasync: bool) -> Result {
-    let Some(upper) = dir.data().upper() else { return Ok(()) };
+    let view = dir.data().view();
+    let Some(upper) = view.upper() else { return Ok(()) };
     let sbi = sb.info();
     let _creds = sbi.cred.override_creds();
     let f = File::open(&upper.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;

@@ -26,6 +26,7 @@ mod file;
 mod inode;
 mod namei;
 mod options;
+mod plink;
 mod readdir;
 mod super_;
 mod sysfs;

@@ -2,24 +2,27 @@
 //! its per-mount state ([`SbInfo`]), statfs, /proc/mounts and remount.
 
 use crate::branch::{self, Branch, MAX_STACK_DEPTH};
-use crate::inode::{InodeInfo, Lower};
+use crate::inode::{InodeInfo, LiveStack, Lower, Members};
+use crate::logic::branch::{ApplyError, BranchTable};
 use crate::logic::inomap::ROOT_INO;
-use crate::xino::{self, InoState};
-use crate::logic::options::{self, Udba};
+use crate::logic::options::{self, BranchSpec, MountOption, Udba};
+use crate::logic::vec::{Vec as LVec, VecExt};
 use crate::options::MountConfig;
-use crate::sysfs::SiView;
+use crate::sysfs::{SiView, Stats};
 use crate::vfs::cred::Cred;
 use crate::vfs::dentry::Dentry;
-use crate::vfs::fs::{FcLog, SuperParams, SuperSetup};
+use crate::vfs::fs::{FcLog, SuperBlock, SuperParams, SuperSetup};
 use crate::vfs::inode::Kind;
+use crate::vfs::path::Path;
 use crate::vfs::seq::SeqFile;
 use crate::vfs::sys;
 use crate::vfs::sysfs::SysfsDir;
+use crate::xino::{self, InoState};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
-use kernel::{new_mutex, try_pin_init};
+use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock, try_pin_init};
 
 /// `f_type` of statfs on a union ("rfs!").
 pub(crate) const RFS_SUPER_MAGIC: u64 = 0x7266_7321;
@@ -27,16 +30,84 @@ pub(crate) const RFS_SUPER_MAGIC: u64 = 0x7266_7321;
 /// Source of the `si` ids (per module load).
 static NEXT_SI: AtomicU64 = AtomicU64::new(1);
 
+/// One version of the branch stack. A remount builds a new `Tab` and
+/// publishes it whole (see [`SbInfo`]); a `Tab` never changes.
+pub(crate) struct Tab {
+    /// Bumped by every remount that changes the branches; union dentries
+    /// remember it (namei.rs) so that they are checked again after one.
+    pub(crate) gen: u64,
+    /// The branches, top (index 0) first, with their stable ids.
+    pub(crate) table: BranchTable<Arc<Branch>>,
+    /// The work directory in branch 0, when that branch is writable.
+    pub(crate) work: Option<Dentry>,
+    /// The pseudo-link directory in branch 0 (plink.rs), likewise.
+    pub(crate) plnk: Option<Dentry>,
+}
+
+impl Tab {
+    /// The branches, top first.
+    pub(crate) fn branches(&self) -> impl ExactSizeIterator<Item = &Arc<Branch>> + '_ {
+        self.table.as_slice().iter().map(|b| &b.data)
+    }
+
+    /// The top-most writable branch, if any.
+    pub(crate) fn rw(&self) -> Option<&Arc<Branch>> {
+        self.branches().find(|b| b.perm.is_writable())
+    }
+
+    /// Branch 0 and its work directory, when modifications are possible:
+    /// branch 0 is writable (objects of branches above the writable one
+    /// could not be changed).
+    pub(crate) fn top_rw(&self) -> Option<(&Arc<Branch>, &Dentry)> {
+        let b = &self.table.get(0)?.data;
+        if !b.perm.is_writable() {
+            return None;
+        }
+        Some((b, self.work.as_ref()?))
+    }
+
+    /// The members of the root directory in this stack: every branch root,
+    /// down to the first opaque one. Runs with the mounter's credentials.
+    fn root_members(&self) -> Result<Members> {
+        let mut upper = None;
+        let mut lowers = KVVec::with_capacity(self.table.len(), GFP_KERNEL)?;
+        for (i, b) in self.branches().enumerate() {
+            let member = Lower { branch: b.clone(), dentry: b.root.dentry().clone() };
+            if i == 0 && b.perm.is_writable() {
+                upper = Some(member);
+            } else {
+                lowers.push(member, GFP_KERNEL)?;
+            }
+            if crate::namei::is_opaque(b, b.root.dentry())? {
+                break;
+            }
+        }
+        Ok(Members { upper, lowers })
+    }
+}
+
 /// Per-mount state, owned by the superblock (`s_fs_info`).
 ///
-/// The branch table is fixed for the life of the mount in this version, so
-/// it is read without locks. The inode-number map is behind a mutex
-/// (sleeping: it may allocate). `copyup` serialises copy-ups (see
-/// `copyup.rs` for the lock order).
+/// Locking and lifetimes:
+/// - `tab` is the current branch stack. It is replaced only by a remount
+///   (which the VFS serialises with `s_umount`), never changed in place:
+///   the spinlock is held just to copy or swap the `Arc`, and a reader keeps
+///   the version it took for the rest of its operation. The root inode's
+///   members are swapped the same way ([`LiveStack`]), *before* `tab`, so a
+///   lookup that sees the new generation also sees the new root.
+/// - `gen` mirrors `tab.gen` for the revalidation fast path; it is stored
+///   after `tab` is published, so it is never newer than `tab`.
+/// - `inos` (the inode-number map) is a mutex: it may allocate and write
+///   the xino file. Never taken with a branch's write access held.
+/// - `copyup` serialises copy-ups (see `copyup.rs` for the lock order).
+/// - `sysfs` is held while the `si_<id>/` directory is replaced.
 #[pin_data]
 pub(crate) struct SbInfo {
-    /// The branches, top (index 0) first.
-    pub(crate) branches: KVec<Arc<Branch>>,
+    #[pin]
+    tab: SpinLock<Arc<Tab>>,
+    gen: AtomicU64,
+    /// The root directory's members.
+    root: Arc<LiveStack>,
     /// The mounter's credentials: every operation on a branch runs with them.
     pub(crate) cred: Cred,
     /// How direct changes to branches are noticed.
@@ -51,22 +122,44 @@ pub(crate) struct SbInfo {
     xino_shown: xino::Where<'static>,
     /// The id of `/sys/fs/rfs/si_<id>` and of `si=` in /proc/mounts.
     pub(crate) si: u64,
-    /// The private work directory in the writable branch (copy-up
-    /// temporaries are built there), when there is a writable branch.
-    pub(crate) work: Option<Dentry>,
     /// Held while an object is copied up: one copy-up at a time per mount,
     /// so two callers never copy the same object twice.
     #[pin]
     pub(crate) copyup: Mutex<()>,
     /// Source of temporary names in the work directory.
     pub(crate) tmp_seq: AtomicU64,
-    /// `/sys/fs/rfs/si_<id>/`, removed when the superblock goes.
-    _sysfs: SysfsDir<SiView>,
-    /// What the sysfs directory shows, with the mount's counters.
-    pub(crate) view: Arc<SiView>,
+    /// `/sys/fs/rfs/si_<id>/`, replaced by a remount, removed when the
+    /// superblock goes.
+    #[pin]
+    sysfs: Mutex<Option<SysfsDir<SiView>>>,
+    /// The mount's counters (shown in sysfs).
+    pub(crate) stats: Arc<Stats>,
+    /// Bumped when a pseudo-link is created (plink.rs); part of every
+    /// dentry stamp.
+    plink_epoch: AtomicU64,
 }
 
 impl SbInfo {
+    /// The current branch stack.
+    pub(crate) fn tab(&self) -> Arc<Tab> {
+        self.tab.lock().clone()
+    }
+
+    /// The pseudo-link epoch (see `plink.rs`).
+    pub(crate) fn plink_epoch(&self) -> u64 {
+        self.plink_epoch.load(Ordering::Acquire)
+    }
+
+    /// A pseudo-link was created: cached names look up again.
+    pub(crate) fn bump_plink_epoch(&self) {
+        self.plink_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The current generation (see [`Tab::gen`]).
+    pub(crate) fn gen(&self) -> u64 {
+        self.gen.load(Ordering::Acquire)
+    }
+
     /// The union inode number of a lower object: stable for the life of the
     /// mount, unique within it.
     pub(crate) fn ino_of(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
@@ -79,8 +172,8 @@ impl SbInfo {
     /// Updates the sysfs `xino` figures.
     fn publish_usage(&self, st: &InoState) {
         let (entries, bytes) = st.usage();
-        self.view.stats.xino_entries.store(entries, Ordering::Relaxed);
-        self.view.stats.xino_bytes.store(bytes, Ordering::Relaxed);
+        self.stats.xino_entries.store(entries, Ordering::Relaxed);
+        self.stats.xino_bytes.store(bytes, Ordering::Relaxed);
     }
 
     /// Makes `(branch_id, lower_ino)` share the union inode number `ino`
@@ -92,15 +185,32 @@ impl SbInfo {
         Ok(())
     }
 
-    /// The index of the top-most writable branch, if any.
-    pub(crate) fn top_writable(&self) -> Option<usize> {
-        self.branches.iter().position(|b| b.perm.is_writable())
+    /// Replaces `si_<id>/` with one showing `tab`.
+    fn publish_sysfs(&self, tab: &Tab) -> Result {
+        let view = SiView::new(tab.branches(), self.xi_path.as_deref(), self.stats.clone())?;
+        let mut dir = self.sysfs.lock();
+        // The old directory goes first: the new one has the same name.
+        *dir = None;
+        *dir = Some(crate::sysfs::create_si_dir(self.si, view)?);
+        Ok(())
     }
+}
 
-    /// The writable branch: where copy-ups, new objects and whiteouts go.
-    pub(crate) fn rw(&self) -> Option<&Arc<Branch>> {
-        self.branches.get(self.top_writable()?)
+/// The `BranchTable` of the branches opened for a new mount (their ids are
+/// the table's, in order).
+fn table_of(branches: KVec<Arc<Branch>>) -> Result<BranchTable<Arc<Branch>>> {
+    let mut table = BranchTable::new();
+    for b in branches {
+        let (id, perm) = (b.id, b.perm);
+        let got = {
+            let name = bytes(&b.name)?;
+            table.push(&name, perm, b).map_err(|e| crate::options::errno_of(e.errno))?
+        };
+        if got != id {
+            return Err(EINVAL);
+        }
     }
+    Ok(table)
 }
 
 /// Builds a union superblock from the mount options.
@@ -146,93 +256,306 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
         xino::Where::Path(_) => xino::Where::Path(b""),
         xino::Where::Memory => xino::Where::Memory,
     };
-    let view = SiView::new(&branches, xi_path.as_deref())?;
-    let sysfs = crate::sysfs::create_si_dir(si, view.clone())?;
     let udba = cfg.udba.unwrap_or(Udba::Reval);
-    let work = match branches.iter().find(|b| b.perm.is_writable()) {
+    let (work, plnk) = match rw0 {
         Some(rw) => {
             let _creds = cred.override_creds();
-            Some(crate::copyup::prepare_workdir(rw, log)?)
+            (Some(crate::copyup::prepare_workdir(rw, log)?), Some(crate::plink::prepare_dir(rw, log)?))
         }
-        None => None,
+        None => (None, None),
     };
+    let tab = Tab { gen: 1, table: table_of(branches)?, work, plnk };
+    let members = {
+        let _creds = cred.override_creds();
+        tab.root_members()?
+    };
+    let stats = Stats::new()?;
+    let view = SiView::new(tab.branches(), xi_path.as_deref(), stats.clone())?;
+    let sysfs = crate::sysfs::create_si_dir(si, view)?;
+    let tab = Arc::new(tab, GFP_KERNEL)?;
+    let root_stack = LiveStack::new(members)?;
+    let root_for_info = root_stack.clone();
     let info = KBox::pin_init(
         try_pin_init!(SbInfo {
-            branches,
+            tab <- new_spinlock!(tab, "rfs_branch_table"),
+            gen: AtomicU64::new(1),
+            root: root_for_info,
             cred,
             udba,
             inos <- new_mutex!(ino_state),
             xi_path,
             xino_shown,
             si,
-            work,
             copyup <- new_mutex!(()),
             tmp_seq: AtomicU64::new(0),
-            _sysfs: sysfs,
-            view,
+            sysfs <- new_mutex!(Some(sysfs)),
+            stats,
+            plink_epoch: AtomicU64::new(0),
         }),
         GFP_KERNEL,
     )?;
     sb.set_info(info);
     let info = sb.info().ok_or(EINVAL)?;
 
-    // The root: every branch root merges, down to the first opaque one.
-    let mut upper = None;
-    let mut lowers = KVVec::with_capacity(info.branches.len(), GFP_KERNEL)?;
-    for (i, b) in info.branches.iter().enumerate() {
-        let member = Lower { branch: b.clone(), dentry: b.root.dentry().clone() };
-        if i == 0 && b.perm.is_writable() {
-            upper = Some(member);
-        } else {
-            lowers.push(member, GFP_KERNEL)?;
-        }
-        if crate::namei::is_opaque(b, b.root.dentry())? {
-            break;
-        }
-    }
-    let mut root = sb.new_inode()?;
-    let top = info.branches.first().ok_or(EINVAL)?;
+    let tab = info.tab();
+    let top = tab.branches().next().ok_or(EINVAL)?;
     let top_inode = top.root.dentry().inode().ok_or(EIO)?;
+    let mut root = sb.new_inode()?;
     root.init(ROOT_INO, top_inode.mode(), Kind::Dir);
     root.copy_attr(top_inode);
-    *root.data_mut() = InodeInfo::new(upper, lowers)?;
+    *root.data_mut() = InodeInfo::new_root(root_stack);
     sb.set_root(root)
 }
 
-/// Remount. Branch changes on a live mount are not supported yet: they are
-/// refused with a message. A `dirs=` that names the current branches (as
-/// mount(8) may pass the options from /proc/mounts back on a remount) is
-/// accepted, like the other options.
-pub(crate) fn reconfigure(sbi: &SbInfo, cfg: &MountConfig, log: &FcLog) -> Result {
-    let same = match cfg.branches.as_ref() {
-        None => true,
-        Some(specs) => same_branches(sbi, specs)?,
+/// Remount: generic flags, and branch operations.
+///
+/// The branch operations (`add:`/`ins:`, `append:`, `prepend:`, `del:`,
+/// `mod:`, and a `dirs=` that differs from the current list, which applies
+/// first) are applied in order to a copy of the table; if any fails nothing
+/// changes. Then the new table is checked against the live mount (busy
+/// branches, the union itself as a branch, stacking depth), the root's new
+/// members and work directory are prepared, and everything is published at
+/// once (see [`SbInfo`]). Cached dentries notice the new generation when
+/// next used; unused ones are dropped at once when a branch went away or
+/// changed permission, which releases the old branches.
+pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) -> Result {
+    let sbi = sb.info();
+    let old = sbi.tab();
+    let mut ops: KVec<MountOption> = KVec::new();
+    if let Some(specs) = cfg.branches.as_ref() {
+        if !same_branches(&old, specs) {
+            ops.push(MountOption::Branches(canon_specs(&old, specs)?), GFP_KERNEL)?;
+        }
+    }
+    for op in cfg.branch_ops.iter() {
+        ops.push(canon_op(&old, op)?, GFP_KERNEL)?;
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+
+    // A path that names no directory, or no branch, is a bad option here
+    // (EINVAL, as for duplicates and nesting), not a missing file.
+    let mut table = old.table.apply_ops(&ops, |id, spec| Branch::open(spec, id, log)).map_err(|e| {
+        let e = match e {
+            ApplyError::Opt(o) => {
+                log.error(o.msg, None);
+                crate::options::errno_of(o.errno)
+            }
+            ApplyError::Make(e) => e,
+        };
+        if e == ENOENT { EINVAL } else { e }
+    })?;
+    // `mod:` changed the permission in the table: give such branches a new
+    // version with it.
+    for i in 0..table.len() {
+        if let Some(b) = table.get_mut(i) {
+            if b.perm != b.data.perm {
+                b.data = b.data.with_perm(b.perm)?;
+            }
+        }
+    }
+    check_new_branches(sb, &old, &table, log)?;
+
+    // Busy branches. The guard clears the marks on every way out.
+    let closing = Closing::mark(&old, &table, log)?;
+    let (work, plnk) = {
+        let _creds = sbi.cred.override_creds();
+        match (table.get(0), old.top_rw()) {
+            (Some(b), Some((orw, owork))) if b.data.perm.is_writable() && b.id == orw.id => {
+                (Some(owork.clone()), old.plnk.clone())
+            }
+            (Some(b), _) if b.data.perm.is_writable() => (
+                Some(crate::copyup::prepare_workdir(&b.data, log)?),
+                Some(crate::plink::prepare_dir(&b.data, log)?),
+            ),
+            _ => (None, None),
+        }
     };
-    if !cfg.branch_ops.is_empty() || !same {
-        log.error("changing branches on a live mount is not supported yet", None);
-        return Err(EINVAL);
+    let tab = Tab { gen: old.gen.wrapping_add(1), table, work, plnk };
+    let members = {
+        let _creds = sbi.cred.override_creds();
+        Arc::new(tab.root_members()?, GFP_KERNEL)?
+    };
+    let tab = Arc::new(tab, GFP_KERNEL)?;
+
+    // Publish: the root's members, then the table, then the generation.
+    let old_members = sbi.root.replace(members);
+    let old_tab = core::mem::replace(&mut *sbi.tab.lock(), tab.clone());
+    sbi.gen.store(tab.gen, Ordering::Release);
+    drop(old_members);
+    let shrink = closing.shrink_needed();
+    closing.done();
+    if let Err(e) = sbi.publish_sysfs(&tab) {
+        pr_warn!("rfs: si_{:x}: cannot update sysfs ({:?})\n", sbi.si, e);
+    }
+    drop(old_tab);
+    if shrink {
+        sb.shrink_dcache();
     }
     Ok(())
 }
 
-/// Whether `specs` name the mounted branches, in order, with their perms.
-fn same_branches(sbi: &SbInfo, specs: &[options::BranchSpec]) -> Result<bool> {
-    if specs.len() != sbi.branches.len() {
-        return Ok(false);
+/// The marks a remount puts on the branches it deletes or takes write
+/// permission from (see `branch::OpenGuard`); cleared when dropped, except
+/// on deleted branches once the remount succeeded.
+struct Closing<'a> {
+    deleted: KVec<&'a Arc<Branch>>,
+    lost_write: KVec<&'a Arc<Branch>>,
+    changed: bool,
+    success: bool,
+}
+
+impl<'a> Closing<'a> {
+    /// Marks the branches of `old` that `new` deletes or makes read-only;
+    /// EBUSY if files that forbid it are open.
+    fn mark(old: &'a Tab, new: &BranchTable<Arc<Branch>>, log: &FcLog) -> Result<Closing<'a>> {
+        let mut c = Closing { deleted: KVec::new(), lost_write: KVec::new(), changed: false, success: false };
+        for b in old.branches() {
+            match new.index_of_id(b.id).and_then(|i| new.get(i)) {
+                None => {
+                    c.deleted.push(b, GFP_KERNEL)?;
+                    c.changed = true;
+                    if b.begin_closing(false) {
+                        log.error("branch is busy: files are open in it", Some(&b.name));
+                        return Err(EBUSY);
+                    }
+                }
+                Some(n) => {
+                    if n.perm != b.perm {
+                        c.changed = true;
+                    }
+                    if b.perm.is_writable() && !n.perm.is_writable() {
+                        c.lost_write.push(b, GFP_KERNEL)?;
+                        if b.begin_closing(true) {
+                            log.error("branch is busy: files are open for writing in it", Some(&b.name));
+                            return Err(EBUSY);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(c)
     }
-    for (spec, b) in specs.iter().zip(sbi.branches.iter()) {
-        let Ok(p) = crate::vfs::path::Path::lookup(&spec.path) else { return Ok(false) };
-        if spec.perm != b.perm || !(p.is_under(&b.root) && b.root.is_under(&p)) {
-            return Ok(false);
+
+    /// Whether a branch went away or changed permission.
+    fn shrink_needed(&self) -> bool {
+        self.changed
+    }
+
+    /// The remount is published.
+    fn done(mut self) {
+        self.success = true;
+    }
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        if !self.success {
+            for b in self.deleted.iter() {
+                b.end_closing();
+            }
+        }
+        for b in self.lost_write.iter() {
+            b.end_closing();
         }
     }
-    Ok(true)
+}
+
+/// Checks the branches a remount adds: distinct from (and not nested with)
+/// every other branch, not the union itself or a union stacked on it, and
+/// not stacked deeper than the mount allows.
+fn check_new_branches(sb: SuperBlock<'_>, old: &Tab, table: &BranchTable<Arc<Branch>>, log: &FcLog) -> Result {
+    let all = || table.as_slice().iter().map(|b| &b.data);
+    for b in all().filter(|b| old.table.index_of_id(b.id).is_none()) {
+        if sb.is(b.root.sb()) {
+            log.error("a branch cannot be in the union itself", Some(&b.name));
+            return Err(EINVAL);
+        }
+        let (_, depth, _) = crate::vfs::fs::sb_limits(b.root.sb());
+        if depth + 1 > sb.stack_depth() {
+            log.error("branch is stacked deeper than the union allows", Some(&b.name));
+            return Err(EINVAL);
+        }
+        branch::check_distinct(b, all(), log)?;
+    }
+    Ok(())
+}
+
+/// A path of a remount option as the table stores it: the d_path of what it
+/// names (so relative paths, symlinks and `..` do not matter). For a path
+/// that names the root of a current branch, that branch's name. A path that
+/// does not resolve stays as written.
+fn canon(old: &Tab, path: &[u8]) -> Result<LVec<u8>> {
+    let mut out = LVec::new();
+    let resolved = match Path::lookup(path) {
+        Ok(p) => match old.branches().find(|b| p.is_under(&b.root) && b.root.is_under(&p)) {
+            Some(b) => Some(bytes(&b.name)?),
+            None => Some(p.name()?),
+        },
+        Err(_) => None,
+    };
+    out.try_extend_from_slice(resolved.as_deref().unwrap_or(path)).map_err(|_| ENOMEM)?;
+    Ok(out)
+}
+
+fn canon_spec(old: &Tab, s: &BranchSpec) -> Result<BranchSpec> {
+    Ok(BranchSpec { path: canon(old, &s.path)?, perm: s.perm, perm_given: s.perm_given })
+}
+
+fn canon_specs(old: &Tab, specs: &[BranchSpec]) -> Result<LVec<BranchSpec>> {
+    let mut out = LVec::new();
+    for s in specs {
+        out.try_push(canon_spec(old, s)?).map_err(|_| ENOMEM)?;
+    }
+    Ok(out)
+}
+
+/// One branch operation with its paths made canonical (see [`canon`]).
+fn canon_op(old: &Tab, op: &MountOption) -> Result<MountOption> {
+    Ok(match op {
+        MountOption::Add { index, branch } => MountOption::Add { index: *index, branch: canon_spec(old, branch)? },
+        MountOption::Append(b) => MountOption::Append(canon_spec(old, b)?),
+        MountOption::Prepend(b) => MountOption::Prepend(canon_spec(old, b)?),
+        MountOption::Del(p) => MountOption::Del(canon(old, p)?),
+        MountOption::Mod { path, perm } => MountOption::Mod { path: canon(old, path)?, perm: *perm },
+        MountOption::Branches(list) => MountOption::Branches(canon_specs(old, list)?),
+        MountOption::Udba(u) => MountOption::Udba(*u),
+        MountOption::NoXino => MountOption::NoXino,
+        MountOption::TruncXino => MountOption::TruncXino,
+        MountOption::Xino(p) => {
+            let mut v = LVec::new();
+            v.try_extend_from_slice(p).map_err(|_| ENOMEM)?;
+            MountOption::Xino(v)
+        }
+    })
+}
+
+/// A copy of `v`.
+fn bytes(v: &[u8]) -> Result<KVec<u8>> {
+    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    out.extend_from_slice(v, GFP_KERNEL)?;
+    Ok(out)
+}
+
+/// Whether `specs` name the mounted branches, in order, with their perms.
+fn same_branches(tab: &Tab, specs: &[BranchSpec]) -> bool {
+    if specs.len() != tab.table.len() {
+        return false;
+    }
+    for (spec, b) in specs.iter().zip(tab.branches()) {
+        let Ok(p) = Path::lookup(&spec.path) else { return false };
+        if spec.perm != b.perm || !(p.is_under(&b.root) && b.root.is_under(&p)) {
+            return false;
+        }
+    }
+    true
 }
 
 /// statfs of the union: that of the top writable branch, else the first.
 pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
-    let i = sbi.top_writable().unwrap_or(0);
-    let b = sbi.branches.get(i).ok_or(EIO)?;
+    let tab = sbi.tab();
+    let b = tab.rw().or_else(|| tab.branches().next()).ok_or(EIO)?;
     let _creds = sbi.cred.override_creds();
     b.root.statfs(buf)?;
     buf.f_type = RFS_SUPER_MAGIC as _;
@@ -246,7 +569,7 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
     push_str(&mut line, b",si=")?;
     push_hex(&mut line, sbi.si)?;
     push_str(&mut line, b",dirs=")?;
-    for (i, b) in sbi.branches.iter().enumerate() {
+    for (i, b) in sbi.tab().branches().enumerate() {
         if i > 0 {
             push_str(&mut line, b":")?;
         }

@@ -16,7 +16,7 @@ impl Show for Config {
     fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
         match name {
             b"config" => {
-                out.line(b"version=0.1.0\nfeatures=read-path write-path posix-acl udba=reval,none\nmax_branches=1024");
+                out.line(b"version=0.1.0\nfeatures=read-path write-path posix-acl udba=reval,none branch-management pseudo-links\nmax_branches=1024");
                 Ok(())
             }
             _ => Err(ENOENT),
@@ -44,24 +44,42 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// All counters at zero.
+    pub(crate) fn new() -> Result<Arc<Stats>> {
+        Ok(Arc::new(
+            Stats {
+                copyups: AtomicU64::new(0),
+                copyup_bytes: AtomicU64::new(0),
+                whiteouts: AtomicU64::new(0),
+                xino_entries: AtomicU64::new(0),
+                xino_bytes: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
     /// Adds `n` to a counter.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-/// What `si_<id>/` shows: a snapshot of the branch table and the live
-/// counters.
+/// What `si_<id>/` shows: a snapshot of the branch table (a remount makes a
+/// new one, with a new directory) and the mount's live counters.
 pub(crate) struct SiView {
     lines: KVec<(KVec<u8>, u32)>,
     branches: KVec<Arc<Branch>>,
     xi_path: KVec<u8>,
-    pub(crate) stats: Stats,
+    stats: Arc<Stats>,
 }
 
 impl SiView {
     /// Snapshots the branch list.
-    pub(crate) fn new(branches: &[Arc<Branch>], xi_path: Option<&[u8]>) -> Result<Arc<SiView>> {
+    pub(crate) fn new<'a>(
+        branches: impl ExactSizeIterator<Item = &'a Arc<Branch>>,
+        xi_path: Option<&[u8]>,
+        stats: Arc<Stats>,
+    ) -> Result<Arc<SiView>> {
         let mut lines = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         let mut held = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         for b in branches {
@@ -72,13 +90,6 @@ impl SiView {
             l.extend_from_slice(b.perm.as_str().as_bytes(), GFP_KERNEL)?;
             lines.push((l, b.id), GFP_KERNEL)?;
         }
-        let stats = Stats {
-            copyups: AtomicU64::new(0),
-            copyup_bytes: AtomicU64::new(0),
-            whiteouts: AtomicU64::new(0),
-            xino_entries: AtomicU64::new(0),
-            xino_bytes: AtomicU64::new(0),
-        };
         let mut xi = KVec::new();
         xi.extend_from_slice(xi_path.unwrap_or(b""), GFP_KERNEL)?;
         Ok(Arc::new(SiView { lines, branches: held, xi_path: xi, stats }, GFP_KERNEL)?)

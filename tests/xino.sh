@@ -85,4 +85,44 @@ rfs_mount "$M" "dirs=$B1=ro:$B2=ro"
 S=/sys/fs/rfs/si_$(mount_si "$M")
 t_eq "no rw branch: the map lives in memory (xi_path empty)" "" "$(cat "$S/xi_path")"
 umount "$M"
+
+# --- pseudo-links: hard links of a lower branch stay one object ---------------
+P=$T/pl
+mkbranches "$P" 2
+mkdir -p "$P/mnt"
+mkfile "$P/b1/h1" "hard"
+mkdir -p "$P/b1/sub"
+ln "$P/b1/h1" "$P/b1/h2"
+ln "$P/b1/h1" "$P/b1/sub/h3"
+PM=$P/mnt
+rfs_mount "$PM" "dirs=$P/b0=rw:$P/b1=ro+wh"
+hl_inos() { for n in h1 h2 sub/h3; do printf '%s ' "$(rfsprobe inode-of "$PM/$n")"; done; }
+hl_one() { hl_inos | tr ' ' '\n' | grep . | sort -u | wc -l | tr -d ' '; }
+t_eq "hard links in a lower branch: one union inode" 1 "$(hl_one)"
+t_eq "before copy-up all names read the same" "hardhardhard" "$(cat "$PM/h1" "$PM/h2" "$PM/sub/h3")"
+before=$(hl_inos)
+printf ' one' >>"$PM/h1"
+t_ok "h1 was copied up" [ -f "$P/b0/h1" ]
+t_eq "after copy-up of h1: still one union inode" "$before" "$(hl_inos)"
+t_eq "after copy-up of h1: h2 (cached before) shows the new data" "hard one" "$(cat "$PM/h2")"
+t_eq "after copy-up of h1: sub/h3 shows the new data" "hard one" "$(cat "$PM/sub/h3")"
+t_eq "the lower file is unchanged" "hard" "$(cat "$P/b1/h2")"
+printf ' two' >>"$PM/h2"
+t_eq "a write through h2 shows through h1" "hard one two" "$(cat "$PM/h1")"
+t_eq "h1 and h2 are one file in the writable branch" "$(stat -c %i "$P/b0/h1")" "$(stat -c %i "$P/b0/h2")"
+echo 2 >/proc/sys/vm/drop_caches
+t_eq "after drop_caches: same inode" "$before" "$(hl_inos)"
+t_eq "after drop_caches: sub/h3 still shows the shared data" "hard one two" "$(cat "$PM/sub/h3")"
+umount "$PM"
+rfs_mount "$PM" "dirs=$P/b0=rw:$P/b1=ro+wh"
+t_eq "after umount + mount: same inode" "$before" "$(hl_inos)"
+t_eq "after umount + mount: sub/h3 shows the shared data" "hard one two" "$(cat "$PM/sub/h3")"
+t_errno "the pseudo-link directory is hidden" ENOENT rfsprobe stat "$PM/.wh..wh.plnk"
+t_eq "and not listed" "h1 h2 sub" "$(names "$PM" | oneline)"
+printf ' three' >>"$PM/sub/h3"
+t_eq "sub/h3 copied up as a link too (parent copied first)" "$(stat -c %i "$P/b0/h1")" "$(stat -c %i "$P/b0/sub/h3")"
+t_eq "all names show it" "hard one two three" "$(cat "$PM/h2")"
+rm "$PM/h1"
+t_eq "removing one name keeps the others" "hard one two three" "$(cat "$PM/h2")"
+umount "$PM"
 t_done

@@ -271,14 +271,14 @@ impl<T: Clone> BranchTable<T> {
         mut self,
         index: usize,
         spec: &BranchSpec,
-        make: &mut impl FnMut(&BranchSpec) -> Result<T, E>,
+        make: &mut impl FnMut(u32, &BranchSpec) -> Result<T, E>,
     ) -> Result<BranchTable<T>, ApplyError<E>> {
         if index > self.branches.len() {
             return Err(OptError::inval("bad branch index").into());
         }
         self.check_new(&spec.path)?;
         let id = self.take_id()?;
-        let data = make(spec).map_err(ApplyError::Make)?;
+        let data = make(id, spec).map_err(ApplyError::Make)?;
         let branch = Branch {
             id,
             perm: spec.perm,
@@ -294,7 +294,7 @@ impl<T: Clone> BranchTable<T> {
     fn replace_all<E>(
         &self,
         specs: &[BranchSpec],
-        make: &mut impl FnMut(&BranchSpec) -> Result<T, E>,
+        make: &mut impl FnMut(u32, &BranchSpec) -> Result<T, E>,
     ) -> Result<BranchTable<T>, ApplyError<E>> {
         let mut new = BranchTable {
             branches: vec_with_capacity(specs.len())?,
@@ -309,12 +309,15 @@ impl<T: Clone> BranchTable<T> {
                     path: vec_from_slice(&old.path)?,
                     data: old.data.clone(),
                 },
-                None => Branch {
-                    id: new.take_id()?,
-                    perm: spec.perm,
-                    path: vec_from_slice(&spec.path)?,
-                    data: make(spec).map_err(ApplyError::Make)?,
-                },
+                None => {
+                    let id = new.take_id()?;
+                    Branch {
+                        id,
+                        perm: spec.perm,
+                        path: vec_from_slice(&spec.path)?,
+                        data: make(id, spec).map_err(ApplyError::Make)?,
+                    }
+                }
             };
             new.branches.try_push(branch)?;
         }
@@ -327,7 +330,8 @@ impl<T: Clone> BranchTable<T> {
     ///
     /// - `Add { index, .. }` inserts at `index` (`0..=len`), `Append` at the
     ///   bottom, `Prepend` at the top; the new branch's data comes from
-    ///   `make`, its id is new. A textual duplicate or nested path is EINVAL.
+    ///   `make(id, spec)`, its id is new. A textual duplicate or nested path
+    ///   is EINVAL.
     /// - `Del(path)` removes the branch at `path` (ENOENT if none).
     /// - `Mod { path, perm }` changes its permission (ENOENT if none).
     /// - `Branches(list)` replaces the whole list; branches already present
@@ -341,7 +345,7 @@ impl<T: Clone> BranchTable<T> {
     pub fn apply_ops<E>(
         &self,
         ops: &[MountOption],
-        mut make: impl FnMut(&BranchSpec) -> Result<T, E>,
+        mut make: impl FnMut(u32, &BranchSpec) -> Result<T, E>,
     ) -> Result<BranchTable<T>, ApplyError<E>> {
         let mut table = self.try_clone()?;
         for op in ops {
@@ -389,7 +393,7 @@ pub fn mount_specs(base: Option<&[BranchSpec]>, ops: &[MountOption]) -> Result<V
     let t = if ops.is_empty() {
         t
     } else {
-        t.apply_ops(ops, |_| Ok::<(), NoMem>(())).map_err(|e| match e {
+        t.apply_ops(ops, |_, _| Ok::<(), NoMem>(())).map_err(|e| match e {
             ApplyError::Opt(o) => o,
             ApplyError::Make(m) => m.into(),
         })?
@@ -440,8 +444,8 @@ mod tests {
     }
 
     /// Data maker that counts calls and hands out 1000, 1001, ...
-    fn maker(count: &mut u32) -> impl FnMut(&BranchSpec) -> Result<u32, &'static str> + '_ {
-        move |_| {
+    fn maker(count: &mut u32) -> impl FnMut(u32, &BranchSpec) -> Result<u32, &'static str> + '_ {
+        move |_, _| {
             *count += 1;
             Ok(999 + *count)
         }
@@ -569,7 +573,7 @@ mod tests {
         assert_eq!(e, ApplyError::Opt(OptError::inval("nested branches")));
         // The maker's error is passed through.
         let e = t
-            .apply_ops(&ops(&["append:/l2"]), |_: &BranchSpec| Err::<u32, _>("boom"))
+            .apply_ops(&ops(&["append:/l2"]), |_: u32, _: &BranchSpec| Err::<u32, _>("boom"))
             .unwrap_err();
         assert_eq!(e, ApplyError::Make("boom"));
         assert_eq!(show(&t), [(s("/rw"), "rw", 64), (s("/l1"), "ro", 65)]);

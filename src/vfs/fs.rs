@@ -192,6 +192,24 @@ impl<'a> SuperBlock<'a> {
     pub(crate) fn dev(&self) -> u32 {
         self.sb.s_dev
     }
+
+    /// `s_stack_depth`, set at mount.
+    pub(crate) fn stack_depth(&self) -> i32 {
+        self.sb.s_stack_depth
+    }
+
+    /// Whether `other` (e.g. a branch's superblock) is this superblock.
+    pub(crate) fn is(&self, other: *mut sys::super_block) -> bool {
+        core::ptr::eq(self.sb, other)
+    }
+
+    /// Drops every unused dentry of the union (and with them the inodes and
+    /// the branch references they held).
+    pub(crate) fn shrink_dcache(&self) {
+        // SAFETY: a live superblock; shrink_dcache_sb takes the locks it
+        // needs and only frees dentries nobody holds.
+        unsafe { sys::shrink_dcache_sb((self.sb as *const sys::super_block).cast_mut()) }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -335,7 +353,7 @@ unsafe extern "C" fn fc_reconfigure(fc: *mut sys::fs_context) -> kernel::ffi::c_
     };
     // SAFETY: the superblock of a mounted union (s_umount held).
     let sb = unsafe { SuperBlock::from_raw(sb) };
-    match reconfigure(sb.info(), cfg, &log) {
+    match reconfigure(sb, cfg, &log) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

@@ -78,6 +78,14 @@ impl<'a> InodeRef<'a> {
         self.0.i_ino as u64
     }
 
+    /// `(s_dev of its superblock, i_ino, i_generation)`: names the inode
+    /// across mounts of its filesystem (pseudo-link keys).
+    pub(crate) fn identity(&self) -> (u32, u64, u32) {
+        // SAFETY: a live inode's i_sb is its live superblock.
+        let dev = unsafe { (*self.0.i_sb).s_dev };
+        (dev, self.0.i_ino as u64, self.0.i_generation)
+    }
+
     /// Takes the inode lock (i_rwsem, exclusive) until the guard is dropped.
     pub(crate) fn lock(&self) -> InodeLock<'a> {
         // SAFETY: the inode is live for 'a; unlocked by the guard.

@@ -266,7 +266,8 @@ unsafe extern "C" fn get_inode_acl(inode: *mut sys::inode, kind: c_int, rcu: boo
     }
     // SAFETY: ref-walk: the VFS holds the inode.
     let (_, ui) = unsafe { union_inode(inode) };
-    match ui.data().top().map(|t| t.dentry.inode()) {
+    let view = ui.data().view();
+    match view.top().map(|t| t.dentry.inode()) {
         Ok(Some(lower)) => acl::get_inode_acl(lower, kind),
         Ok(None) => ENOENT.to_ptr(),
         Err(e) => e.to_ptr(),
@@ -471,7 +472,8 @@ unsafe extern "C" fn xattr_get(
 ) -> c_int {
     // SAFETY: the VFS holds the union dentry and its inode.
     let (sb, ui) = unsafe { union_inode(inode) };
-    let top = match ui.data().top() {
+    let view = ui.data().view();
+    let top = match view.top() {
         Ok(t) => t,
         Err(e) => return e.to_errno(),
     };

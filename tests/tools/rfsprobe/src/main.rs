@@ -665,6 +665,7 @@ mounts:
   umount TARGET [detach|force]         umount2(2)
   fsmount TYPE TARGET KEY[=VAL]...     fsopen/fsconfig/fsmount/move_mount; on failure the
                                        fs_context log follows the errno: `EINVAL | e rfs: ...`
+  fsreconfigure TARGET KEY[=VAL]...    fspick/fsconfig/FSCONFIG_CMD_RECONFIGURE (log on failure)
   fsconfig-log TYPE KEY[=VAL]...       like fsmount up to FSCONFIG_CMD_CREATE, prints the log
 creation and removal:
   creat PATH [MODE]  open PATH FLAGS [MODE]  mkdir PATH [MODE]  rmdir PATH  unlink PATH
@@ -738,6 +739,10 @@ fn run(args: &[OsString]) -> Res {
         "fsmount" => {
             need(2, usize::MAX)?;
             mount::fsmount(&a[0], Some(&a[1]), &a[2..])
+        }
+        "fsreconfigure" => {
+            need(1, usize::MAX)?;
+            mount::fsreconfigure(&a[0], &a[1..])
         }
         "fsconfig-log" => {
             need(1, usize::MAX)?;

@@ -15,6 +15,9 @@ const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSCONFIG_CMD_RECONFIGURE: libc::c_uint = 7;
+const SYS_FSPICK: libc::c_long = 433;
+const FSPICK_CLOEXEC: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// Generic mount flags, given as a separate comma-separated argument so the
@@ -92,6 +95,65 @@ fn read_log(fs: &Fd) -> Vec<String> {
         msgs.push(String::from_utf8_lossy(&buf[..n as usize]).trim_end().to_string());
     }
     msgs
+}
+
+/// fsconfig(2) each KEY[=VAL] of `params` on the context `fs`.
+fn set_params(fs: &Fd, params: &[OsString]) -> Res {
+    for p in params {
+        let bytes = p.as_bytes();
+        let (key, val) = match bytes.iter().position(|&b| b == b'=') {
+            Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
+            None => (bytes, None),
+        };
+        let k = cstr(OsStr::from_bytes(key))?;
+        let r = match val {
+            Some(v) => {
+                let v = cstr(OsStr::from_bytes(v))?;
+                // SAFETY: live C strings.
+                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0) }
+            }
+            // SAFETY: live C string, null value as the flag form requires.
+            None => unsafe {
+                libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_FLAG, k.as_ptr(), std::ptr::null::<u8>(), 0)
+            },
+        };
+        if r < 0 {
+            return Err(last_err(format!("fsconfig {}", lossy(OsStr::from_bytes(key)))));
+        }
+    }
+    Ok(())
+}
+
+/// Reconfigure the mount at `target` through fspick(2): each KEY[=VAL] is
+/// one fsconfig(2) call, then FSCONFIG_CMD_RECONFIGURE. On failure the errno
+/// name is followed by the failing step and the fs_context log.
+pub fn fsreconfigure(target: &OsStr, params: &[OsString]) -> Res {
+    let t = cstr(target)?;
+    // SAFETY: live C string.
+    let fd = unsafe { libc::syscall(SYS_FSPICK, libc::AT_FDCWD, t.as_ptr(), FSPICK_CLOEXEC) };
+    let fs = Fd(check(fd as libc::c_int, format!("fspick {}", lossy(target)))?);
+    let with_log = |e: Fail, fs: &Fd| -> Fail {
+        match e {
+            Fail::Sys(no, ctx) => {
+                let mut s = format!("{ctx}: {}", strerror(no));
+                for m in read_log(fs) {
+                    s.push_str(" | ");
+                    s.push_str(&m);
+                }
+                Fail::SysDetail(no, s)
+            }
+            other => other,
+        }
+    };
+    set_params(&fs, params).map_err(|e| with_log(e, &fs))?;
+    // SAFETY: plain syscall on our fd.
+    let r = unsafe {
+        libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_CMD_RECONFIGURE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0)
+    };
+    if r < 0 {
+        return Err(with_log(last_err("fsconfig reconfigure"), &fs));
+    }
+    Ok(())
 }
 
 /// Create a mount of `ty` configured by KEY[=VAL] arguments and attach it at

@@ -1,0 +1,104 @@
+//! Pseudo-links: hard links of a lower branch stay one object in the union,
+//! also after one of their names is copied up.
+//!
+//! A lower file with several links is one inode with several names; a
+//! copy-up works on one name, so without help the first name copied up
+//! would get a new file of its own and the other names would keep showing
+//! the old data (AUFS's "pseudo-link" problem). rfs keeps, for every such
+//! copy, a hard link to it in `.wh..wh.plnk/` at the top of the writable
+//! branch, named after the lower inode (`<dev>_<ino>_<generation>` in hex,
+//! so a key never matches another file, also in a later mount):
+//!
+//! - copying up another name of the same lower inode links that pseudo-link
+//!   into place instead of copying, so all names share the upper inode;
+//! - a name not copied up yet reads its data and attributes from the
+//!   pseudo-link (it is the object's *plink* member, see `inode.rs`);
+//! - the union inode number is the same for all of them anyway (xino).
+//!
+//! Creating a pseudo-link bumps the mount's plink epoch, which is part of
+//! every dentry stamp (namei.rs), so cached names of the other links are
+//! looked up again and pick the pseudo-link up. The directory stays in the
+//! branch after umount (the links remain valid for the next mount).
+
+use crate::branch::Branch;
+use crate::inode::Lower;
+use crate::vfs::dentry::Dentry;
+use crate::vfs::fs::FcLog;
+use crate::vfs::inode::{mode, InodeRef};
+use crate::vfs::lower::{DirGuard, WriteAccess};
+use kernel::error::{code::*, Result};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The pseudo-link directory at the top of the writable branch.
+pub(crate) const PLINK_DIR: &[u8] = b".wh..wh.plnk";
+
+/// Creates the pseudo-link directory in `rw` if needed. The caller runs with
+/// the mounter's credentials.
+pub(crate) fn prepare_dir(rw: &Arc<Branch>, log: &FcLog) -> Result<Dentry> {
+    let mnt = rw.root.mnt();
+    let _w = WriteAccess::get(mnt, &rw.root)?;
+    let g = DirGuard::lock(mnt, rw.root.dentry())?;
+    let d = g.lookup(PLINK_DIR)?;
+    match d.inode() {
+        Some(i) if i.is_dir() => Ok(d),
+        Some(_) => {
+            log.error("pseudo-link directory name is taken by a non-directory", Some(PLINK_DIR));
+            Err(EEXIST)
+        }
+        None => g.mkdir(d, PLINK_DIR, 0o700).inspect_err(|_| {
+            log.error("cannot create the pseudo-link directory in the writable branch", Some(&rw.name));
+        }),
+    }
+}
+
+/// Whether the lower object `l` may have other names: a regular file with
+/// more than one link.
+pub(crate) fn applies(l: &Lower) -> bool {
+    l.dentry.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG && i.nlink() > 1)
+}
+
+/// The pseudo-link name of a lower inode.
+fn key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
+    let (dev, ino, gen) = inode.identity();
+    let mut v = crate::logic::vec::Vec::new();
+    crate::super_::push_hex(&mut v, u64::from(dev))?;
+    v.push(b'_', GFP_KERNEL)?;
+    crate::super_::push_hex(&mut v, ino)?;
+    v.push(b'_', GFP_KERNEL)?;
+    crate::super_::push_hex(&mut v, u64::from(gen))?;
+    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    out.extend_from_slice(&v, GFP_KERNEL)?;
+    Ok(out)
+}
+
+/// The pseudo-link of the lower object `l` in `dir`, if there is one. The
+/// caller runs with the mounter's credentials.
+pub(crate) fn find(dir: &Dentry, l: &Lower) -> Result<Option<Dentry>> {
+    let inode = l.dentry.inode().ok_or(ENOENT)?;
+    let d = dir.lookup_child(&key(inode)?)?;
+    match d.inode() {
+        Some(i) if i.mode() & mode::S_IFMT == mode::S_IFREG => Ok(Some(d)),
+        _ => Ok(None),
+    }
+}
+
+/// Records `upper`, the copy of the lower object `l`, as its pseudo-link.
+/// The caller runs with the mounter's credentials and holds the copy-up
+/// lock.
+pub(crate) fn record(rw: &Branch, dir: &Dentry, l: &Lower, upper: &Dentry) -> Result {
+    let inode = l.dentry.inode().ok_or(ENOENT)?;
+    let name = key(inode)?;
+    let mnt = rw.root.mnt();
+    let _w = WriteAccess::get(mnt, &rw.root)?;
+    let g = DirGuard::lock(mnt, dir)?;
+    let d = g.lookup(&name)?;
+    if d.inode().is_some() {
+        // A stale link (a copy made in an earlier mount and since removed
+        // through the union): replace it.
+        g.unlink(&d)?;
+        let d = g.lookup(&name)?;
+        return g.link(upper, &d);
+    }
+    g.link(upper, &d)
+}
