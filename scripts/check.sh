@@ -153,20 +153,31 @@ vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-2400
 	-T "${RFS_SUITE_TIMEOUT:-900}")
 [ ${#names[@]} = 0 ] || vmargs+=(-s "$(IFS=,; echo "${names[*]}")")
 [ "${RFS_CONSOLE:-0}" != 1 ] || vmargs+=(-c)
-rm -f "$out/tap.log"
 log "VM (this takes a while under TCG)"
 t0=$(date +%s)
-"$rfs_top/scripts/vm.sh" "${vmargs[@]}" 2>"$out/vm.log" &
-vmpid=$!
-while [ ! -e "$out/tap.log" ] && kill -0 "$vmpid" 2>/dev/null; do
-	sleep 0.2
+for attempt in 1 2; do
+	rm -f "$out/tap.log"
+	"$rfs_top/scripts/vm.sh" "${vmargs[@]}" 2>"$out/vm.log" &
+	vmpid=$!
+	while [ ! -e "$out/tap.log" ] && kill -0 "$vmpid" 2>/dev/null; do
+		sleep 0.2
+	done
+	tail -n +1 -f --pid="$vmpid" "$out/tap.log" 2>/dev/null | tr -d '\r' &
+	bgpids+=($!)
+	vmrc=0
+	wait "$vmpid" || vmrc=$?
+	wait "${bgpids[@]}" 2>/dev/null || true
+	bgpids=()
+	# vm-init reboots at once when the kernel reported a problem while it
+	# booted, before rfs was loaded (see scripts/vm-init): boot once more.
+	if [ "$attempt" = 1 ] && grep -q '^rfs-init: kernel report during boot' "$out/console.log"; then
+		cp "$out/console.log" "$out/console-boot-report.log"
+		echo "# VM: the kernel reported a problem while booting, before rfs was loaded; booting again" \
+			"(first console log: $out/console-boot-report.log)"
+		continue
+	fi
+	break
 done
-tail -n +1 -f --pid="$vmpid" "$out/tap.log" 2>/dev/null | tr -d '\r' &
-bgpids+=($!)
-vmrc=0
-wait "$vmpid" || vmrc=$?
-wait "${bgpids[@]}" 2>/dev/null || true
-bgpids=()
 t1=$(date +%s)
 
 tap=$out/tap.log

@@ -128,10 +128,11 @@ pub(crate) struct SbInfo {
     pub(crate) copyup: Mutex<()>,
     /// Source of temporary names in the work directory.
     pub(crate) tmp_seq: AtomicU64,
-    /// `/sys/fs/rfs/si_<id>/`, replaced by a remount, removed when the
-    /// superblock goes.
+    /// `/sys/fs/rfs/si_<id>/`, removed when the superblock goes; a remount
+    /// updates `si_view` and adds or removes its `brN`/`bridN` files.
     #[pin]
-    sysfs: Mutex<Option<SysfsDir<SiView>>>,
+    sysfs: Mutex<SysfsDir<SiView>>,
+    si_view: Arc<SiView>,
     /// The mount's counters (shown in sysfs).
     pub(crate) stats: Arc<Stats>,
     /// Bumped when a pseudo-link is created (plink.rs); part of every
@@ -185,14 +186,12 @@ impl SbInfo {
         Ok(())
     }
 
-    /// Replaces `si_<id>/` with one showing `tab`.
+    /// Makes `si_<id>/` show `tab`.
     fn publish_sysfs(&self, tab: &Tab) -> Result {
-        let view = SiView::new(tab.branches(), self.xi_path.as_deref(), self.stats.clone())?;
         let mut dir = self.sysfs.lock();
-        // The old directory goes first: the new one has the same name.
-        *dir = None;
-        *dir = Some(crate::sysfs::create_si_dir(self.si, view)?);
-        Ok(())
+        let old_len = self.si_view.len();
+        self.si_view.update(tab.branches())?;
+        crate::sysfs::resize_si_dir(&mut dir, old_len, tab.table.len())
     }
 }
 
@@ -271,7 +270,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     };
     let stats = Stats::new()?;
     let view = SiView::new(tab.branches(), xi_path.as_deref(), stats.clone())?;
-    let sysfs = crate::sysfs::create_si_dir(si, view)?;
+    let sysfs = crate::sysfs::create_si_dir(si, view.clone())?;
     let tab = Arc::new(tab, GFP_KERNEL)?;
     let root_stack = LiveStack::new(members)?;
     let root_for_info = root_stack.clone();
@@ -288,7 +287,8 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             si,
             copyup <- new_mutex!(()),
             tmp_seq: AtomicU64::new(0),
-            sysfs <- new_mutex!(Some(sysfs)),
+            sysfs <- new_mutex!(sysfs),
+            si_view: view,
             stats,
             plink_epoch: AtomicU64::new(0),
         }),
@@ -486,27 +486,30 @@ fn check_new_branches(sb: SuperBlock<'_>, old: &Tab, table: &BranchTable<Arc<Bra
 /// names (so relative paths, symlinks and `..` do not matter). For a path
 /// that names the root of a current branch, that branch's name. A path that
 /// does not resolve stays as written.
-fn canon(old: &Tab, path: &[u8]) -> Result<LVec<u8>> {
+fn canon(old: &Tab, path: &[u8], existing: bool) -> Result<LVec<u8>> {
     let mut out = LVec::new();
     let resolved = match Path::lookup(path) {
-        Ok(p) => match old.branches().find(|b| p.is_under(&b.root) && b.root.is_under(&p)) {
+        // A branch to find (`del:`, `mod:`, a `dirs=` entry): its name, if
+        // the path names the root of one.
+        Ok(p) if existing => match old.branches().find(|b| p.is_under(&b.root) && b.root.is_under(&p)) {
             Some(b) => Some(bytes(&b.name)?),
             None => Some(p.name()?),
         },
+        Ok(p) => Some(p.name()?),
         Err(_) => None,
     };
     out.try_extend_from_slice(resolved.as_deref().unwrap_or(path)).map_err(|_| ENOMEM)?;
     Ok(out)
 }
 
-fn canon_spec(old: &Tab, s: &BranchSpec) -> Result<BranchSpec> {
-    Ok(BranchSpec { path: canon(old, &s.path)?, perm: s.perm, perm_given: s.perm_given })
+fn canon_spec(old: &Tab, s: &BranchSpec, existing: bool) -> Result<BranchSpec> {
+    Ok(BranchSpec { path: canon(old, &s.path, existing)?, perm: s.perm, perm_given: s.perm_given })
 }
 
 fn canon_specs(old: &Tab, specs: &[BranchSpec]) -> Result<LVec<BranchSpec>> {
     let mut out = LVec::new();
     for s in specs {
-        out.try_push(canon_spec(old, s)?).map_err(|_| ENOMEM)?;
+        out.try_push(canon_spec(old, s, true)?).map_err(|_| ENOMEM)?;
     }
     Ok(out)
 }
@@ -514,11 +517,11 @@ fn canon_specs(old: &Tab, specs: &[BranchSpec]) -> Result<LVec<BranchSpec>> {
 /// One branch operation with its paths made canonical (see [`canon`]).
 fn canon_op(old: &Tab, op: &MountOption) -> Result<MountOption> {
     Ok(match op {
-        MountOption::Add { index, branch } => MountOption::Add { index: *index, branch: canon_spec(old, branch)? },
-        MountOption::Append(b) => MountOption::Append(canon_spec(old, b)?),
-        MountOption::Prepend(b) => MountOption::Prepend(canon_spec(old, b)?),
-        MountOption::Del(p) => MountOption::Del(canon(old, p)?),
-        MountOption::Mod { path, perm } => MountOption::Mod { path: canon(old, path)?, perm: *perm },
+        MountOption::Add { index, branch } => MountOption::Add { index: *index, branch: canon_spec(old, branch, false)? },
+        MountOption::Append(b) => MountOption::Append(canon_spec(old, b, false)?),
+        MountOption::Prepend(b) => MountOption::Prepend(canon_spec(old, b, false)?),
+        MountOption::Del(p) => MountOption::Del(canon(old, p, true)?),
+        MountOption::Mod { path, perm } => MountOption::Mod { path: canon(old, path, true)?, perm: *perm },
         MountOption::Branches(list) => MountOption::Branches(canon_specs(old, list)?),
         MountOption::Udba(u) => MountOption::Udba(*u),
         MountOption::NoXino => MountOption::NoXino,

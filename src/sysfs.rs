@@ -6,7 +6,8 @@ use crate::branch::Branch;
 use crate::vfs::sysfs::{Parent, Show, SysfsDir, SysfsOut};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, SpinLock};
+use kernel::{new_spinlock, pin_init};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The `/sys/fs/rfs/` directory itself.
@@ -64,22 +65,15 @@ impl Stats {
     }
 }
 
-/// What `si_<id>/` shows: a snapshot of the branch table (a remount makes a
-/// new one, with a new directory) and the mount's live counters.
-pub(crate) struct SiView {
+/// The branch part of `si_<id>/`: one line (`path=perm`) and id per branch,
+/// and the branches themselves (for their lookup counters).
+struct Snapshot {
     lines: KVec<(KVec<u8>, u32)>,
     branches: KVec<Arc<Branch>>,
-    xi_path: KVec<u8>,
-    stats: Arc<Stats>,
 }
 
-impl SiView {
-    /// Snapshots the branch list.
-    pub(crate) fn new<'a>(
-        branches: impl ExactSizeIterator<Item = &'a Arc<Branch>>,
-        xi_path: Option<&[u8]>,
-        stats: Arc<Stats>,
-    ) -> Result<Arc<SiView>> {
+impl Snapshot {
+    fn of<'a>(branches: impl ExactSizeIterator<Item = &'a Arc<Branch>>) -> Result<Arc<Snapshot>> {
         let mut lines = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         let mut held = KVec::with_capacity(branches.len(), GFP_KERNEL)?;
         for b in branches {
@@ -90,10 +84,84 @@ impl SiView {
             l.extend_from_slice(b.perm.as_str().as_bytes(), GFP_KERNEL)?;
             lines.push((l, b.id), GFP_KERNEL)?;
         }
+        Ok(Arc::new(Snapshot { lines, branches: held }, GFP_KERNEL)?)
+    }
+}
+
+/// What `si_<id>/` shows: the current branch stack and the mount's live
+/// counters.
+///
+/// Locking: `snap` is replaced whole by a remount (`update`); the spinlock
+/// is held only to copy or swap the pointer, a reader keeps its snapshot.
+#[pin_data]
+pub(crate) struct SiView {
+    #[pin]
+    snap: SpinLock<Arc<Snapshot>>,
+    xi_path: KVec<u8>,
+    stats: Arc<Stats>,
+}
+
+impl SiView {
+    /// A view of `branches`.
+    pub(crate) fn new<'a>(
+        branches: impl ExactSizeIterator<Item = &'a Arc<Branch>>,
+        xi_path: Option<&[u8]>,
+        stats: Arc<Stats>,
+    ) -> Result<Arc<SiView>> {
+        let snap = Snapshot::of(branches)?;
         let mut xi = KVec::new();
         xi.extend_from_slice(xi_path.unwrap_or(b""), GFP_KERNEL)?;
-        Ok(Arc::new(SiView { lines, branches: held, xi_path: xi, stats }, GFP_KERNEL)?)
+        Arc::pin_init(
+            pin_init!(SiView { snap <- new_spinlock!(snap, "rfs_si_view"), xi_path: xi, stats }),
+            GFP_KERNEL,
+        )
     }
+
+    fn snap(&self) -> Arc<Snapshot> {
+        self.snap.lock().clone()
+    }
+
+    /// How many branches the view shows.
+    pub(crate) fn len(&self) -> usize {
+        self.snap().lines.len()
+    }
+
+    /// Shows `branches` from now on.
+    pub(crate) fn update<'a>(&self, branches: impl ExactSizeIterator<Item = &'a Arc<Branch>>) -> Result {
+        let new = Snapshot::of(branches)?;
+        let old = core::mem::replace(&mut *self.snap.lock(), new);
+        drop(old);
+        Ok(())
+    }
+}
+
+/// `br<i>` or `brid<i>` into `out`; the name's length.
+fn attr_name(prefix: &[u8], i: usize, out: &mut [u8; 16]) -> Result<usize> {
+    let mut num = [0u8; 24];
+    let digits = format_u64(i as u64, &mut num);
+    let total = prefix.len() + digits.len();
+    out.get_mut(..prefix.len()).ok_or(EINVAL)?.copy_from_slice(prefix);
+    out.get_mut(prefix.len()..total).ok_or(EINVAL)?.copy_from_slice(digits);
+    Ok(total)
+}
+
+/// Makes the files of `si_<id>/` (`dir`, showing `view`) match a stack of
+/// `new_len` branches after one of `old_len`.
+pub(crate) fn resize_si_dir(dir: &mut SysfsDir<SiView>, old_len: usize, new_len: usize) -> Result {
+    let mut name = [0u8; 16];
+    for i in new_len..old_len {
+        for prefix in [&b"br"[..], &b"brid"[..]] {
+            let n = attr_name(prefix, i, &mut name)?;
+            dir.remove_file(name.get(..n).ok_or(EINVAL)?);
+        }
+    }
+    for i in old_len..new_len {
+        for prefix in [&b"br"[..], &b"brid"[..]] {
+            let n = attr_name(prefix, i, &mut name)?;
+            dir.add_file(name.get(..n).ok_or(EINVAL)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Parses `prefix` + decimal index, e.g. `br12`.
@@ -140,19 +208,21 @@ impl Show for SiView {
         if name == b"lookups" {
             // One line per branch, in branch order: how often rfs looked a
             // name up in it.
-            for b in self.branches.iter() {
+            for b in self.snap().branches.iter() {
                 out.line(format_u64(b.lookups.load(Ordering::Relaxed), &mut buf));
             }
             return Ok(());
         }
         if let Some(i) = index_of(name, b"brid") {
-            let (_, id) = self.lines.get(i).ok_or(ENOENT)?;
+            let snap = self.snap();
+            let (_, id) = snap.lines.get(i).ok_or(ENOENT)?;
             let mut buf = [0u8; 24];
             out.line(format_u32(*id, &mut buf));
             return Ok(());
         }
         if let Some(i) = index_of(name, b"br") {
-            let (line, _) = self.lines.get(i).ok_or(ENOENT)?;
+            let snap = self.snap();
+            let (line, _) = snap.lines.get(i).ok_or(ENOENT)?;
             out.line(line);
             return Ok(());
         }
@@ -187,27 +257,22 @@ pub(crate) fn create_si_dir(si: u64, view: Arc<SiView>) -> Result<SysfsDir<SiVie
         dirname.try_extend_from_slice(b"si_").map_err(|_| ENOMEM)?;
     }
     crate::super_::push_hex(&mut dirname, si)?;
-    let n = view.lines.len();
+    let n = view.len();
     // Attribute names: br0..brN-1 then brid0..bridN-1.
-    let mut names: KVec<[u8; 16]> = KVec::with_capacity(2 * n, GFP_KERNEL)?;
-    for (prefix, count) in [(&b"br"[..], n), (&b"brid"[..], n)] {
-        for i in 0..count {
+    let mut names: KVec<([u8; 16], usize)> = KVec::with_capacity(2 * n, GFP_KERNEL)?;
+    for prefix in [&b"br"[..], &b"brid"[..]] {
+        for i in 0..n {
             let mut name = [0u8; 16];
-            let mut num = [0u8; 24];
-            let digits = format_u32(i as u32, &mut num);
-            let total = prefix.len() + digits.len();
-            name.get_mut(..prefix.len()).ok_or(EINVAL)?.copy_from_slice(prefix);
-            name.get_mut(prefix.len()..total).ok_or(EINVAL)?.copy_from_slice(digits);
-            names.push(name, GFP_KERNEL)?;
+            let len = attr_name(prefix, i, &mut name)?;
+            names.push((name, len), GFP_KERNEL)?;
         }
     }
     let mut files: KVec<&[u8]> = KVec::with_capacity(names.len() + STAT_FILES.len(), GFP_KERNEL)?;
     for f in STAT_FILES {
         files.push(f, GFP_KERNEL)?;
     }
-    for name in names.iter() {
-        let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-        files.push(name.get(..len).unwrap_or(&[]), GFP_KERNEL)?;
+    for (name, len) in names.iter() {
+        files.push(name.get(..*len).unwrap_or(&[]), GFP_KERNEL)?;
     }
     SysfsDir::new(Parent::Rfs, &dirname, &files, view)
 }

@@ -38,6 +38,13 @@ ids() {
 }
 nbr() { ls "/sys/fs/rfs/si_$(mount_si "$M")" | grep -c '^br[0-9]'; }
 remount() { rfsprobe remount "$M" "$1"; }
+# lap NAME: how long the section before took (a diagnostic).
+_lap=$(cut -d. -f1 /proc/uptime)
+lap() {
+	_now=$(cut -d. -f1 /proc/uptime)
+	diag "$1: $((_now - _lap)) s"
+	_lap=$_now
+}
 
 rfs_mount "$M" "dirs=$B0=rw:$B1=ro+wh:$B2=ro"
 # Fill the dcache with what the remounts below must change.
@@ -166,6 +173,7 @@ t_errno "after del the directory is gone from the union" ENOENT rfsprobe stat "$
 umount "$M"
 t_ok "umount after all that" sh -c "! is_mounted '$M'"
 
+lap "single operations"
 # --- udba=none: the cache is trusted, but never shows a removed file --------
 rfs_mount "$M" "dirs=$B0=rw:$B1=ro+wh:$B2=ro,udba=none"
 t_errno "udba=none: a missing name (negative dentry cached)" ENOENT rfsprobe stat "$M/late"
@@ -183,6 +191,7 @@ t_eq "udba=none: a remount revalidates cached names" "e1" "$(cat "$M/e1file" 2>&
 umount "$M"
 rm -f "$B2/late"
 
+lap "udba=none"
 # --- 200 remounts while lookups and readdir run --------------------------------
 for i in 1 2 3 4; do mkfile "$T/s$i/s$i" "s$i"; mkfile "$T/s$i/dir/s$i" "s$i"; done
 mkfile "$B1/dir/keep" "keep"
@@ -215,6 +224,7 @@ t_eq "after the stress the stack is the original one" "$B0=rw:$B1=ro+wh:$B2=ro" 
 t_eq "and the union shows it" "dir f1 f2 new new2 sub writing" "$(names "$M" | oneline)"
 umount "$M"
 
+lap "200 remounts"
 # --- 512 branches, appended one by one -----------------------------------------
 mkdir -p "$T/many"
 rfs_mount "$M" "dirs=$B0=rw"
@@ -226,6 +236,7 @@ while [ $n -lt 512 ]; do
 	n=$((n + 1))
 done
 mkfile "$T/many/511/bottom" "from the bottom"
+lap "511 appends"
 t_eq "512 branches: every append worked" 0 "$fails"
 t_eq "512 branches: sysfs has br511" "$T/many/511=ro" "$(S br511)"
 t_eq "512 branches: a file in the bottom branch reads" "from the bottom" "$(cat "$M/bottom" 2>&1)"
@@ -233,5 +244,6 @@ t_errno "512 branches: the 512th branch counts in lookups" 0 rfsprobe stat "$M/b
 t_errno "del of a branch in the middle" 0 remount "del:$T/many/256"
 t_eq "511 branches left" 511 "$(nbr)"
 umount "$M"
+lap "512 branches"
 
 t_done

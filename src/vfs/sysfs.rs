@@ -44,12 +44,36 @@ struct Attr {
 
 /// The heap object behind a directory: the kobject, its attributes and the
 /// object shown. Freed by the kobject's release.
+///
+/// `attrs` is only touched by the [`SysfsDir`] that owns the directory
+/// (creation, [`SysfsDir::add_file`], [`SysfsDir::remove_file`], all through
+/// `&mut`), never by `show`, which gets its attribute by pointer; hence the
+/// `UnsafeCell`. Each attribute is boxed so its address stays put while its
+/// file exists; a removed file leaves an empty slot for the next one.
 #[repr(C)]
 struct Dir<T: Show> {
     kobj: sys::kobject,
     ktype: sys::kobj_type,
-    attrs: KVec<Attr>,
+    attrs: core::cell::UnsafeCell<KVec<Option<KBox<Attr>>>>,
     owner: Arc<T>,
+}
+
+impl Attr {
+    /// A read-only attribute called `name`, not yet a file.
+    fn new<T: Show>(name: &[u8]) -> Result<KBox<Attr>> {
+        let mut a = KBox::new(Attr { kattr: sys::kobj_attribute::default(), name: [0; 24] }, GFP_KERNEL)?;
+        // One byte stays NUL.
+        let dst = a.name.get_mut(..name.len()).filter(|_| name.len() < 24).ok_or(EINVAL)?;
+        dst.copy_from_slice(name);
+        a.kattr.attr.mode = 0o444;
+        a.kattr.show = Some(show::<T>);
+        Ok(a)
+    }
+
+    fn name(&self) -> &[u8] {
+        let len = self.name.iter().position(|&c| c == 0).unwrap_or(self.name.len());
+        self.name.get(..len).unwrap_or(&[])
+    }
 }
 
 /// Where a directory goes.
@@ -86,23 +110,25 @@ impl<T: Show> SysfsDir<T> {
     ) -> Result<Self> {
         let mut attrs = KVec::with_capacity(files.len(), GFP_KERNEL)?;
         for f in files {
-            let mut a = Attr { kattr: sys::kobj_attribute::default(), name: [0; 24] };
-            let dst = a.name.get_mut(..f.len()).ok_or(EINVAL)?;
-            dst.copy_from_slice(f);
-            attrs.push(a, GFP_KERNEL)?;
+            attrs.push(Some(Attr::new::<T>(f)?), GFP_KERNEL)?;
         }
         let mut cname = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
         cname.extend_from_slice(name, GFP_KERNEL)?;
         cname.push(0, GFP_KERNEL)?;
 
         let dir = KBox::new(
-            Dir { kobj: sys::kobject::default(), ktype: sys::kobj_type::default(), attrs, owner },
+            Dir {
+                kobj: sys::kobject::default(),
+                ktype: sys::kobj_type::default(),
+                attrs: core::cell::UnsafeCell::new(attrs),
+                owner,
+            },
             GFP_KERNEL,
         )?;
         let dir = KBox::into_raw(dir);
-        // SAFETY: `dir` is a fresh, exclusively owned allocation. The names
-        // and attributes live inside it (the KVec never grows again), so
-        // their addresses stay valid while the kobject exists. From
+        // SAFETY: `dir` is a fresh, exclusively owned allocation. The
+        // attributes are boxed and owned by it, so their addresses stay valid
+        // while their files exist. From
         // kobject_init_and_add on, the kobject refcount owns the memory:
         // `release` frees it, also when kobject_init_and_add fails (the
         // documented error path is kobject_put).
@@ -129,27 +155,76 @@ impl<T: Show> SysfsDir<T> {
                 return Err(kernel::error::Error::from_errno(ret));
             }
             // From here on `this` owns our kobject reference.
-            let this = SysfsDir { dir: NonNull::new_unchecked(dir) };
-            for a in (*dir).attrs.iter_mut() {
-                a.kattr.attr.name = a.name.as_ptr();
-                a.kattr.attr.mode = 0o444;
-                a.kattr.show = Some(show::<T>);
-                sys::rfs_sysfs_attr_init(&mut a.kattr.attr);
-                let ret = sys::sysfs_create_file_ns(
-                    core::ptr::addr_of_mut!((*dir).kobj),
-                    &a.kattr.attr,
-                    core::ptr::null(),
-                );
-                if ret != 0 {
-                    // `this` drops: kobject_del removes the files made so far.
-                    return Err(kernel::error::Error::from_errno(ret));
-                }
+            let mut this = SysfsDir { dir: NonNull::new_unchecked(dir) };
+            for i in 0..files.len() {
+                // `this` drops on error: kobject_del removes the files made
+                // so far.
+                this.create_file(i)?;
             }
             if let Parent::Fs = parent {
                 RFS_ROOT.store(core::ptr::addr_of_mut!((*dir).kobj), core::sync::atomic::Ordering::Release);
             }
             Ok(this)
         }
+    }
+}
+
+impl<T: Show> SysfsDir<T> {
+    /// The attributes (see [`Dir`]).
+    fn attrs(&mut self) -> &mut KVec<Option<KBox<Attr>>> {
+        // SAFETY: the `Dir` lives while we hold our kobject reference, and
+        // only the owner of the `SysfsDir` (we, through `&mut self`) touches
+        // `attrs`.
+        unsafe { &mut *(*self.dir.as_ptr()).attrs.get() }
+    }
+
+    /// Makes the file of attribute `i`.
+    fn create_file(&mut self, i: usize) -> Result {
+        let kobj = self.dir.as_ptr().cast::<sys::kobject>();
+        let a = self.attrs().get_mut(i).and_then(|a| a.as_mut()).ok_or(EINVAL)?;
+        a.kattr.attr.name = a.name.as_ptr();
+        // SAFETY: `kobj` is our registered kobject; the attribute is boxed
+        // and stays owned by the directory until its file is removed
+        // (remove_file) or the directory is released.
+        let ret = unsafe {
+            sys::rfs_sysfs_attr_init(&mut a.kattr.attr);
+            sys::sysfs_create_file_ns(kobj, &a.kattr.attr, core::ptr::null())
+        };
+        if ret != 0 {
+            return Err(kernel::error::Error::from_errno(ret));
+        }
+        Ok(())
+    }
+
+    /// Adds the read-only file `name` (at most 23 bytes).
+    pub(crate) fn add_file(&mut self, name: &[u8]) -> Result {
+        let a = Attr::new::<T>(name)?;
+        let i = match self.attrs().iter().position(|a| a.is_none()) {
+            Some(free) => free,
+            None => {
+                self.attrs().push(None, GFP_KERNEL)?;
+                self.attrs().len() - 1
+            }
+        };
+        let slot = self.attrs().get_mut(i).ok_or(EINVAL)?;
+        *slot = Some(a);
+        self.create_file(i).inspect_err(|_| {
+            if let Some(slot) = self.attrs().get_mut(i) {
+                *slot = None;
+            }
+        })
+    }
+
+    /// Removes the file `name`, if the directory has it.
+    pub(crate) fn remove_file(&mut self, name: &[u8]) {
+        let kobj = self.dir.as_ptr().cast::<sys::kobject>();
+        let found = self.attrs().iter_mut().find(|a| a.as_ref().is_some_and(|a| a.name() == name));
+        let Some(a) = found.and_then(|slot| slot.take()) else { return };
+        // SAFETY: the file was made from `a` on our kobject;
+        // sysfs_remove_file_ns waits for running `show` calls of it, so `a`
+        // may be freed afterwards.
+        unsafe { sys::sysfs_remove_file_ns(kobj, &a.kattr.attr, core::ptr::null()) };
+        drop(a);
     }
 }
 
@@ -186,11 +261,9 @@ unsafe extern "C" fn show<T: Show>(
 ) -> isize {
     // SAFETY: sysfs calls `show` only while the kobject is registered, so
     // the `Dir<T>` (first field `kobj`) and the attribute (inside it) are live.
-    let (dir, attr) = unsafe { (&*kobj.cast::<Dir<T>>(), &*attr.cast::<Attr>()) };
-    let len = attr.name.iter().position(|&c| c == 0).unwrap_or(attr.name.len());
-    let name = attr.name.get(..len).unwrap_or(&[]);
+    let (owner, attr) = unsafe { (&(*kobj.cast::<Dir<T>>()).owner, &*attr.cast::<Attr>()) };
     let mut out = SysfsOut { buf, len: 0 };
-    match dir.owner.show(name, &mut out) {
+    match owner.show(attr.name(), &mut out) {
         Ok(()) => out.len,
         Err(e) => e.to_errno() as isize,
     }
