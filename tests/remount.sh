@@ -149,7 +149,14 @@ t_errno "del of a branch with an open file: EBUSY" EBUSY remount "del:$E2"
 t_eq "EBUSY: the stack is unchanged" "$before" "$(dirs_of "$M")"
 t_eq "EBUSY: the open file still reads" "e2" "$(cat <&3)"
 exec 3<&-
-t_errno "del once the file is closed" 0 remount "del:$E2"
+rfsprobe mmap-hold "$M/e2file" "$T/mapped" &
+hold=$!
+n=0
+while [ ! -e "$T/mapped" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+t_errno "del of a branch with a file mapped (fd closed): EBUSY" EBUSY remount "del:$E2"
+rm -f "$T/mapped"
+wait $hold
+t_errno "del once the file is closed and unmapped" 0 remount "del:$E2"
 exec 4>>"$M/writing"
 t_errno "del of the rw branch with a file open for writing: EBUSY" EBUSY remount "del:$B0"
 t_errno "mod of the rw branch to ro with a file open for writing: EBUSY" EBUSY remount "mod:$B0=ro"

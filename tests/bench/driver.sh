@@ -354,8 +354,8 @@ w6_one() {
 
 # ---------------------------------------------------------------- W7
 # Remount append of one branch to a REMOUNT_BRANCHES-branch mount, against
-# the same on a 2-branch mount. Only rfs has branch changes on remount (and
-# not yet): the others are n/a.
+# the same on a 2-branch mount. Only rfs has branch changes on remount: the
+# others are n/a.
 w7_one() {
 	case $1 in
 	native) _why="not a union: no branches to append" ;;

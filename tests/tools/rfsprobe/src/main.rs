@@ -250,6 +250,26 @@ fn mmap_contents(path: &OsStr) -> Res<Vec<u8>> {
     Ok(v)
 }
 
+/// Maps `path` (shared, read-only), closes the file, creates `ready`, then
+/// keeps the mapping until `ready` is removed (polled every 50 ms): a file
+/// held only by a mapping.
+fn mmap_hold(path: &OsStr, ready: &OsStr) -> Res {
+    let fd = open(path, libc::O_RDONLY, 0)?;
+    // SAFETY: a fresh read-only shared mapping of one page of an open fd.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_SHARED, fd.0, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(last_err(format!("mmap {}", lossy(path))));
+    }
+    drop(fd);
+    std::fs::write(ready, b"mapped\n").map_err(|e| Fail::Sys(e.raw_os_error().unwrap_or(libc::EIO), "ready file".into()))?;
+    while std::path::Path::new(ready).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: unmapping what we mapped.
+    unsafe { libc::munmap(p, 4096) };
+    Ok(())
+}
+
 /// The whole file via read(2) in deliberately odd-sized chunks.
 fn read_contents(path: &OsStr) -> Res<Vec<u8>> {
     const CHUNKS: [usize; 6] = [1, 7, 4093, 65537, 13, 4096];
@@ -685,6 +705,7 @@ attributes:
 data:
   write PATH DATA  append PATH DATA  read-cat FILE  mmap-cat FILE  cmp-mmap FILE
   pwrite PATH OFFSET DATA        open O_RDWR, pwrite(2) DATA at OFFSET
+  mmap-hold PATH READY          map PATH, close it, create READY, keep the mapping until READY is removed
   mmap-write PATH OFFSET DATA    open O_RDWR, write DATA at OFFSET through a MAP_SHARED
                                  PROT_WRITE mapping, msync(MS_SYNC) (range inside the file)
   fallocate PATH OFFSET LEN [keep|punch]   open O_WRONLY, fallocate(2) (mode 0,
@@ -943,6 +964,10 @@ fn run(args: &[OsString]) -> Res {
         "read-cat" => {
             need(1, 1)?;
             out(&read_contents(&a[0])?)
+        }
+        "mmap-hold" => {
+            need(2, 2)?;
+            mmap_hold(&a[0], &a[1])
         }
         "mmap-cat" => {
             need(1, 1)?;
