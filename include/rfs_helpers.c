@@ -12,6 +12,7 @@ void rfs_path_get(const struct path *path) { path_get(path); }
 const struct cred *rfs_get_cred(const struct cred *cred) { return get_cred(cred); }
 void rfs_put_cred(const struct cred *cred) { put_cred(cred); }
 struct file *rfs_get_file(struct file *file) { return get_file(file); }
+long rfs_file_count(struct file *file) { return file_count(file); }
 
 struct inode *rfs_d_inode(const struct dentry *dentry) { return d_inode(dentry); }
 bool rfs_d_is_dir(const struct dentry *dentry) { return d_is_dir(dentry); }

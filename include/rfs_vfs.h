@@ -43,6 +43,7 @@ void rfs_path_get(const struct path *path);
 const struct cred *rfs_get_cred(const struct cred *cred);
 void rfs_put_cred(const struct cred *cred);
 struct file *rfs_get_file(struct file *file);
+long rfs_file_count(struct file *file);
 
 /* Dentry and inode accessors. */
 struct inode *rfs_d_inode(const struct dentry *dentry);

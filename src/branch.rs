@@ -21,7 +21,9 @@ use core::ops::Deref;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use crate::vfs::file::File;
+use kernel::sync::{Arc, Mutex};
+use kernel::{new_mutex, try_pin_init};
 
 /// The kernel's limit on stacking filesystems on each other.
 pub(crate) const MAX_STACK_DEPTH: i32 = crate::vfs::sys::FILESYSTEM_MAX_STACK_DEPTH as i32;
@@ -30,6 +32,7 @@ pub(crate) const MAX_STACK_DEPTH: i32 = crate::vfs::sys::FILESYSTEM_MAX_STACK_DE
 pub(crate) const FIRST_BRANCH_ID: u32 = crate::logic::branch::FIRST_BRANCH_ID;
 
 /// What a branch is, whatever its permission.
+#[pin_data]
 pub(crate) struct BranchRoot {
     /// The branch root.
     pub(crate) root: Path,
@@ -49,6 +52,11 @@ pub(crate) struct BranchRoot {
     /// racing with it fail instead of being missed.
     closing: AtomicBool,
     closing_write: AtomicBool,
+    /// The branch files of union files that were mmapped (one reference
+    /// each, see [`BranchRoot::note_mapped`]): a mapping keeps the branch
+    /// file, not the union file, so the open count alone misses them.
+    #[pin]
+    mapped: Mutex<KVec<File>>,
 }
 
 /// One version of a branch: its root and a permission.
@@ -79,8 +87,8 @@ impl Branch {
             return Err(ENOTDIR);
         }
         let name = root.name()?;
-        let core = Arc::new(
-            BranchRoot {
+        let core = Arc::pin_init(
+            try_pin_init!(BranchRoot {
                 root,
                 id,
                 name,
@@ -89,7 +97,8 @@ impl Branch {
                 open_write: AtomicUsize::new(0),
                 closing: AtomicBool::new(false),
                 closing_write: AtomicBool::new(false),
-            },
+                mapped <- new_mutex!(KVec::new(), "rfs_branch_mapped"),
+            }),
             GFP_KERNEL,
         )?;
         Ok(Arc::new(Branch { perm: spec.perm, core }, GFP_KERNEL)?)
@@ -159,6 +168,13 @@ pub(crate) struct OpenGuard {
 }
 
 impl OpenGuard {
+    /// The branch the file is counted on.
+    pub(crate) fn branch(&self) -> &BranchRoot {
+        &self.branch
+    }
+}
+
+impl OpenGuard {
     /// Counts a file opened on `b` (for writing if `write`).
     pub(crate) fn new(b: &Branch, write: bool) -> Result<OpenGuard> {
         let g = OpenGuard { branch: b.core.clone(), write };
@@ -185,6 +201,38 @@ impl Drop for OpenGuard {
 }
 
 impl BranchRoot {
+    /// Forgets the mapped files nobody maps any more (only our reference
+    /// is left).
+    fn prune_mapped(list: &mut KVec<File>) -> Result {
+        let mut kept = KVec::with_capacity(list.len(), GFP_KERNEL)?;
+        for f in core::mem::take(list) {
+            if f.count() > 1 {
+                kept.push(f, GFP_KERNEL)?;
+            }
+        }
+        *list = kept;
+        Ok(())
+    }
+
+    /// Records that the branch file `f` of a union file was mmapped, so a
+    /// remount sees the branch busy for as long as a mapping keeps it.
+    pub(crate) fn note_mapped(&self, f: &File) -> Result {
+        let mut list = self.mapped.lock();
+        Self::prune_mapped(&mut list)?;
+        if !list.iter().any(|m| m.same(f)) {
+            list.push(f.get(), GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a mapping still holds a file of the branch.
+    fn is_mapped(&self) -> bool {
+        let mut list = self.mapped.lock();
+        // Without memory to prune, count every entry as busy.
+        let _ = Self::prune_mapped(&mut list);
+        !list.is_empty()
+    }
+
     /// Marks the branch as about to be deleted (`write_only`: about to lose
     /// write permission) and tells whether files that forbid it are open.
     /// The caller ends with [`BranchRoot::end_closing`] whatever happens.
@@ -194,7 +242,7 @@ impl BranchRoot {
             self.open_write.load(Ordering::SeqCst) != 0
         } else {
             self.closing.store(true, Ordering::SeqCst);
-            self.open.load(Ordering::SeqCst) != 0
+            self.open.load(Ordering::SeqCst) != 0 || self.is_mapped()
         }
     }
 

@@ -15,6 +15,7 @@ use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
 use crate::vfs::sys;
 use kernel::error::Result;
+use kernel::prelude::*;
 
 /// Per open union file: the branch file it passes reads, writes, seeks and
 /// maps to.
@@ -44,6 +45,14 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
     let open = OpenGuard::new(&top.branch, flags & WRITE_FLAGS != 0)?;
     let real = File::open(&top.path(), real_flags, &sbi.cred)?;
     Ok(RegFile { real, _open: open })
+}
+
+/// After a successful mmap of `rf`: the mapping holds the branch file (not
+/// the union file), so the branch remembers it (see branch.rs).
+pub(crate) fn mapped(rf: &RegFile) {
+    if rf._open.branch().note_mapped(&rf.real).is_err() {
+        pr_warn!("rfs: cannot record a mapping; deleting its branch will not be refused\n");
+    }
 }
 
 /// After a write-like operation: the union inode mirrors the branch file's

@@ -235,16 +235,19 @@ lap "200 remounts"
 # --- 512 branches, appended one by one -----------------------------------------
 mkdir -p "$T/many"
 rfs_mount "$M" "dirs=$B0=rw"
+# 511 remounts, each appending one branch (one process makes them all:
+# process start-up under TCG would otherwise dominate the suite).
+set --
 n=1
-fails=0
 while [ $n -lt 512 ]; do
-	mkdir "$T/many/$n"
-	rfsprobe remount "$M" "append:$T/many/$n" >/dev/null || fails=$((fails + 1))
+	set -- "$@" "append:$T/many/$n"
 	n=$((n + 1))
 done
+(cd "$T/many" && seq 1 511 | xargs mkdir)
+t_errno "511 remounts, one append each" 0 rfsprobe remount-seq "$M" "$@"
 mkfile "$T/many/511/bottom" "from the bottom"
 lap "511 appends"
-t_eq "512 branches: every append worked" 0 "$fails"
+t_eq "512 branches: /proc/mounts lists them" 512 "$(dirs_of "$M" | tr ':' '\n' | grep -c .)"
 t_eq "512 branches: sysfs has br511" "$T/many/511=ro" "$(S br511)"
 t_eq "512 branches: a file in the bottom branch reads" "from the bottom" "$(cat "$M/bottom" 2>&1)"
 t_errno "512 branches: the 512th branch counts in lookups" 0 rfsprobe stat "$M/bottom"

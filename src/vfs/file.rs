@@ -111,6 +111,30 @@ impl File {
     }
 }
 
+impl File {
+    /// Another reference to the same open file.
+    pub(crate) fn get(&self) -> File {
+        // SAFETY: we hold a reference, so the file is live; get_file takes
+        // another one, which the new `File` owns.
+        let f = unsafe { sys::rfs_get_file(self.as_ptr()) };
+        // SAFETY: get_file returns its argument, which is not NULL.
+        File(unsafe { NonNull::new_unchecked(f) })
+    }
+
+    /// How many references the file has (ours included): more than the
+    /// ones we know of means someone else, e.g. a mapping, holds it.
+    pub(crate) fn count(&self) -> usize {
+        // SAFETY: we hold a reference; file_count only reads.
+        let n = unsafe { sys::rfs_file_count(self.as_ptr()) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Whether `self` and `other` are the same open file.
+    pub(crate) fn same(&self, other: &File) -> bool {
+        self.0 == other.0
+    }
+}
+
 impl Drop for File {
     fn drop(&mut self) {
         // SAFETY: we own one reference.

@@ -815,7 +815,11 @@ unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_stru
     // SAFETY: mmap of our open file; the caller holds mmap_lock.
     unsafe {
         let Some(rf) = real_file(file) else { return EBADF.to_errno() };
-        errno(rf.real.mmap(vma))
+        let r = rf.real.mmap(vma);
+        if r.is_ok() {
+            crate::file::mapped(rf);
+        }
+        errno(r)
     }
 }
 

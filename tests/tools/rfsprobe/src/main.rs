@@ -682,6 +682,7 @@ usage: rfsprobe [--uid N] [--gid N] OP ARGS...
 mounts:
   mount TYPE SRC TARGET DATA [FLAGS]   mount(2); FLAGS: ro,nosuid,nodev,noexec,bind,rec,...
   remount TARGET DATA [FLAGS]          mount(2) with MS_REMOUNT
+  remount-seq TARGET DATA...           one MS_REMOUNT mount(2) per DATA, in order; stops at the first failure
   umount TARGET [detach|force]         umount2(2)
   fsmount TYPE TARGET KEY[=VAL]...     fsopen/fsconfig/fsmount/move_mount; on failure the
                                        fs_context log follows the errno: `EINVAL | e rfs: ...`
@@ -752,6 +753,10 @@ fn run(args: &[OsString]) -> Res {
         "remount" => {
             need(2, 3)?;
             mount::remount(&a[0], &a[1], a.get(2))
+        }
+        "remount-seq" => {
+            need(2, usize::MAX)?;
+            mount::remount_seq(&a[0], &a[1..])
         }
         "umount" => {
             need(1, 2)?;

@@ -70,6 +70,18 @@ pub fn remount(target: &OsStr, data: &OsStr, flags: Option<&OsString>) -> Res {
     do_mount(&CString::new("none").unwrap(), target, None, f, data)
 }
 
+/// One remount per DATA, in order (several remounts without a process
+/// each); stops at the first failure, naming the DATA that failed.
+pub fn remount_seq(target: &OsStr, datas: &[OsString]) -> Res {
+    for d in datas {
+        remount(target, d, None).map_err(|e| match e {
+            Fail::Sys(no, ctx) => Fail::SysDetail(no, format!("{ctx} ({})", lossy(d))),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 pub fn umount(target: &OsStr, how: Option<&OsString>) -> Res {
     let flags = match how.map(|h| lossy(h)).as_deref() {
         None | Some("") => 0,
