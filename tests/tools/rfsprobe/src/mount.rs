@@ -109,6 +109,21 @@ fn read_log(fs: &Fd) -> Vec<String> {
     msgs
 }
 
+/// A failed syscall on the context `fs`, with the context's log appended.
+fn with_log(e: Fail, fs: &Fd) -> Fail {
+    match e {
+        Fail::Sys(no, ctx) => {
+            let mut s = format!("{ctx}: {}", strerror(no));
+            for m in read_log(fs) {
+                s.push_str(" | ");
+                s.push_str(&m);
+            }
+            Fail::SysDetail(no, s)
+        }
+        other => other,
+    }
+}
+
 /// fsconfig(2) each KEY[=VAL] of `params` on the context `fs`.
 fn set_params(fs: &Fd, params: &[OsString]) -> Res {
     for p in params {
@@ -144,19 +159,6 @@ pub fn fsreconfigure(target: &OsStr, params: &[OsString]) -> Res {
     // SAFETY: live C string.
     let fd = unsafe { libc::syscall(SYS_FSPICK, libc::AT_FDCWD, t.as_ptr(), FSPICK_CLOEXEC) };
     let fs = Fd(check(fd as libc::c_int, format!("fspick {}", lossy(target)))?);
-    let with_log = |e: Fail, fs: &Fd| -> Fail {
-        match e {
-            Fail::Sys(no, ctx) => {
-                let mut s = format!("{ctx}: {}", strerror(no));
-                for m in read_log(fs) {
-                    s.push_str(" | ");
-                    s.push_str(&m);
-                }
-                Fail::SysDetail(no, s)
-            }
-            other => other,
-        }
-    };
     set_params(&fs, params).map_err(|e| with_log(e, &fs))?;
     // SAFETY: plain syscall on our fd.
     let r = unsafe {
@@ -178,42 +180,8 @@ pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Re
     let fd = unsafe { libc::syscall(SYS_FSOPEN, tyc.as_ptr(), FSOPEN_CLOEXEC) };
     let fs = Fd(check(fd as libc::c_int, format!("fsopen {}", lossy(ty)))?);
 
-    let with_log = |e: Fail, fs: &Fd| -> Fail {
-        match e {
-            Fail::Sys(no, ctx) => {
-                let mut s = format!("{ctx}: {}", strerror(no));
-                for m in read_log(fs) {
-                    s.push_str(" | ");
-                    s.push_str(&m);
-                }
-                Fail::SysDetail(no, s)
-            }
-            other => other,
-        }
-    };
 
-    for p in params {
-        let bytes = p.as_bytes();
-        let (key, val) = match bytes.iter().position(|&b| b == b'=') {
-            Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
-            None => (bytes, None),
-        };
-        let k = cstr(OsStr::from_bytes(key))?;
-        let r = match val {
-            Some(v) => {
-                let v = cstr(OsStr::from_bytes(v))?;
-                // SAFETY: live C strings.
-                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0) }
-            }
-            // SAFETY: live C string, null value as the flag form requires.
-            None => unsafe {
-                libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_FLAG, k.as_ptr(), std::ptr::null::<u8>(), 0)
-            },
-        };
-        if r < 0 {
-            return Err(with_log(last_err(format!("fsconfig {}", lossy(OsStr::from_bytes(key)))), &fs));
-        }
-    }
+    set_params(&fs, params).map_err(|e| with_log(e, &fs))?;
     // SAFETY: plain syscall on our fd.
     let r = unsafe {
         libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0)
