@@ -253,6 +253,18 @@ t_eq "512 branches: a file in the bottom branch reads" "from the bottom" "$(cat 
 t_errno "512 branches: the 512th branch counts in lookups" 0 rfsprobe stat "$M/bottom"
 t_errno "del of a branch in the middle" 0 remount "del:$T/many/256"
 t_eq "511 branches left" 511 "$(nbr)"
+# More than 1024 branches: one reconfigure appending 514 (one fsconfig key
+# each) would make 1025; it fails as a whole.
+mkdir -p "$T/more"
+(cd "$T/more" && seq 1 514 | xargs mkdir)
+set --
+n=1
+while [ $n -le 514 ]; do
+	set -- "$@" "append=$T/more/$n"
+	n=$((n + 1))
+done
+t_errno "more than 1024 branches: EINVAL" EINVAL rfsprobe fsreconfigure "$M" "$@"
+t_eq "more than 1024 branches: nothing was added" 511 "$(nbr)"
 umount "$M"
 lap "512 branches"
 
