@@ -336,7 +336,14 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
 
     // A path that names no directory, or no branch, is a bad option here
     // (EINVAL, as for duplicates and nesting), not a missing file.
-    let mut table = old.table.apply_ops(&ops, |id, spec| Branch::open(spec, id, log)).map_err(|e| {
+    let mut table = old
+        .table
+        .apply_ops(&ops, |id, spec| {
+            // A long list of additions must not hog the CPU.
+            crate::vfs::task::cond_resched();
+            Branch::open(spec, id, log)
+        })
+        .map_err(|e| {
         let e = match e {
             ApplyError::Opt(o) => {
                 log.error(o.msg, None);
@@ -468,6 +475,7 @@ impl Drop for Closing<'_> {
 fn check_new_branches(sb: SuperBlock<'_>, old: &Tab, table: &BranchTable<Arc<Branch>>, log: &FcLog) -> Result {
     let all = || table.as_slice().iter().map(|b| &b.data);
     for b in all().filter(|b| old.table.index_of_id(b.id).is_none()) {
+        crate::vfs::task::cond_resched();
         if sb.is(b.root.sb()) {
             log.error("a branch cannot be in the union itself", Some(&b.name));
             return Err(EINVAL);

@@ -222,32 +222,6 @@ impl<T: Clone> BranchTable<T> {
         })
     }
 
-    /// Builds a new table with `branch` inserted at `index`.
-    fn inserted(&self, index: usize, branch: Branch<T>) -> Result<BranchTable<T>, NoMem> {
-        let mut branches = vec_with_capacity(self.branches.len().saturating_add(1))?;
-        let mut branch = Some(branch);
-        for (i, b) in self.branches.iter().enumerate() {
-            if i == index {
-                if let Some(new) = branch.take() {
-                    branches.try_push(new)?;
-                }
-            }
-            branches.try_push(Branch {
-                id: b.id,
-                perm: b.perm,
-                path: vec_from_slice(&b.path)?,
-                data: b.data.clone(),
-            })?;
-        }
-        if let Some(new) = branch.take() {
-            branches.try_push(new)?;
-        }
-        Ok(BranchTable {
-            branches,
-            next_id: self.next_id,
-        })
-    }
-
     /// Builds a new table without the branch at `index`.
     fn removed(&self, index: usize) -> Result<BranchTable<T>, NoMem> {
         let mut branches = vec_with_capacity(self.branches.len())?;
@@ -285,7 +259,13 @@ impl<T: Clone> BranchTable<T> {
             path: vec_from_slice(&spec.path)?,
             data,
         };
-        Ok(self.inserted(index, branch)?)
+        // In place: the table is ours (a copy made by `apply_ops`), so a
+        // long list of additions costs no copy per addition.
+        self.branches.try_push(branch)?;
+        if let Some(tail) = self.branches.get_mut(index..) {
+            tail.rotate_right(1);
+        }
+        Ok(self)
     }
 
     /// A whole new branch list (`dirs=`/`br=` given at remount): branches
