@@ -25,7 +25,7 @@ pub(crate) struct RegFile {
     pub(crate) real: File,
     /// Counts the file on its branch (a remount refuses to delete a branch
     /// with open files).
-    _open: OpenGuard,
+    open: OpenGuard,
 }
 
 /// Flags that ask for write access of some kind.
@@ -44,13 +44,13 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
     let real_flags = flags & !(sys::O_CREAT | sys::O_EXCL | sys::O_NOCTTY | sys::O_TRUNC);
     let open = OpenGuard::new(&top.branch, flags & WRITE_FLAGS != 0)?;
     let real = File::open(&top.path(), real_flags, &sbi.cred)?;
-    Ok(RegFile { real, _open: open })
+    Ok(RegFile { real, open })
 }
 
 /// After a successful mmap of `rf`: the mapping holds the branch file (not
 /// the union file), so the branch remembers it (see branch.rs).
 pub(crate) fn mapped(rf: &RegFile) {
-    if rf._open.branch().note_mapped(&rf.real).is_err() {
+    if rf.open.branch().note_mapped(&rf.real).is_err() {
         pr_warn!("rfs: cannot record a mapping; deleting its branch will not be refused\n");
     }
 }
