@@ -3,6 +3,8 @@
 #   make [KDIR=...]        build rfs.ko against KDIR (default: the running kernel)
 #   make check [T=suite]   set up, build the debug test kernel and the module, run
 #                          cargo test and the VM suites (all, or tests/T.sh only)
+#   make soak [T=suite]    the reliability suites' long soak mode (RFS_SOAK=1)
+#                          under the debug kernel: hours, not minutes
 #   make demo              boot the release test kernel and show a union mount
 #   make bench [MODE=full] benchmark rfs against OverlayFS, native and the FUSE
 #                          unions in one boot of the release kernel (quick mode
@@ -15,7 +17,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all modules clean check demo kernel unit bench
+.PHONY: all modules clean check soak demo kernel unit bench
 
 all: modules
 
@@ -31,6 +33,12 @@ unit:
 
 check:
 	scripts/check.sh $(if $(T),$(T))
+
+# The suites with a soak mode (tests/NAME.sh reading RFS_SOAK).
+SOAK_SUITES ?= model stress corpus lifecycle
+soak:
+	RFS_SOAK=1 RFS_SUITE_TIMEOUT=$${RFS_SUITE_TIMEOUT:-21600} RFS_VM_TIMEOUT=$${RFS_VM_TIMEOUT:-86400} \
+		scripts/check.sh $(if $(T),$(T),$(SOAK_SUITES))
 
 demo:
 	scripts/demo.sh

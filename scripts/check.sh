@@ -19,6 +19,7 @@
 #
 # Environment: RFS_VM_TIMEOUT (QEMU limit, s, default 2400),
 # RFS_SUITE_TIMEOUT (per suite in the guest, s, default 900),
+# RFS_SOAK=1 (suites that have one run their long soak mode; `make soak`),
 # RFS_CONSOLE=1 (show the kernel console while the VM runs),
 # RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself).
 set -euo pipefail
@@ -151,6 +152,7 @@ grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
 # The VM; its TAP (ttyS1) is printed as it arrives.
 vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-2400}"
 	-T "${RFS_SUITE_TIMEOUT:-900}")
+[ "${RFS_SOAK:-0}" = 0 ] || vmargs+=(-a "rfs.soak=$RFS_SOAK")
 [ ${#names[@]} = 0 ] || vmargs+=(-s "$(IFS=,; echo "${names[*]}")")
 [ "${RFS_CONSOLE:-0}" != 1 ] || vmargs+=(-c)
 log "VM (this takes a while under TCG)"

@@ -28,6 +28,8 @@
 #   RFS_MODULE              path of rfs.ko, for suites that rmmod/insmod it
 #                           themselves (they must leave it loaded)
 #   RFS_SCRATCH             where test data lives (an ext4 disk in the VM)
+#   RFS_SOAK                1 in `make soak` (long runs of the reliability
+#                           suites), else 0: suites pick their sizes from it
 # t_ok, t_fail, t_eq and t_errno return 0 when the test passed, 1 otherwise.
 # Do not use `set -e` in a suite (a failed test would end it early), and do not
 # set an EXIT trap: lib.sh's cleans up. On exit (also on TERM/INT) every mount
