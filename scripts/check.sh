@@ -79,12 +79,19 @@ hard_fail() {
 	exit 1
 }
 
-# Suites asked for must exist.
+# Suites asked for must exist. "crash" is the crash-safety test
+# (scripts/crash.sh: boots of its own, after the suites' VM).
 names=()
+crash=0
+[ $# != 0 ] || crash=1
 for s in "$@"; do
 	s=${s%.sh}
 	s=${s#tests/}
-	[ -f "$rfs_top/tests/$s.sh" ] || hard_fail "no such suite: tests/$s.sh"
+	if [ "$s" = crash ]; then
+		crash=1
+		continue
+	fi
+	[ -f "$rfs_top/tests/$s.sh" ] || hard_fail "no such suite: tests/$s.sh (or crash)"
 	names+=("$s")
 done
 
@@ -149,6 +156,7 @@ initrd=$out/initramfs-debug.cpio.gz
 	hard_fail "build the initramfs" "$out/initramfs.log"
 grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
 
+if [ ${#names[@]} != 0 ] || [ $# = 0 ]; then
 # The VM; its TAP (ttyS1) is printed as it arrives.
 vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-2400}"
 	-T "${RFS_SUITE_TIMEOUT:-900}")
@@ -215,3 +223,23 @@ if [ -n "$reports" ]; then
 fi
 
 echo "# logs: $console $tap"
+fi
+
+# Crash safety: power cuts during copy-up and rename, then a fresh boot.
+if [ "$crash" = 1 ]; then
+	log "crash safety (scripts/crash.sh, $((${RFS_CRASH_ROUNDS:-2} * 2)) boots)"
+	t0=$(date +%s)
+	nc=0
+	while IFS= read -r l; do
+		case $l in
+		'ok '*) pass=$((pass + 1)) nc=$((nc + 1)) ;;
+		'not ok '*)
+			fail=$((fail + 1))
+			failed+=("${l#not ok - }")
+			;;
+		esac
+		echo "$l"
+	done < <("$rfs_top/scripts/crash.sh" -k "$kdir" -i "$initrd" -o "$out/crash" 2>"$out/crash.log" || echo "# crash.sh: exit status $?")
+	[ "$nc" != 0 ] || result FAIL "crash safety: no test passed (out/crash.log)"
+	echo "# crash: $(($(date +%s) - t0))s; logs under $out/crash"
+fi

@@ -3,12 +3,13 @@
 #
 #   scripts/vm.sh [-k KDIR] [-i INITRD] [-o OUTDIR] [-m check|demo|shell]
 #                 [-s SUITE,SUITE] [-t SECS] [-T SUITE_SECS] [-c] [-b] [-S]
-#                 [-a 'EXTRA KERNEL ARGS']
+#                 [-a 'EXTRA KERNEL ARGS'] [-D DISK] [-r] [-K SECS]
 #
 #   -k  kernel build dir (default: the debug test kernel, scripts/build-kernel.sh)
 #   -i  initramfs (default: OUTDIR/initramfs-debug.cpio.gz, scripts/mkinitramfs.sh)
 #   -o  where logs and the scratch disk go (default: ./out)
-#   -m  what the guest's /init does (rfs.mode=): check, demo or shell (default)
+#   -m  what the guest's /init does (rfs.mode=): check, crash, demo or shell
+#       (default shell)
 #   -s  check mode: run only these suites (rfs.suites=)
 #   -t  QEMU wall-clock limit in seconds (default: check 2400, others 900;
 #       none for an interactive session)
@@ -16,6 +17,10 @@
 #   -c  batch mode: also show the kernel console on stdout while it runs
 #   -b  batch mode even on a terminal
 #   -S  start a shell in the guest at the end, also in check mode
+#   -D  the scratch disk image (default OUTDIR/scratch.img)
+#   -r  reuse the scratch disk as it is (default: a fresh one every run)
+#   -K  crash test: kill QEMU (SIGKILL, no shutdown: a power cut) SECS
+#       seconds after the console shows "rfs-crash: armed"
 #
 # Serial ports: ttyS0 = kernel console -> OUTDIR/console.log (on the terminal
 # too when interactive: stdin is a tty, -serial mon:stdio, Ctrl-A X quits);
@@ -30,8 +35,8 @@ set -euo pipefail
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 
 kdir='' initrd='' outdir=$rfs_top/out mode=shell suites='' limit='' suite_limit=''
-show=0 batch=0 shell=0 extra=''
-while getopts k:i:o:m:s:t:T:cbSa:h opt; do
+show=0 batch=0 shell=0 extra='' scratch='' reuse=0 killafter=''
+while getopts k:i:o:m:s:t:T:cbSa:D:rK:h opt; do
 	case $opt in
 	k) kdir=$OPTARG ;;
 	i) initrd=$OPTARG ;;
@@ -43,11 +48,14 @@ while getopts k:i:o:m:s:t:T:cbSa:h opt; do
 	c) show=1 ;;
 	b) batch=1 ;;
 	S) shell=1 ;;
-	a) extra=$OPTARG ;;
+	a) extra="${extra:+$extra }$OPTARG" ;;
+	D) scratch=$OPTARG ;;
+	r) reuse=1 ;;
+	K) killafter=$OPTARG ;;
 	*) usage ;;
 	esac
 done
-case $mode in check | demo | shell) ;; *) die "unknown mode '$mode' (check, demo, shell)" ;; esac
+case $mode in check | crash | demo | shell) ;; *) die "unknown mode '$mode' (check, crash, demo, shell)" ;; esac
 
 [ -n "$kdir" ] || kdir=$(rfs_kdir debug)
 [ -n "$initrd" ] || initrd=$outdir/initramfs-debug.cpio.gz
@@ -62,7 +70,7 @@ fi
 if [ -z "$limit" ]; then
 	if [ "$interactive" = 1 ] && [ "$mode" != check ]; then
 		limit=0
-	elif [ "$mode" = check ]; then
+	elif [ "$mode" = check ] || [ "$mode" = crash ]; then
 		limit=2400
 	else
 		limit=900
@@ -77,15 +85,18 @@ mkdir -p "$outdir"
 rfs_lock "$outdir/.vm.lock" # runs with the same OUTDIR share the files below
 console=$outdir/console.log
 tap=$outdir/tap.log
-scratch=$outdir/scratch.img
-rm -f "$console" "$tap" "$scratch"
+[ -n "$scratch" ] || scratch=$outdir/scratch.img
+rm -f "$console" "$tap"
 : >"$console"
 : >"$tap"
 
-# The scratch disk: sparse, recreated every run.
-mkfs=$(PATH=$PATH:/sbin:/usr/sbin command -v mkfs.ext4) || die "mkfs.ext4 not found (e2fsprogs)"
-truncate -s 4G "$scratch"
-"$mkfs" -q -F -L rfs-scratch "$scratch"
+# The scratch disk: sparse, recreated every run unless reused (-r).
+if [ "$reuse" = 0 ] || [ ! -f "$scratch" ]; then
+	rm -f "$scratch"
+	mkfs=$(PATH=$PATH:/sbin:/usr/sbin command -v mkfs.ext4) || die "mkfs.ext4 not found (e2fsprogs)"
+	truncate -s 4G "$scratch"
+	"$mkfs" -q -F -L rfs-scratch "$scratch"
+fi
 
 append="console=ttyS0,115200 panic=-1 rfs.mode=$mode"
 [ -z "$suites" ] || append="$append rfs.suites=$suites"
@@ -126,7 +137,21 @@ else
 		tailpid=$!
 	fi
 	rc=0
-	timeout -k 10 "$limit" "${qemu[@]}" </dev/null >"$outdir/qemu.log" 2>&1 || rc=$?
+	timeout -k 10 "$limit" "${qemu[@]}" </dev/null >"$outdir/qemu.log" 2>&1 &
+	qpid=$!
+	if [ -n "$killafter" ]; then
+		# The power cut: `timeout` runs QEMU as its child, in its own process
+		# group (--foreground is not given), so kill the child directly.
+		while kill -0 "$qpid" 2>/dev/null && ! grep -q '^rfs-crash: armed' "$console"; do
+			sleep 0.05
+		done
+		if kill -0 "$qpid" 2>/dev/null; then
+			sleep "$killafter"
+			log "killing QEMU ${killafter}s after the guest armed the crash"
+			pkill -KILL -P "$qpid" 2>/dev/null || true
+		fi
+	fi
+	wait "$qpid" || rc=$?
 	if [ -n "$tailpid" ]; then
 		sleep 0.3
 		kill "$tailpid" 2>/dev/null || true
