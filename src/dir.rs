@@ -260,12 +260,12 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         }
         if let Some(u) = upper.as_ref() {
             let cur = g.lookup(name)?;
-            if !cur.same(u) {
+            if !is_upper_of(&cur, u) {
                 // The branch changed behind the union's back.
                 return Err(code::estale());
             }
             if !is_dir {
-                g.unlink(u)?;
+                g.unlink(&cur)?;
             } else {
                 gone = Some(cur);
             }
@@ -279,6 +279,15 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         _ => ui.clear_nlink(),
     }
     Ok(())
+}
+
+/// Whether `cur`, a name just looked up in an upper directory, is the upper
+/// object `u` of the union inode being removed or renamed: the same dentry,
+/// or another name of the same file (a union inode that gained a hard link
+/// through the union keeps the upper dentry of the name it was made for, so
+/// the operation must act on the name's own dentry, `cur`).
+fn is_upper_of(cur: &Dentry, u: &Dentry) -> bool {
+    cur.same(u) || matches!((cur.inode(), u.inode()), (Some(a), Some(b)) if a.as_ptr() == b.as_ptr())
 }
 
 /// Removes the upper directory `u` (named `name` in `udir`): moves it into
@@ -376,7 +385,8 @@ pub(crate) fn rename(
     let (oudir, nudir) = (upper_dir(odir)?, upper_dir(ndir)?);
     {
         let g = RenameGuard::lock(mnt, &oudir, &nudir)?;
-        if !g.is_in_old(&ou.dentry) {
+        let src = g.old().lookup(oname)?;
+        if !is_upper_of(&src, &ou.dentry) {
             return Err(code::estale());
         }
         if old_wh {
@@ -384,11 +394,11 @@ pub(crate) fn rename(
         }
         let nu = g.new().lookup(nname)?;
         if let (Some(_), Some(t)) = (nu.inode(), target) {
-            if !t.data().view().upper().is_some_and(|tu| tu.dentry.same(&nu)) {
+            if !t.data().view().upper().is_some_and(|tu| is_upper_of(&nu, &tu.dentry)) {
                 return Err(code::estale());
             }
         }
-        g.rename(&ou.dentry, &nu, 0)?;
+        g.rename(&src, &nu, 0)?;
         remove_whiteout(&g.new(), nname)?;
     }
     if is_dir {

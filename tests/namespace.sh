@@ -138,6 +138,21 @@ t_eq "link upper: one union inode number, nlink 2" \
 t_errno "link upper: unlink the first name" 0 rfsprobe unlink "$M/uf"
 t_eq "link upper: the second name remains, nlink 1" "upper file 1" \
 	"$(cat "$M/uf2") $(val nlink "$(rfsprobe stat "$M/uf2")")"
+# The union inode keeps the upper dentry of the name it was made for; the
+# other names must still be removed and renamed by their own name.
+mkfile "$M/hk" "hk data"
+t_errno "link upper: a second name (hk2) of hk" 0 rfsprobe link "$M/hk" "$M/hk2"
+t_errno "link upper: a third name (hk3) of hk" 0 rfsprobe link "$M/hk" "$M/hk3"
+t_errno "link upper: unlink the second name (not the one the inode was made for)" 0 rfsprobe unlink "$M/hk2"
+t_eq "link upper: hk2 is gone from the rw branch, hk and hk3 remain with nlink 2" "ENOENT 2 2" \
+	"$(rfsprobe lstat "$B0/hk2" | cut -d' ' -f1) $(val nlink "$(rfsprobe stat "$B0/hk")") $(val nlink "$(rfsprobe stat "$M/hk3")")"
+t_errno "link upper: rename the third name" 0 rfsprobe rename "$M/hk3" "$M/hk4"
+t_eq "link upper: the rename moved hk3, not hk" "hk data hk data ENOENT" \
+	"$(cat "$M/hk") $(cat "$B0/hk4") $(rfsprobe lstat "$B0/hk3" | cut -d' ' -f1)"
+mkfile "$M/hk5" "hk5 data"
+t_errno "link upper: rename another file over a second name" 0 rfsprobe rename "$M/hk5" "$M/hk4"
+t_eq "link upper: hk keeps its data, hk4 has the new one, nlink 1" "hk data hk5 data 1" \
+	"$(cat "$M/hk") $(cat "$M/hk4") $(val nlink "$(rfsprobe stat "$M/hk")")"
 
 # --- unlink and rmdir of what was created ---------------------------------------------------------
 for d in "" md/ ld/; do
