@@ -14,6 +14,11 @@ void rfs_put_cred(const struct cred *cred) { put_cred(cred); }
 struct file *rfs_get_file(struct file *file) { return get_file(file); }
 long rfs_file_count(struct file *file) { return file_count(file); }
 
+void rfs_rcu_read_lock(void) { rcu_read_lock(); }
+void rfs_rcu_read_unlock(void) { rcu_read_unlock(); }
+struct inode *rfs_d_inode_rcu(const struct dentry *dentry) { return d_inode_rcu(dentry); }
+struct dentry *rfs_d_parent_rcu(const struct dentry *dentry) { return READ_ONCE(dentry->d_parent); }
+
 struct inode *rfs_d_inode(const struct dentry *dentry) { return d_inode(dentry); }
 bool rfs_d_is_dir(const struct dentry *dentry) { return d_is_dir(dentry); }
 bool rfs_d_unhashed(const struct dentry *dentry) { return d_unhashed(dentry); }

@@ -45,6 +45,12 @@ void rfs_put_cred(const struct cred *cred);
 struct file *rfs_get_file(struct file *file);
 long rfs_file_count(struct file *file);
 
+/* RCU-walk (src/vfs/rcu.rs). */
+void rfs_rcu_read_lock(void);
+void rfs_rcu_read_unlock(void);
+struct inode *rfs_d_inode_rcu(const struct dentry *dentry);
+struct dentry *rfs_d_parent_rcu(const struct dentry *dentry);
+
 /* Dentry and inode accessors. */
 struct inode *rfs_d_inode(const struct dentry *dentry);
 bool rfs_d_is_dir(const struct dentry *dentry);

@@ -86,7 +86,9 @@ impl Branch {
             log.error("branch is not a directory", Some(&spec.path));
             return Err(ENOTDIR);
         }
-        let name = root.name()?;
+        let name = root.name().inspect_err(|_| {
+            log.error("cannot name branch (its absolute path is too long?)", Some(&spec.path));
+        })?;
         let core = Arc::pin_init(
             try_pin_init!(BranchRoot {
                 root,

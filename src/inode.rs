@@ -18,8 +18,10 @@ use crate::vfs::path;
 use crate::vfs::sys;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLock};
-use kernel::{new_spinlock, pin_init};
+use kernel::sync::Arc;
+use crate::super_::SbInfo;
+use crate::vfs::inode::Releasable;
+use crate::vfs::rcu::{RcuMember, RcuPtr, RcuSlot, RcuWalk, Retired};
 use crate::copyup::{copy_up, Data};
 use crate::vfs::lower::{acl, xattr, Attr, WriteAccess};
 use crate::vfs::ops::union_inode_of;
@@ -42,6 +44,11 @@ impl Lower {
     pub(crate) fn path(&self) -> sys::path {
         path::at(self.branch.root.mnt(), &self.dentry)
     }
+
+    /// Its copy for RCU-walk.
+    fn rcu(&self) -> RcuMember {
+        RcuMember::new(self.branch.root.mnt(), &self.dentry)
+    }
 }
 
 /// The members of the root directory: one branch root per branch, down to
@@ -51,74 +58,146 @@ pub(crate) struct Members {
     pub(crate) upper: Option<Lower>,
     /// The other branch roots.
     pub(crate) lowers: KVVec<Lower>,
+    /// The same members, top first, as RCU-walk reads them.
+    rcu: KVVec<RcuMember>,
+}
+
+impl Members {
+    /// The root's members: `upper` (the writable branch root on top, if
+    /// any) then `lowers`.
+    pub(crate) fn new(upper: Option<Lower>, lowers: KVVec<Lower>) -> Result<Self> {
+        let mut rcu = KVVec::with_capacity(lowers.len() + 1, GFP_KERNEL)?;
+        for l in Iterator::chain(upper.iter(), lowers.iter()) {
+            rcu.push(l.rcu(), GFP_KERNEL)?;
+        }
+        Ok(Members { upper, lowers, rcu })
+    }
 }
 
 /// The root's stack, replaced as a whole by a remount.
 ///
-/// Locking: `cur` is a spinlock held only to copy or swap the pointer;
-/// readers keep their snapshot (an `Arc`) for as long as they use it, so
-/// they never block a remount and a remount never frees what they use.
-#[pin_data]
+/// Readers either take a counted snapshot ([`LiveStack::get`]), which they
+/// keep for as long as they use it, or, in RCU-walk, borrow the current
+/// members for their read-side section ([`LiveStack::borrow`]). A remount
+/// publishes new members and drops the old ones only after an RCU grace
+/// period (vfs/rcu.rs `RcuPtr`): it never frees what a reader uses, and
+/// never waits for counted readers.
 pub(crate) struct LiveStack {
-    #[pin]
-    cur: SpinLock<Arc<Members>>,
+    cur: RcuPtr<Members>,
 }
 
 impl LiveStack {
     /// A live stack starting with `m`.
     pub(crate) fn new(m: Members) -> Result<Arc<LiveStack>> {
         let m = Arc::new(m, GFP_KERNEL)?;
-        Arc::pin_init(pin_init!(LiveStack { cur <- new_spinlock!(m, "rfs_root_stack") }), GFP_KERNEL)
+        Ok(Arc::new(LiveStack { cur: RcuPtr::new(m) }, GFP_KERNEL)?)
     }
 
     /// The current members.
     pub(crate) fn get(&self) -> Arc<Members> {
-        self.cur.lock().clone()
+        self.cur.get()
     }
 
-    /// Publishes new members; returns the old ones (dropped by the caller,
-    /// outside the lock).
-    pub(crate) fn replace(&self, m: Arc<Members>) -> Arc<Members> {
-        core::mem::replace(&mut *self.cur.lock(), m)
+    /// The current members, for RCU-walk.
+    pub(crate) fn borrow<'w>(&self, w: &'w RcuWalk) -> &'w Members {
+        self.cur.borrow(w)
+    }
+
+    /// Publishes new members; the old ones go when the returned value is
+    /// dropped, after an RCU grace period (it sleeps; remount only).
+    pub(crate) fn replace(&self, m: Arc<Members>) -> Retired<Members> {
+        self.cur.replace(m)
     }
 }
 
-/// The stack of one union inode.
+/// The stack of one union inode (the counted references).
 enum Stack {
     /// Any inode but the root.
     ///
     /// - `lowers` is set before the inode is published and never changes; a
-    ///   directory that becomes opaque stops showing them (`visible` drops to
-    ///   0), but the references stay until the inode is destroyed, so readers
-    ///   may borrow them without locks;
+    ///   directory that becomes opaque stops showing them
+    ///   ([`InodeInfo::visible`] drops to 0), but the references stay until
+    ///   the inode is destroyed, so readers may borrow them without locks;
     /// - `upper` is set once, by copy-up or creation, under the superblock's
     ///   copy-up lock, and then stays until the inode is destroyed.
     /// - `plink` is the pseudo-link of a hard-linked lower file (plink.rs),
     ///   set before the inode is published.
-    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, visible: AtomicUsize, plink: Option<Lower> },
+    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, plink: Option<Lower> },
     /// The root directory.
     Live(Arc<LiveStack>),
+}
+
+/// The members of an ordinary union inode as RCU-walk reads them: copies of
+/// the pointers of [`Stack::Fixed`], made when those are set and freed only
+/// with the inode's memory (`free_inode`, after a grace period), so they
+/// stay readable while `destroy_inode` drops the references themselves.
+struct RcuStack {
+    upper: RcuSlot,
+    lowers: RcuLowers,
+    plink: Option<RcuMember>,
+}
+
+/// The lowers of an [`RcuStack`]: a non-directory has at most one, kept
+/// inline (no allocation per inode); a merged directory has a list.
+enum RcuLowers {
+    One(RcuMember),
+    Many(KVVec<RcuMember>),
+}
+
+impl RcuLowers {
+    /// Copies of `lowers`.
+    fn of(lowers: &[Lower]) -> Result<Self> {
+        if let [one] = lowers {
+            return Ok(RcuLowers::One(one.rcu()));
+        }
+        let mut v = KVVec::with_capacity(lowers.len(), GFP_KERNEL)?;
+        for l in lowers {
+            v.push(l.rcu(), GFP_KERNEL)?;
+        }
+        Ok(RcuLowers::Many(v))
+    }
+
+    fn as_slice(&self) -> &[RcuMember] {
+        match self {
+            RcuLowers::One(m) => core::slice::from_ref(m),
+            RcuLowers::Many(v) => v,
+        }
+    }
 }
 
 /// rfs's data in every union inode: its stack of members (see [`Stack`]).
 ///
 /// The members of a union object, top first, are its *upper* (the object in
-/// the top-most writable branch, once there is one) and its *lowers* (the
-/// same-named objects of the branches below, as lookup found them).
+/// the writable branch, once there is one) and its *lowers* (the same-named
+/// objects of the branches below, as lookup found them).
+///
+/// `stack` holds the references; `destroy_inode` empties it while RCU-walk
+/// may still read `rcu`, `visible` and `root` (which it never empties).
 pub(crate) struct InodeInfo {
-    stack: Stack,
+    stack: Releasable<Stack>,
+    rcu: RcuStack,
+    /// How many of the lowers count (0 once the directory is opaque).
+    visible: AtomicUsize,
+    /// Whether this is the root (its members are the superblock's
+    /// [`LiveStack`]).
+    root: bool,
 }
 
 impl InodeData for InodeInfo {
     fn empty() -> Self {
         InodeInfo {
-            stack: Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), visible: AtomicUsize::new(0), plink: None },
+            stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }),
+            rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), plink: None },
+            visible: AtomicUsize::new(0),
+            root: false,
         }
     }
 
-    fn release(&mut self) {
-        // Drops every reference the stack holds.
-        *self = Self::empty();
+    fn release(&self) {
+        // SAFETY: called once, from destroy_inode: nobody holds the inode
+        // any more, so no borrow of the stack (`view`) is live; RCU-walk
+        // reads only `rcu`, `visible` and `root`, which stay.
+        unsafe { self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }) };
     }
 }
 
@@ -180,18 +259,22 @@ impl InodeInfo {
     /// An inode made of its members, top first (never none for a real
     /// object).
     pub(crate) fn new(upper: Option<Lower>, lowers: KVVec<Lower>) -> Result<Self> {
+        let rcu = RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::of(&lowers)?, plink: None };
         let slot = SetOnce::new();
         if let Some(u) = upper {
+            rcu.upper.set(u.rcu());
             slot.set(u)?;
         }
         let visible = AtomicUsize::new(lowers.len());
-        Ok(InodeInfo { stack: Stack::Fixed { upper: slot, lowers, visible, plink: None } })
+        let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, plink: None });
+        Ok(InodeInfo { stack, rcu, visible, root: false })
     }
 
     /// The same inode data, reading from the pseudo-link `p` (before the
     /// inode is published).
     pub(crate) fn with_plink(mut self, p: Option<Lower>) -> Self {
-        if let Stack::Fixed { plink, .. } = &mut self.stack {
+        if let Stack::Fixed { plink, .. } = self.stack.get_mut() {
+            self.rcu.plink = p.as_ref().map(Lower::rcu);
             *plink = p;
         }
         self
@@ -199,26 +282,51 @@ impl InodeInfo {
 
     /// The root's data: its members come from `live`.
     pub(crate) fn new_root(live: Arc<LiveStack>) -> Self {
-        InodeInfo { stack: Stack::Live(live) }
+        InodeInfo { root: true, stack: Releasable::new(Stack::Live(live)), ..Self::empty() }
     }
 
     /// The members as they are now.
     pub(crate) fn view(&self) -> View<'_> {
-        match &self.stack {
-            Stack::Fixed { upper, lowers, visible, plink } => {
-                let n = visible.load(Ordering::Acquire).min(lowers.len());
+        match self.stack.get() {
+            Stack::Fixed { upper, lowers, plink } => {
+                let n = self.visible.load(Ordering::Acquire).min(lowers.len());
                 View::Fixed { upper: upper.get(), lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
             }
             Stack::Live(live) => View::Live(live.get()),
         }
     }
 
+    /// The members as RCU-walk sees them, top first: the upper (if any),
+    /// then the lowers that count. `sbi` is the inode's superblock (the
+    /// root's members live there).
+    pub(crate) fn rcu_members<'w>(&'w self, sbi: &'w SbInfo, w: &'w RcuWalk) -> (Option<RcuMember>, &'w [RcuMember]) {
+        if self.root {
+            return (None, &sbi.root_stack().borrow(w).rcu);
+        }
+        let lowers = self.rcu.lowers.as_slice();
+        let n = self.visible.load(Ordering::Acquire).min(lowers.len());
+        (self.rcu.upper.get(), lowers.get(..n).unwrap_or(&[]))
+    }
+
+    /// Where RCU-walk reads attributes from ([`View::top`]).
+    pub(crate) fn rcu_top(&self, sbi: &SbInfo, w: &RcuWalk) -> Option<RcuMember> {
+        let (upper, lowers) = self.rcu_members(sbi, w);
+        upper.or(self.rcu.plink).or_else(|| lowers.first().copied())
+    }
+
     /// Records the object in the writable branch (copy-up, creation).
     /// Returns false if another thread did first. The root's upper is the
     /// writable branch's root, never set this way.
     pub(crate) fn set_upper(&self, upper: Lower) -> Result<bool> {
-        match &self.stack {
-            Stack::Fixed { upper: slot, .. } => slot.set(upper),
+        match self.stack.get() {
+            Stack::Fixed { upper: slot, .. } => {
+                let m = upper.rcu();
+                let stored = slot.set(upper)?;
+                if stored {
+                    self.rcu.upper.set(m);
+                }
+                Ok(stored)
+            }
             Stack::Live(_) => Err(EROFS),
         }
     }
@@ -226,8 +334,8 @@ impl InodeInfo {
     /// Hides every lower member (the directory became opaque). The root is
     /// never made opaque this way.
     pub(crate) fn make_opaque(&self) {
-        if let Stack::Fixed { visible, .. } = &self.stack {
-            visible.store(0, Ordering::Release);
+        if !self.root {
+            self.visible.store(0, Ordering::Release);
         }
     }
 }
@@ -269,6 +377,27 @@ pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
     crate::vfs::inode::generic_permission(ui.vfs(), mask)?;
     let lower_mask = mask & !((sys::MAY_WRITE | sys::MAY_APPEND) as i32);
     crate::vfs::inode::inode_permission(top.branch.root.mnt(), lower, lower_mask)
+}
+
+/// permission in RCU-walk (`mask` has MAY_NOT_BLOCK): the checks of
+/// [`permission`] on what RCU-walk may read (vfs/rcu.rs). ECHILD when the
+/// top member is gone: ref-walk then decides.
+pub(crate) fn permission_rcu(sbi: &SbInfo, ui: &UnionInode, mask: i32, w: &RcuWalk) -> Result {
+    let top = ui.data().rcu_top(sbi, w).ok_or(ECHILD)?;
+    let lower = top.inode(w).ok_or(ECHILD)?;
+    ui.refresh_attr(lower);
+    crate::vfs::inode::generic_permission(ui.vfs(), mask)?;
+    let lower_mask = mask & !((sys::MAY_WRITE | sys::MAY_APPEND) as i32);
+    crate::vfs::inode::inode_permission(top.mnt(), lower, lower_mask)
+}
+
+/// get_inode_acl in RCU-walk: the top member's cached ACL (no reference:
+/// the caller reads it under RCU), or ECHILD.
+pub(crate) fn inode_acl_rcu(sbi: &SbInfo, ui: &UnionInode, kind: i32, w: &RcuWalk) -> *mut sys::posix_acl {
+    match ui.data().rcu_top(sbi, w).and_then(|t| t.inode(w)) {
+        Some(lower) => acl::get_cached_acl_rcu(lower, kind),
+        None => ECHILD.to_ptr(),
+    }
 }
 
 /// The lower dentry a symlink's target is read from.

@@ -24,7 +24,8 @@ use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::vfs::fs::SuperBlock;
-use crate::vfs::inode::{mode, Kind, NewInode};
+use crate::vfs::inode::{mode, InodeRef, Kind, NewInode};
+use crate::vfs::rcu::RcuWalk;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -130,15 +131,18 @@ pub(crate) fn resolve(parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) 
 /// The stamp of a directory's lower directories (see the module docs) in
 /// branch-table generation `gen`. With udba=none only the generation counts.
 pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &View<'_>) -> u64 {
+    stamp_of(sbi, gen, dir.members().map(|l| l.dentry.inode()))
+}
+
+/// [`dir_stamp`] from the members' inodes (None for a negative member).
+fn stamp_of<'a>(sbi: &SbInfo, gen: u64, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut stamp = (0xcbf2_9ce4_8422_2325u64 ^ gen).wrapping_mul(0x100_0000_01b3);
     stamp = (stamp ^ sbi.plink_epoch()).wrapping_mul(0x100_0000_01b3);
     if sbi.udba == Udba::None {
         return stamp | 1;
     }
-    for l in dir.members() {
-        if let Some(inode) = l.dentry.inode() {
-            stamp = (stamp ^ inode.change_stamp()).wrapping_mul(0x100_0000_01b3);
-        }
+    for inode in inodes.flatten() {
+        stamp = (stamp ^ inode.change_stamp()).wrapping_mul(0x100_0000_01b3);
     }
     // Zero means "no stamp" in a fresh dentry.
     stamp | 1
@@ -199,6 +203,22 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         return Ok(None);
     }
     make_inode(sb, res).map(Some)
+}
+
+/// d_revalidate in RCU-walk: true when the name is certainly still valid
+/// (its stamp matches its parent's lower directories and its own members are
+/// all there); false when only ref-walk can tell, which the caller answers
+/// with -ECHILD. Reads nothing but what RCU-walk may (vfs/rcu.rs).
+pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode>, parent: &UnionInode, w: &RcuWalk) -> bool {
+    if let Some(ui) = inode {
+        let (upper, lowers) = ui.data().rcu_members(sbi, w);
+        if !Iterator::chain(upper.iter(), lowers.iter()).all(|m| m.is_live(w)) {
+            return false;
+        }
+    }
+    let (upper, lowers) = parent.data().rcu_members(sbi, w);
+    let members = Iterator::chain(upper.into_iter(), lowers.iter().copied());
+    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), members.map(|m| m.inode(w)))
 }
 
 /// `d_revalidate` in ref-walk mode: whether the cached `dentry` still shows

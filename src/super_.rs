@@ -82,7 +82,7 @@ impl Tab {
                 break;
             }
         }
-        Ok(Members { upper, lowers })
+        Members::new(upper, lowers)
     }
 }
 
@@ -144,6 +144,11 @@ impl SbInfo {
     /// The current branch stack.
     pub(crate) fn tab(&self) -> Arc<Tab> {
         self.tab.lock().clone()
+    }
+
+    /// The root directory's members.
+    pub(crate) fn root_stack(&self) -> &LiveStack {
+        &self.root
     }
 
     /// The pseudo-link epoch (see `plink.rs`).
@@ -261,7 +266,16 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             let _creds = cred.override_creds();
             (Some(crate::copyup::prepare_workdir(rw, log)?), Some(crate::plink::prepare_dir(rw, log)?))
         }
-        None => (None, None),
+        None => {
+            // The union is read-only, but the top-most `rw` branch gets its
+            // work directory all the same (documented), so a mount fails for
+            // the same reasons whichever branch the `rw` one is.
+            if let Some(rw) = branches.iter().find(|b| b.perm.is_writable()) {
+                let _creds = cred.override_creds();
+                crate::copyup::prepare_workdir(rw, log)?;
+            }
+            (None, None)
+        }
     };
     let tab = Tab { gen: 1, table: table_of(branches)?, work, plnk };
     let members = {
@@ -390,6 +404,7 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
     let old_members = sbi.root.replace(members);
     let old_tab = core::mem::replace(&mut *sbi.tab.lock(), tab.clone());
     sbi.gen.store(tab.gen, Ordering::Release);
+    // After an RCU grace period: RCU-walk may still read the old members.
     drop(old_members);
     let shrink = closing.shrink_needed();
     closing.done();

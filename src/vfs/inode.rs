@@ -10,6 +10,7 @@
 
 use super::{dentry::Dentry, sys};
 use core::ptr::NonNull;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::{code::*, Result};
 
@@ -113,8 +114,54 @@ pub(crate) trait InodeData: Sized {
     /// The empty value `alloc_inode` starts with.
     fn empty() -> Self;
     /// Drops every reference the data holds (called in `destroy_inode`, may
-    /// sleep); the memory itself goes in `free_inode`.
-    fn release(&mut self);
+    /// sleep); the memory itself goes in `free_inode`. RCU-walk may still
+    /// be reading the data meanwhile (vfs/rcu.rs): only what is kept in a
+    /// [`Releasable`] may change.
+    fn release(&self);
+}
+
+/// The part of an inode's data that `destroy_inode` empties while RCU-walk
+/// may still read the *other* parts of the same data.
+///
+/// Ordinary readers borrow the value ([`Releasable::get`]) while they hold
+/// the inode (through a dentry or inode reference), so `destroy_inode`
+/// cannot run meanwhile; RCU-walk never borrows it.
+pub(crate) struct Releasable<T>(UnsafeCell<T>);
+
+// SAFETY: shared access hands out `&T` (needs T: Sync); `release` moves a
+// `T` out on another thread (needs T: Send).
+unsafe impl<T: Send + Sync> Sync for Releasable<T> {}
+// SAFETY: owning it is owning a `T`.
+unsafe impl<T: Send> Send for Releasable<T> {}
+
+impl<T> Releasable<T> {
+    /// Holds `v`.
+    pub(crate) fn new(v: T) -> Self {
+        Releasable(UnsafeCell::new(v))
+    }
+
+    /// The value.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: only `release` writes through a shared reference, and its
+        // contract is that no borrow from `get` is live then or later.
+        unsafe { &*self.0.get() }
+    }
+
+    /// The value, before the inode is published.
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+
+    /// Replaces the value with `empty`, dropping the old one.
+    ///
+    /// # Safety
+    /// No reference from [`Releasable::get`] may be live now or taken
+    /// until `empty` is in place: call it from `destroy_inode` only.
+    pub(crate) unsafe fn release(&self, empty: T) {
+        // SAFETY: exclusive by the caller's contract.
+        let old = unsafe { core::ptr::replace(self.0.get(), empty) };
+        drop(old);
+    }
 }
 
 /// A union inode: rfs's data beside the VFS inode.
@@ -202,9 +249,8 @@ impl<T: InodeData> FsInode<T> {
     /// # Safety
     /// `inode` came from `alloc` and is being destroyed by the VFS.
     pub(crate) unsafe fn destroy(inode: *mut sys::inode) {
-        // SAFETY: the inode is being torn down, nobody else uses the data
-        // mutably; RCU walkers never look at it (rfs refuses RCU-walk in
-        // its ops that read inode data).
+        // SAFETY: the inode is being torn down: no ordinary user is left, and
+        // RCU-walkers only read (`InodeData::release` keeps what they read).
         unsafe { (*Self::container(inode)).data.release() };
     }
 

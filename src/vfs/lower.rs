@@ -496,6 +496,15 @@ pub(crate) mod acl {
 
     /// The ACL the VFS caches for permission checks (get_inode_acl) of the
     /// lower inode, as a raw referenced pointer, NULL or ERR_PTR.
+    /// The ACL `kind` the VFS has cached for a lower inode, without taking
+    /// a reference (RCU-walk; may be ACL_NOT_CACHED or NULL).
+    pub(crate) fn get_cached_acl_rcu(inode: super::super::inode::InodeRef<'_>, kind: i32) -> *mut sys::posix_acl {
+        // SAFETY: the inode stays allocated for the borrow (the caller is in
+        // an RCU read-side section); the helper only reads i_acl/i_default_acl
+        // or asks the lower fs in its RCU mode.
+        unsafe { sys::get_cached_acl_rcu(inode.as_ptr(), kind) }
+    }
+
     pub(crate) fn get_inode_acl(inode: super::super::inode::InodeRef<'_>, kind: i32) -> *mut sys::posix_acl {
         // SAFETY: the inode is live for the borrow.
         unsafe { sys::get_inode_acl(inode.as_ptr(), kind) }

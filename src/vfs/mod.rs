@@ -15,6 +15,8 @@
 //! - `lower`: changing a branch (locked directories, namespace operations,
 //!   attributes, xattrs);
 //! - `once`, `task`: a set-once slot; the current task;
+//! - `rcu`: what RCU-walk may read of a union inode (raw member copies, an
+//!   RCU-replaced `Arc`);
 //! - `sysfs`, `seq`: /sys/fs/rfs and /proc/mounts output.
 
 pub(crate) mod sys;
@@ -29,6 +31,7 @@ pub(crate) mod lower;
 pub(crate) mod once;
 pub(crate) mod ops;
 pub(crate) mod path;
+pub(crate) mod rcu;
 pub(crate) mod seq;
 pub(crate) mod sysfs;
 pub(crate) mod task;

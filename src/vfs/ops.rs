@@ -5,14 +5,15 @@
 //! `crate::readdir`, `crate::file`, `crate::super_`), then turns its `Result`
 //! back into what the VFS expects. Nothing here decides union semantics.
 //!
-//! RCU-walk: operations that would have to read a union inode's stack
-//! (d_revalidate, permission, get_link) answer -ECHILD under RCU, so the
-//! VFS retries them in ref-walk mode where the stack is pinned.
+//! RCU-walk: d_revalidate, permission and get_inode_acl answer from the
+//! copies of the stacks that RCU-walk may read (vfs/rcu.rs), or -ECHILD
+//! when only ref-walk can tell; get_link always answers -ECHILD under RCU.
 
 use super::dentry::UnionDentry;
 use super::dir::DirEmitter;
 use super::fs::SuperBlock;
 use super::inode::FsInode;
+use super::rcu::RcuWalk;
 use super::seq::SeqFile;
 use super::sys;
 use crate::file::RegFile;
@@ -106,7 +107,10 @@ pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_
 
 unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_int {
     if flags & LOOKUP_RCU != 0 {
-        return ECHILD.to_errno();
+        // SAFETY: LOOKUP_RCU: the VFS calls us inside rcu_read_lock().
+        let w = unsafe { RcuWalk::assume() };
+        // SAFETY: RCU-walk on a dentry of our superblock.
+        return if unsafe { d_revalidate_rcu(dentry, &w) } { 1 } else { ECHILD.to_errno() };
     }
     // SAFETY: ref-walk: the VFS holds a reference on `dentry`, which is on
     // our superblock.
@@ -124,6 +128,33 @@ unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_
     match crate::namei::revalidate(sb, d, ui, pi) {
         Ok(valid) => valid as c_int,
         Err(e) => e.to_errno(),
+    }
+}
+
+/// d_revalidate in RCU-walk: true when certainly valid, false when ref-walk
+/// must decide.
+///
+/// # Safety
+/// `dentry` is a dentry of an rfs superblock that RCU-walk reached, and `w`
+/// proves the read-side section the VFS holds.
+unsafe fn d_revalidate_rcu(dentry: *mut sys::dentry, w: &RcuWalk) -> bool {
+    // SAFETY: dentries and inodes are freed only after a grace period, so
+    // the dentry, its parent (read once: a rename may move it) and their
+    // inodes stay allocated during `w`; the parent is on the same rfs
+    // superblock, which lives while a walk is inside one of its mounts, and
+    // every inode of it came from `alloc_inode`. Stale values are rejected
+    // by the walk's sequence checks.
+    unsafe {
+        let Some(d) = UnionDentry::from_raw(dentry) else { return false };
+        let sb = SuperBlock::from_raw((*dentry).d_sb);
+        let pinode = sys::rfs_d_inode_rcu(sys::rfs_d_parent_rcu(dentry));
+        if pinode.is_null() {
+            return false;
+        }
+        let pi = FsInode::<InodeInfo>::from_vfs(pinode);
+        let inode = sys::rfs_d_inode_rcu(dentry);
+        let ui = if inode.is_null() { None } else { Some(FsInode::<InodeInfo>::from_vfs(inode)) };
+        crate::namei::revalidate_rcu(sb.info(), d.stamp(), ui, pi, w)
     }
 }
 
@@ -216,7 +247,10 @@ unsafe extern "C" fn lookup(dir: *mut sys::inode, dentry: *mut sys::dentry, _fla
 
 unsafe extern "C" fn permission(_idmap: *mut sys::mnt_idmap, inode: *mut sys::inode, mask: c_int) -> c_int {
     if mask & MAY_NOT_BLOCK != 0 {
-        return ECHILD.to_errno();
+        // SAFETY: MAY_NOT_BLOCK: RCU-walk, inside rcu_read_lock(); the inode
+        // stays allocated for the section (freed after a grace period).
+        let (w, (sb, ui)) = unsafe { (RcuWalk::assume(), union_inode(inode)) };
+        return errno(crate::inode::permission_rcu(sb.info(), ui, mask, &w));
     }
     // SAFETY: ref-walk: the VFS holds the inode.
     let (_, ui) = unsafe { union_inode(inode) };
@@ -262,7 +296,10 @@ unsafe extern "C" fn get_link(
 
 unsafe extern "C" fn get_inode_acl(inode: *mut sys::inode, kind: c_int, rcu: bool) -> *mut sys::posix_acl {
     if rcu {
-        return ECHILD.to_ptr();
+        // SAFETY: `rcu`: called from get_cached_acl_rcu inside
+        // rcu_read_lock(); the inode stays allocated for the section.
+        let (w, (sb, ui)) = unsafe { (RcuWalk::assume(), union_inode(inode)) };
+        return crate::inode::inode_acl_rcu(sb.info(), ui, kind, &w);
     }
     // SAFETY: ref-walk: the VFS holds the inode.
     let (_, ui) = unsafe { union_inode(inode) };
