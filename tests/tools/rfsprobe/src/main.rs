@@ -28,6 +28,7 @@
 //! Run `rfsprobe help` for the list of operations.
 
 mod acl;
+mod corpus;
 mod dir;
 mod errno;
 mod mount;
@@ -695,6 +696,7 @@ mounts:
   fsreconfigure TARGET KEY[=VAL]...    fspick/fsconfig/FSCONFIG_CMD_RECONFIGURE (log on failure)
   (fsmount, fsreconfigure, fsconfig-log: +bin:KEY=VAL, +path:KEY=PATH, +fd:KEY give the
    fsconfig(2) binary, path and fd value types)
+  corpus-run CASES MNT BASE   run tests/corpus.sh's expanded option cases in one process
   fsconfig-log TYPE KEY[=VAL]...       like fsmount up to FSCONFIG_CMD_CREATE, prints the log
 creation and removal:
   creat PATH [MODE]  open PATH FLAGS [MODE]  mkdir PATH [MODE]  rmdir PATH  unlink PATH
@@ -777,6 +779,10 @@ fn run(args: &[OsString]) -> Res {
         "fsreconfigure" => {
             need(1, usize::MAX)?;
             mount::fsreconfigure(&a[0], &a[1..])
+        }
+        "corpus-run" => {
+            need(3, 3)?;
+            corpus::run(&a[0], &a[1], &a[2])
         }
         "fsconfig-log" => {
             need(1, usize::MAX)?;

@@ -211,6 +211,12 @@ pub fn fsreconfigure(target: &OsStr, params: &[OsString]) -> Res {
 /// the errno name is followed by the failing step and the fs_context log,
 /// joined by ` | ` on one line so the first word stays the errno name.
 pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Res {
+    let log = fsmount_log(ty, target, params)?;
+    out(log.as_bytes())
+}
+
+/// `fsmount` without printing: the fs_context log on success.
+pub fn fsmount_log(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Res<String> {
     let tyc = cstr(ty)?;
     // SAFETY: tyc is a live C string.
     let fd = unsafe { libc::syscall(SYS_FSOPEN, tyc.as_ptr(), FSOPEN_CLOEXEC) };
@@ -232,7 +238,7 @@ pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Re
             o.push_str(&m);
             o.push('\n');
         }
-        return out(o.as_bytes());
+        return Ok(o);
     };
     // SAFETY: plain syscall on our fd.
     let m = unsafe { libc::syscall(SYS_FSMOUNT, fs.0, FSMOUNT_CLOEXEC, 0) };
@@ -262,5 +268,5 @@ pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Re
         o.push_str(&m);
         o.push('\n');
     }
-    out(o.as_bytes())
+    Ok(o)
 }
