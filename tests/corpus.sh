@@ -77,7 +77,7 @@ rfs_mount "$T/r" "dirs=$T/r0=rw"
 # are split at unescaped commas into S2-separated fsconfig(2) arguments; for
 # names.txt (IFACE = the op) the arguments are split at spaces.
 expand() {
-	awk -v s1="$S1" -v s2="$S2" -v pf="$T/placeholders" '
+	awk -v s1="$S1" -v s2="$S2" -v pf="$T/placeholders" -v soak="$SOAK" '
 	BEGIN {
 		while ((getline l < pf) > 0) { k = substr(l, 1, index(l, "\t") - 1); P[k] = substr(l, index(l, "\t") + 1) }
 	}
@@ -114,9 +114,12 @@ expand() {
 		return out
 	}
 	/^#bug: / { bug = substr($0, 7); next }
+	/^#soak$/ { soakonly = 1; next }
 	/^#/ || /^$/ { next }
 	{
 		line = $0
+		if (soakonly && !soak) { soakonly = 0; bug = ""; next }
+		soakonly = 0
 		want = substr(line, 1, index(line, " ") - 1); line = substr(line, length(want) + 2)
 		p = index(line, " "); if (p == 0) p = length(line) + 1
 		iface = substr(line, 1, p - 1); opts = substr(line, p + 1)
@@ -127,7 +130,7 @@ expand() {
 		else if (iface != "mount" && iface != "remount") gsub(/ /, s2, opts)
 		d = opts; gsub(s2, ",", d); gsub(/[^ -~]/, "?", d)
 		if (length(d) > 90) d = substr(d, 1, 60) "...(" length(d) " bytes)"
-		d = iface " '" d "' -> " want
+		d = iface " \047" d "\047 -> " want
 		print NR s1 want s1 iface s1 d s1 bug s1 opts s1 dirs
 		bug = ""
 	}' "$1"
@@ -163,7 +166,8 @@ short() {
 BASE="dirs=$T/b0=rw:$T/b1=ro+wh:$T/b2=ro"
 nmsg=0
 report() {
-	while IFS=$S1 read -r st ln desc why msg; do
+	while IFS=$S1 read -r st ln desc why msg ms; do
+		echo "$ms $ln" >>"$T/times"
 		desc="options.txt:$ln $desc"
 		case $st in
 		ok) t_ok "$desc" true ;;
@@ -192,6 +196,7 @@ while [ $round -le $rounds ]; do
 	diag "corpus-run: exit status $?, $(wc -l <"$T/results") results"
 	[ -s "$T/results.err" ] && diag "$(cat "$T/results.err")"
 	report <"$T/results"
+	diag "slowest cases (ms line): $(sort -rn "$T/times" | head -n 6 | tr '\n' ' ')"
 	lap "option corpus, round $round"
 	if [ $round -lt $rounds ]; then
 		umount "$T/r"
@@ -278,4 +283,7 @@ t_eq "names: no .wh. name listed in a subdirectory" "" "$(names "$U/ld" | grep '
 t_ok "names: umount" umount "$U"
 t_eq "names: the lower branch was not written" "$lower_before" "$(branch_snapshot "$T/ub1")"
 lap "names"
+# {DEEPER} is too long for rm -rf from $T (lib.sh's cleanup): cut it from inside.
+(cd "$T/$c250/$c250/$c250/$c250/$c250/$c250/$c250/$c250" && rm -rf "$c250")
+rm -rf "$T/$c250"
 t_done

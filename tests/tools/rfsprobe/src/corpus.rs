@@ -6,10 +6,11 @@
 //! `LINENO EXPECT IFACE DESC BUG OPTIONS DIRS`; OPTIONS is percent-encoded
 //! (see `--pct`), split into fsconfig(2) arguments at \x02 for the fsconfig
 //! and reconf interfaces. Output: one line per case, fields separated by
-//! \x01: `STATUS LINENO DESC DETAIL MESSAGE`, STATUS one of `ok`, `fail`,
+//! \x01: `STATUS LINENO DESC DETAIL MESSAGE MS`, STATUS one of `ok`, `fail`,
 //! `skip` (a known bug, BUG, that still fails) or `fixed` (a known bug that
 //! passes now); DETAIL says what went wrong; MESSAGE is the "rfs: " message
-//! the failure left (fs_context log, or kernel log for mount(2)).
+//! the failure left (fs_context log, or kernel log for mount(2)); MS the
+//! milliseconds the case took.
 //!
 //! Each case: the base union is mounted first for remount and reconf; the
 //! kernel log is emptied; the call is made; then a failure must have mounted
@@ -158,6 +159,7 @@ pub fn run(cases: &OsStr, mnt: &OsStr, base: &OsStr) -> Res {
         let vfs = want.len() != exp.len();
         let iface = String::from_utf8_lossy(iface).into_owned();
         let mut why: Vec<String> = Vec::new();
+        let start = std::time::Instant::now();
         if iface == "remount" || iface == "reconf" {
             if let Err(e) = mount::mount(&rfs, &none, mnt, base, None) {
                 why.push(format!("base mount failed: {}", errname(&e).1));
@@ -246,6 +248,8 @@ pub fn run(cases: &OsStr, mnt: &OsStr, base: &OsStr) -> Res {
         outbuf.extend_from_slice(d.as_bytes());
         outbuf.push(1);
         outbuf.extend_from_slice(clip(&msg).as_bytes());
+        outbuf.push(1);
+        outbuf.extend_from_slice(start.elapsed().as_millis().to_string().as_bytes());
         outbuf.push(b'\n');
     }
     crate::out(&outbuf)
