@@ -6,7 +6,7 @@
 //! invocation:
 //!
 //! ```text
-//! rfsprobe [--uid N] [--gid N] OP ARGS...
+//! rfsprobe [--pct] [--uid N] [--gid N] OP ARGS...
 //! ```
 //!
 //! * success: exit 0, print the operation's output (if any);
@@ -20,16 +20,22 @@
 //! `--uid N` / `--gid N` drop privileges (setgroups(0), setgid, setuid)
 //! before the operation, for permission tests (busybox may lack su/setpriv).
 //!
+//! `--pct` percent-decodes every argument first (`%HH` is the byte 0xHH,
+//! `%%` a `%`), so a test can pass bytes a shell argument cannot hold: the
+//! mount data and fsconfig(2) keys and values may then contain NUL bytes
+//! (they are passed as raw bytes, up to the kernel to stop at the NUL).
+//!
 //! Run `rfsprobe help` for the list of operations.
 
 mod acl;
+mod corpus;
 mod dir;
 mod errno;
 mod mount;
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// Why an operation did not succeed.
 pub enum Fail {
@@ -678,7 +684,8 @@ fn drop_privileges(uid: Option<libc::uid_t>, gid: Option<libc::gid_t>) -> Res {
 }
 
 const HELP: &str = "\
-usage: rfsprobe [--uid N] [--gid N] OP ARGS...
+usage: rfsprobe [--pct] [--uid N] [--gid N] OP ARGS...
+  --pct: percent-decode every argument (%HH a byte, %% a %); data, keys and values may hold NULs
 mounts:
   mount TYPE SRC TARGET DATA [FLAGS]   mount(2); FLAGS: ro,nosuid,nodev,noexec,bind,rec,...
   remount TARGET DATA [FLAGS]          mount(2) with MS_REMOUNT
@@ -687,6 +694,9 @@ mounts:
   fsmount TYPE TARGET KEY[=VAL]...     fsopen/fsconfig/fsmount/move_mount; on failure the
                                        fs_context log follows the errno: `EINVAL | e rfs: ...`
   fsreconfigure TARGET KEY[=VAL]...    fspick/fsconfig/FSCONFIG_CMD_RECONFIGURE (log on failure)
+  (fsmount, fsreconfigure, fsconfig-log: +bin:KEY=VAL, +path:KEY=PATH, +fd:KEY give the
+   fsconfig(2) binary, path and fd value types)
+  corpus-run CASES MNT BASE   run tests/corpus.sh's expanded option cases in one process
   fsconfig-log TYPE KEY[=VAL]...       like fsmount up to FSCONFIG_CMD_CREATE, prints the log
 creation and removal:
   creat PATH [MODE]  open PATH FLAGS [MODE]  mkdir PATH [MODE]  rmdir PATH  unlink PATH
@@ -769,6 +779,10 @@ fn run(args: &[OsString]) -> Res {
         "fsreconfigure" => {
             need(1, usize::MAX)?;
             mount::fsreconfigure(&a[0], &a[1..])
+        }
+        "corpus-run" => {
+            need(3, 3)?;
+            corpus::run(&a[0], &a[1], &a[2])
         }
         "fsconfig-log" => {
             need(1, usize::MAX)?;
@@ -1146,6 +1160,30 @@ fn run(args: &[OsString]) -> Res {
     }
 }
 
+/// `%HH` -> the byte 0xHH, `%%` -> `%`; any other `%` is a usage error.
+fn pct_decode(s: &OsStr) -> Res<OsString> {
+    let b = s.as_bytes();
+    let mut o = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            o.push(b[i]);
+            i += 1;
+        } else if b.get(i + 1) == Some(&b'%') {
+            o.push(b'%');
+            i += 2;
+        } else {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => o.push(v),
+                None => return usage(format!("--pct: bad escape in {}", lossy(s))),
+            }
+            i += 3;
+        }
+    }
+    Ok(OsString::from_vec(o))
+}
+
 fn main() {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let mut uid = None;
@@ -1153,6 +1191,10 @@ fn main() {
     let parsed: Res = (|| {
         while let Some(first) = args.first().map(|s| lossy(s)) {
             match first.as_str() {
+                "--pct" => {
+                    args.remove(0);
+                    args = args.iter().map(|a| pct_decode(a)).collect::<Res<_>>()?;
+                }
                 "--uid" | "--gid" if args.len() >= 2 => {
                     let v: u32 = num(&args[1], "id")?;
                     if first == "--uid" {

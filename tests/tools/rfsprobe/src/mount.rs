@@ -14,6 +14,9 @@ const FSOPEN_CLOEXEC: libc::c_uint = 1;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_SET_BINARY: libc::c_uint = 2;
+const FSCONFIG_SET_PATH: libc::c_uint = 3;
+const FSCONFIG_SET_FD: libc::c_uint = 5;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSCONFIG_CMD_RECONFIGURE: libc::c_uint = 7;
 const SYS_FSPICK: libc::c_long = 433;
@@ -51,9 +54,17 @@ fn parse_flags(s: Option<&OsString>) -> Res<libc::c_ulong> {
     Ok(f)
 }
 
+/// `s` as bytes with a NUL appended; interior NULs are kept (after `--pct`
+/// decoding a test may pass them on purpose: the kernel stops at the first).
+fn raw_c(s: &[u8]) -> Vec<u8> {
+    let mut v = s.to_vec();
+    v.push(0);
+    v
+}
+
 fn do_mount(src: &CString, target: &OsStr, fstype: Option<&CString>, flags: libc::c_ulong, data: &OsStr) -> Res {
     let t = cstr(target)?;
-    let d = cstr(data)?;
+    let d = raw_c(data.as_bytes());
     let ty = fstype.map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: all pointers are live C strings or null.
     let r = unsafe { libc::mount(src.as_ptr(), t.as_ptr(), ty, flags, d.as_ptr().cast()) };
@@ -124,24 +135,49 @@ fn with_log(e: Fail, fs: &Fd) -> Fail {
     }
 }
 
-/// fsconfig(2) each KEY[=VAL] of `params` on the context `fs`.
+/// fsconfig(2) each KEY[=VAL] of `params` on the context `fs`. A string
+/// value by default, a flag without `=`; the prefixes `+bin:KEY=VAL`,
+/// `+path:KEY=PATH` and `+fd:KEY` give FSCONFIG_SET_BINARY (VAL's bytes),
+/// FSCONFIG_SET_PATH (relative to the cwd) and FSCONFIG_SET_FD (an fd of /).
 fn set_params(fs: &Fd, params: &[OsString]) -> Res {
     for p in params {
-        let bytes = p.as_bytes();
+        let mut bytes = p.as_bytes();
+        let mut kind = FSCONFIG_SET_STRING;
+        for (pre, k) in [(&b"+bin:"[..], FSCONFIG_SET_BINARY), (b"+path:", FSCONFIG_SET_PATH), (b"+fd:", FSCONFIG_SET_FD)] {
+            if let Some(rest) = bytes.strip_prefix(pre) {
+                bytes = rest;
+                kind = k;
+            }
+        }
         let (key, val) = match bytes.iter().position(|&b| b == b'=') {
             Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
             None => (bytes, None),
         };
-        let k = cstr(OsStr::from_bytes(key))?;
-        let r = match val {
-            Some(v) => {
-                let v = cstr(OsStr::from_bytes(v))?;
+        let k = raw_c(key);
+        let kp = k.as_ptr();
+        let r = match (kind, val) {
+            (FSCONFIG_SET_FD, _) => {
+                let root = crate::open(OsStr::new("/"), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+                // SAFETY: live key, an fd we own.
+                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_FD, kp, std::ptr::null::<u8>(), root.0) }
+            }
+            (FSCONFIG_SET_BINARY, Some(v)) => {
+                // SAFETY: live key, a buffer of v.len() bytes.
+                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_BINARY, kp, v.as_ptr(), v.len()) }
+            }
+            (FSCONFIG_SET_PATH, Some(v)) => {
+                let v = raw_c(v);
                 // SAFETY: live C strings.
-                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0) }
+                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_PATH, kp, v.as_ptr(), libc::AT_FDCWD) }
+            }
+            (_, Some(v)) => {
+                let v = raw_c(v);
+                // SAFETY: live C strings.
+                unsafe { libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_STRING, kp, v.as_ptr(), 0) }
             }
             // SAFETY: live C string, null value as the flag form requires.
-            None => unsafe {
-                libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_FLAG, k.as_ptr(), std::ptr::null::<u8>(), 0)
+            (_, None) => unsafe {
+                libc::syscall(SYS_FSCONFIG, fs.0, FSCONFIG_SET_FLAG, kp, std::ptr::null::<u8>(), 0)
             },
         };
         if r < 0 {
@@ -175,6 +211,12 @@ pub fn fsreconfigure(target: &OsStr, params: &[OsString]) -> Res {
 /// the errno name is followed by the failing step and the fs_context log,
 /// joined by ` | ` on one line so the first word stays the errno name.
 pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Res {
+    let log = fsmount_log(ty, target, params)?;
+    out(log.as_bytes())
+}
+
+/// `fsmount` without printing: the fs_context log on success.
+pub fn fsmount_log(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Res<String> {
     let tyc = cstr(ty)?;
     // SAFETY: tyc is a live C string.
     let fd = unsafe { libc::syscall(SYS_FSOPEN, tyc.as_ptr(), FSOPEN_CLOEXEC) };
@@ -196,7 +238,7 @@ pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Re
             o.push_str(&m);
             o.push('\n');
         }
-        return out(o.as_bytes());
+        return Ok(o);
     };
     // SAFETY: plain syscall on our fd.
     let m = unsafe { libc::syscall(SYS_FSMOUNT, fs.0, FSMOUNT_CLOEXEC, 0) };
@@ -226,5 +268,5 @@ pub fn fsmount(ty: &OsStr, target: Option<&OsString>, params: &[OsString]) -> Re
         o.push_str(&m);
         o.push('\n');
     }
-    out(o.as_bytes())
+    Ok(o)
 }
