@@ -5,8 +5,8 @@
 # Makes two branches on the scratch disk, records what the lower branch holds
 # and what every object may look like afterwards, mounts the union and then
 # either (rfs.crashcase=big) appends to a large lower file, one long copy-up
-# of the whole file, or (ops) at once appends to many small lower files
-# (short copy-ups) and renames lower files and empty lower directories
+# of the whole file, or (ops) at once changes the mode of many small lower
+# files (short copy-ups) and renames lower files and empty lower directories
 # (copy-up, whiteout at the old name, rename). It prints "rfs-crash: armed"
 # on the console when the copy-up starts or half way through the renames;
 # the host kills QEMU a moment later, while these run; tests/crash/verify.sh
@@ -62,7 +62,10 @@ big)
 	(
 		i=0
 		while [ "$i" -lt "$n" ]; do
-			echo "new $i" >>"$d/mnt/s/f$i"
+			# A copy-up of the whole file that leaves its data as it
+			# was (data written by the application without fsync could
+			# be half on disk after the cut, as on any filesystem).
+			chmod 600 "$d/mnt/s/f$i"
 			i=$((i + 1))
 		done
 		echo "rfs-crash: the small copy-ups finished" >/dev/console
