@@ -203,6 +203,16 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     let name = d.name()?;
     let _creds = sbi.cred.override_creds();
 
+    // While we waited for the lock, the name may have been removed (the
+    // union dentry is unhashed) or given an upper through another union
+    // inode (a file made over it, or the copy-up of a newer lookup of the
+    // same name). A copy now would bring a removed name back, or clash with
+    // that upper: ESTALE makes the system call walk the path again
+    // (LOOKUP_REVAL) and act on what the name is now.
+    if d.is_unhashed() || upper_dir.lookup_child(&name)?.inode().is_some() {
+        return Err(code::estale());
+    }
+
     // A hard-linked lower file: if another of its names was copied up
     // already, this name becomes another link to that copy (plink.rs).
     let linked = ui_view.lowers().first().filter(|l| crate::plink::applies(l));
@@ -458,8 +468,9 @@ fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Den
     }
     let target = g.lookup_new(name)?;
     if target.inode().is_some() {
-        // Created directly in the branch meanwhile (udba): keep it.
-        return Err(EEXIST);
+        // Created directly in the branch meanwhile (udba): keep it, and let
+        // the caller walk the path again (see `copy_up_one`).
+        return Err(code::estale());
     }
     g.rename(tmp, &target, 0)
 }
