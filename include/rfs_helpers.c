@@ -20,6 +20,17 @@ struct inode *rfs_d_inode_rcu(const struct dentry *dentry) { return d_inode_rcu(
 struct dentry *rfs_d_parent_rcu(const struct dentry *dentry) { return READ_ONCE(dentry->d_parent); }
 
 struct inode *rfs_d_inode(const struct dentry *dentry) { return d_inode(dentry); }
+
+/* Unhashes @dentry if it is negative and only the caller holds it, so that
+ * its dput frees it: a probe for a name that is not there leaves nothing in
+ * the dcache. Anyone else who holds it keeps a valid (if uncached) dentry. */
+void rfs_forget_negative(struct dentry *dentry)
+{
+	spin_lock(&dentry->d_lock);
+	if (d_is_negative(dentry) && dentry->d_lockref.count == 1)
+		__d_drop(dentry);
+	spin_unlock(&dentry->d_lock);
+}
 bool rfs_d_is_dir(const struct dentry *dentry) { return d_is_dir(dentry); }
 bool rfs_d_unhashed(const struct dentry *dentry) { return d_unhashed(dentry); }
 u64 rfs_inode_query_iversion(struct inode *inode) { return inode_query_iversion(inode); }

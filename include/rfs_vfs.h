@@ -52,6 +52,7 @@ struct inode *rfs_d_inode_rcu(const struct dentry *dentry);
 struct dentry *rfs_d_parent_rcu(const struct dentry *dentry);
 
 /* Dentry and inode accessors. */
+void rfs_forget_negative(struct dentry *dentry);
 struct inode *rfs_d_inode(const struct dentry *dentry);
 bool rfs_d_is_dir(const struct dentry *dentry);
 bool rfs_d_unhashed(const struct dentry *dentry);

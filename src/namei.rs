@@ -70,8 +70,7 @@ pub(crate) fn is_opaque(branch: &Branch, dir: &Dentry) -> Result<bool> {
     if !branch.honors_whiteouts() {
         return Ok(false);
     }
-    let marker = dir.lookup_child(whiteout::OPAQUE_NAME)?;
-    Ok(marker.inode().is_some())
+    dir.probe_child(whiteout::OPAQUE_NAME)
 }
 
 /// Whether `.wh.NAME` exists in `dir` of `branch`.
@@ -84,8 +83,7 @@ fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
         // `.wh.NAME` would be longer than NAME_MAX: it cannot exist.
         return Ok(false);
     }
-    let d = dir.lookup_child(&wh)?;
-    Ok(d.inode().is_some())
+    dir.probe_child(&wh)
 }
 
 /// Resolves `name` in the directory whose members are `parent` (mounter's

@@ -66,6 +66,19 @@ impl Dentry {
         unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
     }
 
+    /// Whether `name` exists in this directory, for names rfs only probes
+    /// for (whiteouts, opaque markers): a negative answer is not kept in
+    /// the dcache, so probing every branch for them costs no memory.
+    pub(crate) fn probe_child(&self, name: &[u8]) -> Result<bool> {
+        let d = self.lookup_child(name)?;
+        if d.inode().is_some() {
+            return Ok(true);
+        }
+        // SAFETY: we hold a reference on `d`; the helper takes its d_lock.
+        unsafe { sys::rfs_forget_negative(d.as_ptr()) };
+        Ok(false)
+    }
+
     /// The parent dentry (dget_parent: stable against concurrent renames).
     pub(crate) fn parent(&self) -> Dentry {
         // SAFETY: we hold a reference; dget_parent returns a referenced
