@@ -178,7 +178,7 @@ trap 'rm -f "$list" "$missing_list"' EXIT
 
 	# The stress suite's Debian binaries, libraries and data (see above).
 	for d in $(printf '%s\n' "${!host_dirs[@]}" | LC_ALL=C sort); do
-		case " /bin /sbin /usr /usr/bin /usr/sbin /etc /lib " in *" $d "*) continue ;; esac
+		case $d in /bin | /sbin | /usr | /usr/bin | /usr/sbin | /etc | /lib) continue ;; esac # listed above
 		echo "dir $d 0755 0 0"
 	done
 	for f in $(printf '%s\n' "${!host_files[@]}" | LC_ALL=C sort); do

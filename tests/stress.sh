@@ -57,7 +57,6 @@ elapsed() {
 }
 
 # --- the tools: a missing one is a failed test, never a silent pass --------------
-have_tools=1
 if [ -s /etc/rfs-host-tools.missing ]; then
 	while IFS= read -r m; do
 		t_ok "stress tool in the initramfs: $m" false
@@ -66,7 +65,6 @@ fi
 for b in fio stress-ng dbench; do
 	if command -v "$b" >/dev/null 2>&1 && "$b" --help >/dev/null 2>&1 </dev/null; then :; else
 		t_ok "$b is in the initramfs and runs" false
-		have_tools=0
 		eval "no_$(echo "$b" | tr -d -)=1"
 	fi
 done
@@ -207,18 +205,25 @@ fi
 #   dirmany   fills the file system until ENOSPC or the time is up, and its
 #             cleanup alone takes minutes under TCG;
 #   rawdev    works on block devices, not on files.
-# No stressor is left out for an rfs design limit: the ones that need an
-# ioctl or O_DIRECT (file-ioctl, inode-flags, fiemap, hdd with its default
-# options) handle ENOTTY/EINVAL themselves and still run their other steps.
+# No stressor is left out for an rfs design limit: file-ioctl, inode-flags
+# and hdd (its default options use no O_DIRECT) handle the ioctls rfs does
+# not pass on themselves and run their other steps. fiemap is kept although
+# stress-ng skips it today ("FS_IOC_FIEMAP not supported on the file
+# system": rfs has no fiemap, and rfs.rst does not say so): the skip is
+# reported as a TAP skip, and it runs once rfs passes FIEMAP to the branch.
 NG_NAMES="namespace metadata data"
+# (NG_<group> are read through eval in stressng_part)
+# shellcheck disable=SC2034
 NG_namespace="--dir 1 --dir-dirs 128 --dentry 1 --dentries 256 --rename 1
 	--getdent 1 --filename 1 --mknod 1 --touch 1 --dirdeep 1 --dirdeep-dirs 1 --dirdeep-inodes 500"
 # link and symlink: one bogo op of theirs makes and removes thousands of
 # links (2.4 s natively, about a minute under TCG with KASAN), too long for
 # the CI mode; they run in the soak mode only.
 [ "${RFS_SOAK:-0}" = 1 ] && NG_namespace="$NG_namespace --link 1 --symlink 1"
+# shellcheck disable=SC2034
 NG_metadata="--chmod 1 --chown 1 --utime 1 --fstat 1 --open 1 --open-max 2000 --access 1
 	--xattr 1 --fcntl 1 --lockf 1 --flock 1 --locka 1 --lease 1 --file-ioctl 1 --inode-flags 1 --fiemap 1"
+# shellcheck disable=SC2034
 NG_data="--hdd 1 --hdd-bytes 8M --seek 1 --seek-size 8M --fallocate 1 --fallocate-bytes 8M
 	--readahead 1 --readahead-bytes 8M --mmap 1 --mmap-bytes 4M --mmap-file --iomix 1 --iomix-bytes 8M
 	--copy-file 1 --copy-file-bytes 128M --sync-file 1 --sync-file-bytes 8M --aio 1 --fpunch 1
@@ -249,8 +254,12 @@ stressng_part() {
 			$3 ~ /^[0-9.]+$/ { printf "%s%s %ss", s, $1, $3; s = ", " }' "$d/$g.log")"
 		# A stressor stress-ng skipped (it found something unsupported)
 		# prints no metrics: a skip with stress-ng's own words.
+		# shellcheck disable=SC2086 # opts is a word list
 		set -- $opts
 		while [ $# -gt 1 ]; do
+			case $1 in
+			*-dirs | *-inodes | *-bytes | *-size | *-max) shift; continue ;; # a stressor's option
+			esac
 			if [ "$2" = 1 ] && ! grep -qE "^${1#--} +[0-9]+ " "$d/$g.log"; then
 				t_skip "stress-ng ${1#--} ran on rfs" \
 					"stress-ng skipped it: $(grep -m1 -E "${1#--}.*(skip|not supported|not implemented)" "$d/$g.log" || echo "no metrics, no message")"
@@ -267,7 +276,7 @@ stressng_part() {
 		diag "stress-ng $g done at $(elapsed)s"
 	done
 	t_eq "stress-ng: the lower files are still listed through the union" 40 \
-		"$(ls "$m/ng" | grep -c '^lower[12]\.')"
+		"$(($(find "$m/ng" -maxdepth 1 -name 'lower[12].*' | wc -l)))"
 	t_ok "stress-ng: umount" umount "$m"
 	lower_sums "$d/b1" "$d/b2" >"$d/lower.after"
 	t_ok "stress-ng: the lower branches are unchanged" cmp "$d/lower.before" "$d/lower.after"
