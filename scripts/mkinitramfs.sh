@@ -3,7 +3,8 @@
 #   /bin/busybox + every applet as a symlink, /init (scripts/vm-init),
 #   /demo (scripts/vm-demo), /rfs.ko (if given/present), the repo's tests/
 #   directory as /tests, and the static test tools built from tests/tools/*/
-#   (Rust crates; each binary at /tests/tools/NAME).
+#   (Rust crates; each binary at /tests/tools/NAME), and the Debian binaries
+#   of the stress suite (fio, stress-ng, dbench) with their libraries.
 #
 #   scripts/mkinitramfs.sh [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz
 #
@@ -72,8 +73,60 @@ for manifest in "$rfs_top"/tests/tools/*/Cargo.toml; do
 done
 [ -n "${toolbin[rfsprobe]:-}" ] || log "warning: tests/tools/rfsprobe is not there yet; the VM has no rfsprobe"
 
+# Debian's dynamic binaries for tests/stress.sh (scripts/setup.sh installs
+# them), like scripts/bench.sh does for the FUSE unions: each binary goes to
+# /usr/bin, every library ldd names to the path ldd names (the file it
+# resolves to), plus the loader; data files go to their own path. What is
+# missing on the host is not fatal here (the other suites do not need it):
+# it is written to /etc/rfs-host-tools.missing, one "NAME: reason" a line,
+# and the stress suite reports each as a failed test.
+host_bins=(fio stress-ng dbench)
+host_data=(/usr/share/dbench/client.txt)
+host_missing=()
+declare -A host_dirs=() host_files=()
+# host_add DEST SRC: one file at DEST (its parent directories made first).
+host_add() {
+	local d=${1%/*}
+	[ -z "${host_files[$1]:-}" ] || return 0
+	host_files[$1]=$2
+	while [ -n "$d" ] && [ -z "${host_dirs[$d]:-}" ]; do
+		host_dirs[$d]=1
+		d=${d%/*}
+	done
+}
+for bin in "${host_bins[@]}"; do
+	if ! path=$(command -v "$bin"); then
+		host_missing+=("$bin: not installed on the host (scripts/setup.sh installs it)")
+		continue
+	fi
+	if ! libs=$(ldd "$path" 2>&1); then
+		host_missing+=("$bin: ldd $path failed: $(echo "$libs" | head -n 1)")
+		continue
+	fi
+	if grep -q 'not found' <<<"$libs"; then
+		host_missing+=("$bin: libraries not found on the host: $(grep 'not found' <<<"$libs" | tr -s ' \t\n' ' ')")
+		continue
+	fi
+	host_add "/usr/bin/$bin" "$(readlink -f "$path")"
+	while read -r lib; do
+		[ -z "$lib" ] || host_add "$lib" "$(readlink -f "$lib")"
+	done < <(sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p' <<<"$libs")
+done
+for f in "${host_data[@]}"; do
+	if [ -f "$f" ]; then
+		host_add "$f" "$f"
+	else
+		host_missing+=("$f: not on the host (scripts/setup.sh installs its package)")
+	fi
+done
+missing_list=$(mktemp)
+for m in "${host_missing[@]}"; do
+	log "warning: stress tools: $m"
+	echo "$m"
+done >"$missing_list"
+
 list=$(mktemp)
-trap 'rm -f "$list"' EXIT
+trap 'rm -f "$list" "$missing_list"' EXIT
 {
 	for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /tmp /scratch /mnt /root /etc /run \
 		/var /var/tmp /tests /tests/tools /lib /lib/modules; do
@@ -122,6 +175,16 @@ trap 'rm -f "$list"' EXIT
 	for name in "${!toolbin[@]}"; do
 		echo "file /tests/tools/$name ${toolbin[$name]} 0755 0 0"
 	done
+
+	# The stress suite's Debian binaries, libraries and data (see above).
+	for d in $(printf '%s\n' "${!host_dirs[@]}" | LC_ALL=C sort); do
+		case $d in /bin | /sbin | /usr | /usr/bin | /usr/sbin | /etc | /lib) continue ;; esac # listed above
+		echo "dir $d 0755 0 0"
+	done
+	for f in $(printf '%s\n' "${!host_files[@]}" | LC_ALL=C sort); do
+		echo "file $f ${host_files[$f]} 0755 0 0"
+	done
+	echo "file /etc/rfs-host-tools.missing $missing_list 0644 0 0"
 } >"$list"
 
 mkdir -p "$(dirname "$out")"

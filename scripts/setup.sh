@@ -13,13 +13,16 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-# Debian packages: kernel build (LLVM=1), module build, VM, initramfs, disk images.
+# Debian packages: kernel build (LLVM=1), module build, VM, initramfs, disk images,
+# the stress suite's tools.
 apt_pkgs=(
 	clang lld llvm libclang-dev libelf-dev flex bison bc libssl-dev make gcc libc6-dev
 	cpio kmod pahole xz-utils gzip perl python3
 	qemu-system-x86 busybox-static e2fsprogs xfsprogs
 	ca-certificates curl
 	"$RFS_KSRC_PKG"
+	# tests/stress.sh: copied with their libraries into the test initramfs
+	fio stress-ng dbench
 )
 BINDGEN_VERSION=0.70.1
 
