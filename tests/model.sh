@@ -26,7 +26,14 @@ fi
 d=$(rfs_tmpdir)
 start=$(date +%s)
 for s in $seeds; do
-	t_ok "rfsmodel seed $s, $ops ops" rfsmodel run --seed "$s" --ops "$ops" --dir "$d"
+	out=$d/seed$s.out
+	if rfsmodel run --seed "$s" --ops "$ops" --dir "$d" >"$out" 2>&1; then
+		diag "$(tail -n 1 "$out")"
+		t_ok "rfsmodel seed $s, $ops ops" true
+	else
+		diag "$(cat "$out")"
+		t_ok "rfsmodel seed $s, $ops ops (see the reproducer above)" false
+	fi
 done
 diag "model: $(echo $seeds | wc -w) seeds x $ops ops in $(($(date +%s) - start))s"
 t_done
