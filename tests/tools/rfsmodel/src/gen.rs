@@ -437,6 +437,29 @@ fn path_arg(base: &str, p: &Path) -> String {
     s
 }
 
+/// The kind of an op, for statistics.
+pub fn kind(op: &Op) -> &'static str {
+    match op {
+        Op::Write(..) => "write",
+        Op::Append(..) => "append",
+        Op::Truncate(..) => "truncate",
+        Op::Unlink(..) => "unlink",
+        Op::Rmdir(..) => "rmdir",
+        Op::Mkdir(..) => "mkdir",
+        Op::Rename(_, _, false) => "rename",
+        Op::Rename(_, _, true) => "rename-noreplace",
+        Op::Link(..) => "link",
+        Op::Symlink(..) => "symlink",
+        Op::Chmod(..) => "chmod",
+        Op::Utimes(..) => "utimes",
+        Op::Setxattr(..) => "setxattr",
+        Op::DirectAdd(..) => "direct-add",
+        Op::DirectRemove(..) => "direct-remove",
+        Op::AddBranch(..) => "remount-append",
+        Op::DelBranch(..) => "remount-del",
+    }
+}
+
 pub fn show_op(op: &Op) -> String {
     let sp = |p: &Path| crate::show_path(p);
     match op {

@@ -49,6 +49,8 @@ struct Runner {
     /// Compare the whole state after every `every`-th op (the errno after
     /// each op, and the state after the last op, are always compared).
     every: usize,
+    /// Per kind of op: (succeeded, failed as the model said).
+    stats: std::collections::BTreeMap<&'static str, (u64, u64)>,
 }
 
 fn perm_str(p: Perm) -> &'static str {
@@ -372,6 +374,12 @@ impl Runner {
             if let Some(l) = log.as_deref_mut() {
                 l.push((i, want, real));
             }
+            let st = self.stats.entry(gen::kind(&op)).or_default();
+            if want == 0 {
+                st.0 += 1;
+            } else {
+                st.1 += 1;
+            }
             checked = false;
             if real != want || (i + 1) % self.every.max(1) == 0 {
                 let errno = (real != want).then(|| {
@@ -550,7 +558,7 @@ fn main() {
         }
     }
     let scratch = dir.join(format!("rfsmodel.{seed}.{}", std::process::id()));
-    let mut r = Runner { scratch: scratch.clone(), upper_check: upper, runs: 0, every };
+    let mut r = Runner { scratch: scratch.clone(), upper_check: upper, runs: 0, every, stats: Default::default() };
     let t0 = Instant::now();
     // Generation runs in lock-step with a real run (the ops depend on the
     // state), recording the case as it goes.
@@ -569,6 +577,8 @@ fn main() {
             t0.elapsed().as_secs_f64(),
             avoid.show()
         );
+        let st: Vec<String> = r.stats.iter().map(|(k, (ok, err))| format!("{k} {ok}/{}", ok + err)).collect();
+        println!("  succeeded/run by kind: {}", st.join(", "));
         let _ = std::fs::remove_dir_all(&scratch);
         std::process::exit(0);
     };
