@@ -49,5 +49,8 @@ while read -r seed ops every; do
 		t_ok "rfsmodel seed $seed: $ops ops (see the reproducer above)" false
 	fi
 	total=$((total + ops))
-done <<EOF
+done <<PLAN
 $plan
+PLAN
+diag "model: $total operations in $(($(date +%s) - start))s"
+t_done

@@ -67,6 +67,9 @@ pub enum Op {
     AddBranch(Branch),
     /// remount,del of the branch with this serial.
     DelBranch(u32),
+    /// sync; echo 3 >/proc/sys/vm/drop_caches: the union's dentries and
+    /// inodes are made again from the branches (no change in the model).
+    DropCaches,
 }
 
 /// Cases the generator leaves out, for known rfs bugs (see tests/model.sh).
@@ -163,13 +166,33 @@ fn rand_path(rng: &mut Rng) -> Path {
 struct View {
     all: Vec<Path>,
     dirs: Vec<Path>,
+    /// Directories other than the root.
+    subdirs: Vec<Path>,
+    files: Vec<Path>,
+    nondirs: Vec<Path>,
 }
 
 fn view_of(m: &Model) -> View {
     let v = m.view();
-    let dirs = v.iter().filter(|(_, e)| e.kind.is_none()).map(|(p, _)| p.clone()).collect();
-    let all = v.into_keys().filter(|p| !p.is_empty()).collect();
-    View { all, dirs }
+    let sel = |f: &dyn Fn(&Option<Kind>) -> bool| -> Vec<Path> {
+        v.iter().filter(|(_, e)| f(&e.kind)).map(|(p, _)| p.clone()).collect()
+    };
+    let dirs = sel(&|k| k.is_none());
+    let subdirs = dirs.iter().filter(|p| !p.is_empty()).cloned().collect();
+    let files = sel(&|k| matches!(k, Some(Kind::File(_))));
+    let nondirs = sel(&|k| k.is_some());
+    let all = v.keys().filter(|p| !p.is_empty()).cloned().collect();
+    View { all, dirs, subdirs, files, nondirs }
+}
+
+/// Mostly one of `from` (so the op has something to work on), else any path.
+fn prefer(rng: &mut Rng, from: &[Path], v: &View) -> Path {
+    if rng.chance(65) {
+        if let Some(p) = rng.pick(from) {
+            return p.clone();
+        }
+    }
+    some_path(rng, v)
 }
 
 fn new_path(rng: &mut Rng, v: &View) -> Path {
@@ -297,7 +320,7 @@ impl Gen {
         let w = rng.below(120);
         match w {
             0..=11 => {
-                let p = some_path(rng, &v);
+                let p = prefer(rng, &v.files, &v);
                 let off = match rng.below(100) {
                     0..=59 => 0,
                     60..=84 => rng.below(40),
@@ -305,24 +328,24 @@ impl Gen {
                 };
                 Op::Write(p, off, letters(rng, 1, 16))
             }
-            12..=17 => Op::Append(some_path(rng, &v), letters(rng, 1, 10)),
+            12..=17 => Op::Append(prefer(rng, &v.files, &v), letters(rng, 1, 10)),
             18..=23 => {
                 let len = match rng.below(3) {
                     0 => 0,
                     1 => rng.below(40),
                     _ => 3000,
                 };
-                Op::Truncate(some_path(rng, &v), len)
+                Op::Truncate(prefer(rng, &v.files, &v), len)
             }
-            24..=33 => Op::Unlink(some_path(rng, &v)),
+            24..=33 => Op::Unlink(prefer(rng, &v.nondirs, &v)),
             34..=43 => Op::Mkdir(new_path(rng, &v), *rng.pick(&[0o755, 0o700]).unwrap_or(&0o755)),
-            44..=51 => Op::Rmdir(some_path(rng, &v)),
+            44..=51 => Op::Rmdir(prefer(rng, &v.subdirs, &v)),
             52..=65 => {
-                let a = some_path(rng, &v);
+                let a = if rng.chance(40) { prefer(rng, &v.subdirs, &v) } else { some_path(rng, &v) };
                 let b = if rng.chance(50) { new_path(rng, &v) } else { some_path(rng, &v) };
                 Op::Rename(a, b, rng.chance(15))
             }
-            66..=70 => Op::Link(some_path(rng, &v), new_path(rng, &v)),
+            66..=70 => Op::Link(prefer(rng, &v.nondirs, &v), new_path(rng, &v)),
             71..=74 => Op::Symlink(format!("/rfsmodel-nowhere/{}", rng.below(10)).into_bytes(), new_path(rng, &v)),
             75..=79 => Op::Chmod(some_path(rng, &v), *rng.pick(&[0o644, 0o600, 0o755, 0o700, 0o444, 0o640]).unwrap_or(&0o644)),
             80..=83 => Op::Utimes(some_path(rng, &v), 1_700_000_000 + rng.below(100_000) as i64),
@@ -330,7 +353,8 @@ impl Gen {
                 let k = format!("user.k{}", rng.below(3)).into_bytes();
                 Op::Setxattr(some_path(rng, &v), k, letters(rng, 1, 6))
             }
-            88..=105 => self.direct_add(m),
+            88..=89 => Op::DropCaches,
+            90..=105 => self.direct_add(m),
             106..=115 => self.direct_remove(m),
             116..=117 if m.branches.len() < 5 => {
                 let serial = self.next_serial;
@@ -457,6 +481,7 @@ pub fn kind(op: &Op) -> &'static str {
         Op::DirectRemove(..) => "direct-remove",
         Op::AddBranch(..) => "remount-append",
         Op::DelBranch(..) => "remount-del",
+        Op::DropCaches => "drop-caches",
     }
 }
 
@@ -481,6 +506,7 @@ pub fn show_op(op: &Op) -> String {
         Op::DirectRemove(b, p) => format!("direct: remove {} from branch b{b}", sp(p)),
         Op::AddBranch(b) => format!("remount append b{}={}", b.serial, b.perm.as_str()),
         Op::DelBranch(s) => format!("remount del b{s}"),
+        Op::DropCaches => "drop caches".into(),
     }
 }
 
@@ -589,6 +615,7 @@ pub fn script(case: &Case, executed: &[(usize, i32, i32)], step: usize) -> Strin
                 l
             }
             Op::DelBranch(sr) => format!("rfsmodel op remount \"$T/mnt\" \"del:$T/b{sr}\""),
+            Op::DropCaches => "sync; echo 3 >/proc/sys/vm/drop_caches".into(),
         };
         let note = if want == real {
             format!("# expect {}", sys::errname(want))

@@ -292,6 +292,10 @@ fn exec(root: &FsPath, mnt: &FsPath, m: &mut Model, op: &Op) -> Result<Option<(i
             }
             (e, 0)
         }
+        Op::DropCaches => {
+            sys::drop_caches();
+            (0, 0)
+        }
         Op::DelBranch(serial) => {
             let Some(i) = branch_index(m, *serial) else { return Ok(None) };
             if i == 0 {

@@ -140,6 +140,13 @@ pub fn umount(target: &FsPath) -> i32 {
     rc(unsafe { libc::umount2(cs(target).as_ptr(), 0) } as libc::c_long)
 }
 
+/// sync(2), then drop the dentry and inode caches (best effort).
+pub fn drop_caches() {
+    // SAFETY: no pointers.
+    unsafe { libc::sync() };
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", b"3");
+}
+
 pub fn umask0() {
     // SAFETY: no pointers.
     unsafe { libc::umask(0) };
