@@ -58,6 +58,8 @@ pub mod branch;
 pub mod hash;
 pub mod inomap;
 pub mod merge;
+#[cfg(not(rfs_kernel))]
+pub mod model;
 pub mod options;
 pub mod perm;
 pub mod vec;

@@ -1,0 +1,898 @@
+//! A reference model of the union, for the model-based random tester
+//! (`tests/tools/rfsmodel`). Host only: never built into the kernel module.
+//!
+//! The model keeps every branch as an in-memory tree, exactly as it would be
+//! on disk: directories, regular files, symlinks, and the `.wh.` whiteouts
+//! and `.wh..wh..opq` opaque markers as ordinary entries. The union view is
+//! computed from the branches by the rules of `Documentation/filesystems/
+//! rfs.rst` (Lookup, On-disk conventions), and every operation made through
+//! the union changes the branches the way rfs does (Copy-up, Removal and
+//! creation, Rename): the tester runs the same operation on a real mount and
+//! compares.
+//!
+//! Conventions the tester relies on:
+//!
+//! - Branch 0 is the writable branch (`rw`); operations never remove it.
+//! - Symlinks made by the tester point nowhere (an absolute target under a
+//!   directory that does not exist), so following one, as a path walk or an
+//!   open does, gives ENOENT.
+//! - The caller is root with umask 0, so modes are as given and permission
+//!   bits never refuse anything.
+//!
+//! Errors are Linux errno numbers ([`Errno`]).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use super::perm::Perm;
+use super::whiteout::{is_reserved, NAME_MAX, OPAQUE_NAME, WH_PREFIX};
+
+/// A Linux errno number.
+pub type Errno = i32;
+/// No such file or directory.
+pub const ENOENT: Errno = 2;
+/// Operation not permitted (creating a reserved name, link of a directory).
+pub const EPERM: Errno = 1;
+/// File exists.
+pub const EEXIST: Errno = 17;
+/// Cross-device link (rename of a non-empty directory).
+pub const EXDEV: Errno = 18;
+/// Not a directory.
+pub const ENOTDIR: Errno = 20;
+/// Is a directory.
+pub const EISDIR: Errno = 21;
+/// Invalid argument.
+pub const EINVAL: Errno = 22;
+/// File name too long.
+pub const ENAMETOOLONG: Errno = 36;
+/// Directory not empty.
+pub const ENOTEMPTY: Errno = 39;
+
+/// One name (a path component).
+pub type Name = Vec<u8>;
+/// A path below the union root, as components (empty: the root).
+pub type Path = Vec<Name>;
+/// User extended attributes: name (with `user.`) to value.
+pub type Xattrs = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// An entry of a branch directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A directory.
+    Dir(Dir),
+    /// A non-directory: an index into its branch's inode table (several
+    /// entries with one index are hard links).
+    Obj(u64),
+}
+
+/// A directory of a branch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dir {
+    /// Permission bits.
+    pub mode: u32,
+    /// User xattrs.
+    pub xattrs: Xattrs,
+    /// The entries, reserved names included.
+    pub entries: BTreeMap<Name, Node>,
+}
+
+/// What a non-directory is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file with this data.
+    File(Vec<u8>),
+    /// A symlink with this target.
+    Symlink(Vec<u8>),
+}
+
+/// A non-directory object of a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inode {
+    /// File data or symlink target.
+    pub kind: Kind,
+    /// Permission bits.
+    pub mode: u32,
+    /// User xattrs.
+    pub xattrs: Xattrs,
+    /// The mtime in seconds, when the model knows it (set by the tester or
+    /// by utimes, kept by copy-up and rename, forgotten by a write).
+    pub mtime: Option<i64>,
+}
+
+/// One branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    /// The tester's name for the branch (its directory is `b<serial>`).
+    pub serial: u32,
+    /// Its permission.
+    pub perm: Perm,
+    /// Its root directory.
+    pub root: Dir,
+    /// Its non-directory objects.
+    pub inodes: BTreeMap<u64, Inode>,
+}
+
+impl Branch {
+    /// An empty branch.
+    pub fn new(serial: u32, perm: Perm) -> Self {
+        Branch { serial, perm, root: Dir { mode: 0o755, ..Dir::default() }, inodes: BTreeMap::new() }
+    }
+
+    /// The directory at `path` in this branch, if it is one.
+    pub fn dir(&self, path: &[Name]) -> Option<&Dir> {
+        let mut d = &self.root;
+        for c in path {
+            match d.entries.get(c) {
+                Some(Node::Dir(x)) => d = x,
+                _ => return None,
+            }
+        }
+        Some(d)
+    }
+
+    /// The directory at `path` in this branch, mutable.
+    pub fn dir_mut(&mut self, path: &[Name]) -> Option<&mut Dir> {
+        let mut d = &mut self.root;
+        for c in path {
+            match d.entries.get_mut(c) {
+                Some(Node::Dir(x)) => d = x,
+                _ => return None,
+            }
+        }
+        Some(d)
+    }
+
+    /// The entry at `path` (not the root).
+    pub fn entry(&self, path: &[Name]) -> Option<&Node> {
+        let (last, parent) = path.split_last()?;
+        self.dir(parent)?.entries.get(last)
+    }
+
+    /// How many names the object `id` has in this branch.
+    pub fn nlink(&self, id: u64) -> u32 {
+        fn count(d: &Dir, id: u64) -> u32 {
+            d.entries.values().fold(0u32, |n, e| match e {
+                Node::Obj(x) if *x == id => n.saturating_add(1),
+                Node::Dir(s) => n.saturating_add(count(s, id)),
+                Node::Obj(_) => n,
+            })
+        }
+        count(&self.root, id)
+    }
+
+    /// Drops inode table entries no name refers to any more.
+    fn gc(&mut self) {
+        fn ids(d: &Dir, out: &mut alloc::collections::BTreeSet<u64>) {
+            for e in d.entries.values() {
+                match e {
+                    Node::Obj(x) => {
+                        out.insert(*x);
+                    }
+                    Node::Dir(s) => ids(s, out),
+                }
+            }
+        }
+        let mut live = alloc::collections::BTreeSet::new();
+        ids(&self.root, &mut live);
+        self.inodes.retain(|k, _| live.contains(k));
+    }
+}
+
+/// `.wh.NAME`, or `None` when that would be longer than `NAME_MAX`.
+pub fn wh_of(name: &[u8]) -> Option<Name> {
+    if name.len().checked_add(WH_PREFIX.len())? > NAME_MAX {
+        return None;
+    }
+    let mut v = Vec::with_capacity(name.len().saturating_add(WH_PREFIX.len()));
+    v.extend_from_slice(WH_PREFIX);
+    v.extend_from_slice(name);
+    Some(v)
+}
+
+/// What a union path resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A directory and the branches (indexes, top first) that merge into it.
+    Dir(Vec<usize>),
+    /// A non-directory: its branch and object.
+    Obj(usize, u64),
+}
+
+/// An object as the union shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewEntry {
+    /// `None` for a directory, else the object's kind.
+    pub kind: Option<Kind>,
+    /// Permission bits.
+    pub mode: u32,
+    /// st_nlink, when rfs.rst defines it.
+    pub nlink: Option<u32>,
+    /// User xattrs.
+    pub xattrs: Xattrs,
+    /// The mtime, when known.
+    pub mtime: Option<i64>,
+}
+
+/// The reference model: the branches, top first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    /// The branch stack; index 0 is the writable branch.
+    pub branches: Vec<Branch>,
+    next_id: u64,
+}
+
+fn too_long(name: &[u8]) -> bool {
+    name.len() > NAME_MAX
+}
+
+/// Whether `a` is `b` or one of its ancestors.
+fn is_prefix(a: &[Name], b: &[Name]) -> bool {
+    b.starts_with(a)
+}
+
+impl Model {
+    /// A model of these branches.
+    pub fn new(branches: Vec<Branch>) -> Self {
+        let next_id = branches
+            .iter()
+            .flat_map(|b| b.inodes.keys())
+            .max()
+            .map_or(1, |m| m.saturating_add(1));
+        Model { branches, next_id }
+    }
+
+    /// A fresh object id, unique in the model.
+    pub fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        id
+    }
+
+    fn honors(&self, b: usize) -> bool {
+        self.branches.get(b).is_some_and(|x| x.perm.honors_whiteouts())
+    }
+
+    fn is_opaque(&self, b: usize, path: &[Name]) -> bool {
+        self.honors(b)
+            && self
+                .branches
+                .get(b)
+                .and_then(|x| x.dir(path))
+                .is_some_and(|d| d.entries.contains_key(OPAQUE_NAME))
+    }
+
+    /// The members of the root directory.
+    fn root_members(&self) -> Vec<usize> {
+        let mut m = Vec::new();
+        for b in 0..self.branches.len() {
+            m.push(b);
+            if self.is_opaque(b, &[]) {
+                break;
+            }
+        }
+        m
+    }
+
+    /// Resolves `name` in the directory `dir` whose members are `members`.
+    /// `Ok(None)`: not in the union (also for reserved names).
+    fn lookup_in(&self, dir: &[Name], members: &[usize], name: &[u8]) -> Result<Option<Found>, Errno> {
+        if too_long(name) {
+            return Err(ENAMETOOLONG);
+        }
+        if is_reserved(name) {
+            return Ok(None);
+        }
+        let wh = wh_of(name);
+        let mut found: Option<Found> = None;
+        for &b in members {
+            let Some(d) = self.branches.get(b).and_then(|x| x.dir(dir)) else { continue };
+            match (d.entries.get(name), found.as_mut()) {
+                (Some(Node::Obj(id)), None) => return Ok(Some(Found::Obj(b, *id))),
+                (Some(Node::Obj(_)), Some(_)) => break,
+                (Some(Node::Dir(sub)), f) => {
+                    match f {
+                        None => found = Some(Found::Dir(alloc::vec![b])),
+                        Some(Found::Dir(m)) => m.push(b),
+                        Some(Found::Obj(..)) => break,
+                    }
+                    if self.honors(b) && sub.entries.contains_key(OPAQUE_NAME) {
+                        break;
+                    }
+                }
+                (None, _) => {
+                    if self.honors(b) && wh.as_ref().is_some_and(|w| d.entries.contains_key(w)) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Resolves a path. The components before the last must be directories:
+    /// ENOENT when one is missing or a (dangling) symlink, ENOTDIR when one
+    /// is a file. `Ok(None)`: the last component is not in the union.
+    pub fn lookup(&self, path: &[Name]) -> Result<Option<Found>, Errno> {
+        let mut members = self.root_members();
+        let Some((last, parents)) = path.split_last() else { return Ok(Some(Found::Dir(members))) };
+        for (i, c) in parents.iter().enumerate() {
+            let here = parents.get(..i).unwrap_or(&[]);
+            match self.lookup_in(here, &members, c)? {
+                None => return Err(ENOENT),
+                Some(Found::Obj(b, id)) => return Err(if self.is_symlink(b, id) { ENOENT } else { ENOTDIR }),
+                Some(Found::Dir(m)) => members = m,
+            }
+        }
+        self.lookup_in(parents, &members, last)
+    }
+
+    fn is_symlink(&self, b: usize, id: u64) -> bool {
+        self.inode(b, id).is_some_and(|i| matches!(i.kind, Kind::Symlink(_)))
+    }
+
+    /// The object `id` of branch `b`.
+    pub fn inode(&self, b: usize, id: u64) -> Option<&Inode> {
+        self.branches.get(b)?.inodes.get(&id)
+    }
+
+    /// The members of the directory that is the parent of `path`.
+    fn parent_members(&self, path: &[Name]) -> Result<Vec<usize>, Errno> {
+        let parent = path.split_last().map_or(&[][..], |(_, p)| p);
+        match self.lookup(parent)? {
+            Some(Found::Dir(m)) => Ok(m),
+            Some(Found::Obj(b, id)) => Err(if self.is_symlink(b, id) { ENOENT } else { ENOTDIR }),
+            None => Err(ENOENT),
+        }
+    }
+
+    /// The names the union directory with `members` at `dir` lists.
+    pub fn readdir(&self, dir: &[Name], members: &[usize]) -> Vec<(Name, Found)> {
+        let mut names = alloc::collections::BTreeSet::new();
+        for &b in members {
+            if let Some(d) = self.branches.get(b).and_then(|x| x.dir(dir)) {
+                names.extend(d.entries.keys().filter(|n| !is_reserved(n)).cloned());
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|n| match self.lookup_in(dir, members, &n) {
+                Ok(Some(f)) => Some((n, f)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the union directory at `path` has no entries.
+    fn is_empty_dir(&self, path: &[Name], members: &[usize]) -> bool {
+        self.readdir(path, members).is_empty()
+    }
+
+    /// rfs's `exists_below`: NAME is in a member of the parent below the
+    /// writable branch (and not whited out above that member).
+    fn exists_below(&self, parent: &[Name], members: &[usize], name: &[u8]) -> bool {
+        let wh = wh_of(name);
+        for &b in members.iter().filter(|&&b| b != 0) {
+            let Some(d) = self.branches.get(b).and_then(|x| x.dir(parent)) else { continue };
+            if d.entries.contains_key(name) {
+                return true;
+            }
+            if self.honors(b) {
+                if wh.as_ref().is_some_and(|w| d.entries.contains_key(w)) {
+                    return false;
+                }
+                if d.entries.contains_key(OPAQUE_NAME) {
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// The whole union view: every path (the root is the empty path).
+    pub fn view(&self) -> BTreeMap<Path, ViewEntry> {
+        let mut out = BTreeMap::new();
+        let root = self.root_members();
+        out.insert(Vec::new(), self.view_entry(&[], &Found::Dir(root.clone())));
+        self.view_dir(&mut Vec::new(), &root, &mut out);
+        out
+    }
+
+    fn view_dir(&self, path: &mut Path, members: &[usize], out: &mut BTreeMap<Path, ViewEntry>) {
+        for (n, f) in self.readdir(path, members) {
+            path.push(n);
+            out.insert(path.clone(), self.view_entry(path, &f));
+            if let Found::Dir(m) = &f {
+                self.view_dir(path, m, out);
+            }
+            path.pop();
+        }
+    }
+
+    fn view_entry(&self, path: &[Name], f: &Found) -> ViewEntry {
+        match f {
+            Found::Obj(b, id) => {
+                let nlink = self.branches.get(*b).map(|x| x.nlink(*id));
+                match self.inode(*b, *id) {
+                    Some(i) => ViewEntry {
+                        kind: Some(i.kind.clone()),
+                        mode: i.mode,
+                        nlink,
+                        xattrs: i.xattrs.clone(),
+                        mtime: i.mtime,
+                    },
+                    None => ViewEntry { kind: None, mode: 0, nlink: None, xattrs: Xattrs::new(), mtime: None },
+                }
+            }
+            Found::Dir(m) => {
+                let top = m.first().and_then(|&b| self.branches.get(b)).and_then(|x| x.dir(path));
+                let nlink = match (m.as_slice(), top) {
+                    (_, _) if path.is_empty() => None,
+                    ([_], Some(d)) => Some(
+                        d.entries
+                            .values()
+                            .filter(|e| matches!(e, Node::Dir(_)))
+                            .count()
+                            .try_into()
+                            .unwrap_or(u32::MAX)
+                            .saturating_add(2),
+                    ),
+                    _ => Some(1),
+                };
+                ViewEntry {
+                    kind: None,
+                    mode: top.map_or(0, |d| d.mode),
+                    nlink,
+                    xattrs: top.map(|d| d.xattrs.clone()).unwrap_or_default(),
+                    mtime: None,
+                }
+            }
+        }
+    }
+
+    fn upper(&mut self) -> Result<&mut Branch, Errno> {
+        self.branches.first_mut().ok_or(ENOENT)
+    }
+
+    /// Copies the union directory at `path` (and its missing parents) up to
+    /// branch 0: only the directories, with their mode and xattrs.
+    fn copy_up_dir(&mut self, path: &[Name]) -> Result<(), Errno> {
+        for i in 1..=path.len() {
+            let p = path.get(..i).unwrap_or(&[]);
+            if self.upper()?.dir(p).is_some() {
+                continue;
+            }
+            let Some(Found::Dir(m)) = self.lookup(p)? else { return Err(ENOENT) };
+            let top = m.first().and_then(|&b| self.branches.get(b)).and_then(|x| x.dir(p)).ok_or(ENOENT)?;
+            let copy = Dir { mode: top.mode, xattrs: top.xattrs.clone(), entries: BTreeMap::new() };
+            let (last, parent) = p.split_last().ok_or(ENOENT)?;
+            let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
+            pd.entries.insert(last.clone(), Node::Dir(copy));
+        }
+        Ok(())
+    }
+
+    /// Copies the union object at `path` up (a non-directory with all its
+    /// data; a directory alone). Returns what it is now.
+    fn copy_up(&mut self, path: &[Name]) -> Result<Found, Errno> {
+        match self.lookup(path)?.ok_or(ENOENT)? {
+            Found::Dir(_) => {
+                self.copy_up_dir(path)?;
+                self.lookup(path)?.ok_or(ENOENT)
+            }
+            Found::Obj(0, id) => Ok(Found::Obj(0, id)),
+            Found::Obj(b, id) => {
+                let (last, parent) = path.split_last().ok_or(ENOENT)?;
+                self.copy_up_dir(parent)?;
+                let ino = self.inode(b, id).cloned().ok_or(ENOENT)?;
+                let nid = self.new_id();
+                let up = self.upper()?;
+                up.inodes.insert(nid, ino);
+                up.dir_mut(parent).ok_or(ENOENT)?.entries.insert(last.clone(), Node::Obj(nid));
+                Ok(Found::Obj(0, nid))
+            }
+        }
+    }
+
+    /// The writable copy of the object `id` of branch 0.
+    fn upper_inode(&mut self, id: u64) -> Result<&mut Inode, Errno> {
+        self.upper()?.inodes.get_mut(&id).ok_or(ENOENT)
+    }
+
+    /// Puts `node` at `path` in branch 0 (whose parent must be there) and
+    /// removes the whiteout of the name; a directory over a whiteout is made
+    /// opaque.
+    fn create_upper(&mut self, path: &[Name], mut node: Node) -> Result<(), Errno> {
+        let (last, parent) = path.split_last().ok_or(ENOENT)?;
+        let wh = wh_of(last);
+        let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
+        if pd.entries.contains_key(last) {
+            return Err(EEXIST);
+        }
+        let had_wh = wh.as_ref().is_some_and(|w| pd.entries.contains_key(w));
+        if had_wh {
+            if let Node::Dir(d) = &mut node {
+                d.entries.insert(OPAQUE_NAME.to_vec(), Node::Obj(0));
+            }
+            if let Some(w) = wh {
+                pd.entries.remove(&w);
+            }
+        }
+        pd.entries.insert(last.clone(), node);
+        self.fix_markers();
+        Ok(())
+    }
+
+    /// Whiteouts and opaque markers made by the model are placeholders
+    /// (`Obj(0)`): give each a real empty file.
+    fn fix_markers(&mut self) {
+        fn walk(d: &Dir, n: &mut u32) {
+            for e in d.entries.values() {
+                match e {
+                    Node::Obj(0) => *n = n.saturating_add(1),
+                    Node::Dir(s) => walk(s, n),
+                    Node::Obj(_) => {}
+                }
+            }
+        }
+        let mut n = 0u32;
+        if let Some(up) = self.branches.first() {
+            walk(&up.root, &mut n);
+        }
+        for _ in 0..n {
+            let id = self.new_id();
+            let Some(up) = self.branches.first_mut() else { return };
+            if replace_first_placeholder(&mut up.root, id) {
+                up.inodes.insert(id, marker_inode());
+            }
+        }
+    }
+
+    /// Creates `.wh.NAME` in branch 0's directory `parent`.
+    fn add_whiteout(&mut self, parent: &[Name], name: &[u8]) -> Result<(), Errno> {
+        let wh = wh_of(name).ok_or(ENAMETOOLONG)?;
+        let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
+        pd.entries.entry(wh).or_insert(Node::Obj(0));
+        self.fix_markers();
+        Ok(())
+    }
+
+    // ---- operations through the union -----------------------------------
+
+    fn creatable(&self, path: &[Name]) -> Result<Vec<usize>, Errno> {
+        let members = self.parent_members(path)?;
+        let (last, _) = path.split_last().ok_or(EEXIST)?;
+        match self.lookup(path)? {
+            Some(_) => Err(EEXIST),
+            None if is_reserved(last) => Err(EPERM),
+            None => Ok(members),
+        }
+    }
+
+    /// A new regular file (open with O_CREAT, mode as given).
+    fn create_file(&mut self, path: &[Name], mode: u32) -> Result<u64, Errno> {
+        self.creatable(path)?;
+        let parent = path.split_last().map_or(&[][..], |(_, p)| p);
+        self.copy_up_dir(parent)?;
+        let id = self.new_id();
+        self.upper()?.inodes.insert(id, Inode { kind: Kind::File(Vec::new()), mode, xattrs: Xattrs::new(), mtime: None });
+        self.create_upper(path, Node::Obj(id))?;
+        Ok(id)
+    }
+
+    /// The regular file at `path` opened for writing (created with `mode`
+    /// when missing): its object in branch 0.
+    fn open_write(&mut self, path: &[Name], mode: u32) -> Result<u64, Errno> {
+        match self.lookup(path)? {
+            None => self.create_file(path, mode),
+            Some(Found::Dir(_)) => Err(EISDIR),
+            Some(Found::Obj(b, id)) if self.is_symlink(b, id) => Err(ENOENT),
+            Some(Found::Obj(..)) => match self.copy_up(path)? {
+                Found::Obj(_, id) => Ok(id),
+                Found::Dir(_) => Err(EISDIR),
+            },
+        }
+    }
+
+    /// open(O_WRONLY|O_CREAT, mode) and pwrite(data, off).
+    pub fn write(&mut self, path: &[Name], off: usize, data: &[u8]) -> Result<(), Errno> {
+        let id = self.open_write(path, 0o644)?;
+        let ino = self.upper_inode(id)?;
+        ino.mtime = None;
+        if let Kind::File(d) = &mut ino.kind {
+            let end = off.checked_add(data.len()).ok_or(EINVAL)?;
+            if d.len() < end {
+                d.resize(end, 0);
+            }
+            if let Some(dst) = d.get_mut(off..end) {
+                dst.copy_from_slice(data);
+            }
+        }
+        Ok(())
+    }
+
+    /// open(O_WRONLY|O_CREAT|O_APPEND, mode) and write(data).
+    pub fn append(&mut self, path: &[Name], data: &[u8]) -> Result<(), Errno> {
+        let id = self.open_write(path, 0o644)?;
+        let ino = self.upper_inode(id)?;
+        ino.mtime = None;
+        if let Kind::File(d) = &mut ino.kind {
+            d.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// The non-directory or directory at `path` for an attribute change
+    /// (following symlinks): copied up.
+    fn for_setattr(&mut self, path: &[Name]) -> Result<Found, Errno> {
+        match self.lookup(path)?.ok_or(ENOENT)? {
+            Found::Obj(b, id) if self.is_symlink(b, id) => Err(ENOENT),
+            _ => self.copy_up(path),
+        }
+    }
+
+    /// truncate(2).
+    pub fn truncate(&mut self, path: &[Name], len: usize) -> Result<(), Errno> {
+        if let Some(Found::Dir(_)) = self.lookup(path)? {
+            return Err(EISDIR);
+        }
+        if let Found::Obj(_, id) = self.for_setattr(path)? {
+            let ino = self.upper_inode(id)?;
+            ino.mtime = None;
+            if let Kind::File(d) = &mut ino.kind {
+                d.resize(len, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// chmod(2).
+    pub fn chmod(&mut self, path: &[Name], mode: u32) -> Result<(), Errno> {
+        match self.for_setattr(path)? {
+            Found::Obj(_, id) => self.upper_inode(id)?.mode = mode,
+            Found::Dir(_) => self.upper()?.dir_mut(path).ok_or(ENOENT)?.mode = mode,
+        }
+        Ok(())
+    }
+
+    /// utimes(2) with atime = mtime = `t` seconds.
+    pub fn utimes(&mut self, path: &[Name], t: i64) -> Result<(), Errno> {
+        if let Found::Obj(_, id) = self.for_setattr(path)? {
+            self.upper_inode(id)?.mtime = Some(t);
+        }
+        Ok(())
+    }
+
+    /// setxattr(2) of a `user.` attribute.
+    pub fn setxattr(&mut self, path: &[Name], key: &[u8], value: &[u8]) -> Result<(), Errno> {
+        let x = match self.for_setattr(path)? {
+            Found::Obj(_, id) => &mut self.upper_inode(id)?.xattrs,
+            Found::Dir(_) => &mut self.upper()?.dir_mut(path).ok_or(ENOENT)?.xattrs,
+        };
+        x.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    /// mkdir(2).
+    pub fn mkdir(&mut self, path: &[Name], mode: u32) -> Result<(), Errno> {
+        self.creatable(path)?;
+        let parent = path.split_last().map_or(&[][..], |(_, p)| p);
+        self.copy_up_dir(parent)?;
+        self.create_upper(path, Node::Dir(Dir { mode, ..Dir::default() }))
+    }
+
+    /// symlink(2).
+    pub fn symlink(&mut self, target: &[u8], path: &[Name]) -> Result<(), Errno> {
+        self.creatable(path)?;
+        let parent = path.split_last().map_or(&[][..], |(_, p)| p);
+        self.copy_up_dir(parent)?;
+        let id = self.new_id();
+        let ino = Inode { kind: Kind::Symlink(target.to_vec()), mode: 0o777, xattrs: Xattrs::new(), mtime: None };
+        self.upper()?.inodes.insert(id, ino);
+        self.create_upper(path, Node::Obj(id))
+    }
+
+    /// link(2) (not following a symlink `old`).
+    pub fn link(&mut self, old: &[Name], new: &[Name]) -> Result<(), Errno> {
+        let src = self.lookup(old)?.ok_or(ENOENT)?;
+        self.parent_members(new)?;
+        if self.lookup(new)?.is_some() {
+            return Err(EEXIST);
+        }
+        if matches!(src, Found::Dir(_)) {
+            return Err(EPERM);
+        }
+        let (last, parent) = new.split_last().ok_or(EEXIST)?;
+        if is_reserved(last) {
+            return Err(EPERM);
+        }
+        self.copy_up_dir(parent)?;
+        let Found::Obj(_, id) = self.copy_up(old)? else { return Err(EPERM) };
+        self.create_upper(new, Node::Obj(id))
+    }
+
+    /// unlink(2).
+    pub fn unlink(&mut self, path: &[Name]) -> Result<(), Errno> {
+        self.remove(path, false)
+    }
+
+    /// rmdir(2).
+    pub fn rmdir(&mut self, path: &[Name]) -> Result<(), Errno> {
+        self.remove(path, true)
+    }
+
+    fn remove(&mut self, path: &[Name], want_dir: bool) -> Result<(), Errno> {
+        let members = self.parent_members(path)?;
+        let (last, parent) = path.split_last().ok_or(EINVAL)?;
+        let found = self.lookup(path)?.ok_or(ENOENT)?;
+        match (&found, want_dir) {
+            (Found::Dir(_), false) => return Err(EISDIR),
+            (Found::Obj(..), true) => return Err(ENOTDIR),
+            (Found::Dir(m), true) if !self.is_empty_dir(path, m) => return Err(ENOTEMPTY),
+            _ => {}
+        }
+        let need_wh = self.exists_below(parent, &members, last);
+        self.copy_up_dir(parent)?;
+        if need_wh {
+            self.add_whiteout(parent, last)?;
+        }
+        let in_upper = match found {
+            Found::Obj(b, _) => b == 0,
+            Found::Dir(m) => m.first() == Some(&0),
+        };
+        if in_upper {
+            let up = self.upper()?;
+            up.dir_mut(parent).ok_or(ENOENT)?.entries.remove(last);
+            up.gc();
+        }
+        Ok(())
+    }
+
+    /// rename(2), or renameat2(2) with RENAME_NOREPLACE.
+    pub fn rename(&mut self, old: &[Name], new: &[Name], noreplace: bool) -> Result<(), Errno> {
+        let omembers = self.parent_members(old)?;
+        let nmembers = self.parent_members(new)?;
+        let (oname, oparent) = old.split_last().ok_or(EBUSY_ROOT)?;
+        let (nname, nparent) = new.split_last().ok_or(EBUSY_ROOT)?;
+        let src = self.lookup(old)?.ok_or(ENOENT)?;
+        let dst = self.lookup(new)?;
+        if noreplace && dst.is_some() {
+            return Err(EEXIST);
+        }
+        if oparent != nparent {
+            if is_prefix(old, nparent) {
+                return Err(EINVAL);
+            }
+            if is_prefix(new, oparent) {
+                return Err(ENOTEMPTY);
+            }
+        }
+        if dst.as_ref() == Some(&src) && (matches!(src, Found::Obj(..)) || old == new) {
+            return Ok(());
+        }
+        let src_dir = matches!(src, Found::Dir(_));
+        match (&dst, src_dir) {
+            (Some(Found::Obj(..)), true) => return Err(ENOTDIR),
+            (Some(Found::Dir(_)), false) => return Err(EISDIR),
+            _ => {}
+        }
+        if is_reserved(nname) {
+            return Err(EPERM);
+        }
+        if let Found::Dir(m) = &src {
+            if !self.is_empty_dir(old, m) {
+                return Err(EXDEV);
+            }
+        }
+        if let Some(Found::Dir(m)) = &dst {
+            if !self.is_empty_dir(new, m) {
+                return Err(ENOTEMPTY);
+            }
+        }
+        let old_wh = self.exists_below(oparent, &omembers, oname);
+        let new_below = self.exists_below(nparent, &nmembers, nname);
+        self.copy_up(old)?;
+        self.copy_up_dir(nparent)?;
+        if let Some(Found::Dir(m)) = &dst {
+            if m.first() == Some(&0) {
+                if let Some(d) = self.upper()?.dir_mut(new) {
+                    d.entries.retain(|k, _| !is_reserved(k));
+                }
+            }
+        }
+        if src_dir && new_below {
+            if let Some(d) = self.upper()?.dir_mut(old) {
+                d.entries.entry(OPAQUE_NAME.to_vec()).or_insert(Node::Obj(0));
+            }
+            self.fix_markers();
+        }
+        if old_wh {
+            self.add_whiteout(oparent, oname)?;
+        }
+        let up = self.upper()?;
+        let node = up.dir_mut(oparent).ok_or(ENOENT)?.entries.remove(oname).ok_or(ENOENT)?;
+        let nd = up.dir_mut(nparent).ok_or(ENOENT)?;
+        nd.entries.insert(nname.clone(), node);
+        if let Some(w) = wh_of(nname) {
+            nd.entries.remove(&w);
+        }
+        up.gc();
+        Ok(())
+    }
+
+    // ---- direct changes to the branches ---------------------------------
+
+    /// Adds `node` at `path` directly in branch `b` when its parent
+    /// directory is there and the name is free; `false` when not done.
+    pub fn direct_add(&mut self, b: usize, path: &[Name], node: Node, ino: Option<Inode>) -> bool {
+        let Some((last, parent)) = path.split_last() else { return false };
+        let Some(br) = self.branches.get_mut(b) else { return false };
+        let Some(d) = br.dir_mut(parent) else { return false };
+        if d.entries.contains_key(last) {
+            return false;
+        }
+        d.entries.insert(last.clone(), node.clone());
+        if let (Node::Obj(id), Some(i)) = (node, ino) {
+            br.inodes.insert(id, i);
+        }
+        true
+    }
+
+    /// Removes the non-directory at `path` directly from branch `b`;
+    /// `false` when there is none.
+    pub fn direct_remove(&mut self, b: usize, path: &[Name]) -> bool {
+        let Some((last, parent)) = path.split_last() else { return false };
+        let Some(br) = self.branches.get_mut(b) else { return false };
+        let Some(d) = br.dir_mut(parent) else { return false };
+        if !matches!(d.entries.get(last), Some(Node::Obj(_))) {
+            return false;
+        }
+        d.entries.remove(last);
+        br.gc();
+        true
+    }
+
+    /// `remount,append:BR`.
+    pub fn append_branch(&mut self, b: Branch) {
+        let top = b.inodes.keys().max().copied().unwrap_or(0);
+        if top >= self.next_id {
+            self.next_id = top.saturating_add(1);
+        }
+        self.branches.push(b);
+    }
+
+    /// `remount,del:BR` of branch index `i` (never branch 0).
+    pub fn del_branch(&mut self, i: usize) -> Option<Branch> {
+        if i == 0 || i >= self.branches.len() {
+            return None;
+        }
+        Some(self.branches.remove(i))
+    }
+}
+
+/// The errno of rename(2) of the root (not generated).
+const EBUSY_ROOT: Errno = 16;
+
+fn marker_inode() -> Inode {
+    Inode { kind: Kind::File(Vec::new()), mode: 0o600, xattrs: Xattrs::new(), mtime: None }
+}
+
+fn replace_first_placeholder(d: &mut Dir, id: u64) -> bool {
+    for e in d.entries.values_mut() {
+        match e {
+            Node::Obj(0) => {
+                *e = Node::Obj(id);
+                return true;
+            }
+            Node::Dir(s) => {
+                if replace_first_placeholder(s, id) {
+                    return true;
+                }
+            }
+            Node::Obj(_) => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;
