@@ -7,7 +7,10 @@
 # dentry (`!cur.same(u)` -> ESTALE).
 #
 #   sh remove-hardlink.sh [DIR]      prints the errno of each call
-# Expected (rfs.rst, Removal and creation / Rename): OK everywhere.
+# Expected (rfs.rst, Removal and creation / Rename): OK everywhere, and the
+# names at the end `c f h2` and `b` gone from c/d.
+# rfs 1ee6786 (debug kernel): both unlinks fail with ESTALE; the rename
+# succeeds but renames the *first* name (f) instead of h: `c g h h2`, c/d: `b`.
 T=${1:-/tmp/rfs-remove-hardlink}
 umount "$T/mnt" 2>/dev/null
 rm -rf "$T"
