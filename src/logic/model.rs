@@ -115,7 +115,15 @@ pub struct Branch {
 impl Branch {
     /// An empty branch.
     pub fn new(serial: u32, perm: Perm) -> Self {
-        Branch { serial, perm, root: Dir { mode: 0o755, ..Dir::default() }, inodes: BTreeMap::new() }
+        Branch {
+            serial,
+            perm,
+            root: Dir {
+                mode: 0o755,
+                ..Dir::default()
+            },
+            inodes: BTreeMap::new(),
+        }
     }
 
     /// The directory at `path` in this branch, if it is one.
@@ -249,7 +257,9 @@ impl Model {
     }
 
     fn honors(&self, b: usize) -> bool {
-        self.branches.get(b).is_some_and(|x| x.perm.honors_whiteouts())
+        self.branches
+            .get(b)
+            .is_some_and(|x| x.perm.honors_whiteouts())
     }
 
     fn is_opaque(&self, b: usize, path: &[Name]) -> bool {
@@ -275,7 +285,12 @@ impl Model {
 
     /// Resolves `name` in the directory `dir` whose members are `members`.
     /// `Ok(None)`: not in the union (also for reserved names).
-    fn lookup_in(&self, dir: &[Name], members: &[usize], name: &[u8]) -> Result<Option<Found>, Errno> {
+    fn lookup_in(
+        &self,
+        dir: &[Name],
+        members: &[usize],
+        name: &[u8],
+    ) -> Result<Option<Found>, Errno> {
         if too_long(name) {
             return Err(ENAMETOOLONG);
         }
@@ -285,7 +300,9 @@ impl Model {
         let wh = wh_of(name);
         let mut found: Option<Found> = None;
         for &b in members {
-            let Some(d) = self.branches.get(b).and_then(|x| x.dir(dir)) else { continue };
+            let Some(d) = self.branches.get(b).and_then(|x| x.dir(dir)) else {
+                continue;
+            };
             match (d.entries.get(name), found.as_mut()) {
                 (Some(Node::Obj(id)), None) => return Ok(Some(Found::Obj(b, *id))),
                 (Some(Node::Obj(_)), Some(_)) => break,
@@ -314,12 +331,20 @@ impl Model {
     /// is a file. `Ok(None)`: the last component is not in the union.
     pub fn lookup(&self, path: &[Name]) -> Result<Option<Found>, Errno> {
         let mut members = self.root_members();
-        let Some((last, parents)) = path.split_last() else { return Ok(Some(Found::Dir(members))) };
+        let Some((last, parents)) = path.split_last() else {
+            return Ok(Some(Found::Dir(members)));
+        };
         for (i, c) in parents.iter().enumerate() {
             let here = parents.get(..i).unwrap_or(&[]);
             match self.lookup_in(here, &members, c)? {
                 None => return Err(ENOENT),
-                Some(Found::Obj(b, id)) => return Err(if self.is_symlink(b, id) { ENOENT } else { ENOTDIR }),
+                Some(Found::Obj(b, id)) => {
+                    return Err(if self.is_symlink(b, id) {
+                        ENOENT
+                    } else {
+                        ENOTDIR
+                    })
+                }
                 Some(Found::Dir(m)) => members = m,
             }
         }
@@ -327,7 +352,8 @@ impl Model {
     }
 
     fn is_symlink(&self, b: usize, id: u64) -> bool {
-        self.inode(b, id).is_some_and(|i| matches!(i.kind, Kind::Symlink(_)))
+        self.inode(b, id)
+            .is_some_and(|i| matches!(i.kind, Kind::Symlink(_)))
     }
 
     /// The object `id` of branch `b`.
@@ -340,7 +366,11 @@ impl Model {
         let parent = path.split_last().map_or(&[][..], |(_, p)| p);
         match self.lookup(parent)? {
             Some(Found::Dir(m)) => Ok(m),
-            Some(Found::Obj(b, id)) => Err(if self.is_symlink(b, id) { ENOENT } else { ENOTDIR }),
+            Some(Found::Obj(b, id)) => Err(if self.is_symlink(b, id) {
+                ENOENT
+            } else {
+                ENOTDIR
+            }),
             None => Err(ENOENT),
         }
     }
@@ -372,7 +402,9 @@ impl Model {
     fn exists_below(&self, parent: &[Name], members: &[usize], name: &[u8]) -> bool {
         let wh = wh_of(name);
         for &b in members.iter().filter(|&&b| b != 0) {
-            let Some(d) = self.branches.get(b).and_then(|x| x.dir(parent)) else { continue };
+            let Some(d) = self.branches.get(b).and_then(|x| x.dir(parent)) else {
+                continue;
+            };
             if d.entries.contains_key(name) {
                 return true;
             }
@@ -420,11 +452,20 @@ impl Model {
                         xattrs: i.xattrs.clone(),
                         mtime: i.mtime,
                     },
-                    None => ViewEntry { kind: None, mode: 0, nlink: None, xattrs: Xattrs::new(), mtime: None },
+                    None => ViewEntry {
+                        kind: None,
+                        mode: 0,
+                        nlink: None,
+                        xattrs: Xattrs::new(),
+                        mtime: None,
+                    },
                 }
             }
             Found::Dir(m) => {
-                let top = m.first().and_then(|&b| self.branches.get(b)).and_then(|x| x.dir(path));
+                let top = m
+                    .first()
+                    .and_then(|&b| self.branches.get(b))
+                    .and_then(|x| x.dir(path));
                 let nlink = match (m.as_slice(), top) {
                     (_, _) if path.is_empty() => None,
                     ([_], Some(d)) => Some(
@@ -461,9 +502,19 @@ impl Model {
             if self.upper()?.dir(p).is_some() {
                 continue;
             }
-            let Some(Found::Dir(m)) = self.lookup(p)? else { return Err(ENOENT) };
-            let top = m.first().and_then(|&b| self.branches.get(b)).and_then(|x| x.dir(p)).ok_or(ENOENT)?;
-            let copy = Dir { mode: top.mode, xattrs: top.xattrs.clone(), entries: BTreeMap::new() };
+            let Some(Found::Dir(m)) = self.lookup(p)? else {
+                return Err(ENOENT);
+            };
+            let top = m
+                .first()
+                .and_then(|&b| self.branches.get(b))
+                .and_then(|x| x.dir(p))
+                .ok_or(ENOENT)?;
+            let copy = Dir {
+                mode: top.mode,
+                xattrs: top.xattrs.clone(),
+                entries: BTreeMap::new(),
+            };
             let (last, parent) = p.split_last().ok_or(ENOENT)?;
             let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
             pd.entries.insert(last.clone(), Node::Dir(copy));
@@ -487,7 +538,10 @@ impl Model {
                 let nid = self.new_id();
                 let up = self.upper()?;
                 up.inodes.insert(nid, ino);
-                up.dir_mut(parent).ok_or(ENOENT)?.entries.insert(last.clone(), Node::Obj(nid));
+                up.dir_mut(parent)
+                    .ok_or(ENOENT)?
+                    .entries
+                    .insert(last.clone(), Node::Obj(nid));
                 Ok(Found::Obj(0, nid))
             }
         }
@@ -540,7 +594,9 @@ impl Model {
         }
         for _ in 0..n {
             let id = self.new_id();
-            let Some(up) = self.branches.first_mut() else { return };
+            let Some(up) = self.branches.first_mut() else {
+                return;
+            };
             if replace_first_placeholder(&mut up.root, id) {
                 up.inodes.insert(id, marker_inode());
             }
@@ -574,7 +630,15 @@ impl Model {
         let parent = path.split_last().map_or(&[][..], |(_, p)| p);
         self.copy_up_dir(parent)?;
         let id = self.new_id();
-        self.upper()?.inodes.insert(id, Inode { kind: Kind::File(Vec::new()), mode, xattrs: Xattrs::new(), mtime: None });
+        self.upper()?.inodes.insert(
+            id,
+            Inode {
+                kind: Kind::File(Vec::new()),
+                mode,
+                xattrs: Xattrs::new(),
+                mtime: None,
+            },
+        );
         self.create_upper(path, Node::Obj(id))?;
         Ok(id)
     }
@@ -677,7 +741,13 @@ impl Model {
         self.creatable(path)?;
         let parent = path.split_last().map_or(&[][..], |(_, p)| p);
         self.copy_up_dir(parent)?;
-        self.create_upper(path, Node::Dir(Dir { mode, ..Dir::default() }))
+        self.create_upper(
+            path,
+            Node::Dir(Dir {
+                mode,
+                ..Dir::default()
+            }),
+        )
     }
 
     /// symlink(2).
@@ -686,7 +756,12 @@ impl Model {
         let parent = path.split_last().map_or(&[][..], |(_, p)| p);
         self.copy_up_dir(parent)?;
         let id = self.new_id();
-        let ino = Inode { kind: Kind::Symlink(target.to_vec()), mode: 0o777, xattrs: Xattrs::new(), mtime: None };
+        let ino = Inode {
+            kind: Kind::Symlink(target.to_vec()),
+            mode: 0o777,
+            xattrs: Xattrs::new(),
+            mtime: None,
+        };
         self.upper()?.inodes.insert(id, ino);
         self.create_upper(path, Node::Obj(id))
     }
@@ -706,7 +781,9 @@ impl Model {
             return Err(EPERM);
         }
         self.copy_up_dir(parent)?;
-        let Found::Obj(_, id) = self.copy_up(old)? else { return Err(EPERM) };
+        let Found::Obj(_, id) = self.copy_up(old)? else {
+            return Err(EPERM);
+        };
         self.create_upper(new, Node::Obj(id))
     }
 
@@ -801,7 +878,9 @@ impl Model {
         }
         if src_dir && new_below {
             if let Some(d) = self.upper()?.dir_mut(old) {
-                d.entries.entry(OPAQUE_NAME.to_vec()).or_insert(Node::Obj(0));
+                d.entries
+                    .entry(OPAQUE_NAME.to_vec())
+                    .or_insert(Node::Obj(0));
             }
             self.fix_markers();
         }
@@ -809,7 +888,12 @@ impl Model {
             self.add_whiteout(oparent, oname)?;
         }
         let up = self.upper()?;
-        let node = up.dir_mut(oparent).ok_or(ENOENT)?.entries.remove(oname).ok_or(ENOENT)?;
+        let node = up
+            .dir_mut(oparent)
+            .ok_or(ENOENT)?
+            .entries
+            .remove(oname)
+            .ok_or(ENOENT)?;
         let nd = up.dir_mut(nparent).ok_or(ENOENT)?;
         nd.entries.insert(nname.clone(), node);
         if let Some(w) = wh_of(nname) {
@@ -824,9 +908,15 @@ impl Model {
     /// Adds `node` at `path` directly in branch `b` when its parent
     /// directory is there and the name is free; `false` when not done.
     pub fn direct_add(&mut self, b: usize, path: &[Name], node: Node, ino: Option<Inode>) -> bool {
-        let Some((last, parent)) = path.split_last() else { return false };
-        let Some(br) = self.branches.get_mut(b) else { return false };
-        let Some(d) = br.dir_mut(parent) else { return false };
+        let Some((last, parent)) = path.split_last() else {
+            return false;
+        };
+        let Some(br) = self.branches.get_mut(b) else {
+            return false;
+        };
+        let Some(d) = br.dir_mut(parent) else {
+            return false;
+        };
         if d.entries.contains_key(last) {
             return false;
         }
@@ -840,9 +930,15 @@ impl Model {
     /// Removes the non-directory at `path` directly from branch `b`;
     /// `false` when there is none.
     pub fn direct_remove(&mut self, b: usize, path: &[Name]) -> bool {
-        let Some((last, parent)) = path.split_last() else { return false };
-        let Some(br) = self.branches.get_mut(b) else { return false };
-        let Some(d) = br.dir_mut(parent) else { return false };
+        let Some((last, parent)) = path.split_last() else {
+            return false;
+        };
+        let Some(br) = self.branches.get_mut(b) else {
+            return false;
+        };
+        let Some(d) = br.dir_mut(parent) else {
+            return false;
+        };
         if !matches!(d.entries.get(last), Some(Node::Obj(_))) {
             return false;
         }
@@ -873,7 +969,12 @@ impl Model {
 const EBUSY_ROOT: Errno = 16;
 
 fn marker_inode() -> Inode {
-    Inode { kind: Kind::File(Vec::new()), mode: 0o600, xattrs: Xattrs::new(), mtime: None }
+    Inode {
+        kind: Kind::File(Vec::new()),
+        mode: 0o600,
+        xattrs: Xattrs::new(),
+        mtime: None,
+    }
 }
 
 fn replace_first_placeholder(d: &mut Dir, id: u64) -> bool {

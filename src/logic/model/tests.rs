@@ -27,14 +27,30 @@ fn br(m: &mut u64, serial: u32, perm: Perm, specs: &[&str]) -> Branch {
         let path = p(path);
         for i in 1..path.len() {
             let d = b.dir_mut(&path[..i - 1]).unwrap();
-            d.entries.entry(path[i - 1].clone()).or_insert(Node::Dir(Dir { mode: 0o755, ..Dir::default() }));
+            d.entries
+                .entry(path[i - 1].clone())
+                .or_insert(Node::Dir(Dir {
+                    mode: 0o755,
+                    ..Dir::default()
+                }));
         }
         let (last, parent) = path.split_last().unwrap();
         let n = match node {
-            None => Node::Dir(Dir { mode: 0o755, ..Dir::default() }),
+            None => Node::Dir(Dir {
+                mode: 0o755,
+                ..Dir::default()
+            }),
             Some(k) => {
                 *m += 1;
-                b.inodes.insert(*m, Inode { kind: k, mode: 0o644, xattrs: Xattrs::new(), mtime: Some(7) });
+                b.inodes.insert(
+                    *m,
+                    Inode {
+                        kind: k,
+                        mode: 0o644,
+                        xattrs: Xattrs::new(),
+                        mtime: Some(7),
+                    },
+                );
                 Node::Obj(*m)
             }
         };
@@ -53,8 +69,13 @@ fn model(b0: &[&str], b1: &[&str], b2: &[&str]) -> Model {
 }
 
 fn names(m: &Model, dir: &str) -> Vec<String> {
-    let Some(Found::Dir(mem)) = m.lookup(&p(dir)).unwrap() else { panic!("not a dir") };
-    m.readdir(&p(dir), &mem).into_iter().map(|(n, _)| String::from_utf8(n).unwrap()).collect()
+    let Some(Found::Dir(mem)) = m.lookup(&p(dir)).unwrap() else {
+        panic!("not a dir")
+    };
+    m.readdir(&p(dir), &mem)
+        .into_iter()
+        .map(|(n, _)| String::from_utf8(n).unwrap())
+        .collect()
 }
 
 fn data(m: &Model, path: &str) -> Vec<u8> {
@@ -90,7 +111,11 @@ fn non_dir_hides_and_stops_merge() {
 
 #[test]
 fn whiteouts_count_only_in_rw_and_ro_wh() {
-    let m = model(&[".wh.a="], &["a=1", ".wh.b=", "c=1"], &["b=2", ".wh.c=", "d=2"]);
+    let m = model(
+        &[".wh.a="],
+        &["a=1", ".wh.b=", "c=1"],
+        &["b=2", ".wh.c=", "d=2"],
+    );
     assert_eq!(names(&m, ""), ["c", "d"]);
     let m = model(&[], &[".wh.b="], &["b=2"]);
     assert_eq!(names(&m, ""), Vec::<String>::new());
@@ -137,7 +162,10 @@ fn write_copies_up_with_parents() {
     assert_eq!(data(&m, "d/e/f"), b"lXYer");
     assert!(has(&m, 0, "d/e/f"));
     assert_eq!(m.branches[0].dir(&p("d")).unwrap().mode, 0o700);
-    assert_eq!(m.branches[1].inodes.values().next().unwrap().kind, Kind::File(b"lower".to_vec()));
+    assert_eq!(
+        m.branches[1].inodes.values().next().unwrap().kind,
+        Kind::File(b"lower".to_vec())
+    );
     // Copy-up keeps the mtime; the write forgets it.
     let mut m = model(&[], &["f=x"], &[]);
     m.chmod(&p("f"), 0o600).unwrap();
@@ -290,7 +318,11 @@ fn dir_nlink() {
 #[test]
 fn xattrs_follow_copy_up() {
     let mut m = model(&[], &["d/f=1"], &[]);
-    m.branches[1].dir_mut(&p("d")).unwrap().xattrs.insert(b"user.a".to_vec(), b"1".to_vec());
+    m.branches[1]
+        .dir_mut(&p("d"))
+        .unwrap()
+        .xattrs
+        .insert(b"user.a".to_vec(), b"1".to_vec());
     m.setxattr(&p("d/f"), b"user.k", b"v").unwrap();
     assert_eq!(m.branches[0].dir(&p("d")).unwrap().xattrs.len(), 1);
     assert_eq!(m.view()[&p("d/f")].xattrs.len(), 1);
@@ -300,7 +332,12 @@ fn xattrs_follow_copy_up() {
 fn direct_edits_and_remount() {
     let mut m = model(&[], &["f=1"], &["g=2"]);
     let id = m.new_id();
-    let wh = Inode { kind: Kind::File(Vec::new()), mode: 0o644, xattrs: Xattrs::new(), mtime: None };
+    let wh = Inode {
+        kind: Kind::File(Vec::new()),
+        mode: 0o644,
+        xattrs: Xattrs::new(),
+        mtime: None,
+    };
     assert!(m.direct_add(1, &p(".wh.g"), Node::Obj(id), Some(wh)));
     assert_eq!(names(&m, ""), ["f"]);
     assert!(m.direct_remove(1, &p(".wh.g")));

@@ -13,7 +13,7 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x5eed_0f_7f5_u64)
+        Rng(seed ^ 0x5eed_0f75)
     }
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -140,7 +140,9 @@ fn letters(rng: &mut Rng, lo: usize, hi: usize) -> Vec<u8> {
 }
 
 fn plain_name(rng: &mut Rng) -> Vec<u8> {
-    rng.pick(NAMES).map(|s| s.as_bytes().to_vec()).unwrap_or_default()
+    rng.pick(NAMES)
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 /// A name for an operation through the union: mostly the small name space,
@@ -176,14 +178,23 @@ struct View {
 fn view_of(m: &Model) -> View {
     let v = m.view();
     let sel = |f: &dyn Fn(&Option<Kind>) -> bool| -> Vec<Path> {
-        v.iter().filter(|(_, e)| f(&e.kind)).map(|(p, _)| p.clone()).collect()
+        v.iter()
+            .filter(|(_, e)| f(&e.kind))
+            .map(|(p, _)| p.clone())
+            .collect()
     };
     let dirs = sel(&|k| k.is_none());
     let subdirs = dirs.iter().filter(|p| !p.is_empty()).cloned().collect();
     let files = sel(&|k| matches!(k, Some(Kind::File(_))));
     let nondirs = sel(&|k| k.is_some());
     let all = v.keys().filter(|p| !p.is_empty()).cloned().collect();
-    View { all, dirs, subdirs, files, nondirs }
+    View {
+        all,
+        dirs,
+        subdirs,
+        files,
+        nondirs,
+    }
 }
 
 /// Mostly one of `from` (so the op has something to work on), else any path.
@@ -219,7 +230,10 @@ fn some_path(rng: &mut Rng, v: &View) -> Path {
 fn file_inode(rng: &mut Rng, data: Vec<u8>) -> Inode {
     let mut x = Xattrs::new();
     if rng.chance(15) {
-        x.insert(format!("user.k{}", rng.below(3)).into_bytes(), letters(rng, 1, 6));
+        x.insert(
+            format!("user.k{}", rng.below(3)).into_bytes(),
+            letters(rng, 1, 6),
+        );
     }
     Inode {
         kind: Kind::File(data),
@@ -236,7 +250,9 @@ fn gen_branch(rng: &mut Rng, serial: u32, perm: Perm, n: usize, ids: &mut u64) -
     for _ in 0..n {
         let depth = 1 + rng.below(3);
         let path: Path = (0..depth).map(|_| plain_name(rng)).collect();
-        let Some((last, parent)) = path.split_last() else { continue };
+        let Some((last, parent)) = path.split_last() else {
+            continue;
+        };
         // Parents as directories, unless a non-directory is in the way.
         let mut ok = true;
         for i in 0..parent.len() {
@@ -245,9 +261,12 @@ fn gen_branch(rng: &mut Rng, serial: u32, perm: Perm, n: usize, ids: &mut u64) -
                 break;
             };
             let mode = *rng.pick(&[0o755, 0o700, 0o750]).unwrap_or(&0o755);
-            d.entries
-                .entry(parent[i].clone())
-                .or_insert_with(|| Node::Dir(Dir { mode, ..Dir::default() }));
+            d.entries.entry(parent[i].clone()).or_insert_with(|| {
+                Node::Dir(Dir {
+                    mode,
+                    ..Dir::default()
+                })
+            });
         }
         if !ok {
             continue;
@@ -263,7 +282,15 @@ fn gen_branch(rng: &mut Rng, serial: u32, perm: Perm, n: usize, ids: &mut u64) -
                     x.insert(b"user.d".to_vec(), letters(rng, 1, 4));
                 }
                 let mode = *rng.pick(&[0o755, 0o700, 0o750]).unwrap_or(&0o755);
-                (last.clone(), Node::Dir(Dir { mode, xattrs: x, entries: Default::default() }), None)
+                (
+                    last.clone(),
+                    Node::Dir(Dir {
+                        mode,
+                        xattrs: x,
+                        entries: Default::default(),
+                    }),
+                    None,
+                )
             }
             35..=74 => {
                 let data = letters(rng, 0, 24);
@@ -271,18 +298,37 @@ fn gen_branch(rng: &mut Rng, serial: u32, perm: Perm, n: usize, ids: &mut u64) -
             }
             75..=81 => {
                 let t = format!("/rfsmodel-nowhere/{}", rng.below(10)).into_bytes();
-                let ino = Inode { kind: Kind::Symlink(t), mode: 0o777, xattrs: Xattrs::new(), mtime: None };
+                let ino = Inode {
+                    kind: Kind::Symlink(t),
+                    mode: 0o777,
+                    xattrs: Xattrs::new(),
+                    mtime: None,
+                };
                 (last.clone(), Node::Obj(id), Some(ino))
             }
             82..=93 => {
-                let ino = Inode { kind: Kind::File(Vec::new()), mode: 0o644, xattrs: Xattrs::new(), mtime: None };
-                ([b".wh.".as_slice(), last].concat(), Node::Obj(id), Some(ino))
+                let ino = Inode {
+                    kind: Kind::File(Vec::new()),
+                    mode: 0o644,
+                    xattrs: Xattrs::new(),
+                    mtime: None,
+                };
+                (
+                    [b".wh.".as_slice(), last].concat(),
+                    Node::Obj(id),
+                    Some(ino),
+                )
             }
             _ => {
                 if parent.is_empty() && !rng.chance(30) {
                     continue;
                 }
-                let ino = Inode { kind: Kind::File(Vec::new()), mode: 0o644, xattrs: Xattrs::new(), mtime: None };
+                let ino = Inode {
+                    kind: Kind::File(Vec::new()),
+                    mode: 0o644,
+                    xattrs: Xattrs::new(),
+                    mtime: None,
+                };
                 (b".wh..wh..opq".to_vec(), Node::Obj(id), Some(ino))
             }
         };
@@ -339,17 +385,38 @@ impl Gen {
                 Op::Truncate(prefer(rng, &v.files, &v), len)
             }
             24..=33 => Op::Unlink(prefer(rng, &v.nondirs, &v)),
-            34..=43 => Op::Mkdir(new_path(rng, &v), *rng.pick(&[0o755, 0o700]).unwrap_or(&0o755)),
+            34..=43 => Op::Mkdir(
+                new_path(rng, &v),
+                *rng.pick(&[0o755, 0o700]).unwrap_or(&0o755),
+            ),
             44..=51 => Op::Rmdir(prefer(rng, &v.subdirs, &v)),
             52..=65 => {
-                let a = if rng.chance(40) { prefer(rng, &v.subdirs, &v) } else { some_path(rng, &v) };
-                let b = if rng.chance(50) { new_path(rng, &v) } else { some_path(rng, &v) };
+                let a = if rng.chance(40) {
+                    prefer(rng, &v.subdirs, &v)
+                } else {
+                    some_path(rng, &v)
+                };
+                let b = if rng.chance(50) {
+                    new_path(rng, &v)
+                } else {
+                    some_path(rng, &v)
+                };
                 Op::Rename(a, b, rng.chance(15))
             }
             66..=70 => Op::Link(prefer(rng, &v.nondirs, &v), new_path(rng, &v)),
-            71..=74 => Op::Symlink(format!("/rfsmodel-nowhere/{}", rng.below(10)).into_bytes(), new_path(rng, &v)),
-            75..=79 => Op::Chmod(some_path(rng, &v), *rng.pick(&[0o644, 0o600, 0o755, 0o700, 0o444, 0o640]).unwrap_or(&0o644)),
-            80..=83 => Op::Utimes(some_path(rng, &v), 1_700_000_000 + rng.below(100_000) as i64),
+            71..=74 => Op::Symlink(
+                format!("/rfsmodel-nowhere/{}", rng.below(10)).into_bytes(),
+                new_path(rng, &v),
+            ),
+            75..=79 => Op::Chmod(
+                some_path(rng, &v),
+                *rng.pick(&[0o644, 0o600, 0o755, 0o700, 0o444, 0o640])
+                    .unwrap_or(&0o644),
+            ),
+            80..=83 => Op::Utimes(
+                some_path(rng, &v),
+                1_700_000_000 + rng.below(100_000) as i64,
+            ),
             84..=87 => {
                 let k = format!("user.k{}", rng.below(3)).into_bytes();
                 Op::Setxattr(some_path(rng, &v), k, letters(rng, 1, 6))
@@ -360,7 +427,11 @@ impl Gen {
             116..=117 if m.branches.len() < 5 => {
                 let serial = self.next_serial;
                 self.next_serial += 1;
-                let perm = if self.rng.chance(50) { Perm::Ro } else { Perm::RoWh };
+                let perm = if self.rng.chance(50) {
+                    Perm::Ro
+                } else {
+                    Perm::RoWh
+                };
                 let n = self.rng.below(6);
                 Op::AddBranch(gen_branch(&mut self.rng, serial, perm, n, &mut self.ids))
             }
@@ -374,7 +445,9 @@ impl Gen {
 
     fn direct_add(&mut self, m: &Model) -> Op {
         let rng = &mut self.rng;
-        let Some(b) = rng.pick(&m.branches) else { return Op::DelBranch(0) };
+        let Some(b) = rng.pick(&m.branches) else {
+            return Op::DelBranch(0);
+        };
         let mut dirs = Vec::new();
         fn walk(d: &Dir, rel: &mut Path, out: &mut Vec<Path>) {
             out.push(rel.clone());
@@ -392,7 +465,12 @@ impl Gen {
         let here = b.dir(&p).is_some_and(|d| d.entries.contains_key(&name));
         if rng.chance(45) && !here {
             p.push([b".wh.".as_slice(), &name].concat());
-            let ino = Inode { kind: Kind::File(Vec::new()), mode: 0o644, xattrs: Xattrs::new(), mtime: None };
+            let ino = Inode {
+                kind: Kind::File(Vec::new()),
+                mode: 0o644,
+                xattrs: Xattrs::new(),
+                mtime: None,
+            };
             Op::DirectAdd(b.serial, p, ino)
         } else {
             p.push(name);
@@ -403,7 +481,9 @@ impl Gen {
 
     fn direct_remove(&mut self, m: &Model) -> Op {
         let rng = &mut self.rng;
-        let Some(b) = rng.pick(&m.branches) else { return Op::DelBranch(0) };
+        let Some(b) = rng.pick(&m.branches) else {
+            return Op::DelBranch(0);
+        };
         let mut objs = Vec::new();
         fn walk(d: &Dir, rel: &mut Path, out: &mut Vec<Path>) {
             for (n, e) in &d.entries {
@@ -423,7 +503,11 @@ impl Gen {
             .filter(|p| p.last().is_some_and(|n| n.starts_with(b".wh.")))
             .cloned()
             .collect();
-        let from = if !wh.is_empty() && rng.chance(60) { &wh } else { &objs };
+        let from = if !wh.is_empty() && rng.chance(60) {
+            &wh
+        } else {
+            &objs
+        };
         match rng.pick(from) {
             Some(p) => Op::DirectRemove(b.serial, p.clone()),
             None => Op::DirectRemove(b.serial, vec![b"a".to_vec()]),
@@ -433,8 +517,18 @@ impl Gen {
 
 /// Generates a case from `seed` while running it (the ops depend on the
 /// state), stopping at the first difference.
-pub fn generate_and_run(r: &mut Runner, seed: u64, nops: usize, avoid: &Avoid) -> Result<(Case, Option<Failure>), String> {
-    let mut g = Gen { rng: Rng::new(seed), ids: 0, next_serial: 3, avoid: avoid.clone() };
+pub fn generate_and_run(
+    r: &mut Runner,
+    seed: u64,
+    nops: usize,
+    avoid: &Avoid,
+) -> Result<(Case, Option<Failure>), String> {
+    let mut g = Gen {
+        rng: Rng::new(seed),
+        ids: 0,
+        next_serial: 3,
+        avoid: avoid.clone(),
+    };
     let init = vec![
         gen_branch(&mut g.rng, 0, Perm::Rw, 5, &mut g.ids),
         gen_branch(&mut g.rng, 1, Perm::RoWh, 7, &mut g.ids),
@@ -495,15 +589,29 @@ pub fn show_op(op: &Op) -> String {
         Op::Unlink(p) => format!("unlink {}", sp(p)),
         Op::Rmdir(p) => format!("rmdir {}", sp(p)),
         Op::Mkdir(p, m) => format!("mkdir {} {m:o}", sp(p)),
-        Op::Rename(a, b, nr) => format!("rename {} {}{}", sp(a), sp(b), if *nr { " (noreplace)" } else { "" }),
+        Op::Rename(a, b, nr) => format!(
+            "rename {} {}{}",
+            sp(a),
+            sp(b),
+            if *nr { " (noreplace)" } else { "" }
+        ),
         Op::Link(a, b) => format!("link {} {}", sp(a), sp(b)),
         Op::Symlink(t, p) => format!("symlink {} {}", String::from_utf8_lossy(t), sp(p)),
         Op::Chmod(p, m) => format!("chmod {} {m:o}", sp(p)),
         Op::Utimes(p, t) => format!("utimes {} {t}", sp(p)),
         Op::Setxattr(p, k, v) => {
-            format!("setxattr {} {}={}", sp(p), String::from_utf8_lossy(k), String::from_utf8_lossy(v))
+            format!(
+                "setxattr {} {}={}",
+                sp(p),
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
+            )
         }
-        Op::DirectAdd(b, p, i) => format!("direct: add {} to branch b{b} ({})", sp(p), crate::show_kind(&Some(i.kind.clone()))),
+        Op::DirectAdd(b, p, i) => format!(
+            "direct: add {} to branch b{b} ({})",
+            sp(p),
+            crate::show_kind(&Some(i.kind.clone()))
+        ),
         Op::DirectRemove(b, p) => format!("direct: remove {} from branch b{b}", sp(p)),
         Op::AddBranch(b) => format!("remount append b{}={}", b.serial, b.perm.as_str()),
         Op::DelBranch(s) => format!("remount del b{s}"),
@@ -550,7 +658,11 @@ fn branch_lines(dir: &str, b: &Branch, out: &mut String) {
 fn inode_lines(p: &str, i: &Inode, out: &mut String) {
     match &i.kind {
         Kind::File(d) => {
-            out.push_str(&format!("printf '%s' {} >{}\n", q(&String::from_utf8_lossy(d)), q(p)));
+            out.push_str(&format!(
+                "printf '%s' {} >{}\n",
+                q(&String::from_utf8_lossy(d)),
+                q(p)
+            ));
             for (k, v) in &i.xattrs {
                 out.push_str(&format!(
                     "rfsmodel op setxattr {} {} {}\n",
@@ -564,7 +676,11 @@ fn inode_lines(p: &str, i: &Inode, out: &mut String) {
                 out.push_str(&format!("rfsmodel op utimes {} {t}\n", q(p)));
             }
         }
-        Kind::Symlink(t) => out.push_str(&format!("ln -s {} {}\n", q(&String::from_utf8_lossy(t)), q(p))),
+        Kind::Symlink(t) => out.push_str(&format!(
+            "ln -s {} {}\n",
+            q(&String::from_utf8_lossy(t)),
+            q(p)
+        )),
     }
 }
 
@@ -576,17 +692,24 @@ pub fn script(case: &Case, executed: &[(usize, i32, i32)], step: usize) -> Strin
     s.push_str("T=${1:-/tmp/rfsmodel-repro}\numount \"$T/mnt\" 2>/dev/null\nrm -rf \"$T\"\nmkdir -p \"$T/mnt\"\numask 0\n");
     let mut dirs = Vec::new();
     for b in &case.init {
-        s.push_str(&format!("mkdir \"$T/b{0}\"\nchmod {1:o} \"$T/b{0}\"\n", b.serial, b.root.mode));
+        s.push_str(&format!(
+            "mkdir \"$T/b{0}\"\nchmod {1:o} \"$T/b{0}\"\n",
+            b.serial, b.root.mode
+        ));
         let mut lines = String::new();
         branch_lines("@T@", b, &mut lines);
         s.push_str(&lines.replace("'@T@", &format!("\"$T/b{}\"'", b.serial)));
         dirs.push(format!("$T/b{}={}", b.serial, b.perm.as_str()));
     }
-    s.push_str(&format!("mount -t rfs -o \"dirs={}\" none \"$T/mnt\" || exit 1\n", dirs.join(":")));
+    s.push_str(&format!(
+        "mount -t rfs -o \"dirs={}\" none \"$T/mnt\" || exit 1\n",
+        dirs.join(":")
+    ));
     for &(i, want, real) in executed {
         let Some(op) = case.ops.get(i) else { continue };
         let m = |p: &Path| q(&path_arg("@M@", p)).replace("'@M@", "\"$T/mnt\"'");
-        let br = |b: u32, p: &Path| q(&path_arg("@B@", p)).replace("'@B@", &format!("\"$T/b{b}\"'"));
+        let br =
+            |b: u32, p: &Path| q(&path_arg("@B@", p)).replace("'@B@", &format!("\"$T/b{b}\"'"));
         let st = |x: &[u8]| q(&String::from_utf8_lossy(x));
         let line = match op {
             Op::Write(p, o, d) => format!("rfsmodel op write {} {o} {}", m(p), st(d)),
@@ -595,7 +718,12 @@ pub fn script(case: &Case, executed: &[(usize, i32, i32)], step: usize) -> Strin
             Op::Unlink(p) => format!("rfsmodel op unlink {}", m(p)),
             Op::Rmdir(p) => format!("rfsmodel op rmdir {}", m(p)),
             Op::Mkdir(p, md) => format!("rfsmodel op mkdir {} {md:o}", m(p)),
-            Op::Rename(a, b, nr) => format!("rfsmodel op rename {} {}{}", m(a), m(b), if *nr { " noreplace" } else { "" }),
+            Op::Rename(a, b, nr) => format!(
+                "rfsmodel op rename {} {}{}",
+                m(a),
+                m(b),
+                if *nr { " noreplace" } else { "" }
+            ),
             Op::Link(a, b) => format!("rfsmodel op link {} {}", m(a), m(b)),
             Op::Symlink(t, p) => format!("rfsmodel op symlink {} {}", st(t), m(p)),
             Op::Chmod(p, md) => format!("rfsmodel op chmod {} {md:o}", m(p)),
@@ -604,15 +732,24 @@ pub fn script(case: &Case, executed: &[(usize, i32, i32)], step: usize) -> Strin
             Op::DirectAdd(b, p, ino) => {
                 let mut l = String::from("# direct change to a branch:\n");
                 inode_lines(&path_arg("@B@", p), ino, &mut l);
-                l.replace("'@B@", &format!("\"$T/b{b}\"'")).trim_end().to_string()
+                l.replace("'@B@", &format!("\"$T/b{b}\"'"))
+                    .trim_end()
+                    .to_string()
             }
             Op::DirectRemove(b, p) => format!("# direct change to a branch:\nrm {}", br(*b, p)),
             Op::AddBranch(b) => {
-                let mut l = format!("mkdir \"$T/b{0}\"\nchmod {1:o} \"$T/b{0}\"\n", b.serial, b.root.mode);
+                let mut l = format!(
+                    "mkdir \"$T/b{0}\"\nchmod {1:o} \"$T/b{0}\"\n",
+                    b.serial, b.root.mode
+                );
                 let mut lines = String::new();
                 branch_lines("@T@", b, &mut lines);
                 l.push_str(&lines.replace("'@T@", &format!("\"$T/b{}\"'", b.serial)));
-                l.push_str(&format!("rfsmodel op remount \"$T/mnt\" \"append:$T/b{}={}\"", b.serial, b.perm.as_str()));
+                l.push_str(&format!(
+                    "rfsmodel op remount \"$T/mnt\" \"append:$T/b{}={}\"",
+                    b.serial,
+                    b.perm.as_str()
+                ));
                 l
             }
             Op::DelBranch(sr) => format!("rfsmodel op remount \"$T/mnt\" \"del:$T/b{sr}\""),
@@ -621,7 +758,11 @@ pub fn script(case: &Case, executed: &[(usize, i32, i32)], step: usize) -> Strin
         let note = if want == real {
             format!("# expect {}", sys::errname(want))
         } else {
-            format!("# model: {}, rfs: {}", sys::errname(want), sys::errname(real))
+            format!(
+                "# model: {}, rfs: {}",
+                sys::errname(want),
+                sys::errname(real)
+            )
         };
         s.push_str(&format!("{line}   {note}\n"));
         if i == step {
@@ -641,8 +782,18 @@ pub fn op_cmd(a: &[String]) -> i32 {
     let n = |i: usize| s(i).parse::<usize>().unwrap_or(0);
     let o = |i: usize| u32::from_str_radix(&s(i), 8).unwrap_or(0o644);
     let e = match a.first().map(String::as_str) {
-        Some("write") => sys::write(&p(1), libc::O_WRONLY | libc::O_CREAT, Some(n(2)), s(3).as_bytes()),
-        Some("append") => sys::write(&p(1), libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, None, s(2).as_bytes()),
+        Some("write") => sys::write(
+            &p(1),
+            libc::O_WRONLY | libc::O_CREAT,
+            Some(n(2)),
+            s(3).as_bytes(),
+        ),
+        Some("append") => sys::write(
+            &p(1),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+            None,
+            s(2).as_bytes(),
+        ),
         Some("truncate") => sys::truncate(&p(1), n(2)),
         Some("unlink") => sys::unlink(&p(1)),
         Some("rmdir") => sys::rmdir(&p(1)),
@@ -663,4 +814,3 @@ pub fn op_cmd(a: &[String]) -> i32 {
     println!("{}", sys::errname(e));
     i32::from(e != 0)
 }
-

@@ -27,7 +27,12 @@ use gen::{Avoid, Op};
 use sys::{Obj, Tree};
 
 /// The private names rfs keeps at the top of the writable branch.
-const PRIVATE: &[&[u8]] = &[b".wh..wh.orph", b".wh..wh.xino", b".wh..wh.plnk", b".wh..wh.aufs"];
+const PRIVATE: &[&[u8]] = &[
+    b".wh..wh.orph",
+    b".wh..wh.xino",
+    b".wh..wh.plnk",
+    b".wh..wh.aufs",
+];
 
 /// A test case: the initial branches and the operations.
 #[derive(Clone)]
@@ -61,7 +66,10 @@ fn show_path(p: &[Vec<u8>]) -> String {
     if p.is_empty() {
         return "/".into();
     }
-    p.iter().map(|c| gen::show_name(c)).collect::<Vec<_>>().join("/")
+    p.iter()
+        .map(|c| gen::show_name(c))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn show_kind(k: &Option<Kind>) -> String {
@@ -84,7 +92,13 @@ fn show_obj(o: &Obj) -> String {
         let x: Vec<String> = o
             .xattrs
             .iter()
-            .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(k),
+                    String::from_utf8_lossy(v)
+                )
+            })
             .collect();
         s += &format!(" xattrs={}", x.join(","));
     }
@@ -96,7 +110,11 @@ fn show_obj(o: &Obj) -> String {
 fn diff(what: &str, exp: &Tree, act: &Tree, out: &mut Vec<String>) {
     for (p, e) in exp {
         match act.get(p) {
-            None => out.push(format!("{what} {}: expected {}, missing", show_path(p), show_obj(e))),
+            None => out.push(format!(
+                "{what} {}: expected {}, missing",
+                show_path(p),
+                show_obj(e)
+            )),
             Some(a) => {
                 let same = e.kind == a.kind
                     && e.mode == a.mode
@@ -111,14 +129,23 @@ fn diff(what: &str, exp: &Tree, act: &Tree, out: &mut Vec<String>) {
                     if e.mtime.is_none() {
                         a2.mtime = None;
                     }
-                    out.push(format!("{what} {}: expected {}, got {}", show_path(p), show_obj(e), show_obj(&a2)));
+                    out.push(format!(
+                        "{what} {}: expected {}, got {}",
+                        show_path(p),
+                        show_obj(e),
+                        show_obj(&a2)
+                    ));
                 }
             }
         }
     }
     for (p, a) in act {
         if !exp.contains_key(p) {
-            out.push(format!("{what} {}: unexpected {}", show_path(p), show_obj(a)));
+            out.push(format!(
+                "{what} {}: unexpected {}",
+                show_path(p),
+                show_obj(a)
+            ));
         }
     }
 }
@@ -127,7 +154,18 @@ fn diff(what: &str, exp: &Tree, act: &Tree, out: &mut Vec<String>) {
 fn model_view(m: &Model) -> Tree {
     m.view()
         .into_iter()
-        .map(|(p, v)| (p, Obj { kind: v.kind, mode: v.mode, nlink: v.nlink, xattrs: v.xattrs, mtime: v.mtime }))
+        .map(|(p, v)| {
+            (
+                p,
+                Obj {
+                    kind: v.kind,
+                    mode: v.mode,
+                    nlink: v.nlink,
+                    xattrs: v.xattrs,
+                    mtime: v.mtime,
+                },
+            )
+        })
         .collect()
 }
 
@@ -140,19 +178,39 @@ fn model_branch(b: &Branch, loose_reserved: bool) -> Tree {
             let reserved = loose && rfs_logic::whiteout::is_reserved(n);
             let o = match e {
                 Node::Dir(s) => {
-                    let subdirs = s.entries.values().filter(|x| matches!(x, Node::Dir(_))).count() as u32;
+                    let subdirs = s
+                        .entries
+                        .values()
+                        .filter(|x| matches!(x, Node::Dir(_)))
+                        .count() as u32;
                     walk(b, s, rel, loose, out);
-                    Obj { kind: None, mode: s.mode, nlink: Some(2 + subdirs), xattrs: s.xattrs.clone(), mtime: None }
+                    Obj {
+                        kind: None,
+                        mode: s.mode,
+                        nlink: Some(2 + subdirs),
+                        xattrs: s.xattrs.clone(),
+                        mtime: None,
+                    }
                 }
                 Node::Obj(id) => match b.inodes.get(id) {
                     Some(i) => Obj {
                         kind: Some(i.kind.clone()),
-                        mode: if matches!(i.kind, Kind::Symlink(_)) { 0o777 } else { i.mode },
+                        mode: if matches!(i.kind, Kind::Symlink(_)) {
+                            0o777
+                        } else {
+                            i.mode
+                        },
                         nlink: Some(b.nlink(*id)),
                         xattrs: i.xattrs.clone(),
                         mtime: i.mtime,
                     },
-                    None => Obj { kind: Some(Kind::File(Vec::new())), mode: 0, nlink: None, xattrs: Xattrs::new(), mtime: None },
+                    None => Obj {
+                        kind: Some(Kind::File(Vec::new())),
+                        mode: 0,
+                        nlink: None,
+                        xattrs: Xattrs::new(),
+                        mtime: None,
+                    },
                 },
             };
             let o = if reserved { loosen(o) } else { o };
@@ -204,7 +262,16 @@ fn materialize(dir: &FsPath, b: &Branch) -> Result<(), String> {
 fn write_inode(p: &FsPath, i: &Inode) -> Result<(), String> {
     match &i.kind {
         Kind::File(data) => {
-            check(sys::write(p, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, Some(0), data), "create", p)?;
+            check(
+                sys::write(
+                    p,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                    Some(0),
+                    data,
+                ),
+                "create",
+                p,
+            )?;
             for (k, v) in &i.xattrs {
                 check(sys::setxattr(p, k, v), "setxattr", p)?;
             }
@@ -245,10 +312,19 @@ fn exec(root: &FsPath, mnt: &FsPath, m: &mut Model, op: &Op) -> Result<Option<(i
     let u = |p: &Path| sys::join(mnt, p);
     let me = |r: Result<(), i32>| r.err().unwrap_or(0);
     let r = match op {
-        Op::Write(p, off, d) => {
-            (sys::write(&u(p), libc::O_WRONLY | libc::O_CREAT, Some(*off), d), me(m.write(p, *off, d)))
-        }
-        Op::Append(p, d) => (sys::write(&u(p), libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, None, d), me(m.append(p, d))),
+        Op::Write(p, off, d) => (
+            sys::write(&u(p), libc::O_WRONLY | libc::O_CREAT, Some(*off), d),
+            me(m.write(p, *off, d)),
+        ),
+        Op::Append(p, d) => (
+            sys::write(
+                &u(p),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+                None,
+                d,
+            ),
+            me(m.append(p, d)),
+        ),
         Op::Truncate(p, n) => (sys::truncate(&u(p), *n), me(m.truncate(p, *n))),
         Op::Unlink(p) => (sys::unlink(&u(p)), me(m.unlink(p))),
         Op::Rmdir(p) => (sys::rmdir(&u(p)), me(m.rmdir(p))),
@@ -260,7 +336,9 @@ fn exec(root: &FsPath, mnt: &FsPath, m: &mut Model, op: &Op) -> Result<Option<(i
         Op::Utimes(p, t) => (sys::utimes(&u(p), *t, false), me(m.utimes(p, *t))),
         Op::Setxattr(p, k, v) => (sys::setxattr(&u(p), k, v), me(m.setxattr(p, k, v))),
         Op::DirectAdd(serial, p, ino) => {
-            let Some(b) = branch_index(m, *serial) else { return Ok(None) };
+            let Some(b) = branch_index(m, *serial) else {
+                return Ok(None);
+            };
             let id = m.new_id();
             if !m.direct_add(b, p, Node::Obj(id), Some(ino.clone())) {
                 return Ok(None);
@@ -270,7 +348,9 @@ fn exec(root: &FsPath, mnt: &FsPath, m: &mut Model, op: &Op) -> Result<Option<(i
             (0, 0)
         }
         Op::DirectRemove(serial, p) => {
-            let Some(b) = branch_index(m, *serial) else { return Ok(None) };
+            let Some(b) = branch_index(m, *serial) else {
+                return Ok(None);
+            };
             if !m.direct_remove(b, p) {
                 return Ok(None);
             }
@@ -286,7 +366,11 @@ fn exec(root: &FsPath, mnt: &FsPath, m: &mut Model, op: &Op) -> Result<Option<(i
             std::fs::create_dir(&bp).map_err(|e| format!("mkdir {}: {e}", bp.display()))?;
             materialize(&bp, b)?;
             check(sys::chmod(&bp, b.root.mode), "chmod", &bp)?;
-            let e = sys::mount(&format!("append:{}={}", bp.display(), perm_str(b.perm)), mnt, true);
+            let e = sys::mount(
+                &format!("append:{}={}", bp.display(), perm_str(b.perm)),
+                mnt,
+                true,
+            );
             if e == 0 {
                 m.append_branch(b.clone());
             }
@@ -297,7 +381,9 @@ fn exec(root: &FsPath, mnt: &FsPath, m: &mut Model, op: &Op) -> Result<Option<(i
             (0, 0)
         }
         Op::DelBranch(serial) => {
-            let Some(i) = branch_index(m, *serial) else { return Ok(None) };
+            let Some(i) = branch_index(m, *serial) else {
+                return Ok(None);
+            };
             if i == 0 {
                 return Ok(None);
             }
@@ -336,14 +422,19 @@ impl Runner {
         let mut m = Model::new(init.to_vec());
         let e = sys::mount(&mount_data(&root, &m), &mnt, false);
         if e != 0 {
-            return Err(format!("mount {}: {}", mount_data(&root, &m), sys::errname(e)));
+            return Err(format!(
+                "mount {}: {}",
+                mount_data(&root, &m),
+                sys::errname(e)
+            ));
         }
         let res = self.steps(&root, &mnt, &mut m, next, ops, log);
         let ue = sys::umount(&mnt);
         let res = match res {
-            Ok(None) if ue != 0 => {
-                Ok(Some(Failure { step: ops.len().saturating_sub(1), msg: format!("umount: {}", sys::errname(ue)) }))
-            }
+            Ok(None) if ue != 0 => Ok(Some(Failure {
+                step: ops.len().saturating_sub(1),
+                msg: format!("umount: {}", sys::errname(ue)),
+            })),
             r => r,
         };
         if ue == 0 {
@@ -352,7 +443,11 @@ impl Runner {
         res
     }
 
-    fn run_case(&mut self, case: &Case, log: Option<&mut Vec<(usize, i32, i32)>>) -> Result<Option<Failure>, String> {
+    fn run_case(
+        &mut self,
+        case: &Case,
+        log: Option<&mut Vec<(usize, i32, i32)>>,
+    ) -> Result<Option<Failure>, String> {
         let mut it = case.ops.iter().cloned();
         let mut next = |_: &Model| it.next();
         self.run(&case.init, &mut next, &mut Vec::new(), log)
@@ -368,13 +463,18 @@ impl Runner {
         mut log: Option<&mut Vec<(usize, i32, i32)>>,
     ) -> Result<Option<Failure>, String> {
         if let Some(msg) = self.compare(root, mnt, m, None) {
-            return Ok(Some(Failure { step: 0, msg: format!("right after mount:\n{msg}") }));
+            return Ok(Some(Failure {
+                step: 0,
+                msg: format!("right after mount:\n{msg}"),
+            }));
         }
         let mut checked = true;
         while let Some(op) = next(m) {
             let i = ops.len();
             ops.push(op.clone());
-            let Some((real, want)) = exec(root, mnt, m, &op)? else { continue };
+            let Some((real, want)) = exec(root, mnt, m, &op)? else {
+                continue;
+            };
             if let Some(l) = log.as_deref_mut() {
                 l.push((i, want, real));
             }
@@ -385,9 +485,13 @@ impl Runner {
                 st.1 += 1;
             }
             checked = false;
-            if real != want || (i + 1) % self.every.max(1) == 0 {
+            if real != want || (i + 1).is_multiple_of(self.every.max(1)) {
                 let errno = (real != want).then(|| {
-                    format!("errno: expected {}, got {}", sys::errname(want), sys::errname(real))
+                    format!(
+                        "errno: expected {}, got {}",
+                        sys::errname(want),
+                        sys::errname(real)
+                    )
                 });
                 checked = true;
                 if let Some(msg) = self.compare(root, mnt, m, errno) {
@@ -397,13 +501,22 @@ impl Runner {
         }
         if !checked {
             if let Some(msg) = self.compare(root, mnt, m, None) {
-                return Ok(Some(Failure { step: ops.len().saturating_sub(1), msg }));
+                return Ok(Some(Failure {
+                    step: ops.len().saturating_sub(1),
+                    msg,
+                }));
             }
         }
         Ok(None)
     }
 
-    fn compare(&self, root: &FsPath, mnt: &FsPath, m: &Model, errno: Option<String>) -> Option<String> {
+    fn compare(
+        &self,
+        root: &FsPath,
+        mnt: &FsPath,
+        m: &Model,
+        errno: Option<String>,
+    ) -> Option<String> {
         let mut out: Vec<String> = errno.into_iter().collect();
         let mut errs = Vec::new();
         let mut act = Tree::new();
@@ -421,10 +534,17 @@ impl Runner {
             }
             let mut act = Tree::new();
             let skip: &[&[u8]] = if i == 0 { PRIVATE } else { &[] };
-            sys::read_tree(&root.join(format!("b{}", b.serial)), skip, &mut act, &mut errs);
+            sys::read_tree(
+                &root.join(format!("b{}", b.serial)),
+                skip,
+                &mut act,
+                &mut errs,
+            );
             if i == 0 {
                 for (p, o) in act.iter_mut() {
-                    if p.last().is_some_and(|n| rfs_logic::whiteout::is_reserved(n)) {
+                    if p.last()
+                        .is_some_and(|n| rfs_logic::whiteout::is_reserved(n))
+                    {
                         *o = loosen(o.clone());
                     }
                 }
@@ -506,8 +626,12 @@ impl Runner {
                     break;
                 }
                 let mut cand = case.clone();
-                let Some((last, parent)) = p.split_last() else { continue };
-                let Some(d) = cand.init[bi].dir_mut(parent) else { continue };
+                let Some((last, parent)) = p.split_last() else {
+                    continue;
+                };
+                let Some(d) = cand.init[bi].dir_mut(parent) else {
+                    continue;
+                };
                 if d.entries.remove(last).is_none() {
                     continue;
                 }
@@ -562,7 +686,13 @@ fn main() {
         }
     }
     let scratch = dir.join(format!("rfsmodel.{seed}.{}", std::process::id()));
-    let mut r = Runner { scratch: scratch.clone(), upper_check: upper, runs: 0, every, stats: Default::default() };
+    let mut r = Runner {
+        scratch: scratch.clone(),
+        upper_check: upper,
+        runs: 0,
+        every,
+        stats: Default::default(),
+    };
     let t0 = Instant::now();
     // Generation runs in lock-step with a real run (the ops depend on the
     // state), recording the case as it goes.
@@ -581,18 +711,35 @@ fn main() {
             t0.elapsed().as_secs_f64(),
             avoid.show()
         );
-        let st: Vec<String> = r.stats.iter().map(|(k, (ok, err))| format!("{k} {ok}/{}", ok + err)).collect();
+        let st: Vec<String> = r
+            .stats
+            .iter()
+            .map(|(k, (ok, err))| format!("{k} {ok}/{}", ok + err))
+            .collect();
         println!("  succeeded/run by kind: {}", st.join(", "));
         let _ = std::fs::remove_dir_all(&scratch);
         std::process::exit(0);
     };
-    println!("rfsmodel: seed {seed}: difference after op {} of {}:", fail.step + 1, case.ops.len());
-    println!("  op: {}", case.ops.get(fail.step).map(gen::show_op).unwrap_or_default());
+    println!(
+        "rfsmodel: seed {seed}: difference after op {} of {}:",
+        fail.step + 1,
+        case.ops.len()
+    );
+    println!(
+        "  op: {}",
+        case.ops
+            .get(fail.step)
+            .map(gen::show_op)
+            .unwrap_or_default()
+    );
     for l in fail.msg.lines().take(40) {
         println!("  {l}");
     }
     let keep = (fail.step + 1).min(case.ops.len());
-    let mut case = Case { init: case.init, ops: case.ops[..keep].to_vec() };
+    let mut case = Case {
+        init: case.init,
+        ops: case.ops[..keep].to_vec(),
+    };
     if do_shrink {
         case = r.shrink(case, std::time::Duration::from_secs(shrink_secs));
     }
@@ -600,7 +747,11 @@ fn main() {
     let mut executed = Vec::new();
     match r.run_case(&case, Some(&mut executed)) {
         Ok(Some(f)) => {
-            println!("rfsmodel: seed {seed}: minimal case ({} ops, {} runs):", case.ops.len(), r.runs);
+            println!(
+                "rfsmodel: seed {seed}: minimal case ({} ops, {} runs):",
+                case.ops.len(),
+                r.runs
+            );
             println!("----- 8< ----- reproducer (sh; needs rfs loaded and rfsmodel in PATH) -----");
             print!("{}", gen::script(&case, &executed, f.step));
             println!("----- 8< -----");
@@ -615,4 +766,3 @@ fn main() {
     let _ = std::fs::remove_dir_all(&scratch);
     std::process::exit(1);
 }
-

@@ -90,13 +90,25 @@ pub fn rename(a: &FsPath, b: &FsPath, noreplace: bool) -> i32 {
     let flags: libc::c_uint = if noreplace { libc::RENAME_NOREPLACE } else { 0 };
     let (ca, cb) = (cs(a), cs(b));
     // SAFETY: live C strings.
-    rc(unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), flags) })
+    rc(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            flags,
+        )
+    })
 }
 
 pub fn link(a: &FsPath, b: &FsPath) -> i32 {
     let (ca, cb) = (cs(a), cs(b));
     // SAFETY: live C strings.
-    rc(unsafe { libc::linkat(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), 0) } as libc::c_long)
+    rc(
+        unsafe { libc::linkat(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), 0) }
+            as libc::c_long,
+    )
 }
 
 pub fn symlink(target: &[u8], p: &FsPath) -> i32 {
@@ -112,17 +124,30 @@ pub fn chmod(p: &FsPath, mode: u32) -> i32 {
 
 /// utimensat with atime = mtime = `t` (following symlinks unless `nofollow`).
 pub fn utimes(p: &FsPath, t: i64, nofollow: bool) -> i32 {
-    let ts = libc::timespec { tv_sec: t as libc::time_t, tv_nsec: 0 };
+    let ts = libc::timespec {
+        tv_sec: t as libc::time_t,
+        tv_nsec: 0,
+    };
     let times = [ts, ts];
-    let fl = if nofollow { libc::AT_SYMLINK_NOFOLLOW } else { 0 };
+    let fl = if nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
     // SAFETY: live C string and array.
-    rc(unsafe { libc::utimensat(libc::AT_FDCWD, cs(p).as_ptr(), times.as_ptr(), fl) } as libc::c_long)
+    rc(
+        unsafe { libc::utimensat(libc::AT_FDCWD, cs(p).as_ptr(), times.as_ptr(), fl) }
+            as libc::c_long,
+    )
 }
 
 pub fn setxattr(p: &FsPath, k: &[u8], v: &[u8]) -> i32 {
     let kc = CString::new(k).unwrap_or_default();
     // SAFETY: live C strings and buffer.
-    rc(unsafe { libc::setxattr(cs(p).as_ptr(), kc.as_ptr(), v.as_ptr().cast(), v.len(), 0) } as libc::c_long)
+    rc(
+        unsafe { libc::setxattr(cs(p).as_ptr(), kc.as_ptr(), v.as_ptr().cast(), v.len(), 0) }
+            as libc::c_long,
+    )
 }
 
 pub fn mount(data: &str, target: &FsPath, remount: bool) -> i32 {
@@ -130,9 +155,21 @@ pub fn mount(data: &str, target: &FsPath, remount: bool) -> i32 {
     let ty = CString::new("rfs").unwrap_or_default();
     let d = CString::new(data).unwrap_or_default();
     let flags = if remount { libc::MS_REMOUNT } else { 0 };
-    let typ = if remount { std::ptr::null() } else { ty.as_ptr() };
+    let typ = if remount {
+        std::ptr::null()
+    } else {
+        ty.as_ptr()
+    };
     // SAFETY: live C strings or null.
-    rc(unsafe { libc::mount(src.as_ptr(), cs(target).as_ptr(), typ, flags, d.as_ptr().cast()) } as libc::c_long)
+    rc(unsafe {
+        libc::mount(
+            src.as_ptr(),
+            cs(target).as_ptr(),
+            typ,
+            flags,
+            d.as_ptr().cast(),
+        )
+    } as libc::c_long)
 }
 
 pub fn umount(target: &FsPath) -> i32 {
@@ -183,9 +220,17 @@ pub fn read_obj(p: &FsPath) -> Result<Obj, String> {
     let kind = if ft.is_dir() {
         None
     } else if ft.is_symlink() {
-        Some(Kind::Symlink(std::fs::read_link(p).map_err(|e| format!("readlink: {e}"))?.as_os_str().as_bytes().to_vec()))
+        Some(Kind::Symlink(
+            std::fs::read_link(p)
+                .map_err(|e| format!("readlink: {e}"))?
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
+        ))
     } else if ft.is_file() {
-        Some(Kind::File(std::fs::read(p).map_err(|e| format!("read: {e}"))?))
+        Some(Kind::File(
+            std::fs::read(p).map_err(|e| format!("read: {e}"))?,
+        ))
     } else {
         return Err(format!("unexpected file type {:o}", md.mode()));
     };
@@ -194,7 +239,11 @@ pub fn read_obj(p: &FsPath) -> Result<Obj, String> {
         kind,
         mode: md.mode() & 0o7777,
         nlink: Some(md.nlink() as u32),
-        xattrs: if is_link { Xattrs::new() } else { user_xattrs(p) },
+        xattrs: if is_link {
+            Xattrs::new()
+        } else {
+            user_xattrs(p)
+        },
         mtime: Some(md.mtime()),
     })
 }
@@ -202,7 +251,13 @@ pub fn read_obj(p: &FsPath) -> Result<Obj, String> {
 /// Every object below `base` (not `base` itself unless `with_root`).
 /// `skip_root` names at the top are left out (rfs's private directories).
 pub fn read_tree(base: &FsPath, skip_root: &[&[u8]], out: &mut Tree, errs: &mut Vec<String>) {
-    fn walk(base: &FsPath, rel: &mut Vec<Vec<u8>>, skip: &[&[u8]], out: &mut Tree, errs: &mut Vec<String>) {
+    fn walk(
+        base: &FsPath,
+        rel: &mut Vec<Vec<u8>>,
+        skip: &[&[u8]],
+        out: &mut Tree,
+        errs: &mut Vec<String>,
+    ) {
         let dir = join(base, rel);
         let rd = match std::fs::read_dir(&dir) {
             Ok(r) => r,
