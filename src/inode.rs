@@ -9,6 +9,9 @@
 //! replaced as a whole when a remount changes the branches. Readers go
 //! through a [`View`]: a borrow of an ordinary stack, or a counted snapshot
 //! of the root's, so a remount never frees what a reader is using.
+//! RCU-walk reads neither: it reads a copy of the stack made of plain
+//! pointers ([`InodeInfo::rcu_members`]), which lives as long as the inode's
+//! memory (see vfs/rcu.rs).
 
 use crate::branch::Branch;
 use crate::vfs::dentry::Dentry;
