@@ -380,6 +380,13 @@ def main():
         for i, t in enumerate(footnotes, 1):
             md.append(f"{i}. {t}")
         md.append("")
+    # What design changes the benchmark drove, with the numbers before and
+    # after (kept by hand in the repository, quoted in every report).
+    history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Documentation", "benchmark-history.md")
+    if os.path.exists(history):
+        text = open(history).read().rstrip("\n")
+        md.append("#" + text if text.startswith("# ") else text)
+        md.append("")
     if phases:
         md.append("VM seconds per workload: " + ", ".join(f"{w} {s}" for w, s in phases.items()) + ".\n")
     md.append("Files: `results.json` (every value), `results.csv` (medians), `summary.md` (the "
