@@ -187,7 +187,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             unsafe { oui.instantiate_alias(dentry.as_ptr()) };
         }
         _ => {
-            let res = Resolved { upper: Some(Lower { branch: rw.clone(), dentry: child }), lowers: KVVec::new() };
+            let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: child });
             let inode = namei::make_inode(sb, res)?;
             // SAFETY: `dentry` is the negative dentry of this operation.
             unsafe { inode.instantiate(dentry.as_ptr()) };
@@ -216,7 +216,7 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file
         let f = File::open_tmpfile(&path::at(rw.root.mnt(), &udir), mode, flags, &creator)?;
         f.dentry().ok_or(EIO)?
     };
-    let res = Resolved { upper: Some(Lower { branch: rw.clone(), dentry: upper }), lowers: KVVec::new() };
+    let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: upper });
     let mut inode = namei::make_inode(sb, res)?;
     // d_tmpfile drops the link count from one to zero.
     inode.set_nlink_new(1);

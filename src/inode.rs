@@ -29,7 +29,7 @@ use crate::copyup::{copy_up, Data};
 use crate::vfs::lower::{acl, xattr, Attr, WriteAccess};
 use crate::vfs::ops::union_inode_of;
 use crate::vfs::once::SetOnce;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A union inode as the operations see it.
 pub(crate) type UnionInode = FsInode<InodeInfo>;
@@ -181,6 +181,10 @@ pub(crate) struct InodeInfo {
     rcu: RcuStack,
     /// How many of the lowers count (0 once the directory is opaque).
     visible: AtomicUsize,
+    /// For a directory whose members an opaque marker could change: the
+    /// stamp of its members when they were last found right (namei.rs);
+    /// 0 for every other inode. RCU-walk reads it too.
+    own: AtomicU64,
     /// Whether this is the root (its members are the superblock's
     /// [`LiveStack`]).
     root: bool,
@@ -192,6 +196,7 @@ impl InodeData for InodeInfo {
             stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }),
             rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), plink: None },
             visible: AtomicUsize::new(0),
+            own: AtomicU64::new(0),
             root: false,
         }
     }
@@ -270,7 +275,25 @@ impl InodeInfo {
         }
         let visible = AtomicUsize::new(lowers.len());
         let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, plink: None });
-        Ok(InodeInfo { stack, rcu, visible, root: false })
+        Ok(InodeInfo { stack, rcu, visible, own: AtomicU64::new(0), root: false })
+    }
+
+    /// The same inode data, with the stamp of its own members (before the
+    /// inode is published; 0: none kept).
+    pub(crate) fn with_own_stamp(self, stamp: u64) -> Self {
+        self.own.store(stamp, Ordering::Relaxed);
+        self
+    }
+
+    /// The stamp of the directory's own members when they were last found
+    /// right, or 0 when no opaque marker can change them.
+    pub(crate) fn own_stamp(&self) -> u64 {
+        self.own.load(Ordering::Relaxed)
+    }
+
+    /// Records that the members were found right at `stamp` (not 0).
+    pub(crate) fn set_own_stamp(&self, stamp: u64) {
+        self.own.store(stamp, Ordering::Relaxed);
     }
 
     /// The same inode data, reading from the pseudo-link `p` (before the

@@ -16,6 +16,13 @@
 //! resolved again and the dentry stays valid only if it resolves to the same
 //! lower objects. Changes made directly in a branch thus show up at the next
 //! lookup, and unrelated changes cost one re-resolution, not an invalidation.
+//!
+//! A directory's members can also change without its parent changing: an
+//! opaque marker added to, or removed from, one of its own directories. So a
+//! directory whose members could change that way (it merges more than one
+//! directory, or an opaque marker cut its merge short) also remembers a stamp
+//! of its own members, in its inode ([`InodeInfo::own_stamp`]); when that
+//! stamp changed, the name is resolved again too.
 
 use crate::branch::Branch;
 use crate::inode::{InodeInfo, Lower, UnionInode, View};
@@ -37,11 +44,20 @@ pub(crate) struct Resolved {
     pub(crate) upper: Option<Lower>,
     /// The other members.
     pub(crate) lowers: KVVec<Lower>,
+    /// For a directory whose members could change by an opaque marker added
+    /// or removed in one of them: the stamp of its members, read before
+    /// their markers were probed (see the module docs); 0 otherwise.
+    own: u64,
 }
 
 impl Resolved {
     fn empty() -> Self {
-        Resolved { upper: None, lowers: KVVec::new() }
+        Resolved { upper: None, lowers: KVVec::new(), own: 0 }
+    }
+
+    /// A name made of one object in the writable branch (a creation).
+    pub(crate) fn upper_only(upper: Lower) -> Self {
+        Resolved { upper: Some(upper), lowers: KVVec::new(), own: 0 }
     }
 
     /// Whether the name exists in the union.
@@ -88,12 +104,14 @@ fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
 
 /// Resolves `name` in the directory whose members are `parent` (mounter's
 /// credentials must be in force). `rw` is the union's writable branch.
-pub(crate) fn resolve(parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) -> Result<Resolved> {
+pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) -> Result<Resolved> {
     let mut res = Resolved::empty();
     if whiteout::is_reserved(name) {
         return Ok(res);
     }
     let depth = parent.depth();
+    let mut own = StampFold::new(0);
+    let mut cut = false;
     for (i, layer) in parent.members().enumerate() {
         layer.branch.lookups.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let child = match layer.dentry.lookup_child(name) {
@@ -110,8 +128,16 @@ pub(crate) fn resolve(parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) 
                     break;
                 }
                 let last = i + 1 == depth;
+                if is_dir {
+                    // Before the marker is probed: a marker added meanwhile
+                    // changes the stamp.
+                    own.add(inode.change_stamp());
+                }
                 let opaque = is_dir && !last && is_opaque(&layer.branch, &child)?;
                 res.push(Lower { branch: layer.branch.clone(), dentry: child }, rw)?;
+                if opaque {
+                    cut = true;
+                }
                 if !is_dir || opaque {
                     break;
                 }
@@ -123,7 +149,40 @@ pub(crate) fn resolve(parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) 
             }
         }
     }
+    let merged = res.upper.iter().count() + res.lowers.len() > 1;
+    let is_dir = res.top().and_then(|t| t.dentry.inode()).is_some_and(|i| i.is_dir());
+    if is_dir && (merged || cut) && sbi.udba == Udba::Reval {
+        res.own = own.finish();
+    }
     Ok(res)
+}
+
+/// Folds change stamps into one number (FNV-1a over 64-bit words). The
+/// result is never 0, which means "no stamp".
+struct StampFold(u64);
+
+impl StampFold {
+    fn new(seed: u64) -> Self {
+        StampFold((0xcbf2_9ce4_8422_2325u64 ^ seed).wrapping_mul(0x100_0000_01b3))
+    }
+
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(0x100_0000_01b3);
+    }
+
+    fn finish(self) -> u64 {
+        self.0 | 1
+    }
+}
+
+/// The stamp of a directory's own members (see [`Resolved::own`]), from
+/// their inodes (None for a negative member).
+fn own_stamp_of<'a>(inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+    let mut f = StampFold::new(0);
+    for inode in inodes.flatten() {
+        f.add(inode.change_stamp());
+    }
+    f.finish()
 }
 
 /// The stamp of a directory's lower directories (see the module docs) in
@@ -134,16 +193,15 @@ pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &View<'_>) -> u64 {
 
 /// [`dir_stamp`] from the members' inodes (None for a negative member).
 fn stamp_of<'a>(sbi: &SbInfo, gen: u64, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
-    let mut stamp = (0xcbf2_9ce4_8422_2325u64 ^ gen).wrapping_mul(0x100_0000_01b3);
-    stamp = (stamp ^ sbi.plink_epoch()).wrapping_mul(0x100_0000_01b3);
-    if sbi.udba == Udba::None {
-        return stamp | 1;
-    }
-    for inode in inodes.flatten() {
-        stamp = (stamp ^ inode.change_stamp()).wrapping_mul(0x100_0000_01b3);
+    let mut stamp = StampFold::new(gen);
+    stamp.add(sbi.plink_epoch());
+    if sbi.udba == Udba::Reval {
+        for inode in inodes.flatten() {
+            stamp.add(inode.change_stamp());
+        }
     }
     // Zero means "no stamp" in a fresh dentry.
-    stamp | 1
+    stamp.finish()
 }
 
 /// Builds the union inode for a resolved, positive name.
@@ -163,7 +221,8 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
     let mut inode = sb.new_inode()?;
     inode.init(ino, imode, kind);
     inode.copy_attr(lower);
-    *inode.data_mut() = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink);
+    let own = res.own;
+    *inode.data_mut() = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink).with_own_stamp(own);
     Ok(inode)
 }
 
@@ -193,7 +252,7 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let tab = sbi.tab();
         let view = dir.data().view();
         let stamp = dir_stamp(sbi, tab.gen, &view);
-        let res = resolve(&view, name, tab.rw())?;
+        let res = resolve(sbi, &view, name, tab.rw())?;
         dentry.set_stamp(stamp);
         res
     };
@@ -211,6 +270,10 @@ pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode
     if let Some(ui) = inode {
         let (upper, lowers) = ui.data().rcu_members(sbi, w);
         if !Iterator::chain(upper.iter(), lowers.iter()).all(|m| m.is_live(w)) {
+            return false;
+        }
+        let own = ui.data().own_stamp();
+        if own != 0 && own != own_stamp_of(Iterator::chain(upper.into_iter(), lowers.iter().copied()).map(|m| m.inode(w))) {
             return false;
         }
     }
@@ -238,13 +301,17 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     let gen = sbi.gen();
     let pview = parent.data().view();
     let stamp = dir_stamp(sbi, gen, &pview);
-    if stamp == dentry.stamp() {
+    // A directory's own members, when an opaque marker in them matters.
+    let own = inode
+        .filter(|ui| ui.data().own_stamp() != 0)
+        .map(|ui| (ui, own_stamp_of(ui.data().view().members().map(|l| l.dentry.inode()))));
+    if stamp == dentry.stamp() && own.is_none_or(|(ui, s)| s == ui.data().own_stamp()) {
         return Ok(true);
     }
     let tab = sbi.tab();
     // A copy of the name: without the parent's lock a rename may change it.
     let name = dentry.get().name()?;
-    let res = resolve(&pview, &name, tab.rw())?;
+    let res = resolve(sbi, &pview, &name, tab.rw())?;
     let same = match inode {
         None => !res.is_positive(),
         Some(ui) => {
@@ -257,6 +324,9 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     };
     if same {
         dentry.set_stamp(stamp);
+        if let Some((ui, s)) = own {
+            ui.data().set_own_stamp(s);
+        }
     }
     Ok(same)
 }

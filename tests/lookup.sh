@@ -93,6 +93,17 @@ mkfile "$B1/revive" "revive-b1"
 : >"$B0/.wh.revive"
 mkfile "$B2/vanish" "vanish-b2"
 mkfile "$B1/vdir/keep" "keep"
+mkfile "$B0/mko/m0" "m0"         # made opaque directly in rw b0, while cached
+mkfile "$B1/mko/m1" "m1"
+mkfile "$B0/mko1/n0" "n0"        # made opaque directly in ro+wh b1
+mkfile "$B1/mko1/n1" "n1"
+mkfile "$B2/mko1/n2" "n2"
+mkfile "$B3/mko1/sub/n3" "n3"
+mkfile "$B0/unop/u0" "u0"        # opaque in b0; the marker is removed directly
+: >"$B0/unop/.wh..wh..opq"
+mkfile "$B2/unop/u2" "u2"
+mkfile "$B2/roop/r2" "r2"        # a marker added directly in plain ro b2: ignored
+mkfile "$B3/roop/r3" "r3"
 
 rfs_mount "$M" "dirs=$B0=rw:$B1=ro+wh:$B2=ro:$B3=ro"
 t_eq "mount 4 branches rw, ro+wh, ro, ro (type in /proc/mounts)" \
@@ -184,6 +195,31 @@ t_errno "udba: a file removed directly from its branch is gone" ENOENT rfsprobe 
 t_eq "udba: directory listed before its removal" "keep" "$(names "$M/vdir" | oneline)"
 rm -r "$B1/vdir"
 t_errno "udba: a directory removed directly from its branch is gone" ENOENT rfsprobe stat "$M/vdir/keep"
+
+# Opaque markers added or removed directly inside a cached directory: the
+# directory's own dentry is what changes, not its parent's.
+t_eq "udba: mko merged before its marker is added" "m0 m1" "$(names "$M/mko" | oneline)"
+t_eq "udba: mko/m1 read from b1 while merged" "m1" "$(cat_u mko/m1)"
+: >"$B0/mko/.wh..wh..opq"
+t_errno "udba: an opaque marker added directly in rw b0 hides b1's mko/m1" ENOENT rfsprobe stat "$M/mko/m1"
+t_eq "udba: the directory made opaque directly lists only b0" "m0" "$(names "$M/mko" | oneline)"
+t_eq "udba: mko1 merged from b0-b3" "n0 n1 n2 sub" "$(names "$M/mko1" | oneline)"
+t_eq "udba: mko1/sub/n3 read from b3" "n3" "$(cat_u mko1/sub/n3)"
+: >"$B1/mko1/.wh..wh..opq"
+t_errno "udba: an opaque marker added directly in ro+wh b1 hides b2's entries" ENOENT rfsprobe stat "$M/mko1/n2"
+t_errno "udba: ... and b3's cached subdirectory" ENOENT rfsprobe stat "$M/mko1/sub/n3"
+t_eq "udba: b1's entries stay" "n1" "$(cat_u mko1/n1)"
+t_eq "udba: the listing goes down to b1" "n0 n1" "$(names "$M/mko1" | oneline)"
+rm "$B1/mko1/.wh..wh..opq"
+t_eq "udba: the marker removed again: b3's subdirectory is back" "n3" "$(cat_u mko1/sub/n3)"
+t_eq "udba: opaque unop lists only b0" "u0" "$(names "$M/unop" | oneline)"
+t_errno "udba: opaque unop hides b2's u2" ENOENT rfsprobe stat "$M/unop/u2"
+rm "$B0/unop/.wh..wh..opq"
+t_eq "udba: its marker removed directly, unop merges b2 again" "u2" "$(cat_u unop/u2)"
+t_eq "udba: ... and lists both branches" "u0 u2" "$(names "$M/unop" | oneline)"
+t_eq "udba: roop merged" "r2 r3" "$(names "$M/roop" | oneline)"
+: >"$B2/roop/.wh..wh..opq"
+t_eq "udba: a marker added directly in plain ro b2 changes nothing" "r3" "$(cat_u roop/r3)"
 
 t_ok "umount" umount "$M"
 t_done

@@ -125,6 +125,8 @@ impl Avoid {
 
 const NAMES: &[&str] = &["a", "b", "c", "d"];
 const LONG: usize = 256;
+/// The opaque marker's name.
+const OPAQUE: &[u8] = b".wh..wh..opq";
 
 pub fn show_name(n: &[u8]) -> String {
     if n.len() > 20 {
@@ -227,6 +229,16 @@ fn some_path(rng: &mut Rng, v: &View) -> Path {
     new_path(rng, v)
 }
 
+/// An empty file, as whiteouts and opaque markers are made.
+fn empty_file() -> Inode {
+    Inode {
+        kind: Kind::File(Vec::new()),
+        mode: 0o644,
+        xattrs: Xattrs::new(),
+        mtime: None,
+    }
+}
+
 fn file_inode(rng: &mut Rng, data: Vec<u8>) -> Inode {
     let mut x = Xattrs::new();
     if rng.chance(15) {
@@ -323,13 +335,7 @@ fn gen_branch(rng: &mut Rng, serial: u32, perm: Perm, n: usize, ids: &mut u64) -
                 if parent.is_empty() && !rng.chance(30) {
                     continue;
                 }
-                let ino = Inode {
-                    kind: Kind::File(Vec::new()),
-                    mode: 0o644,
-                    xattrs: Xattrs::new(),
-                    mtime: None,
-                };
-                (b".wh..wh..opq".to_vec(), Node::Obj(id), Some(ino))
+                (OPAQUE.to_vec(), Node::Obj(id), Some(empty_file()))
             }
         };
         if d.entries.contains_key(&name) {
@@ -463,15 +469,15 @@ impl Gen {
         let mut p = rng.pick(&dirs).cloned().unwrap_or_default();
         let name = plain_name(rng);
         let here = b.dir(&p).is_some_and(|d| d.entries.contains_key(&name));
-        if rng.chance(45) && !here {
+        let opaque = b.dir(&p).is_some_and(|d| d.entries.contains_key(OPAQUE));
+        // An opaque marker made directly in a (cached) directory; not at a
+        // branch root, which rfs notices only at a remount (rfs.rst).
+        if !p.is_empty() && !opaque && rng.chance(15) {
+            p.push(OPAQUE.to_vec());
+            Op::DirectAdd(b.serial, p, empty_file())
+        } else if rng.chance(45) && !here {
             p.push([b".wh.".as_slice(), &name].concat());
-            let ino = Inode {
-                kind: Kind::File(Vec::new()),
-                mode: 0o644,
-                xattrs: Xattrs::new(),
-                mtime: None,
-            };
-            Op::DirectAdd(b.serial, p, ino)
+            Op::DirectAdd(b.serial, p, empty_file())
         } else {
             p.push(name);
             let data = letters(rng, 0, 12);
@@ -490,14 +496,17 @@ impl Gen {
                 rel.push(n.clone());
                 match e {
                     Node::Dir(s) => walk(s, rel, out),
-                    Node::Obj(_) if n.as_slice() != b".wh..wh..opq" => out.push(rel.clone()),
+                    // Not the opaque marker of a branch root (rfs.rst:
+                    // the union root notices it only at a remount).
+                    Node::Obj(_) if rel.len() > 1 || n.as_slice() != OPAQUE => out.push(rel.clone()),
                     Node::Obj(_) => {}
                 }
                 rel.pop();
             }
         }
         walk(&b.root, &mut Vec::new(), &mut objs);
-        // Whiteouts are the interesting ones (a lower name shows again).
+        // Whiteouts and opaque markers are the interesting ones (lower
+        // names show again).
         let wh: Vec<Path> = objs
             .iter()
             .filter(|p| p.last().is_some_and(|n| n.starts_with(b".wh.")))
