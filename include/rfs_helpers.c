@@ -264,3 +264,9 @@ void rfs_inode_dont_cache_acl(struct inode *inode)
 	inode->i_acl = ACL_DONT_CACHE;
 	inode->i_default_acl = ACL_DONT_CACHE;
 }
+
+/* The module's one static mutex, for module-wide state (src/vfs/global.rs):
+ * a static needs no set-up at load and cannot outlive the module. */
+static DEFINE_MUTEX(rfs_global_mutex);
+void rfs_global_lock(void) { mutex_lock(&rfs_global_mutex); }
+void rfs_global_unlock(void) { mutex_unlock(&rfs_global_mutex); }

@@ -130,4 +130,8 @@ void rfs_inode_set_lock_class(struct inode *inode);
 void rfs_posix_acl_release(struct posix_acl *acl);
 void rfs_inode_dont_cache_acl(struct inode *inode);
 
+/* The module's one static mutex (src/vfs/global.rs). */
+void rfs_global_lock(void);
+void rfs_global_unlock(void);
+
 #endif /* RFS_VFS_H */

@@ -28,6 +28,7 @@ use crate::vfs::lower::{self, Attr, DirGuard, RenameGuard, WriteAccess};
 use crate::vfs::{ops::union_inode_of, path, sys, task};
 use core::sync::atomic::Ordering;
 use crate::vfs::code;
+use crate::workdir::WorkClaim;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -50,10 +51,11 @@ pub(crate) enum Data {
 /// and lets others run.
 const CHUNK: usize = 1 << 20;
 
-/// Creates the work directory in `rw` if needed and removes what an earlier
-/// mount left in it (temporaries of interrupted copy-ups). The caller runs
-/// with the mounter's credentials.
-pub(crate) fn prepare_workdir(rw: &Arc<Branch>, log: &FcLog) -> Result<Dentry> {
+/// Creates the work directory in `rw` if needed and, unless another mount
+/// uses it now (workdir.rs), removes what an earlier mount left in it
+/// (temporaries of interrupted copy-ups). Returns it with this mount's claim
+/// on it. The caller runs with the mounter's credentials.
+pub(crate) fn prepare_workdir(rw: &Arc<Branch>, log: &FcLog) -> Result<(Dentry, WorkClaim)> {
     let mnt = rw.root.mnt();
     let _w = WriteAccess::get(mnt, &rw.root).inspect_err(|_| {
         log.error("writable branch is on a read-only filesystem", Some(&rw.name));
@@ -73,8 +75,8 @@ pub(crate) fn prepare_workdir(rw: &Arc<Branch>, log: &FcLog) -> Result<Dentry> {
             })?,
         }
     };
-    clean_dir(rw, &work, 1, false);
-    Ok(work)
+    let claim = WorkClaim::take(&work, || clean_dir(rw, &work, 1, false))?;
+    Ok((work, claim))
 }
 
 /// Removes everything in `dir` (a directory of `rw`), descending `depth`
@@ -295,13 +297,17 @@ fn link_up(sbi: &SbInfo, rw: &Arc<Branch>, ui: &UnionInode, upper_dir: &Dentry, 
     Ok(())
 }
 
-/// A new, unique name in the work directory.
+/// A new, unique name in the work directory: `#rfs.SI.N`, the mount's `si`
+/// id and a counter (hex), so mounts sharing the directory (workdir.rs)
+/// never pick the same one.
 pub(crate) fn temp_name(sbi: &SbInfo) -> Result<KVec<u8>> {
     let n = sbi.tmp_seq.fetch_add(1, Ordering::Relaxed);
+    let mut v = crate::logic::vec::Vec::new();
+    crate::super_::push_hex(&mut v, sbi.si)?;
+    v.push(b'.', GFP_KERNEL)?;
+    crate::super_::push_hex(&mut v, n)?;
     let mut name = KVec::new();
     name.extend_from_slice(b"#rfs.", GFP_KERNEL)?;
-    let mut v = crate::logic::vec::Vec::new();
-    crate::super_::push_hex(&mut v, n)?;
     name.extend_from_slice(&v, GFP_KERNEL)?;
     Ok(name)
 }

@@ -12,7 +12,8 @@
 //! - `super_`, `options`, `branch`: mounting and the per-mount state;
 //! - `namei`, `inode`, `readdir`, `file`: the union operations;
 //! - `copyup`, `dir`: the write path (copy-up, namespace operations).
-//! - `sysfs`: /sys/fs/rfs.
+//! - `sysfs`: /sys/fs/rfs;
+//! - `workdir`: unions that share a writable branch.
 
 use kernel::prelude::*;
 
@@ -31,6 +32,7 @@ mod readdir;
 mod super_;
 mod sysfs;
 mod vfs;
+mod workdir;
 mod xino;
 
 /// The module's version, shown in /sys/fs/rfs/config.

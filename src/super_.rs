@@ -17,6 +17,7 @@ use crate::vfs::path::Path;
 use crate::vfs::seq::SeqFile;
 use crate::vfs::sys;
 use crate::vfs::sysfs::SysfsDir;
+use crate::workdir::WorkClaim;
 use crate::xino::{self, InoState};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::error::{code::*, Result};
@@ -100,6 +101,10 @@ impl Tab {
 /// - `inos` (the inode-number map) is a mutex: it may allocate and write
 ///   the xino file. Never taken with a branch's write access held.
 /// - `copyup` serialises copy-ups (see `copyup.rs` for the lock order).
+/// - `work_claim` is this mount's count on the work directory of branch 0
+///   (workdir.rs); replaced only under `s_umount` (remount), dropped with
+///   the superblock, like `_xino_claim` (the branch of the default xino
+///   file, which the mount writes for its whole life).
 /// - `sysfs` is held while the `si_<id>/` directory is replaced.
 #[pin_data]
 pub(crate) struct SbInfo {
@@ -128,6 +133,12 @@ pub(crate) struct SbInfo {
     pub(crate) copyup: Mutex<()>,
     /// Source of temporary names in the work directory.
     pub(crate) tmp_seq: AtomicU64,
+    /// This mount's claim on the work directory in branch 0, if writable.
+    #[pin]
+    work_claim: Mutex<Option<WorkClaim>>,
+    /// A claim on the branch that holds the default xino file, for the
+    /// whole mount (the file stays open there).
+    _xino_claim: Option<WorkClaim>,
     /// `/sys/fs/rfs/si_<id>/`, removed when the superblock goes; a remount
     /// updates `si_view` and adds or removes its `brN`/`bridN` files.
     #[pin]
@@ -251,32 +262,50 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
         (Some(p), false) => xino::Where::Path(p),
         (None, false) => xino::Where::Default,
     };
-    let (ino_state, xi_path) = {
-        let _creds = cred.override_creds();
-        xino::open(at, rw0, cfg.trunc_xino, &cred, log)?
-    };
     let xino_shown = match at {
         xino::Where::Default => xino::Where::Default,
         xino::Where::Path(_) => xino::Where::Path(b""),
         xino::Where::Memory => xino::Where::Memory,
     };
-    let udba = cfg.udba.unwrap_or(Udba::Reval);
-    let (work, plnk) = match rw0 {
+    let (work, plnk, work_claim) = match rw0 {
         Some(rw) => {
             let _creds = cred.override_creds();
-            (Some(crate::copyup::prepare_workdir(rw, log)?), Some(crate::plink::prepare_dir(rw, log)?))
+            let (work, claim) = crate::copyup::prepare_workdir(rw, log)?;
+            (Some(work), Some(crate::plink::prepare_dir(rw, log)?), Some(claim))
         }
         None => {
             // The union is read-only, but the top-most `rw` branch gets its
             // work directory all the same (documented), so a mount fails for
-            // the same reasons whichever branch the `rw` one is.
+            // the same reasons whichever branch the `rw` one is. The claim
+            // is only needed while it is cleaned: this mount never writes.
             if let Some(rw) = branches.iter().find(|b| b.perm.is_writable()) {
                 let _creds = cred.override_creds();
                 crate::copyup::prepare_workdir(rw, log)?;
             }
-            (None, None)
+            (None, None, None)
         }
     };
+    // A mount that shares its writable branch with a live one (workdir.rs)
+    // must not write the same default xino file: its numbers stay in memory.
+    let at = match (&at, &work_claim) {
+        (xino::Where::Default, Some(c)) if !c.is_first() => {
+            pr_info!("rfs: the writable branch is in use by another mount: inode numbers of this one are kept in memory\n");
+            xino::Where::Memory
+        }
+        _ => at,
+    };
+    // The default xino file is in branch 0 and stays open for the whole
+    // mount, even after a remount gives branch 0 to another branch: a
+    // second claim stands for it.
+    let xino_claim = match (&at, &work, &work_claim) {
+        (xino::Where::Default, Some(work), Some(_)) => Some(WorkClaim::take(work, || {})?),
+        _ => None,
+    };
+    let (ino_state, xi_path) = {
+        let _creds = cred.override_creds();
+        xino::open(at, rw0, cfg.trunc_xino, &cred, log)?
+    };
+    let udba = cfg.udba.unwrap_or(Udba::Reval);
     let tab = Tab { gen: 1, table: table_of(branches)?, work, plnk };
     let members = {
         let _creds = cred.override_creds();
@@ -301,6 +330,8 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             si,
             copyup <- new_mutex!(()),
             tmp_seq: AtomicU64::new(0),
+            work_claim <- new_mutex!(work_claim),
+            _xino_claim: xino_claim,
             sysfs <- new_mutex!(sysfs),
             si_view: view,
             stats,
@@ -380,17 +411,19 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
 
     // Busy branches. The guard clears the marks on every way out.
     let closing = Closing::mark(&old, &table, log)?;
-    let (work, plnk) = {
+    // The work directory: kept when branch 0 stays the same writable
+    // branch; else a new claim (`Some(new)`) replaces the old one on success.
+    let (work, plnk, claim) = {
         let _creds = sbi.cred.override_creds();
         match (table.get(0), old.top_rw()) {
             (Some(b), Some((orw, owork))) if b.data.perm.is_writable() && b.id == orw.id => {
-                (Some(owork.clone()), old.plnk.clone())
+                (Some(owork.clone()), old.plnk.clone(), None)
             }
-            (Some(b), _) if b.data.perm.is_writable() => (
-                Some(crate::copyup::prepare_workdir(&b.data, log)?),
-                Some(crate::plink::prepare_dir(&b.data, log)?),
-            ),
-            _ => (None, None),
+            (Some(b), _) if b.data.perm.is_writable() => {
+                let (work, claim) = crate::copyup::prepare_workdir(&b.data, log)?;
+                (Some(work), Some(crate::plink::prepare_dir(&b.data, log)?), Some(Some(claim)))
+            }
+            _ => (None, None, Some(None)),
         }
     };
     let tab = Tab { gen: old.gen.wrapping_add(1), table, work, plnk };
@@ -412,6 +445,10 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
         pr_warn!("rfs: si_{:x}: cannot update sysfs ({:?})\n", sbi.si, e);
     }
     drop(old_tab);
+    if let Some(claim) = claim {
+        // The old claim goes (s_umount is held: see vfs/global.rs).
+        drop(core::mem::replace(&mut *sbi.work_claim.lock(), claim));
+    }
     if shrink {
         sb.shrink_dcache();
     }

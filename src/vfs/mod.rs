@@ -15,6 +15,7 @@
 //! - `lower`: changing a branch (locked directories, namespace operations,
 //!   attributes, xattrs);
 //! - `once`, `task`: a set-once slot; the current task;
+//! - `global`: module-wide state behind the module's one static mutex;
 //! - `rcu`: what RCU-walk may read of a union inode (raw member copies, an
 //!   RCU-replaced `Arc`);
 //! - `sysfs`, `seq`: /sys/fs/rfs and /proc/mounts output.
@@ -26,6 +27,7 @@ pub(crate) mod dentry;
 pub(crate) mod dir;
 pub(crate) mod file;
 pub(crate) mod fs;
+pub(crate) mod global;
 pub(crate) mod inode;
 pub(crate) mod lower;
 pub(crate) mod once;
