@@ -98,7 +98,7 @@ int rfs_sysfs_emit_bytes(char *buf, int at, const char *bytes, int len)
 
 void rfs_seq_puts_escaped(struct seq_file *m, const char *bytes, size_t len)
 {
-	seq_escape_mem(m, bytes, len, ESCAPE_OCTAL, " \t\n\\");
+	seq_escape_mem(m, bytes, len, ESCAPE_OCTAL, ", \t\n\\");
 }
 
 static bool rfs_filldir(struct dir_context *ctx, const char *name, int namelen,
@@ -139,9 +139,21 @@ void rfs_inode_lock(struct inode *inode) { inode_lock(inode); }
 
 void rfs_i_size_write(struct inode *inode, loff_t size) { i_size_write(inode, size); }
 
-/* The attributes a union inode mirrors from its top lower inode. */
+/*
+ * The attributes a union inode mirrors from its top lower inode, including
+ * the inode flags the VFS checks on the union inode itself (append-only,
+ * immutable: may_open, notify_change, may_delete, xattr_permission; noatime,
+ * sync), as overlayfs's ovl_copyflags does.
+ */
+#define RFS_COPY_I_FLAGS (S_SYNC | S_NOATIME | S_APPEND | S_IMMUTABLE)
+void rfs_copy_inode_flags(struct inode *dst, const struct inode *src)
+{
+	inode_set_flags(dst, READ_ONCE(src->i_flags) & RFS_COPY_I_FLAGS, RFS_COPY_I_FLAGS);
+}
+
 void rfs_copy_attr(struct inode *dst, const struct inode *src)
 {
+	rfs_copy_inode_flags(dst, src);
 	spin_lock(&dst->i_lock);
 	dst->i_mode = (dst->i_mode & S_IFMT) | (src->i_mode & ~S_IFMT);
 	dst->i_uid = src->i_uid;
@@ -270,3 +282,107 @@ void rfs_inode_dont_cache_acl(struct inode *inode)
 static DEFINE_MUTEX(rfs_global_mutex);
 void rfs_global_lock(void) { mutex_lock(&rfs_global_mutex); }
 void rfs_global_unlock(void) { mutex_unlock(&rfs_global_mutex); }
+
+/*
+ * The copy-up lock of a union inode: bit @bit of @word, in rfs's per-inode
+ * data. Killable, so a copy-up of a huge file never leaves other tasks in D
+ * state for its whole duration. Returns 0 or -EINTR.
+ */
+int rfs_bit_lock_killable(unsigned long *word, int bit)
+{
+	return wait_on_bit_lock(word, bit, TASK_KILLABLE);
+}
+
+void rfs_bit_unlock(unsigned long *word, int bit)
+{
+	clear_and_wake_up_bit(bit, word);
+}
+
+/* The FS_*_FL flags of a branch object (vfs_fileattr_get). */
+int rfs_fileattr_get_flags(struct dentry *dentry, unsigned int *flags)
+{
+	struct fileattr fa = { .flags_valid = true };
+	int err = vfs_fileattr_get(dentry, &fa);
+
+	if (!err)
+		*flags = fa.flags;
+	/* No fileattr_get at all: what the ioctl reports to user space. */
+	return err == -ENOIOCTLCMD ? -ENOTTY : err;
+}
+
+/* Sets the FS_*_FL flags in @mask of a branch object to those of @flags. */
+int rfs_fileattr_set_flags(struct mnt_idmap *idmap, struct dentry *dentry,
+			   unsigned int flags, unsigned int mask)
+{
+	struct fileattr fa = { .flags_valid = true };
+	unsigned int want;
+	int err = vfs_fileattr_get(dentry, &fa);
+
+	if (err)
+		return err == -ENOIOCTLCMD ? -ENOTTY : err;
+	want = (fa.flags & ~mask) | (flags & mask);
+	if (want == fa.flags)
+		return 0;
+	fileattr_fill_flags(&fa, want);
+	err = vfs_fileattr_set(idmap, dentry, &fa);
+	return err == -ENOIOCTLCMD ? -ENOTTY : err;
+}
+
+/* ->flush of a branch file (close-time errors, e.g. of NFS or FUSE). */
+int rfs_file_flush(struct file *file, fl_owner_t id)
+{
+	if (file->f_op->flush)
+		return file->f_op->flush(file, id);
+	return 0;
+}
+
+/* Whether the caller may see trusted.* xattrs (no audit record: a listing
+ * is not a privileged operation). */
+bool rfs_capable_sys_admin_noaudit(void)
+{
+	return ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN);
+}
+
+u64 rfs_random_u64(void) { return get_random_u64(); }
+
+bool rfs_mnt_is_idmapped(const struct vfsmount *mnt)
+{
+	return is_idmapped_mnt(mnt);
+}
+
+void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len)
+{
+	seq_write(m, bytes, len);
+}
+
+/* fileattr_get/fileattr_set of a union inode, passed to a branch object. */
+int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa)
+{
+	int err = vfs_fileattr_get(real, fa);
+
+	return err == -ENOIOCTLCMD ? -ENOTTY : err;
+}
+
+int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa)
+{
+	int err = vfs_fileattr_set(idmap, real, fa);
+
+	return err == -ENOIOCTLCMD ? -ENOTTY : err;
+}
+
+/*
+ * Writes @len bytes at @pos of @file (the xino file) unless its filesystem
+ * is frozen: -EAGAIN then, instead of sleeping until it is thawed (a lookup
+ * logs new inode numbers, and must not hang on a frozen branch).
+ */
+ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_t pos)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+	ssize_t ret;
+
+	if (!sb_start_write_trylock(sb))
+		return -EAGAIN;
+	ret = __kernel_write(file, buf, len, &pos);
+	sb_end_write(sb);
+	return ret;
+}

@@ -12,12 +12,14 @@
 #ifndef RFS_VFS_H
 #define RFS_VFS_H
 
+#include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/dcache.h>
 #include <linux/delayed_call.h>
 #include <linux/err.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fileattr.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/fs_stack.h>
@@ -28,6 +30,7 @@
 #include <linux/namei.h>
 #include <linux/posix_acl.h>
 #include <linux/posix_acl_xattr.h>
+#include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -35,6 +38,7 @@
 #include <linux/statfs.h>
 #include <linux/sysfs.h>
 #include <linux/uio.h>
+#include <linux/wait_bit.h>
 #include <linux/xattr.h>
 
 /* Reference counting of VFS objects (static inline in the headers). */
@@ -110,6 +114,7 @@ void rfs_inode_lock(struct inode *inode);
 /* Inode attribute updates of union inodes. */
 void rfs_i_size_write(struct inode *inode, loff_t size);
 void rfs_copy_attr(struct inode *dst, const struct inode *src);
+void rfs_copy_inode_flags(struct inode *dst, const struct inode *src);
 void rfs_clear_nlink(struct inode *inode);
 umode_t rfs_inode_mode(const struct inode *inode);
 
@@ -129,6 +134,24 @@ int rfs_kiocb_write_flags(const struct kiocb *iocb);
 void rfs_inode_set_lock_class(struct inode *inode);
 void rfs_posix_acl_release(struct posix_acl *acl);
 void rfs_inode_dont_cache_acl(struct inode *inode);
+
+/* Per-union-inode copy-up lock: a bit lock in rfs's inode data (killable). */
+int rfs_bit_lock_killable(unsigned long *word, int bit);
+void rfs_bit_unlock(unsigned long *word, int bit);
+
+/* Inode flags (fileattr) of branch objects, for copy-up; flush of a branch
+ * file; ns_capable_noaudit for listxattr; a random 64-bit seed. */
+int rfs_fileattr_get_flags(struct dentry *dentry, unsigned int *flags);
+int rfs_fileattr_set_flags(struct mnt_idmap *idmap, struct dentry *dentry,
+			   unsigned int flags, unsigned int mask);
+int rfs_file_flush(struct file *file, fl_owner_t id);
+ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_t pos);
+int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa);
+int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa);
+bool rfs_capable_sys_admin_noaudit(void);
+u64 rfs_random_u64(void);
+bool rfs_mnt_is_idmapped(const struct vfsmount *mnt);
+void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len);
 
 /* The module's one static mutex (src/vfs/global.rs). */
 void rfs_global_lock(void);

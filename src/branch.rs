@@ -86,6 +86,14 @@ impl Branch {
             log.error("branch is not a directory", Some(&spec.path));
             return Err(ENOTDIR);
         }
+        // rfs copies owners between branches and into union inodes as the
+        // filesystems store them; through an idmapped mount those would be
+        // the wrong ids (parity audit: idmaps). Refused until rfs maps them.
+        // SAFETY: `root` holds its mount.
+        if unsafe { crate::vfs::sys::rfs_mnt_is_idmapped(root.mnt()) } {
+            log.error("idmapped branch mounts are not supported", Some(&spec.path));
+            return Err(EINVAL);
+        }
         let name = root.name().inspect_err(|_| {
             log.error("cannot name branch (its absolute path is too long?)", Some(&spec.path));
         })?;

@@ -194,30 +194,37 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     let (rw, work) = (&w.rw, &w.work);
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     let pui = union_inode_of(parent).ok_or(ENOENT)?;
-    let _serial = sbi.copyup.lock();
+    // The object's own copy-up lock (killable), held until its upper is
+    // recorded: unlink and rename of the same object wait for it (dir.rs).
+    let _lock = ui.data().lock_copyup()?;
     if upper_in(ui, rw)? {
         return Ok(());
     }
     let ui_view = ui.data().view();
     let src = ui_view.top()?;
+    // A hard-linked lower file: its other names are other union inodes with
+    // locks of their own, and the first copy must be the one the others
+    // link to (plink.rs); such copy-ups are serialised per mount.
+    let linked = ui_view.lowers().first().filter(|l| crate::plink::applies(l));
+    let _serial = linked.is_some().then(|| sbi.copyup.lock());
     let pui_view = pui.data().view();
     let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
     let name = d.name()?;
     let _creds = sbi.cred.override_creds();
 
     // While we waited for the lock, the name may have been removed (the
-    // union dentry is unhashed) or given an upper through another union
-    // inode (a file made over it, or the copy-up of a newer lookup of the
-    // same name). A copy now would bring a removed name back, or clash with
-    // that upper: ESTALE makes the system call walk the path again
-    // (LOOKUP_REVAL) and act on what the name is now.
-    if d.is_unhashed() || upper_dir.lookup_child(&name)?.inode().is_some() {
+    // union dentry is unhashed, or an unlink left its whiteout) or given an
+    // upper through another union inode (a file made over it, or the
+    // copy-up of a newer lookup of the same name). A copy now would bring a
+    // removed name back, or clash with that upper: ESTALE makes the system
+    // call walk the path again (LOOKUP_REVAL) and act on what the name is
+    // now. `finish` checks the same again under the directory lock.
+    if d.is_unhashed() || upper_dir.lookup_child(&name)?.inode().is_some() || whited_out(upper_dir, &name)? {
         return Err(code::estale());
     }
 
     // A hard-linked lower file: if another of its names was copied up
     // already, this name becomes another link to that copy (plink.rs).
-    let linked = ui_view.lowers().first().filter(|l| crate::plink::applies(l));
     if let (Some(l), Some(plnk)) = (linked, w.plnk.as_ref()) {
         if let Some(p) = crate::plink::find(plnk, l)? {
             return link_up(sbi, rw, ui, upper_dir, &name, &p);
@@ -227,7 +234,8 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     // Write access to the branch is taken around each namespace or
     // attribute change, not around the data copy: the copy takes the
     // filesystem's freeze protection itself, and it must not nest.
-    let tmp = make_temp(sbi, rw, work, src, data)?;
+    let src_flags = inode_flags(src)?;
+    let tmp = make_temp(sbi, rw, work, src, data, src_flags)?;
     // Copy-up does not change what the union shows in the parent: its
     // upper keeps its times.
     let parent_times = upper_dir.inode().ok_or(ENOENT)?.times();
@@ -236,6 +244,23 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
         // Best effort: the copy is in place whatever happens here.
         let _ = Attr::new().set_times(parent_times).apply(rw.root.mnt(), upper_dir);
         Ok(())
+    });
+    // Append-only and immutable go on once the copy is in place (a file
+    // with them cannot be renamed). `make_temp` made sure the branch takes
+    // them; if setting them fails now, the copy stays (it is complete) and
+    // the operation fails, with a message.
+    // Directories keep neither here: a file below an immutable directory may
+    // still be written, and its copy-up must be able to create its copy in
+    // the directory's (documented in rfs.rst, known limitations).
+    let protect = if src.dentry.is_dir() { 0 } else { src_flags & lower::flags::PROTECT };
+    let placed = placed.and_then(|()| {
+        if protect == 0 {
+            return Ok(());
+        }
+        let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
+        lower::flags::set(rw.root.mnt(), &tmp, protect, lower::flags::PROTECT).inspect_err(|_| {
+            pr_warn!("rfs: a copy-up could not make its copy append-only/immutable like the original\n");
+        })
     });
     match placed {
         Ok(()) => {
@@ -312,9 +337,24 @@ pub(crate) fn temp_name(sbi: &SbInfo) -> Result<KVec<u8>> {
     Ok(name)
 }
 
+/// The inode flags (chattr) of a regular file or directory `src`; 0 when
+/// its filesystem has none.
+fn inode_flags(src: &Lower) -> Result<u32> {
+    let m = src.dentry.inode().ok_or(ENOENT)?.mode() & mode::S_IFMT;
+    if m != mode::S_IFREG && m != mode::S_IFDIR {
+        return Ok(0);
+    }
+    match lower::flags::get(&src.dentry) {
+        Ok(f) => Ok(f),
+        Err(e) if lower::flags::unsupported(e) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 /// Builds the copy of `src` in the work directory: the object with its data
-/// and attributes, under a temporary name.
-fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data) -> Result<Dentry> {
+/// and attributes, under a temporary name. `flags`: the inode flags of
+/// `src` (the copy gets those of `lower::flags::COPY`).
+fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data, flags: u32) -> Result<Dentry> {
     let mnt = rw.root.mnt();
     let src_inode = src.dentry.inode().ok_or(ENOENT)?;
     let imode = src_inode.mode();
@@ -349,7 +389,8 @@ fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data) 
             copy_data(sbi, rw, src, &path::at(mnt, &tmp), size)?;
         }
         let _w = WriteAccess::get(mnt, &rw.root)?;
-        copy_attrs(src, mnt, &tmp, src_inode)
+        copy_attrs(src, mnt, &tmp, src_inode)?;
+        copy_flags(mnt, &tmp, flags)
     })();
     match filled {
         Ok(()) => Ok(tmp),
@@ -366,7 +407,7 @@ fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data) 
 fn copy_data(sbi: &SbInfo, rw: &Branch, src: &Lower, dst: &sys::path, size: i64) -> Result {
     let out = File::open(dst, sys::O_WRONLY | sys::O_LARGEFILE, &sbi.cred)?;
     if size > 0 {
-        let inp = File::open(&src.path(), sys::O_RDONLY | sys::O_LARGEFILE, &sbi.cred)?;
+        let inp = File::open_lower(&src.path(), sys::O_RDONLY | sys::O_LARGEFILE, &sbi.cred)?;
         let cloned = inp.clone_to(&out).ok() == Some(size);
         if !cloned {
             copy_ranges(&inp, &out, size)?;
@@ -436,6 +477,34 @@ fn copy_attrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry, si: InodeRef<'
     Attr::new().like(si, sys::ATTR_ATIME | sys::ATTR_MTIME).apply(mnt, dst)
 }
 
+/// Gives the new object `dst` the inode flags of `flags` that a copy keeps
+/// (sync, noatime; skipped when the writable branch has no inode flags, as
+/// overlayfs does), and makes sure that the append-only and immutable flags,
+/// set once the copy is in place, can be: if the branch cannot keep them,
+/// the copy-up fails (EPERM) rather than lose the protection.
+fn copy_flags(mnt: *mut sys::vfsmount, dst: &Dentry, flags: u32) -> Result {
+    let protect = if dst.is_dir() { 0 } else { flags & lower::flags::PROTECT };
+    let copy = flags & lower::flags::COPY;
+    if copy == 0 && protect == 0 {
+        return Ok(());
+    }
+    match lower::flags::get(dst) {
+        Ok(_) => {}
+        Err(e) if lower::flags::unsupported(e) => {
+            if protect != 0 {
+                pr_warn!("rfs: the writable branch cannot keep append-only/immutable flags: copy-up refused\n");
+                return Err(EPERM);
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    if copy != 0 {
+        lower::flags::set(mnt, dst, copy, lower::flags::COPY)?;
+    }
+    Ok(())
+}
+
 /// Copies the xattrs of `src` to `dst` (POSIX ACLs go through the ACL API,
 /// in `copy_attrs`); namespaces the writable branch does not support are
 /// skipped, except `user.`, whose loss would be visible.
@@ -478,7 +547,30 @@ fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Den
         // the caller walk the path again (see `copy_up_one`).
         return Err(code::estale());
     }
+    // Removed meanwhile: an unlink that ran before this copy-up took the
+    // object's lock left `.wh.NAME` here. The copy must not bring the name
+    // back (the unlink has succeeded); the caller walks the path again.
+    if let Ok(wh) = wh_name(name) {
+        if g.lookup_new(&wh)?.probed() {
+            return Err(code::estale());
+        }
+    }
     g.rename(tmp, &target, 0)
+}
+
+/// `.wh.NAME`, or `None` for a name too long to have a whiteout.
+fn wh_name(name: &[u8]) -> Result<crate::logic::vec::Vec<u8>> {
+    let mut wh = crate::logic::vec::Vec::new();
+    whiteout::whiteout_name(name, &mut wh).map_err(|_| code::enametoolong())?;
+    Ok(wh)
+}
+
+/// Whether the upper directory `dir` has a whiteout for `name`.
+fn whited_out(dir: &Dentry, name: &[u8]) -> Result<bool> {
+    match wh_name(name) {
+        Ok(wh) => dir.probe_child(&wh),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Removes a temporary that did not make it into place.

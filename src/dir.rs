@@ -6,8 +6,9 @@
 //! - the parent directory is copied up first (`copyup.rs`);
 //! - a new name replaces a whiteout `.wh.NAME`: the object is created, then
 //!   the whiteout removed (a real name beats a whiteout in the same branch,
-//!   so a crash in between shows the new object); a new directory there is
-//!   made opaque, so the contents of the deleted one stay hidden;
+//!   so a crash in between shows the new object, and the whiteout still
+//!   hides what lies below: namei.rs); a new directory there is made
+//!   opaque, so the contents of the deleted one stay hidden;
 //! - removing a name that also exists below the writable branch leaves a
 //!   whiteout `.wh.NAME`, created before the upper object goes;
 //! - a directory is removed only when its union view is empty; its upper is
@@ -167,7 +168,13 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             }
         };
         if had_whiteout && child.is_dir() {
-            set_opaque(mnt, &child)?;
+            // Until the marker is there, the whiteout beside the new
+            // directory keeps what lies below hidden (namei.rs); it goes only
+            // after the marker. Without the marker the directory goes too.
+            if let Err(e) = set_opaque(mnt, &child) {
+                let _ = g.rmdir(&child);
+                return Err(e);
+            }
         }
         if had_whiteout {
             remove_whiteout(&g, name)?;
@@ -246,6 +253,10 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let need_wh = exists_below(sbi, dir, name)?;
     let parent = d.parent();
     copy_up(sb, &parent, Data::All)?;
+    // A copy-up of the victim that is under way finishes first (its upper
+    // is then removed with it); one that starts later finds the whiteout
+    // and gives up (copyup.rs). Overlayfs: ovl_nlink_start.
+    let _lock = ui.data().lock_copyup()?;
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
     let _w = WriteAccess::get(mnt, &rw.root)?;
@@ -332,6 +343,23 @@ fn clean_whiteouts(rw: &crate::branch::Branch, u: &Dentry) -> Result {
     Ok(())
 }
 
+/// The copy-up locks of `a` and, if it is another inode, `b`, taken in
+/// address order (two renames never wait for each other's second lock).
+fn lock_pair<'a>(
+    a: &'a UnionInode,
+    b: Option<&'a UnionInode>,
+) -> Result<(crate::inode::CopyupLock<'a>, Option<crate::inode::CopyupLock<'a>>)> {
+    match b {
+        Some(b) if !core::ptr::eq(a, b) => {
+            let (first, second) = if (a as *const UnionInode) < (b as *const UnionInode) { (a, b) } else { (b, a) };
+            let l1 = first.data().lock_copyup()?;
+            let l2 = second.data().lock_copyup()?;
+            Ok((l1, Some(l2)))
+        }
+        _ => Ok((a.data().lock_copyup()?, None)),
+    }
+}
+
 /// rename(2) in the union. `old`/`new` are union dentries in `odir`/`ndir`.
 pub(crate) fn rename(
     sb: SuperBlock<'_>,
@@ -366,13 +394,27 @@ pub(crate) fn rename(
     let new_below = exists_below(sbi, ndir, nname)?;
     copy_up(sb, &od, Data::All)?;
     copy_up(sb, &nd.parent(), Data::All)?;
+    // No copy-up of the renamed object or of the one it replaces runs
+    // meanwhile (see `remove`); a copy-up of the replaced one that waited
+    // finds the name taken and gives up (copyup.rs).
+    let _locks = lock_pair(ui, target)?;
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
     let _w = WriteAccess::get(mnt, &rw.root)?;
     let target_view = target.map(|t| t.data().view());
     if let Some(tu) = target_view.as_ref().and_then(|v| v.upper()) {
         if tu.dentry.is_dir() {
-            // Only whiteouts are left in it; the rename replaces it.
+            // Only whiteouts are left in it; the rename replaces it, and the
+            // branch rename needs it empty. While it is emptied, a whiteout
+            // of its name beside it keeps what lies below hidden (a
+            // directory whited out in its own branch merges nothing:
+            // namei.rs), so a crash in between never shows the deleted
+            // tree; the rename below removes that whiteout.
+            if new_below {
+                let nudir = upper_dir(ndir)?;
+                let g = DirGuard::lock(mnt, &nudir)?;
+                create_whiteout(sbi, &g, nname)?;
+            }
             clean_whiteouts(rw, &tu.dentry)?;
         }
     }
@@ -398,7 +440,9 @@ pub(crate) fn rename(
                 return Err(code::estale());
             }
         }
-        g.rename(&src, &nu, 0)?;
+        // RENAME_NOREPLACE goes to the branch too: a name made there
+        // directly since the VFS checked stays (EEXIST).
+        g.rename(&src, &nu, flags & sys::RENAME_NOREPLACE)?;
         remove_whiteout(&g.new(), nname)?;
     }
     if is_dir {

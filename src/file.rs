@@ -14,7 +14,7 @@ use crate::vfs::dentry::Dentry;
 use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
 use crate::vfs::sys;
-use kernel::error::Result;
+use kernel::error::{code::EROFS, Result};
 use kernel::prelude::*;
 
 /// Per open union file: the branch file it passes reads, writes, seeks and
@@ -35,15 +35,38 @@ const WRITE_FLAGS: u32 = sys::O_WRONLY | sys::O_RDWR | sys::O_TRUNC | sys::O_APP
 pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32) -> Result<RegFile> {
     let sbi = sb.info();
     if flags & WRITE_FLAGS != 0 {
-        let data = if flags & sys::O_TRUNC != 0 { Data::Empty } else { Data::All };
-        copy_up(sb, dentry, data)?;
+        // With O_TRUNC too the whole file is copied: the VFS truncates it
+        // (setattr) only after ->open returned, and may still fail the open
+        // before that (ETXTBSY for a running program opened
+        // O_RDONLY|O_TRUNC, an LSM's truncate hook): the union must then
+        // still show the data. (overlayfs copies up empty here, and loses
+        // the data in that case.)
+        copy_up(sb, dentry, Data::All)?;
     }
     let ui_view = ui.data().view();
     let top = ui_view.top()?;
     // O_TRUNC was (or will be) applied through setattr on the union inode.
     let real_flags = flags & !(sys::O_CREAT | sys::O_EXCL | sys::O_NOCTTY | sys::O_TRUNC);
-    let open = OpenGuard::new(&top.branch, flags & WRITE_FLAGS != 0)?;
-    let real = File::open(&top.path(), real_flags, &sbi.cred)?;
+    let write = flags & WRITE_FLAGS != 0;
+    let open = OpenGuard::new(&top.branch, write)?;
+    if write {
+        // A remount may have made the branch read-only between the copy-up
+        // and the count just taken: it publishes the new table before it
+        // stops refusing write counts (super_.rs `Closing`), so once
+        // counted, the current table tells. A write open then gives up
+        // rather than hand out a writable file of a read-only branch.
+        match crate::copyup::writable(sbi) {
+            Ok(w) if w.rw.id == top.branch.id => {}
+            _ => return Err(EROFS),
+        }
+    }
+    let is_upper = ui_view.upper().is_some_and(|u| u.dentry.same(&top.dentry));
+    let real = if is_upper {
+        File::open(&top.path(), real_flags, &sbi.cred)?
+    } else {
+        // A lower file (opened for reading only): its atime stays.
+        File::open_lower(&top.path(), real_flags, &sbi.cred)?
+    };
     Ok(RegFile { real, open })
 }
 

@@ -16,7 +16,7 @@
 use crate::branch::Branch;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::fs::SuperBlock;
-use crate::vfs::inode::{FsInode, InodeData};
+use crate::vfs::inode::{mode, FsInode, InodeData};
 use crate::vfs::path;
 use crate::vfs::sys;
 use kernel::error::{code::*, Result};
@@ -188,6 +188,19 @@ pub(crate) struct InodeInfo {
     /// Whether this is the root (its members are the superblock's
     /// [`LiveStack`]).
     root: bool,
+    /// Bit 0: the copy-up lock ([`InodeInfo::lock_copyup`]).
+    lock: AtomicUsize,
+}
+
+/// The copy-up lock of a union inode, held until dropped.
+pub(crate) struct CopyupLock<'a>(&'a AtomicUsize);
+
+impl Drop for CopyupLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the bit was set by our `lock_copyup`; the word lives as
+        // long as the inode, which the lock's user holds.
+        unsafe { sys::rfs_bit_unlock(self.0.as_ptr().cast(), 0) };
+    }
 }
 
 impl InodeData for InodeInfo {
@@ -198,6 +211,7 @@ impl InodeData for InodeInfo {
             visible: AtomicUsize::new(0),
             own: AtomicU64::new(0),
             root: false,
+            lock: AtomicUsize::new(0),
         }
     }
 
@@ -275,7 +289,7 @@ impl InodeInfo {
         }
         let visible = AtomicUsize::new(lowers.len());
         let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, plink: None });
-        Ok(InodeInfo { stack, rcu, visible, own: AtomicU64::new(0), root: false })
+        Ok(InodeInfo { stack, rcu, visible, own: AtomicU64::new(0), root: false, lock: AtomicUsize::new(0) })
     }
 
     /// The same inode data, with the stamp of its own members (before the
@@ -340,6 +354,27 @@ impl InodeInfo {
         upper.or(self.rcu.plink).or_else(|| lowers.first().copied())
     }
 
+    /// Takes the inode's copy-up lock (killable: EINTR when the task is
+    /// killed while it waits).
+    ///
+    /// A copy-up of the object holds it from its checks until the upper is
+    /// recorded; unlink, rmdir and rename hold it (on the victim, and on the
+    /// target of a rename) while they change the branch, so a removal never
+    /// interleaves with a copy-up of the same object (overlayfs:
+    /// ovl_copy_up_start and ovl_nlink_start take ovl_inode_lock).
+    /// Order: VFS union inode locks -> copy-up locks (two at once only in
+    /// rename, by address) -> the superblock's `copyup` mutex -> branch
+    /// locks. Never held across a copy-up of another object.
+    pub(crate) fn lock_copyup(&self) -> Result<CopyupLock<'_>> {
+        // SAFETY: a bit lock on a word of the live inode data; the word is
+        // an `unsigned long` (AtomicUsize on a 64-bit kernel).
+        let r = unsafe { sys::rfs_bit_lock_killable(self.lock.as_ptr().cast(), 0) };
+        if r != 0 {
+            return Err(EINTR);
+        }
+        Ok(CopyupLock(&self.lock))
+    }
+
     /// Records the object in the writable branch (copy-up, creation).
     /// Returns false if another thread did first. The root's upper is the
     /// writable branch's root, never set this way.
@@ -390,9 +425,25 @@ pub(crate) fn getattr(
     Ok(())
 }
 
+/// The access mask asked of the top member `top` for `mask` asked of the
+/// union: all of it when `top` is the upper (the object that will be
+/// written, so its own immutable flag and ACLs count) or a special file
+/// (which is used in place), without write access for a lower file or
+/// directory (writes go to a copy), as overlayfs's ovl_permission does.
+fn member_mask(mask: i32, is_upper: bool, top: crate::vfs::inode::InodeRef<'_>) -> i32 {
+    let special = !matches!(top.mode() & mode::S_IFMT, mode::S_IFREG | mode::S_IFDIR | mode::S_IFLNK);
+    if is_upper || special {
+        mask
+    } else {
+        mask & !((sys::MAY_WRITE | sys::MAY_APPEND) as i32)
+    }
+}
+
 /// permission: the caller must pass the checks of the union inode and of the
-/// top lower inode (so lower ACLs and the like are honored). Write access is
-/// not asked of the lower inode: writes never go to a lower branch.
+/// top member's inode (so branch ACLs and the like are honored); see
+/// [`member_mask`] for the access asked of the member. Unlike overlayfs,
+/// the member is checked with the caller's credentials, not the mounter's
+/// (as AUFS does): a union never grants more than its branches would.
 pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
     let ui_view = ui.data().view();
     let top = ui_view.top()?;
@@ -401,20 +452,21 @@ pub(crate) fn permission(ui: &UnionInode, mask: i32) -> Result {
     // directly in its branch (chmod, chown).
     ui.refresh_attr(lower);
     crate::vfs::inode::generic_permission(ui.vfs(), mask)?;
-    let lower_mask = mask & !((sys::MAY_WRITE | sys::MAY_APPEND) as i32);
-    crate::vfs::inode::inode_permission(top.branch.root.mnt(), lower, lower_mask)
+    let is_upper = ui_view.upper().is_some_and(|u| u.dentry.same(&top.dentry));
+    crate::vfs::inode::inode_permission(top.branch.root.mnt(), lower, member_mask(mask, is_upper, lower))
 }
 
 /// permission in RCU-walk (`mask` has MAY_NOT_BLOCK): the checks of
 /// [`permission`] on what RCU-walk may read (vfs/rcu.rs). ECHILD when the
 /// top member is gone: ref-walk then decides.
 pub(crate) fn permission_rcu(sbi: &SbInfo, ui: &UnionInode, mask: i32, w: &RcuWalk) -> Result {
+    let (upper, _) = ui.data().rcu_members(sbi, w);
     let top = ui.data().rcu_top(sbi, w).ok_or(ECHILD)?;
     let lower = top.inode(w).ok_or(ECHILD)?;
     ui.refresh_attr(lower);
     crate::vfs::inode::generic_permission(ui.vfs(), mask)?;
-    let lower_mask = mask & !((sys::MAY_WRITE | sys::MAY_APPEND) as i32);
-    crate::vfs::inode::inode_permission(top.mnt(), lower, lower_mask)
+    let is_upper = upper.is_some_and(|u| u == top);
+    crate::vfs::inode::inode_permission(top.mnt(), lower, member_mask(mask, is_upper, lower))
 }
 
 /// get_inode_acl in RCU-walk: the top member's cached ACL (no reference:
@@ -423,6 +475,17 @@ pub(crate) fn inode_acl_rcu(sbi: &SbInfo, ui: &UnionInode, kind: i32, w: &RcuWal
     match ui.data().rcu_top(sbi, w).and_then(|t| t.inode(w)) {
         Some(lower) => acl::get_cached_acl_rcu(lower, kind),
         None => ECHILD.to_ptr(),
+    }
+}
+
+/// Makes the union inode mirror its top member now: before the VFS checks
+/// a change against the union inode's owner and mode (setattr_prepare), a
+/// change made directly in the branch (chown, chmod, chattr) must count.
+pub(crate) fn refresh(ui: &UnionInode) {
+    if let Ok(top) = ui.data().view().top() {
+        if let Some(i) = top.dentry.inode() {
+            ui.refresh_attr(i);
+        }
     }
 }
 
@@ -476,6 +539,31 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
             Some(v) => xattr::set(mnt, &upper.dentry, name, v, flags)?,
             None => xattr::remove(mnt, &upper.dentry, name)?,
         }
+    }
+    if let Some(i) = upper.dentry.inode() {
+        ui.refresh_attr(i);
+    }
+    Ok(())
+}
+
+/// fileattr_set (chattr): copies the object up and sets its inode flags
+/// there with the mounter's credentials (overlayfs: ovl_fileattr_set); the
+/// union inode then mirrors them.
+///
+/// # Safety
+/// `fa` must be the live fileattr of the caller's fileattr_set.
+pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::fileattr) -> Result {
+    copy_up(sb, &d, Data::All)?;
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    let ui_view = ui.data().view();
+    let upper = ui_view.upper().ok_or(EIO)?;
+    {
+        let _creds = sb.info().cred.override_creds();
+        let mnt = upper.branch.root.mnt();
+        let _w = WriteAccess::get(mnt, &upper.branch.root)?;
+        // SAFETY: `upper.dentry` is a referenced positive branch object on
+        // `mnt`; `fa` is live (caller).
+        crate::vfs::to_result(unsafe { sys::rfs_fileattr_set_real(sys::rfs_mnt_idmap(mnt), upper.dentry.as_ptr(), fa) })?;
     }
     if let Some(i) = upper.dentry.inode() {
         ui.refresh_attr(i);

@@ -133,7 +133,16 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8], rw: Option<&
                     // changes the stamp.
                     own.add(inode.change_stamp());
                 }
-                let opaque = is_dir && !last && is_opaque(&layer.branch, &child)?;
+                // A directory is cut from the branches below by its opaque
+                // marker, and also by a whiteout of its name in its own
+                // branch (`.wh.NAME` hides NAME in every branch below it):
+                // the state between creating a directory over a whiteout
+                // and marking it opaque, or between emptying a directory
+                // and renaming another over it (dir.rs), so a crash there
+                // never shows the deleted tree again.
+                let opaque = is_dir
+                    && !last
+                    && (is_opaque(&layer.branch, &child)? || is_whited_out(&layer.branch, &layer.dentry, name)?);
                 res.push(Lower { branch: layer.branch.clone(), dentry: child }, rw)?;
                 if opaque {
                     cut = true;
@@ -288,7 +297,11 @@ pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode
 /// The parent's stamp covers the branch-table generation, so after a remount
 /// every cached name is resolved again once (also with udba=none), and stays
 /// only if it is made of the same versions of the same branches' objects.
-pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Option<&UnionInode>, parent: &UnionInode) -> Result<bool> {
+///
+/// `force` (LOOKUP_REVAL: the system call got ESTALE and walks the path
+/// again): the name is resolved again whatever the stamps say, also with
+/// udba=none, so an ESTALE never sticks to a cached name.
+pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Option<&UnionInode>, parent: &UnionInode, force: bool) -> Result<bool> {
     let sbi = sb.info();
     // Even with udba=none: a member removed directly from its branch (an
     // unhashed or negative lower dentry) is never shown again.
@@ -305,7 +318,7 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     let own = inode
         .filter(|ui| ui.data().own_stamp() != 0)
         .map(|ui| (ui, own_stamp_of(ui.data().view().members().map(|l| l.dentry.inode()))));
-    if stamp == dentry.stamp() && own.is_none_or(|(ui, s)| s == ui.data().own_stamp()) {
+    if !force && stamp == dentry.stamp() && own.is_none_or(|(ui, s)| s == ui.data().own_stamp()) {
         return Ok(true);
     }
     let tab = sbi.tab();

@@ -37,11 +37,19 @@ impl DirFile {
 pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
     let sbi = sb.info();
     let _creds = sbi.cred.override_creds();
-    let mut merge = DirMerge::new();
+    let mut merge = DirMerge::with_seed(sbi.merge_seed);
     let mut failed: Option<kernel::error::Error> = None;
     let view = dir.data().view();
+    let upper = view.upper().map(|u| u.dentry.as_ptr());
     for l in view.members() {
-        let file = File::open(&l.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
+        let path = l.path();
+        let flags = sys::O_RDONLY | sys::O_DIRECTORY;
+        // Listing a read-only branch's directory leaves its atime alone.
+        let file = if Some(l.dentry.as_ptr()) == upper {
+            File::open(&path, flags, &sbi.cred)?
+        } else {
+            File::open_lower(&path, flags, &sbi.cred)?
+        };
         merge.begin_branch(l.branch.id as usize, l.branch.honors_whiteouts());
         for_each_entry(&file, &mut |name, ino, d_type| match merge.add(name, ino, d_type) {
             Ok(()) => true,

@@ -100,7 +100,8 @@ impl Tab {
 ///   after `tab` is published, so it is never newer than `tab`.
 /// - `inos` (the inode-number map) is a mutex: it may allocate and write
 ///   the xino file. Never taken with a branch's write access held.
-/// - `copyup` serialises copy-ups (see `copyup.rs` for the lock order).
+/// - `copyup` serialises copy-ups of hard-linked lower files (see
+///   `copyup.rs` and inode.rs `lock_copyup` for the lock order).
 /// - `work_claim` is this mount's count on the work directory of branch 0
 ///   (workdir.rs); replaced only under `s_umount` (remount), dropped with
 ///   the superblock, like `_xino_claim` (the branch of the default xino
@@ -127,10 +128,16 @@ pub(crate) struct SbInfo {
     xino_shown: xino::Where<'static>,
     /// The id of `/sys/fs/rfs/si_<id>` and of `si=` in /proc/mounts.
     pub(crate) si: u64,
-    /// Held while an object is copied up: one copy-up at a time per mount,
-    /// so two callers never copy the same object twice.
+    /// Held while a hard-linked lower file is copied up (its names are
+    /// separate union inodes, and only the first copy may be made: plink.rs).
+    /// Other copy-ups hold only their inode's copy-up lock, so they run in
+    /// parallel (inode.rs `lock_copyup`).
     #[pin]
     pub(crate) copyup: Mutex<()>,
+    /// The hash seed of this mount's directory merges (readdir.rs): random,
+    /// so nobody can choose names that collide and make every listing and
+    /// emptiness check slow.
+    pub(crate) merge_seed: u64,
     /// Source of temporary names in the work directory.
     pub(crate) tmp_seq: AtomicU64,
     /// This mount's claim on the work directory in branch 0, if writable.
@@ -329,6 +336,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             xino_shown,
             si,
             copyup <- new_mutex!(()),
+            merge_seed: crate::vfs::task::random_u64(),
             tmp_seq: AtomicU64::new(0),
             work_claim <- new_mutex!(work_claim),
             _xino_claim: xino_claim,
@@ -628,30 +636,39 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
 /// The options part of the /proc/mounts line: `,si=ID,dirs=BR:BR...`, with
 /// paths escaped so that the line can be given to mount(8) again.
 pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
-    let mut line = crate::logic::vec::Vec::new();
-    push_str(&mut line, b",si=")?;
-    push_hex(&mut line, sbi.si)?;
-    push_str(&mut line, b",dirs=")?;
+    // Keys and separators as they are; values with the kernel's octal
+    // escaping of space, tab, newline, `\` and `,` (seq_show_option's set),
+    // so every option of the line splits at its commas.
+    let mut value = crate::logic::vec::Vec::new();
+    push_hex(&mut value, sbi.si)?;
+    m.write_raw(b",si=");
+    m.write_escaped(&value);
+    m.write_raw(b",dirs=");
     for (i, b) in sbi.tab().branches().enumerate() {
         if i > 0 {
-            push_str(&mut line, b":")?;
+            m.write_raw(b":");
         }
-        options::format_branch(&b.name, b.perm, &mut line).map_err(|_| ENOMEM)?;
+        value = crate::logic::vec::Vec::new();
+        options::escape_path_shown(&b.name, &mut value).map_err(|_| ENOMEM)?;
+        m.write_escaped(&value);
+        m.write_raw(b"=");
+        m.write_raw(b.perm.as_str().as_bytes());
     }
     match (sbi.xino_shown, sbi.xi_path.as_ref()) {
         (xino::Where::Path(_), Some(p)) => {
             // Escaped like a branch path, so the line can be given back.
-            push_str(&mut line, b",xino=")?;
-            options::escape_path(p, &mut line).map_err(|_| ENOMEM)?;
+            m.write_raw(b",xino=");
+            value = crate::logic::vec::Vec::new();
+            options::escape_path_shown(p, &mut value).map_err(|_| ENOMEM)?;
+            m.write_escaped(&value);
         }
-        (xino::Where::Memory, _) => push_str(&mut line, b",noxino")?,
+        (xino::Where::Memory, _) => m.write_raw(b",noxino"),
         _ => {}
     }
     if sbi.udba != Udba::Reval {
-        push_str(&mut line, b",udba=")?;
-        push_str(&mut line, sbi.udba.as_str().as_bytes())?;
+        m.write_raw(b",udba=");
+        m.write_raw(sbi.udba.as_str().as_bytes());
     }
-    m.write_escaped(&line);
     Ok(())
 }
 

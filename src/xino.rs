@@ -50,6 +50,10 @@ pub(crate) struct Xino {
     file: File,
     /// Records in the file.
     records: u64,
+    /// Records not written yet because the file's filesystem was frozen
+    /// (fsfreeze, a snapshot): written, in order, with the next record
+    /// logged while it is not. Lookups never wait for a thaw.
+    pending: KVec<Record>,
 }
 
 /// The inode-number map and the file it is logged to, behind the
@@ -87,14 +91,45 @@ impl InoState {
     /// stays right in memory; the file would no longer replay).
     fn log(&mut self, r: Record) {
         let Some(x) = self.xino.as_mut() else { return };
-        let pos = xino::HEADER_LEN as u64 + x.records * xino::RECORD_LEN as u64;
-        let written = i64::try_from(pos).map_err(|_| EFBIG).and_then(|pos| x.file.write_at(&xino::encode(r), pos));
-        match written {
-            Ok(()) => x.records += 1,
-            Err(_) => {
-                pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
-                self.xino = None;
+        if x.pending.push(r, GFP_KERNEL).is_err() {
+            pr_warn!("rfs: cannot queue an xino record; inode numbers are kept in memory only\n");
+            self.xino = None;
+            return;
+        }
+        let mut done = 0;
+        let mut failed = false;
+        for r in x.pending.iter() {
+            let pos = xino::HEADER_LEN as u64 + x.records * xino::RECORD_LEN as u64;
+            let written = i64::try_from(pos)
+                .map_err(|_| EFBIG)
+                .and_then(|pos| x.file.write_at_unless_frozen(&xino::encode(*r), pos));
+            match written {
+                Ok(()) => {
+                    x.records += 1;
+                    done += 1;
+                }
+                // Frozen: the rest waits for the next record.
+                Err(e) if e == EAGAIN => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
             }
+        }
+        if failed {
+            pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
+            self.xino = None;
+            return;
+        }
+        if done == x.pending.len() {
+            x.pending = KVec::new();
+        } else if done > 0 {
+            let mut rest = KVec::new();
+            for r in x.pending.iter().skip(done) {
+                // Cannot fail: fewer records than were already held.
+                let _ = rest.push(*r, GFP_KERNEL);
+            }
+            x.pending = rest;
         }
     }
 
@@ -138,7 +173,7 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
             0
         }
     };
-    state.xino = Some(Xino { file, records });
+    state.xino = Some(Xino { file, records, pending: KVec::new() });
     Ok((state, Some(name)))
 }
 

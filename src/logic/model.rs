@@ -312,7 +312,10 @@ impl Model {
                         Some(Found::Dir(m)) => m.push(b),
                         Some(Found::Obj(..)) => break,
                     }
-                    if self.honors(b) && sub.entries.contains_key(OPAQUE_NAME) {
+                    // Opaque, or whited out in its own branch: nothing
+                    // below merges in.
+                    let wh_here = wh.as_ref().is_some_and(|w| d.entries.contains_key(w));
+                    if self.honors(b) && (sub.entries.contains_key(OPAQUE_NAME) || wh_here) {
                         break;
                     }
                 }

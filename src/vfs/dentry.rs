@@ -66,6 +66,18 @@ impl Dentry {
         unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
     }
 
+    /// Drops this dentry from the dcache if it is negative and unused: for
+    /// a probe (whiteout, opaque marker) made with the directory locked.
+    /// Returns whether it is positive.
+    pub(crate) fn probed(self) -> bool {
+        if self.inode().is_some() {
+            return true;
+        }
+        // SAFETY: we hold a reference on `self`; the helper takes its d_lock.
+        unsafe { sys::rfs_forget_negative(self.as_ptr()) };
+        false
+    }
+
     /// Whether `name` exists in this directory, for names rfs only probes
     /// for (whiteouts, opaque markers): a negative answer is not kept in
     /// the dcache, so probing every branch for them costs no memory.

@@ -10,9 +10,16 @@ pub(crate) type Actor<'a> = dyn FnMut(&[u8], u64, u8) -> bool + 'a;
 /// order the lower filesystem returns them, until the end or until `actor`
 /// returns false. Runs iterate_dir as often as it makes progress, since a
 /// filesystem may return a directory in several batches.
+///
+/// Every [`BATCH`] entries the listing pauses (the entry is refused, as
+/// when a getdents buffer is full, and listed again by the next batch) to
+/// let other tasks run: a huge branch directory never hogs the CPU.
 pub(crate) fn for_each_entry(dir: &File, actor: &mut Actor<'_>) -> Result {
     let mut state = ActorState { actor, count: 0, stop: false };
     loop {
+        if state.count >= BATCH {
+            super::task::cond_resched();
+        }
         state.count = 0;
         let mut rctx = sys::rfs_dir_context::default();
         rctx.owner = (&mut state as *mut ActorState<'_, '_>).cast();
@@ -25,6 +32,9 @@ pub(crate) fn for_each_entry(dir: &File, actor: &mut Actor<'_>) -> Result {
         }
     }
 }
+
+/// Entries listed between two chances for other tasks to run.
+const BATCH: usize = 4096;
 
 struct ActorState<'a, 'b> {
     actor: &'a mut Actor<'b>,
@@ -52,6 +62,10 @@ pub(crate) unsafe extern "C" fn rfs_filldir_actor(
     };
     // SAFETY: the filesystem passes a name of `namelen` bytes.
     let name = unsafe { core::slice::from_raw_parts(name, len) };
+    if state.count >= BATCH {
+        // Pause: `for_each_entry` lets others run, then lists on from here.
+        return false;
+    }
     state.count += 1;
     let go_on = (state.actor)(name, ino, d_type as u8);
     if !go_on {

@@ -27,6 +27,17 @@ impl File {
         NonNull::new(f).map(File).ok_or(EIO)
     }
 
+    /// Opens a file of a read-only branch for reading: with O_NOATIME, so
+    /// reading through the union never writes the branch's atime (overlayfs:
+    /// ovl_path_open). O_NOATIME is refused (EPERM) to a `cred` that neither
+    /// owns the file nor has CAP_FOWNER: then it opens without it.
+    pub(crate) fn open_lower(path: &sys::path, flags: u32, cred: &Cred) -> Result<File> {
+        match File::open(path, flags | sys::O_NOATIME, cred) {
+            Err(e) if e == EPERM => File::open(path, flags, cred),
+            r => r,
+        }
+    }
+
     /// The raw pointer.
     pub(crate) fn as_ptr(&self) -> *mut sys::file {
         self.0.as_ptr()
@@ -273,6 +284,19 @@ impl File {
     pub(crate) fn write_at(&self, buf: &[u8], mut pos: i64) -> Result {
         // SAFETY: the file is open; `buf` is readable for its length.
         let n = unsafe { sys::kernel_write(self.as_ptr(), buf.as_ptr().cast(), buf.len(), &mut pos) };
+        match usize::try_from(n) {
+            Ok(w) if w == buf.len() => Ok(()),
+            Ok(_) => Err(kernel::error::code::ENOSPC),
+            Err(_) => Err(kernel::error::Error::from_errno(n as i32)),
+        }
+    }
+
+    /// Writes all of `buf` at `pos` unless the file's filesystem is frozen
+    /// (EAGAIN then: the caller keeps the data for later rather than sleep
+    /// until the filesystem is thawed).
+    pub(crate) fn write_at_unless_frozen(&self, buf: &[u8], pos: i64) -> Result {
+        // SAFETY: the file is open; `buf` is readable for its length.
+        let n = unsafe { sys::rfs_write_nofreeze(self.as_ptr(), buf.as_ptr().cast(), buf.len(), pos) };
         match usize::try_from(n) {
             Ok(w) if w == buf.len() => Ok(()),
             Ok(_) => Err(kernel::error::code::ENOSPC),

@@ -366,6 +366,11 @@ unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
         let info = (*sb).s_fs_info.cast::<SbInfo>();
         sys::kill_anon_super(sb);
         if !info.is_null() {
+            // RCU-walk reads the SbInfo and the root's member list without
+            // references (d_revalidate, permission: vfs/rcu.rs); a walk that
+            // started before the last mount went may still be inside. Free
+            // only after a grace period, as overlayfs and fuse do.
+            super::rcu::synchronize();
             drop(KBox::from_raw(info));
         }
     }

@@ -357,7 +357,8 @@ impl<T: InodeData> NewInode<T> {
         }
     }
 
-    /// Copies owner, times, size and link count from a lower inode, so that
+    /// Copies owner, times, size, link count and inode flags from a lower
+    /// inode, so that
     /// checks done on the union inode alone (RCU-walk permission) see the
     /// lower object's attributes.
     pub(crate) fn copy_attr(&mut self, from: InodeRef<'_>) {
@@ -375,6 +376,9 @@ impl<T: InodeData> NewInode<T> {
                 sys::rfs_inode_get_ctime(f),
             );
             sys::rfs_set_nlink(i, (*f).__bindgen_anon_1.i_nlink);
+            // Append-only, immutable, noatime, sync: the VFS checks them on
+            // the union inode before any operation of rfs is called.
+            sys::rfs_copy_inode_flags(i, f);
         }
     }
 

@@ -354,6 +354,40 @@ impl Attr {
 }
 
 /// Extended attributes of lower objects.
+/// Inode flags (`FS_*_FL`, the chattr flags) of branch objects.
+pub(crate) mod flags {
+    use super::{idmap, sys, to_result, Dentry, Result};
+
+    /// Kept by a copy-up on the copy before it is moved into place
+    /// (overlayfs: OVL_COPY_FS_FLAGS_MASK).
+    pub(crate) const COPY: u32 = sys::FS_SYNC_FL | sys::FS_NOATIME_FL;
+    /// Append-only and immutable: set on the copy only once it is in
+    /// place, since a file with them cannot be renamed.
+    pub(crate) const PROTECT: u32 = sys::FS_APPEND_FL | sys::FS_IMMUTABLE_FL;
+
+    /// The flags of `d` (vfs_fileattr_get); ENOTTY or EINVAL when its
+    /// filesystem has none.
+    pub(crate) fn get(d: &Dentry) -> Result<u32> {
+        let mut f = 0u32;
+        // SAFETY: `d` is a referenced positive dentry; `f` is ours.
+        to_result(unsafe { sys::rfs_fileattr_get_flags(d.as_ptr(), &mut f) })?;
+        Ok(f)
+    }
+
+    /// Sets the flags of `d` (on branch mount `mnt`) named by `mask` to
+    /// those of `flags` (vfs_fileattr_set; the caller has write access).
+    pub(crate) fn set(mnt: *mut sys::vfsmount, d: &Dentry, flags: u32, mask: u32) -> Result {
+        // SAFETY: `d` is a referenced positive dentry on `mnt`.
+        to_result(unsafe { sys::rfs_fileattr_set_flags(idmap(mnt), d.as_ptr(), flags, mask) })?;
+        Ok(())
+    }
+
+    /// Whether `e` means "this filesystem has no inode flags".
+    pub(crate) fn unsupported(e: kernel::error::Error) -> bool {
+        e == crate::vfs::errno(sys::ENOTTY) || e == kernel::error::code::EINVAL || e == crate::vfs::code::eopnotsupp()
+    }
+}
+
 pub(crate) mod xattr {
     use super::*;
 

@@ -107,6 +107,10 @@ pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_
 
 unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_int {
     if flags & LOOKUP_RCU != 0 {
+        if flags & sys::LOOKUP_REVAL != 0 {
+            // A forced revalidation resolves the name: ref-walk only.
+            return ECHILD.to_errno();
+        }
         // SAFETY: LOOKUP_RCU: the VFS calls us inside rcu_read_lock().
         let w = unsafe { RcuWalk::assume() };
         // SAFETY: RCU-walk on a dentry of our superblock.
@@ -125,7 +129,7 @@ unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_
     let inode = d.inode_raw();
     // SAFETY: the VFS's reference on `dentry` keeps its inode live.
     let ui = unsafe { if inode.is_null() { None } else { Some(FsInode::<InodeInfo>::from_vfs(inode)) } };
-    match crate::namei::revalidate(sb, d, ui, pi) {
+    match crate::namei::revalidate(sb, d, ui, pi, flags & sys::LOOKUP_REVAL != 0) {
         Ok(valid) => valid as c_int,
         Err(e) => e.to_errno(),
     }
@@ -169,6 +173,8 @@ pub(crate) static DIR_IOPS: Table<sys::inode_operations> = Table(sys::inode_oper
     get_inode_acl: Some(get_inode_acl),
     get_acl: Some(get_acl),
     set_acl: Some(set_acl),
+    fileattr_get: Some(fileattr_get),
+    fileattr_set: Some(fileattr_set),
     listxattr: Some(listxattr),
     create: Some(create),
     link: Some(link),
@@ -190,6 +196,8 @@ pub(crate) static FILE_IOPS: Table<sys::inode_operations> = Table(sys::inode_ope
     get_inode_acl: Some(get_inode_acl),
     get_acl: Some(get_acl),
     set_acl: Some(set_acl),
+    fileattr_get: Some(fileattr_get),
+    fileattr_set: Some(fileattr_set),
     listxattr: Some(listxattr),
     // SAFETY: all-zero is a valid inode_operations.
     ..unsafe { core::mem::zeroed() }
@@ -356,11 +364,38 @@ unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size
     names.len() as isize
 }
 
+unsafe extern "C" fn fileattr_get(dentry: *mut sys::dentry, fa: *mut sys::fileattr) -> c_int {
+    // SAFETY: the VFS holds the positive union dentry; `fa` is its output.
+    let (sb, ui) = unsafe { union_inode(sys::rfs_d_inode(dentry)) };
+    let view = ui.data().view();
+    let top = match view.top() {
+        Ok(t) => t,
+        Err(e) => return e.to_errno(),
+    };
+    let _creds = sb.info().cred.override_creds();
+    // SAFETY: `top.dentry` is a referenced branch object; `fa` is live.
+    unsafe { sys::rfs_fileattr_get_real(top.dentry.as_ptr(), fa) }
+}
+
+unsafe extern "C" fn fileattr_set(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, fa: *mut sys::fileattr) -> c_int {
+    // SAFETY: chattr through the union: the VFS holds the union dentry and
+    // its inode lock and checked the caller's right (owner, and
+    // CAP_LINUX_IMMUTABLE for append-only/immutable) on the union inode.
+    let (sb, d) = unsafe {
+        let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
+        (SuperBlock::from_raw((*dentry).d_sb), d.get())
+    };
+    // SAFETY: `fa` stays live during the call.
+    errno(unsafe { crate::inode::set_fileattr(sb, d, fa) })
+}
+
 unsafe extern "C" fn setattr(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, attr: *mut sys::iattr) -> c_int {
     // SAFETY: the VFS holds `dentry` (positive, ours) and its inode lock,
     // and passes the live iattr of this change.
     let (sb, d, attr) = unsafe {
         let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
+        // The checks below see the owner and mode the branch has now.
+        crate::inode::refresh(union_inode(sys::rfs_d_inode(dentry)).1);
         let r = sys::setattr_prepare(sys::rfs_nop_mnt_idmap(), dentry, attr);
         if r != 0 {
             return r;
@@ -569,6 +604,7 @@ pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_opera
     fsync: Some(file_fsync),
     fallocate: Some(file_fallocate),
     copy_file_range: Some(file_copy_range),
+    flush: Some(file_flush),
     remap_file_range: Some(file_remap_range),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
@@ -786,35 +822,85 @@ unsafe fn file_pair<'a>(fin: *mut sys::file, fout: *mut sys::file) -> Option<(Su
     }
 }
 
-unsafe extern "C" fn file_copy_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: usize, flags: c_uint) -> isize {
+/// Whether the branch file of `rf` is the upper object of `ui` (the
+/// union file was opened for writing, or after the copy-up).
+fn on_upper(ui: &UnionInode, rf: &RegFile) -> bool {
+    let Some(real) = rf.real.inode() else { return false };
+    ui.data().view().upper().and_then(|u| u.dentry.inode()).is_some_and(|u| u.as_ptr() == real.as_ptr())
+}
+
+/// A copy or remap into the union file `fout`: as for a write, the
+/// destination's setuid/setgid bits go first, as the caller
+/// (file_remove_privs with the union inode locked), then the branch files
+/// do the work with the mounter's credentials (overlayfs: ovl_copyfile).
+/// `op` runs with the union inode of `fout` locked.
+///
+/// # Safety
+/// `fin` and `fout` must be open union regular files.
+unsafe fn copy_between(
+    fin: *mut sys::file,
+    fout: *mut sys::file,
+    remove_privs: bool,
+    op: impl FnOnce(&UnionInode, &RegFile, &RegFile) -> i64,
+) -> i64 {
     // SAFETY: the VFS passes two open union files with our f_op.
-    let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as isize };
+    let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
+    let _lock = ui.vfs().lock();
+    if remove_privs {
+        // SAFETY: our open file, with its inode locked as file_remove_privs needs.
+        let r = unsafe { sys::file_remove_privs(fout) };
+        if r != 0 {
+            return r as i64;
+        }
+    }
     let n = {
         let _creds = sb.info().cred.override_creds();
-        // SAFETY: both branch files are open and held by their union files.
-        unsafe { sys::vfs_copy_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags) }
+        op(ui, rin, rout)
     };
     crate::file::refresh(ui, rout);
     n
 }
 
-unsafe extern "C" fn file_remap_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: i64, flags: c_uint) -> i64 {
+unsafe extern "C" fn file_copy_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: usize, flags: c_uint) -> isize {
     // SAFETY: the VFS passes two open union files with our f_op.
-    let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
-    let n = {
-        let _creds = sb.info().cred.override_creds();
-        // SAFETY: both branch files are open and held by their union files;
-        // a reflink or dedupe between them is checked by the branch.
-        unsafe {
-            if flags & sys::REMAP_FILE_DEDUP != 0 {
+    unsafe {
+        copy_between(fin, fout, true, |_, rin, rout| {
+            // SAFETY: both branch files are open and held by their union files.
+            sys::vfs_copy_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags) as i64
+        }) as isize
+    }
+}
+
+unsafe extern "C" fn file_remap_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: i64, flags: c_uint) -> i64 {
+    let dedupe = flags & sys::REMAP_FILE_DEDUP != 0;
+    if dedupe {
+        // A dedupe never copies up (it would duplicate the data it should
+        // share) and never reaches a read-only branch's file, which a union
+        // file opened for reading uses: EPERM unless both branch files are
+        // upper objects, as overlayfs's ovl_remap_file_range does.
+        // SAFETY: the VFS passes two open union files with our f_op.
+        let both_upper = unsafe {
+            let (Some(rin), Some(rout)) = (real_file(fin), real_file(fout)) else { return EBADF.to_errno() as i64 };
+            let (_, uin) = union_inode((*fin).f_inode);
+            let (_, uout) = union_inode((*fout).f_inode);
+            on_upper(uin, rin) && on_upper(uout, rout)
+        };
+        if !both_upper {
+            return EPERM.to_errno() as i64;
+        }
+    }
+    // SAFETY: the VFS passes two open union files with our f_op.
+    unsafe {
+        copy_between(fin, fout, !dedupe, |_, rin, rout| {
+            // SAFETY: both branch files are open and held by their union
+            // files; a reflink or dedupe between them is checked by the branch.
+            if dedupe {
                 sys::vfs_dedupe_file_range_one(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags)
             } else {
                 sys::vfs_clone_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags)
             }
-        }
-    };
-    crate::file::refresh(ui, rout);
-    n
+        })
+    }
 }
 
 unsafe extern "C" fn file_splice_read(
@@ -857,6 +943,17 @@ unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_stru
             crate::file::mapped(rf);
         }
         errno(r)
+    }
+}
+
+unsafe extern "C" fn file_flush(file: *mut sys::file, id: sys::fl_owner_t) -> c_int {
+    // SAFETY: close (filp_flush) of our open file: the branch file's own
+    // ->flush gets to report its close-time errors (overlayfs: ovl_flush).
+    unsafe {
+        let Some(rf) = real_file(file) else { return 0 };
+        let (sb, _) = union_inode((*file).f_inode);
+        let _creds = sb.info().cred.override_creds();
+        sys::rfs_file_flush(rf.real.as_ptr(), id)
     }
 }
 

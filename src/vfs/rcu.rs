@@ -87,7 +87,7 @@ pub(crate) fn synchronize() {
 /// references on both (the inode's stack) until at least the moment the
 /// copy itself may be freed, which is never before a grace period has
 /// passed after that stack dropped them.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RcuMember {
     dentry: *mut sys::dentry,
     mnt: *mut sys::vfsmount,

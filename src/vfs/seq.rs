@@ -13,8 +13,14 @@ impl<'a> SeqFile<'a> {
         unsafe { m.as_mut() }.map(SeqFile)
     }
 
-    /// Writes bytes with the /proc/mounts escaping of space, tab, newline
-    /// and backslash (octal, as mount(8) expects).
+    /// Writes bytes as they are.
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) {
+        // SAFETY: as above.
+        unsafe { sys::rfs_seq_puts(self.0, bytes.as_ptr(), bytes.len()) };
+    }
+
+    /// Writes an option value with the /proc/mounts escaping of space, tab,
+    /// newline, backslash and comma (octal, as seq_show_option does).
     pub(crate) fn write_escaped(&mut self, bytes: &[u8]) {
         // SAFETY: as above.
         unsafe { sys::rfs_seq_puts_escaped(self.0, bytes.as_ptr(), bytes.len()) };

@@ -16,11 +16,16 @@ pub(crate) fn cond_resched() {
     unsafe { sys::rfs_cond_resched() };
 }
 
-/// Whether the current task has CAP_SYS_ADMIN (may see `trusted.` xattrs).
+/// Whether the current task has CAP_SYS_ADMIN in the initial user
+/// namespace (may see `trusted.` xattrs). No audit record: listing names is
+/// not a privileged operation (overlayfs's ovl_can_list does the same).
 pub(crate) fn capable_sys_admin() -> bool {
-    // SAFETY: checks the current task's credentials (and may audit).
-    unsafe { sys::capable(CAP_SYS_ADMIN) }
+    // SAFETY: checks the current task's credentials, without auditing.
+    unsafe { sys::rfs_capable_sys_admin_noaudit() }
 }
 
-/// CAP_SYS_ADMIN (uapi capability.h).
-const CAP_SYS_ADMIN: i32 = 21;
+/// A random 64-bit number (get_random_u64), e.g. a per-mount hash seed.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { sys::rfs_random_u64() }
+}

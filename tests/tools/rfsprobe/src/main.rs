@@ -738,6 +738,17 @@ inspection:
                 (sorted; for before/after snapshots of branches)
   readdir DIR [BUFSIZE]   one line per entry: NAME TYPE INO (getdents64 order)
   seekdir-check DIR [SEED] telldir/seekdir/rewinddir consistency: `ok N entries`
+between files and flags:
+  copy-range SRC DST [LEN]   copy_file_range(2) of LEN (default: all of SRC) bytes from offset 0
+                             of SRC (O_RDONLY) to offset 0 of DST (O_WRONLY); prints the count
+  clone SRC DST              ioctl FICLONE: DST (O_WRONLY) shares SRC's data
+  dedupe SRC DST             ioctl FIDEDUPERANGE of SRC's whole length, SRC and DST both opened
+                             O_RDONLY; prints the result (`same N` or `differs`)
+  chattr PATH +a|-a|+i|-i|+A|-A   FS_IOC_GETFLAGS/SETFLAGS (append, immutable, noatime)
+  lsattr PATH                the flags among a,i,A,S as letters (`-` for none)
+  flock PATH ex|sh [HOLD READY]   flock(2) LOCK_NB on PATH (O_RDONLY): EWOULDBLOCK if taken; with
+                             HOLD: create READY, keep the lock until READY is removed
+  freeze MOUNTPOINT  thaw MOUNTPOINT   ioctl FIFREEZE / FITHAW (fsfreeze)
 ";
 
 fn run(args: &[OsString]) -> Res {
@@ -1035,6 +1046,135 @@ fn run(args: &[OsString]) -> Res {
             let (off, len): (i64, i64) = (num(&a[1], "offset")?, num(&a[2], "length")?);
             let fd = open(&a[0], libc::O_WRONLY, 0)?;
             check(unsafe { libc::fallocate(fd.0, mode, off, len) }, ctx(0)).map(drop)
+        }
+        "copy-range" => {
+            need(2, 3)?;
+            let src = open(&a[0], libc::O_RDONLY, 0)?;
+            let dst = open(&a[1], libc::O_WRONLY, 0)?;
+            let len = match a.get(2) {
+                Some(l) => num(l, "length")?,
+                None => {
+                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                    check(unsafe { libc::fstat(src.0, &mut st) }, ctx(0))?;
+                    st.st_size as usize
+                }
+            };
+            let (mut pin, mut pout): (libc::loff_t, libc::loff_t) = (0, 0);
+            let mut done = 0usize;
+            while done < len {
+                let n = unsafe { libc::copy_file_range(src.0, &mut pin, dst.0, &mut pout, len - done, 0) };
+                let n = check(n, format!("copy_file_range {} {}", lossy(&a[0]), lossy(&a[1])))?;
+                if n == 0 {
+                    break;
+                }
+                done += n as usize;
+            }
+            out(format!("{done}\n").as_bytes())
+        }
+        "clone" => {
+            need(2, 2)?;
+            let src = open(&a[0], libc::O_RDONLY, 0)?;
+            let dst = open(&a[1], libc::O_WRONLY, 0)?;
+            const FICLONE: libc::c_ulong = 0x4004_9409;
+            check(unsafe { libc::ioctl(dst.0, FICLONE as _, src.0) }, ctx(1)).map(drop)
+        }
+        "dedupe" => {
+            need(2, 2)?;
+            let src = open(&a[0], libc::O_RDONLY, 0)?;
+            let dst = open(&a[1], libc::O_RDONLY, 0)?;
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            check(unsafe { libc::fstat(src.0, &mut st) }, ctx(0))?;
+            // struct file_dedupe_range with one file_dedupe_range_info.
+            #[repr(C)]
+            struct Range {
+                src_offset: u64,
+                src_length: u64,
+                dest_count: u16,
+                reserved1: u16,
+                reserved2: u32,
+                dest_fd: i64,
+                dest_offset: u64,
+                bytes_deduped: u64,
+                status: i32,
+                reserved: u32,
+            }
+            let mut r = Range {
+                src_offset: 0,
+                src_length: st.st_size as u64,
+                dest_count: 1,
+                reserved1: 0,
+                reserved2: 0,
+                dest_fd: dst.0 as i64,
+                dest_offset: 0,
+                bytes_deduped: 0,
+                status: 0,
+                reserved: 0,
+            };
+            const FIDEDUPERANGE: libc::c_ulong = 0xc018_9436;
+            check(unsafe { libc::ioctl(src.0, FIDEDUPERANGE as _, &mut r as *mut Range) }, ctx(1))?;
+            match r.status {
+                0 => out(format!("same {}\n", r.bytes_deduped).as_bytes()),
+                1 => out(b"differs\n"),
+                e => Err(Fail::Sys(-e, format!("dedupe {}", lossy(&a[1])))),
+            }
+        }
+        "chattr" | "lsattr" => {
+            need(1, 2)?;
+            const GETFLAGS: libc::c_ulong = 0x8008_6601;
+            const SETFLAGS: libc::c_ulong = 0x4008_6602;
+            const LETTERS: [(u8, libc::c_long); 4] = [(b'a', 0x20), (b'i', 0x10), (b'A', 0x80), (b'S', 0x8)];
+            let fd = open(&a[0], libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+            let mut flags: libc::c_long = 0;
+            check(unsafe { libc::ioctl(fd.0, GETFLAGS as _, &mut flags) }, format!("getflags {}", lossy(&a[0])))?;
+            if op == "lsattr" {
+                let s: String = LETTERS.iter().filter(|(_, b)| flags & b != 0).map(|(c, _)| *c as char).collect();
+                return out(format!("{}\n", if s.is_empty() { "-".into() } else { s }).as_bytes());
+            }
+            let spec = a.get(1).map(|s| lossy(s)).unwrap_or_default();
+            let (add, letter) = match spec.as_bytes() {
+                [b'+', l] => (true, *l),
+                [b'-', l] => (false, *l),
+                _ => return usage(format!("chattr: +X or -X, not {spec}")),
+            };
+            let bit = match LETTERS.iter().find(|(c, _)| *c == letter) {
+                Some((_, b)) => *b,
+                None => return usage(format!("chattr: unknown flag {spec}")),
+            };
+            if add {
+                flags |= bit;
+            } else {
+                flags &= !bit;
+            }
+            check(unsafe { libc::ioctl(fd.0, SETFLAGS as _, &flags) }, format!("setflags {}", lossy(&a[0]))).map(drop)
+        }
+        "freeze" | "thaw" => {
+            need(1, 1)?;
+            const FIFREEZE: libc::c_ulong = 0xc004_5877;
+            const FITHAW: libc::c_ulong = 0xc004_5878;
+            let fd = open(&a[0], libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            let req = if op == "freeze" { FIFREEZE } else { FITHAW };
+            let mut zero: libc::c_int = 0;
+            check(unsafe { libc::ioctl(fd.0, req as _, &mut zero) }, ctx(0)).map(drop)
+        }
+        "flock" => {
+            if a.len() != 2 && a.len() != 4 {
+                return usage(format!("{op}: wrong number of arguments\n{HELP}"));
+            }
+            let how = match lossy(&a[1]).as_str() {
+                "ex" => libc::LOCK_EX,
+                "sh" => libc::LOCK_SH,
+                o => return usage(format!("flock: ex or sh, not {o}")),
+            };
+            let fd = open(&a[0], libc::O_RDONLY, 0)?;
+            check(unsafe { libc::flock(fd.0, how | libc::LOCK_NB) }, ctx(0))?;
+            if a.len() == 4 {
+                let ready = path(3)?;
+                let _ = open(&a[3], libc::O_CREAT | libc::O_WRONLY, 0o644)?;
+                while unsafe { libc::access(ready.as_ptr(), libc::F_OK) } == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            Ok(())
         }
         "sync-write" => {
             need(3, 3)?;

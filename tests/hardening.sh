@@ -1,0 +1,328 @@
+#!/bin/sh
+# hardening.sh: the defects an independent review against fs/overlayfs found
+# (issue 14), one case (or several timings of one race) per defect. Each case
+# failed on the code before its fix; Documentation/overlayfs-parity.rst names
+# the case that covers each operation.
+#
+#  1. unlink (and rename over) during an open-for-write copy-up of a large
+#     lower file must not bring the name back: rounds at several delays
+#     spread over the measured copy-up time, then umount/mount;
+#  2. an O_RDONLY|O_TRUNC open that the VFS fails after ->open (ETXTBSY on
+#     a running program) keeps the file's data;
+#  3. copy_file_range into a setuid/setgid file clears the bits, as write(2)
+#     does; dedupe into a file whose data is in a read-only branch is EPERM
+#     (the lower file is never written);
+#  4. append-only and immutable flags of the branch file apply to the union
+#     file, and a copy-up keeps them;
+#  5. ownership checks use the owner the branch has now (a direct chown in
+#     the branch counts at once);
+#  7. lazy umount while other tasks walk paths inside the union;
+#  9. a directory whited out in its own branch merges nothing from below
+#     (the state between the steps of mkdir over a whiteout and of rename
+#     over an emptied directory);
+#  12. a copy-up does not wait for another object's, and a task waiting
+#     for a copy-up can be killed;
+#  14. reading through the union leaves the lower file's atime alone;
+#  15. /proc/mounts escapes branch paths the way libmount reads them back.
+#
+# Runs in about a minute under the debug kernel.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common-rfs.sh"
+
+T=$(rfs_tmpdir)
+chmod 0755 "$T"
+mkbranches "$T" 2
+B0=$T/b0 B1=$T/b1
+M=$T/mnt
+mkdir "$M"
+RFS_UID=1000
+
+mnt() { rfs_mount "$M" "br:$B0=rw:$B1=ro+wh"; }
+remnt() { umount "$M" && mnt; }
+now() { cut -d' ' -f1 /proc/uptime; }
+# fsize PATH: the size, or "none".
+fsize() { stat -c %s "$1" 2>/dev/null || echo none; }
+
+t_ok "mount b0=rw b1=ro+wh" mnt
+
+# --- 1. unlink / rename during copy-up -----------------------------------------
+# A 96 MiB lower file; a process opens it for writing (the open copies it
+# up), another removes the name while the copy runs. Whatever the order, the
+# name must be gone at the end, also after a new mount.
+SIZE_MB=96
+dd if=/dev/zero of="$T/big.src" bs=1M count=$SIZE_MB 2>/dev/null
+cp "$T/big.src" "$B1/probe"
+t0=$(now)
+rfsprobe open "$M/probe" w >/dev/null
+t1=$(now)
+rm -f "$M/probe"
+# The copy-up time in hundredths of a second (at least 0.1 s).
+cu=$(awk -v a="$t0" -v b="$t1" 'BEGIN { d = int((b - a) * 100); if (d < 10) d = 10; print d }')
+diag "copy-up of $SIZE_MB MiB took $cu/100 s"
+resurrected=0 renamed_back=0 rounds=0
+for pct in 5 20 40 60 80 95; do
+	for kind in unlink rename; do
+		f=big-$kind-$pct
+		cp "$T/big.src" "$B1/$f"
+		[ $kind = rename ] && echo other >"$B1/$f.new"
+		delay=$(awk -v c="$cu" -v p="$pct" 'BEGIN { printf "%.2f", c * p / 10000 }')
+		rfsprobe open "$M/$f" w >/dev/null 2>&1 &
+		pid=$!
+		sleep "$delay"
+		if [ $kind = unlink ]; then
+			rm -f "$M/$f"
+		else
+			# rename(2) of the other file over the name being copied up.
+			mv "$M/$f.new" "$M/$f"
+		fi
+		wait $pid
+		rounds=$((rounds + 1))
+		if [ $kind = unlink ]; then
+			[ -e "$M/$f" ] && resurrected=$((resurrected + 1)) && diag "unlink at $pct%: $f is back"
+		else
+			c=$(head -c 5 "$M/$f" 2>/dev/null)
+			[ "$c" = other ] || { renamed_back=$((renamed_back + 1)); diag "rename at $pct%: $f shows '$c'"; }
+		fi
+	done
+done
+t_eq "unlink during copy-up: the name stays gone ($rounds rounds)" 0 "$resurrected"
+t_eq "rename over a name during its copy-up: the renamed file wins" 0 "$renamed_back"
+remnt
+left=0
+for pct in 5 20 40 60 80 95; do
+	[ -e "$M/big-unlink-$pct" ] && left=$((left + 1))
+	[ "$(head -c 5 "$M/big-rename-$pct" 2>/dev/null)" = other ] || left=$((left + 1))
+done
+t_eq "after umount/mount: removed names stay removed, renamed ones renamed" 0 "$left"
+t_eq "the work directory holds no leftovers" "" "$(ls -A "$B0/.wh..wh.orph")"
+
+# --- 12. per-object, killable copy-up locks --------------------------------------
+# While a big file is copied up: another object's copy-up does not wait for
+# it, and a second opener of the big file, waiting for its copy-up, dies at
+# once when killed.
+cp "$T/big.src" "$B1/big-a"
+echo small >"$B1/small"
+rfsprobe open "$M/big-a" w >/dev/null 2>&1 &
+pa=$!
+sleep "$(awk -v c="$cu" 'BEGIN { printf "%.2f", c / 1000 }')"
+t0=$(now)
+rfsprobe chmod "$M/small" 600 >/dev/null
+t1=$(now)
+busy=$(kill -0 $pa 2>/dev/null && echo running || echo done)
+waited=$(awk -v a="$t0" -v b="$t1" -v c="$cu" 'BEGIN { print ((b - a) * 100 < c / 3) ? "no" : "yes" }')
+diag "small copy-up: $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s, big one $busy"
+t_eq "a copy-up does not wait for another object's copy-up" "no" "$waited"
+wait $pa
+rm -f "$M/big-a"
+cp "$T/big.src" "$B1/big-b"
+rfsprobe open "$M/big-b" w >/dev/null 2>&1 &
+pa=$!
+sleep "$(awk -v c="$cu" 'BEGIN { printf "%.2f", c / 1000 }')"
+rfsprobe open "$M/big-b" w >/dev/null 2>&1 &
+pb=$!
+sleep 0.2
+kill -9 $pb
+t0=$(now)
+wait $pb 2>/dev/null
+t1=$(now)
+first=$(kill -0 $pa 2>/dev/null && echo running || echo done)
+diag "killed waiter gone after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s; first copy-up $first"
+t_eq "a task waiting for a copy-up dies when killed, before that copy-up ends" running "$first"
+wait $pa
+t_eq "... and the copy-up it waited for completes" "$(fsize "$T/big.src")" "$(fsize "$B0/big-b")"
+rm -f "$M"/big-* "$B1"/big-* "$T/big.src"
+
+# While the writable branch's filesystem is frozen (fsfreeze), a lookup of a
+# new name (which logs its inode number to the xino file there) does not
+# wait for the thaw.
+FZ=$(df -P "$B0" | awk 'NR == 2 { print $6 }')
+mkdir -p "$B1/frz"
+i=0
+while [ $i -lt 50 ]; do echo $i >"$B1/frz/f$i"; i=$((i + 1)); done
+sync
+if rfsprobe freeze "$FZ" >/dev/null 2>&1; then
+	(ls -l "$M/frz" >/dev/null 2>&1; echo done >"/tmp/frz.done.$$") &
+	lp=$!
+	n=0
+	while [ ! -e "/tmp/frz.done.$$" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+	st=$([ -e "/tmp/frz.done.$$" ] && echo finished || echo blocked)
+	rfsprobe thaw "$FZ" >/dev/null
+	wait $lp
+	t_eq "lookups while the writable branch is frozen do not wait for the thaw" finished "$st"
+	t_ok "... and their inode numbers reach the xino file after it" stat "$M/frz/f1"
+else
+	t_skip "lookups while frozen" "the scratch filesystem cannot be frozen"
+fi
+
+# --- 2. a failed O_TRUNC open keeps the data -----------------------------------
+mkdir -p "$B1/bin"
+cp /bin/busybox "$B1/bin/busybox"
+size=$(fsize "$B1/bin/busybox")
+"$M/bin/busybox" sleep 30 &
+prog=$!
+sleep 1
+t_errno "O_RDONLY|O_TRUNC open of a running program: ETXTBSY" ETXTBSY rfsprobe open "$M/bin/busybox" r,trunc
+t_eq "the union file keeps its data" "$size" "$(fsize "$M/bin/busybox")"
+kill $prog 2>/dev/null
+wait $prog 2>/dev/null
+remnt
+t_eq "... also after umount/mount" "$size" "$(fsize "$M/bin/busybox")"
+t_ok "... byte for byte" cmp "$M/bin/busybox" "$B1/bin/busybox"
+echo data >"$B1/trunc-ok"
+t_ok "O_WRONLY|O_TRUNC open of a lower file" rfsprobe open "$M/trunc-ok" w,trunc
+t_eq "... truncates it" "0" "$(fsize "$M/trunc-ok")"
+t_eq "... the lower file is unchanged" "data" "$(cat "$B1/trunc-ok")"
+
+# --- 3. copy_file_range / dedupe -----------------------------------------------
+for m in 4777 6777 2777; do
+	printf 'setuid %s\n' "$m" >"$B1/suid-$m"
+	chmod "$m" "$B1/suid-$m"
+done
+# The source is a union file too (between two filesystems the VFS answers
+# EXDEV itself).
+printf 'caller data\n' >"$B0/src"
+chmod 0644 "$B0/src"
+for m in 4777 6777 2777; do
+	t_ok "uid $RFS_UID copy_file_range into a $m lower file" rfsprobe --uid $RFS_UID copy-range "$M/src" "$M/suid-$m"
+	t_eq "... clears setuid/setgid as write(2) does" 777 "$(stat -c %a "$M/suid-$m")"
+done
+printf 'setuid\n' >"$B0/suid-up"
+chmod 4777 "$B0/suid-up"
+t_ok "uid $RFS_UID copy_file_range into a 4777 upper file" rfsprobe --uid $RFS_UID copy-range "$M/src" "$M/suid-up"
+t_eq "... clears setuid" 777 "$(stat -c %a "$M/suid-up")"
+printf 'same data\n' >"$B1/dedupe-lower"
+printf 'same data\n' >"$B0/dedupe-upper"
+t_errno "dedupe into a file whose data is in a ro branch: EPERM (overlayfs: same)" EPERM \
+	rfsprobe dedupe "$M/dedupe-upper" "$M/dedupe-lower"
+t_errno "dedupe from a lower file: EPERM" EPERM rfsprobe dedupe "$M/dedupe-lower" "$M/dedupe-upper"
+t_eq "no copy-up for a refused dedupe" none "$(fsize "$B0/dedupe-lower")"
+
+# --- 4. inode flags ------------------------------------------------------------
+echo appended >"$B0/app"
+if rfsprobe chattr "$B0/app" +a >/dev/null; then
+	t_errno "append-only upper file: truncate(2) through the union: EPERM" EPERM rfsprobe truncate "$M/app" 0
+	t_errno "... O_TRUNC open: EPERM" EPERM rfsprobe open "$M/app" w,trunc
+	t_errno "... open for writing without O_APPEND: EPERM" EPERM rfsprobe open "$M/app" w
+	t_ok "... appending works" rfsprobe append "$M/app" more
+	t_eq "... and keeps the data" "appendedmore" "$(tr -d '\n' <"$M/app")"
+	t_errno "... unlink: EPERM" EPERM rfsprobe unlink "$M/app"
+	rfsprobe chattr "$B0/app" -a >/dev/null
+	echo lower >"$B1/imm"
+	rfsprobe chattr "$B1/imm" +i >/dev/null
+	t_errno "immutable lower file: open for append: EPERM" EPERM rfsprobe open "$M/imm" a
+	t_errno "... chmod: EPERM" EPERM rfsprobe chmod "$M/imm" 600
+	t_errno "... setxattr: EPERM" EPERM rfsprobe setxattr "$M/imm" user.x 1
+	t_eq "... nothing was copied up" none "$(fsize "$B0/imm")"
+	rfsprobe chattr "$B1/imm" -i >/dev/null
+	echo lower >"$B1/alow"
+	rfsprobe chattr "$B1/alow" +a >/dev/null
+	t_ok "append-only lower file: appending copies it up" rfsprobe append "$M/alow" more
+	t_eq "... the copy is append-only too" a "$(rfsprobe lsattr "$B0/alow")"
+	t_errno "... so truncating it through the union stays refused" EPERM rfsprobe truncate "$M/alow" 0
+	rfsprobe chattr "$B0/alow" -a >/dev/null
+	rfsprobe chattr "$B1/alow" -a >/dev/null
+	echo lower >"$B1/noat"
+	rfsprobe chattr "$B1/noat" +A >/dev/null
+	t_ok "noatime lower file: chmod copies it up" rfsprobe chmod "$M/noat" 600
+	t_eq "... the copy keeps the noatime flag" A "$(rfsprobe lsattr "$B0/noat")"
+	echo lower >"$B1/viau"
+	t_eq "lsattr through the union reads the branch's flags" - "$(rfsprobe lsattr "$M/viau")"
+	t_ok "chattr +A through the union" rfsprobe chattr "$M/viau" +A
+	t_eq "... copies the file up and sets the flag there" A "$(rfsprobe lsattr "$B0/viau")"
+	t_eq "... the lower file keeps its flags" - "$(rfsprobe lsattr "$B1/viau")"
+	t_eq "... lsattr through the union shows it" A "$(rfsprobe lsattr "$M/viau")"
+	t_errno "chattr +a through the union as a non-owner: EPERM" EPERM rfsprobe --uid $RFS_UID chattr "$M/viau" +a
+else
+	t_skip "inode flags" "the scratch filesystem takes no chattr +a"
+fi
+
+# --- 5. ownership checks on current attributes ---------------------------------
+echo owned >"$B0/owned"
+chown $RFS_UID:$RFS_UID "$B0/owned"
+chmod 0644 "$B0/owned"
+stat "$M/owned" >/dev/null
+chown 0:0 "$B0/owned"
+t_errno "a direct chown in the branch counts at once: the former owner's chmod is EPERM" EPERM \
+	rfsprobe --uid $RFS_UID chmod "$M/owned" 4777
+t_eq "... the mode is unchanged" 644 "$(stat -c %a "$B0/owned")"
+echo owned >"$B1/lowned"
+chown $RFS_UID:$RFS_UID "$B1/lowned"
+stat "$M/lowned" >/dev/null
+chown 0:0 "$B1/lowned"
+t_errno "... also for a lower file (no copy-up)" EPERM rfsprobe --uid $RFS_UID chmod "$M/lowned" 4777
+t_eq "... which stays in its branch" none "$(fsize "$B0/lowned")"
+
+# --- 9. whiteout/opaque changes never show a deleted tree -------------------------
+# mkdir over a whiteout and rename over an emptied directory pass through
+# a state where a directory and the whiteout of its name are in one branch:
+# that directory must merge nothing from below (the deleted tree stays
+# hidden whatever happens next).
+mkdir -p "$B1/cut/sub"
+echo below >"$B1/cut/y"
+mkdir "$B0/cut"
+echo up >"$B0/cut/x"
+: >"$B0/.wh.cut"
+drop_caches
+t_eq "a directory whited out in its own branch shows only its own entries" x "$(ls -A "$M/cut" | tr '\n' ' ' | sed 's/ $//')"
+rm "$B0/.wh.cut"
+drop_caches
+t_eq "... and merges again once the whiteout is gone" "sub x y" "$(ls -A "$M/cut" | tr '\n' ' ' | sed 's/ $//')"
+mkdir -p "$B1/rt"
+echo gone >"$B1/rt/file"
+rm "$M/rt/file"
+mkdir "$M/rsrc"
+t_ok "rename an empty directory over an emptied merged one" rfsprobe rename "$M/rsrc" "$M/rt"
+t_eq "... it shows nothing of the old tree" "" "$(ls -A "$M/rt")"
+t_eq "... and leaves no whiteout of its name" none "$(fsize "$B0/.wh.rt")"
+mkdir -p "$B1/md"
+echo gone >"$B1/md/file"
+rm -r "$M/md"
+t_ok "mkdir over a whited-out directory" mkdir "$M/md"
+t_eq "... shows an empty directory" "" "$(ls -A "$M/md")"
+
+# --- 14. lower atime -------------------------------------------------------------
+echo read-me >"$B1/atime"
+touch -a -d '2001-01-01 00:00:00' "$B1/atime"
+before=$(stat -c %X "$B1/atime")
+cat "$M/atime" >/dev/null
+drop_caches
+cat "$M/atime" >/dev/null
+t_eq "reading through the union leaves the lower atime alone" "$before" "$(stat -c %X "$B1/atime")"
+
+# --- 15. /proc/mounts escaping ---------------------------------------------------
+C=$T/'with,comma'
+mkdir -p "$C" "$T/m2"
+echo c >"$C/f"
+t_ok "mount a branch whose path has a comma (mount(2) data: '\\,')" rfs_mount "$T/m2" "br:$B0=rw:$T/with\\,comma=ro"
+line=$(awk -v m="$T/m2" '$2 == m { print $4 }' /proc/mounts)
+case $line in
+*'with\054comma'*) t_ok "/proc/mounts escapes the comma as \\054 (seq_escape, like every option)" true ;;
+*) t_ok "/proc/mounts escapes the comma as \\054 (got: $line)" false ;;
+esac
+umount "$T/m2"
+
+# --- 7. umount -l while paths inside are walked ----------------------------------
+# The superblock goes while RCU-walk may still read it (a lazily unmounted
+# union whose last user leaves while others walk): KASAN reports a
+# use-after-free if it is freed without a grace period.
+mkdir -p "$T/lz0" "$T/lz1" "$T/lzm"
+mkdir -p "$T/lz1/d/e/f"
+echo x >"$T/lz1/d/e/f/g"
+i=0
+while [ $i -lt 20 ]; do
+	rfs_mount "$T/lzm" "br:$T/lz0=rw:$T/lz1=ro" || break
+	(cd "$T/lzm/d" && while :; do stat e/f/g >/dev/null 2>&1 || break; done) &
+	w1=$!
+	(cd "$T/lzm/d/e" && while :; do stat f/g >/dev/null 2>&1 || break; done) &
+	w2=$!
+	sleep 0.1
+	umount -l "$T/lzm"
+	sleep 0.05
+	kill $w1 $w2 2>/dev/null
+	wait $w1 $w2 2>/dev/null
+	i=$((i + 1))
+done
+t_eq "20 lazy umounts with walkers inside (KASAN watches the frees)" 20 "$i"
+
+umount "$M"
+t_done
