@@ -386,3 +386,45 @@ ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_
 	sb_end_write(sb);
 	return ret;
 }
+
+/* Whether setting an access ACL on @inode must clear its setgid bit first:
+ * the branch's set_acl runs with the mounter's capabilities and would keep
+ * it (overlayfs: ovl_set_or_remove_acl). */
+bool rfs_acl_kills_sgid(struct inode *inode)
+{
+	return (inode->i_mode & S_ISGID) &&
+	       !in_group_or_capable(&nop_mnt_idmap, inode, i_gid_into_vfsgid(&nop_mnt_idmap, inode));
+}
+
+/* syncfs(2) of a union: the writable branch's filesystem (ovl_sync_fs). */
+int rfs_sync_branch_fs(struct super_block *sb)
+{
+	int ret;
+
+	down_read(&sb->s_umount);
+	ret = sync_filesystem(sb);
+	up_read(&sb->s_umount);
+	return ret;
+}
+
+/* Write access to a branch inode for a truncate (ETXTBSY while it runs). */
+int rfs_get_write_access(struct inode *inode) { return get_write_access(inode); }
+void rfs_put_write_access(struct inode *inode) { put_write_access(inode); }
+
+/*
+ * splice into the branch file @out: its filesystem's freeze protection
+ * first, then the pipe (taken by ->splice_write), as a splice into that
+ * filesystem does directly (overlayfs: backing_file_splice_write).
+ */
+ssize_t rfs_splice_write_real(struct pipe_inode_info *pipe, struct file *out,
+			      loff_t *ppos, size_t len, unsigned int flags)
+{
+	ssize_t ret;
+
+	if (!out->f_op->splice_write)
+		return -EINVAL;
+	file_start_write(out);
+	ret = out->f_op->splice_write(pipe, out, ppos, len, flags);
+	file_end_write(out);
+	return ret;
+}

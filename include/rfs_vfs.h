@@ -145,6 +145,12 @@ int rfs_fileattr_get_flags(struct dentry *dentry, unsigned int *flags);
 int rfs_fileattr_set_flags(struct mnt_idmap *idmap, struct dentry *dentry,
 			   unsigned int flags, unsigned int mask);
 int rfs_file_flush(struct file *file, fl_owner_t id);
+bool rfs_acl_kills_sgid(struct inode *inode);
+int rfs_sync_branch_fs(struct super_block *sb);
+int rfs_get_write_access(struct inode *inode);
+void rfs_put_write_access(struct inode *inode);
+ssize_t rfs_splice_write_real(struct pipe_inode_info *pipe, struct file *out,
+			      loff_t *ppos, size_t len, unsigned int flags);
 ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_t pos);
 int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa);
 int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa);

@@ -435,8 +435,13 @@ pub(crate) fn rename(
             create_whiteout(sbi, &g.old(), oname)?;
         }
         let nu = g.new().lookup(nname)?;
-        if let (Some(_), Some(t)) = (nu.inode(), target) {
-            if !t.data().view().upper().is_some_and(|tu| is_upper_of(&nu, &tu.dentry)) {
+        if nu.inode().is_some() {
+            // The new name has an object in the writable branch: it must
+            // be the upper of the union object the rename replaces. One made
+            // directly in the branch since (the union shows no target, or
+            // another one) is not overwritten: ESTALE, the system call walks
+            // the paths again (overlayfs checks the same).
+            if !target.is_some_and(|t| t.data().view().upper().is_some_and(|tu| is_upper_of(&nu, &tu.dentry))) {
                 return Err(code::estale());
             }
         }

@@ -28,13 +28,18 @@ pub(crate) struct RegFile {
     open: OpenGuard,
 }
 
-/// Flags that ask for write access of some kind.
-const WRITE_FLAGS: u32 = sys::O_WRONLY | sys::O_RDWR | sys::O_TRUNC | sys::O_APPEND;
+/// Whether an open with `flags` may change the file: write access, or
+/// O_TRUNC (Linux truncates with O_RDONLY too). O_APPEND alone does not:
+/// `O_RDONLY|O_APPEND` opens for reading and must not copy up (overlayfs:
+/// ovl_open_need_copy_up).
+fn writes(flags: u32) -> bool {
+    flags & sys::O_ACCMODE != sys::O_RDONLY || flags & sys::O_TRUNC != 0
+}
 
 /// `open` of the union file of `dentry`, with open flags `flags`.
 pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32) -> Result<RegFile> {
     let sbi = sb.info();
-    if flags & WRITE_FLAGS != 0 {
+    if writes(flags) {
         // With O_TRUNC too the whole file is copied: the VFS truncates it
         // (setattr) only after ->open returned, and may still fail the open
         // before that (ETXTBSY for a running program opened
@@ -47,7 +52,7 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
     let top = ui_view.top()?;
     // O_TRUNC was (or will be) applied through setattr on the union inode.
     let real_flags = flags & !(sys::O_CREAT | sys::O_EXCL | sys::O_NOCTTY | sys::O_TRUNC);
-    let write = flags & WRITE_FLAGS != 0;
+    let write = writes(flags);
     let open = OpenGuard::new(&top.branch, write)?;
     if write {
         // A remount may have made the branch read-only between the copy-up

@@ -507,6 +507,13 @@ pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
     {
         let _creds = sbi.cred.override_creds();
         let _w = WriteAccess::get(upper.branch.root.mnt(), &upper.branch.root)?;
+        // A size change needs write access to the upper inode: ETXTBSY while
+        // a program runs from it (directly in the branch, say), as
+        // overlayfs's ovl_setattr checks.
+        let _wa = match attr.size() {
+            Some(_) => Some(crate::vfs::lower::InodeWriteAccess::get(&upper.dentry)?),
+            None => None,
+        };
         attr.apply(upper.branch.root.mnt(), &upper.dentry)?;
     }
     if let Some(i) = upper.dentry.inode() {
@@ -588,6 +595,23 @@ pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<
 /// # Safety
 /// `a` must be NULL or an ACL the caller holds referenced during the call.
 pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut sys::posix_acl) -> Result {
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    refresh(ui);
+    if a.is_null() {
+        // Removing an ACL that is not there fails without a copy-up.
+        let ui_view = ui.data().view();
+        let top = ui_view.top()?;
+        let _creds = sb.info().cred.override_creds();
+        xattr::get(top.branch.root.mnt(), &top.dentry, acl::name_of(kind)?)?;
+    }
+    // The branch sets the ACL with the mounter's capabilities, which keep
+    // the setgid bit that the VFS would clear for a caller outside the
+    // file's group: clear it first, as that caller (overlayfs:
+    // ovl_set_or_remove_acl).
+    // SAFETY: the union inode is live (the caller holds `d`).
+    if kind == acl::ACL_TYPE_ACCESS && unsafe { sys::rfs_acl_kills_sgid(ui.vfs().as_ptr()) } {
+        setattr(sb, d.clone(), Attr::new().kill_sgid())?;
+    }
     copy_up(sb, &d, Data::All)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();

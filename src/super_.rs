@@ -635,6 +635,22 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
 
 /// The options part of the /proc/mounts line: `,si=ID,dirs=BR:BR...`, with
 /// paths escaped so that the line can be given to mount(8) again.
+/// syncfs(2) (and sync(2)) of the union: syncs the writable branch's
+/// filesystem, where everything rfs writes lands, once, in the waiting pass
+/// (overlayfs: ovl_sync_fs). The read-only branches have nothing of rfs's.
+pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
+    if !wait {
+        return Ok(());
+    }
+    let tab = sbi.tab();
+    let Some((rw, _)) = tab.top_rw() else { return Ok(()) };
+    let _creds = sbi.cred.override_creds();
+    // SAFETY: the branch holds its mount, so its superblock is live; the
+    // helper takes its s_umount (order: the union's, then the branch's).
+    crate::vfs::to_result(unsafe { crate::vfs::sys::rfs_sync_branch_fs(rw.root.sb()) })?;
+    Ok(())
+}
+
 pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
     // Keys and separators as they are; values with the kernel's octal
     // escaping of space, tab, newline, `\` and `,` (seq_show_option's set),

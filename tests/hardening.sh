@@ -11,7 +11,9 @@
 #     a running program) keeps the file's data;
 #  3. copy_file_range into a setuid/setgid file clears the bits, as write(2)
 #     does; dedupe into a file whose data is in a read-only branch is EPERM
-#     (the lower file is never written);
+#     (the lower file is never written); setfacl clears setgid like natively;
+#     O_RDONLY|O_APPEND does not copy up; truncate through the union of a
+#     running program is ETXTBSY;
 #  4. append-only and immutable flags of the branch file apply to the union
 #     file, and a copy-up keeps them;
 #  5. ownership checks use the owner the branch has now (a direct chown in
@@ -196,6 +198,39 @@ t_errno "dedupe into a file whose data is in a ro branch: EPERM (overlayfs: same
 	rfsprobe dedupe "$M/dedupe-upper" "$M/dedupe-lower"
 t_errno "dedupe from a lower file: EPERM" EPERM rfsprobe dedupe "$M/dedupe-lower" "$M/dedupe-upper"
 t_eq "no copy-up for a refused dedupe" none "$(fsize "$B0/dedupe-lower")"
+
+# setfacl by the owner, outside the file's group: setgid goes, as natively
+# (the branch sets the ACL with the mounter's capabilities, which keep it).
+echo sg >"$B1/sgacl"
+chown $RFS_UID:0 "$B1/sgacl"
+chmod 2775 "$B1/sgacl"
+if rfsprobe setacl "$B1/sgacl" access u::rwx,g::r-x,o::r-x >/dev/null 2>&1; then
+	t_ok "uid $RFS_UID sets an access ACL on its setgid file (group root)" \
+		rfsprobe --uid $RFS_UID setacl "$M/sgacl" access u::rwx,g::r-x,o::---
+	t_eq "... the setgid bit is cleared (native: the same)" 750 "$(stat -c %a "$M/sgacl")"
+	echo noacl >"$B1/noacl"
+	t_errno "removing an ACL the file does not have: ENODATA" ENODATA rfsprobe rmacl "$M/noacl" access
+	t_eq "... without a copy-up" none "$(fsize "$B0/noacl")"
+else
+	t_skip "setfacl and setgid" "the scratch filesystem takes no POSIX ACLs"
+fi
+
+# O_RDONLY|O_APPEND opens for reading: no copy-up.
+echo roapp >"$B1/roapp"
+t_ok "O_RDONLY|O_APPEND open of a lower file" rfsprobe open "$M/roapp" r,append
+t_eq "... does not copy it up" none "$(fsize "$B0/roapp")"
+
+# truncate through the union of a program running directly from the branch.
+mkdir -p "$B0/bin2"
+cp /bin/busybox "$B0/bin2/busybox"
+"$B0/bin2/busybox" sleep 30 &
+prog=$!
+sleep 1
+t_errno "truncate(2) through the union of a program running from the branch: ETXTBSY" ETXTBSY \
+	rfsprobe truncate "$M/bin2/busybox" 0
+kill $prog 2>/dev/null
+wait $prog 2>/dev/null
+t_eq "... it keeps its data" "$(fsize /bin/busybox)" "$(fsize "$B0/bin2/busybox")"
 
 # --- 4. inode flags ------------------------------------------------------------
 echo appended >"$B0/app"

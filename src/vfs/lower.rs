@@ -297,7 +297,10 @@ impl Attr {
     pub(crate) unsafe fn from_union(attr: *const sys::iattr) -> Self {
         // SAFETY: guaranteed by the caller; iattr is plain data.
         let mut a = unsafe { core::ptr::read(attr) };
-        a.ia_valid &= !sys::ATTR_FILE;
+        // Neither the union file nor "this is open(O_TRUNC)" means anything
+        // to the branch (rfs opens branch files without O_TRUNC; a FUSE
+        // branch would skip the truncate): overlayfs clears both too.
+        a.ia_valid &= !(sys::ATTR_FILE | sys::ATTR_OPEN);
         if a.ia_valid & (sys::ATTR_KILL_SUID | sys::ATTR_KILL_SGID) != 0 {
             a.ia_valid &= !sys::ATTR_MODE;
         }
@@ -308,6 +311,13 @@ impl Attr {
     /// The new size, when ATTR_SIZE is set.
     pub(crate) fn size(&self) -> Option<i64> {
         (self.0.ia_valid & sys::ATTR_SIZE != 0).then_some(self.0.ia_size)
+    }
+
+    /// Asks the branch to clear the setgid bit (ATTR_KILL_SGID: the branch
+    /// computes the mode from its own inode).
+    pub(crate) fn kill_sgid(mut self) -> Self {
+        self.0.ia_valid |= sys::ATTR_KILL_SGID;
+        self
     }
 
     /// Sets the size.
@@ -354,6 +364,28 @@ impl Attr {
 }
 
 /// Extended attributes of lower objects.
+/// Write access to a branch inode (get_write_access), held until dropped:
+/// ETXTBSY while a program runs from it.
+pub(crate) struct InodeWriteAccess(*mut sys::inode);
+
+impl InodeWriteAccess {
+    /// Takes write access to the inode of the positive dentry `d`.
+    pub(crate) fn get(d: &Dentry) -> Result<Self> {
+        let i = d.inode().ok_or(ENOENT)?.as_ptr();
+        // SAFETY: `d` pins its inode; the count is dropped in `drop`, and
+        // the inode outlives it (the caller keeps `d`).
+        to_result(unsafe { sys::rfs_get_write_access(i) })?;
+        Ok(InodeWriteAccess(i))
+    }
+}
+
+impl Drop for InodeWriteAccess {
+    fn drop(&mut self) {
+        // SAFETY: taken in `get`; the inode is still pinned by the caller.
+        unsafe { sys::rfs_put_write_access(self.0) };
+    }
+}
+
 /// Inode flags (`FS_*_FL`, the chattr flags) of branch objects.
 pub(crate) mod flags {
     use super::{idmap, sys, to_result, Dentry, Result};

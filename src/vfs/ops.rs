@@ -63,6 +63,7 @@ pub(crate) static SUPER_OPS: Table<sys::super_operations> = Table(sys::super_ope
     destroy_inode: Some(destroy_inode),
     free_inode: Some(free_inode),
     statfs: Some(statfs),
+    sync_fs: Some(sync_fs),
     show_options: Some(show_options),
     // SAFETY: all-zero is a valid super_operations (no operations).
     ..unsafe { core::mem::zeroed() }
@@ -87,6 +88,12 @@ unsafe extern "C" fn statfs(dentry: *mut sys::dentry, buf: *mut sys::kstatfs) ->
     // SAFETY: `dentry` is on our superblock; `buf` is the caller's output.
     let (sb, buf) = unsafe { (SuperBlock::from_raw((*dentry).d_sb), &mut *buf) };
     errno(crate::super_::statfs(sb.info(), buf))
+}
+
+unsafe extern "C" fn sync_fs(sb: *mut sys::super_block, wait: c_int) -> c_int {
+    // SAFETY: the VFS syncs our live superblock (s_umount held).
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    errno(crate::super_::sync_fs(sb.info(), wait != 0))
 }
 
 unsafe extern "C" fn show_options(m: *mut sys::seq_file, root: *mut sys::dentry) -> c_int {
@@ -780,9 +787,32 @@ unsafe extern "C" fn file_splice_write(
     len: usize,
     flags: c_uint,
 ) -> isize {
-    // SAFETY: a splice into our open file: iter_file_splice_write turns it
-    // into write_iter calls on the union file.
-    unsafe { sys::iter_file_splice_write(pipe, file, ppos, len, flags) }
+    // SAFETY: a splice into our open file (opened for writing, so its
+    // branch file is the upper one), which pins its inode.
+    let (sb, ui, rf) = unsafe {
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() as isize };
+        let (sb, ui) = union_inode((*file).f_inode);
+        (sb, ui, rf)
+    };
+    // As a write: the union inode lock, setuid/setgid dropped as the
+    // caller; then the branch file's own splice_write, which takes its
+    // filesystem's freeze protection before the pipe lock, as a splice
+    // into that filesystem does (overlayfs: ovl_splice_write). Going
+    // through write_iter instead would take the pipe lock first.
+    let _lock = ui.vfs().lock();
+    // SAFETY: our open file, with its inode locked as file_remove_privs needs.
+    let r = unsafe { sys::file_remove_privs(file) };
+    if r != 0 {
+        return r as isize;
+    }
+    let n = {
+        let _creds = sb.info().cred.override_creds();
+        // SAFETY: the branch file is open and held by the union file; `pipe`
+        // and `ppos` are the caller's, live for the call.
+        unsafe { sys::rfs_splice_write_real(pipe, rf.real.as_ptr(), ppos, len, flags) }
+    };
+    crate::file::refresh(ui, rf);
+    n
 }
 
 unsafe extern "C" fn file_fallocate(file: *mut sys::file, mode: c_int, offset: i64, len: i64) -> c_long {
@@ -958,9 +988,18 @@ unsafe extern "C" fn file_flush(file: *mut sys::file, id: sys::fl_owner_t) -> c_
 }
 
 unsafe extern "C" fn file_fsync(file: *mut sys::file, start: i64, end: i64, datasync: c_int) -> c_int {
-    // SAFETY: fsync of our open file.
+    // SAFETY: fsync of our open file, which pins its inode.
     unsafe {
         let Some(rf) = real_file(file) else { return EBADF.to_errno() };
+        let (sb, ui) = union_inode((*file).f_inode);
+        // Only the upper: a file opened for reading before its copy-up
+        // still uses its lower file, and a read-only branch is never
+        // written (overlayfs: ovl_fsync). Nothing of rfs's is unsynced in
+        // a lower file.
+        if !on_upper(ui, rf) {
+            return 0;
+        }
+        let _creds = sb.info().cred.override_creds();
         errno(rf.real.fsync(start, end, datasync != 0))
     }
 }
