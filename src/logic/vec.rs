@@ -98,25 +98,29 @@ use self::strict as kalloc;
 #[cfg(any(rfs_kernel, rfs_strict))]
 pub type Vec<T> = kalloc::KVVec<T>;
 
+// Allocations are charged to the memory cgroup of the task that makes them
+// (`GFP_KERNEL_ACCOUNT`): merged directory listings kept with open files and
+// the inode-number map grow with what users do, and must count against
+// their limits.
 #[cfg(any(rfs_kernel, rfs_strict))]
 impl<T> VecExt<T> for Vec<T> {
     fn try_push(&mut self, v: T) -> Result<(), NoMem> {
-        self.push(v, kalloc::flags::GFP_KERNEL).map_err(|_: kalloc::AllocError| NoMem)
+        self.push(v, kalloc::flags::GFP_KERNEL_ACCOUNT).map_err(|_: kalloc::AllocError| NoMem)
     }
 
     fn try_with_capacity(n: usize) -> Result<Self, NoMem> {
-        Vec::with_capacity(n, kalloc::flags::GFP_KERNEL).map_err(|_: kalloc::AllocError| NoMem)
+        Vec::with_capacity(n, kalloc::flags::GFP_KERNEL_ACCOUNT).map_err(|_: kalloc::AllocError| NoMem)
     }
 
     fn try_reserve_more(&mut self, n: usize) -> Result<(), NoMem> {
-        self.reserve(n, kalloc::flags::GFP_KERNEL).map_err(|_: kalloc::AllocError| NoMem)
+        self.reserve(n, kalloc::flags::GFP_KERNEL_ACCOUNT).map_err(|_: kalloc::AllocError| NoMem)
     }
 
     fn try_extend_from_slice(&mut self, s: &[T]) -> Result<(), NoMem>
     where
         T: Clone,
     {
-        self.extend_from_slice(s, kalloc::flags::GFP_KERNEL)
+        self.extend_from_slice(s, kalloc::flags::GFP_KERNEL_ACCOUNT)
             .map_err(|_: kalloc::AllocError| NoMem)
     }
 }
@@ -142,6 +146,8 @@ pub mod strict {
         pub struct Flags(pub u32);
         /// Stand-in for `GFP_KERNEL`.
         pub const GFP_KERNEL: Flags = Flags(0);
+        /// Stand-in for `GFP_KERNEL_ACCOUNT`.
+        pub const GFP_KERNEL_ACCOUNT: Flags = Flags(1);
     }
 
     /// The kernel `Vec` API surface over a host vector.
