@@ -428,3 +428,45 @@ ssize_t rfs_splice_write_real(struct pipe_inode_info *pipe, struct file *out,
 	file_end_write(out);
 	return ret;
 }
+
+/*
+ * The union inode cache (issue 14 item 6): a non-directory union inode is
+ * hashed by the branch inode that gives it its data (its key, kept in
+ * i_private, as overlayfs keys its inodes on the real inode), so every name
+ * of one file (hard links in a branch) is one union inode: flock, leases,
+ * ETXTBSY and inotify are shared as on the branch.
+ */
+static int rfs_icache_test(struct inode *inode, void *key)
+{
+	return inode->i_private == key;
+}
+
+/*
+ * Publishes the new, fully built union inode @inode under @key, or returns
+ * the union inode already cached under @key (referenced; @inode is put).
+ */
+struct inode *rfs_inode_cache_insert(struct inode *inode, void *key)
+{
+	struct inode *old;
+
+	inode->i_private = key;
+	old = inode_insert5(inode, (unsigned long)key, rfs_icache_test, NULL, key);
+	if (old == inode) {
+		unlock_new_inode(inode);
+		return inode;
+	}
+	if (!old)
+		return inode;	/* not cached: used as it is */
+	iput(inode);
+	return old;
+}
+
+/* A copy-up gave the cached union inode @inode a new data source @key. */
+void rfs_inode_cache_rekey(struct inode *inode, void *key)
+{
+	if (inode_unhashed(inode) || inode->i_private == key)
+		return;
+	remove_inode_hash(inode);
+	inode->i_private = key;
+	__insert_inode_hash(inode, (unsigned long)key);
+}

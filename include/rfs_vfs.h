@@ -145,6 +145,8 @@ int rfs_fileattr_get_flags(struct dentry *dentry, unsigned int *flags);
 int rfs_fileattr_set_flags(struct mnt_idmap *idmap, struct dentry *dentry,
 			   unsigned int flags, unsigned int mask);
 int rfs_file_flush(struct file *file, fl_owner_t id);
+struct inode *rfs_inode_cache_insert(struct inode *inode, void *key);
+void rfs_inode_cache_rekey(struct inode *inode, void *key);
 bool rfs_acl_kills_sgid(struct inode *inode);
 int rfs_sync_branch_fs(struct super_block *sb);
 int rfs_get_write_access(struct inode *inode);

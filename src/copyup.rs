@@ -159,6 +159,26 @@ fn upper_in(ui: &UnionInode, rw: &Branch) -> Result<bool> {
     }
 }
 
+/// Whether the name `d` has the upper of its union object `ui` (which has
+/// one) in the writable branch. A union inode is shared by the names of one
+/// file (namei.rs `publish`), and the copy-up of one name gives the union
+/// inode its upper without giving the other names theirs; only such a
+/// shared inode (more than one link) is checked.
+fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
+    if ui.vfs().nlink() <= 1 {
+        return Ok(true);
+    }
+    let view = ui.data().view();
+    let Some(u) = view.upper().and_then(|u| u.dentry.inode()) else { return Ok(false) };
+    let parent = d.parent();
+    let Some(pui) = union_inode_of(&parent) else { return Ok(true) };
+    let pview = pui.data().view();
+    let Some(udir) = pview.upper() else { return Ok(false) };
+    let name = d.name()?;
+    let cur = udir.dentry.lookup_child(&name)?;
+    Ok(cur.inode().is_some_and(|i| i.as_ptr() == u.as_ptr()))
+}
+
 /// Makes sure the union object of `d` has its upper: copies up `d` and,
 /// first, every ancestor that lacks one.
 pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
@@ -166,7 +186,7 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
     let w = writable(sbi)?;
     loop {
         let ui = union_inode_of(d).ok_or(ENOENT)?;
-        if upper_in(ui, &w.rw)? {
+        if upper_in(ui, &w.rw)? && name_has_upper(ui, d)? {
             return Ok(());
         }
         // The top-most ancestor-or-self whose parent has an upper.
@@ -198,7 +218,21 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     // recorded: unlink and rename of the same object wait for it (dir.rs).
     let _lock = ui.data().lock_copyup()?;
     if upper_in(ui, rw)? {
-        return Ok(());
+        if name_has_upper(ui, d)? {
+            return Ok(());
+        }
+        // Another name of the same file was copied up: this name becomes
+        // another link to that copy.
+        let _creds = sbi.cred.override_creds();
+        let view = ui.data().view();
+        let upper = view.upper().ok_or(EIO)?.dentry.clone();
+        let pui_view = pui.data().view();
+        let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
+        let name = d.name()?;
+        if d.is_unhashed() || whited_out(upper_dir, &name)? {
+            return Err(code::estale());
+        }
+        return link_up(sbi, rw, ui, upper_dir, &name, &upper);
     }
     let ui_view = ui.data().view();
     let src = ui_view.top()?;
@@ -276,6 +310,10 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
                     Err(e) => pr_warn!("rfs: cannot record a pseudo-link ({:?})\n", e),
                 }
             }
+            if let Some(i) = tmp.inode() {
+                // The copy gives the union inode its data from now on.
+                crate::vfs::inode::cache_rekey(ui.vfs(), i);
+            }
             ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
             let stats = &sbi.stats;
             Stats::add(&stats.copyups, 1);
@@ -316,6 +354,7 @@ fn link_up(sbi: &SbInfo, rw: &Arc<Branch>, ui: &UnionInode, upper_dir: &Dentry, 
         ui.refresh_attr(inode);
         ui.set_nlink(inode.nlink());
         sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
+        crate::vfs::inode::cache_rekey(ui.vfs(), inode);
     }
     ui.data().set_upper(Lower { branch: rw.clone(), dentry: new })?;
     Stats::add(&sbi.stats.copyups, 1);

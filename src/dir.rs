@@ -195,7 +195,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         }
         _ => {
             let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: child });
-            let inode = namei::make_inode(sb, res)?;
+            let inode = namei::publish(namei::make_inode(sb, res)?)?;
             // SAFETY: `dentry` is the negative dentry of this operation.
             unsafe { inode.instantiate(dentry.as_ptr()) };
         }
@@ -271,11 +271,15 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         }
         if let Some(u) = upper.as_ref() {
             let cur = g.lookup(name)?;
-            if !is_upper_of(&cur, u) {
+            if cur.inode().is_none() && need_wh && !is_dir {
+                // A name that shares its union inode with another name of
+                // the same file (namei.rs `publish`) whose copy-up gave the
+                // inode its upper: this name has none; the whiteout above
+                // removes it.
+            } else if !is_upper_of(&cur, u) {
                 // The branch changed behind the union's back.
                 return Err(code::estale());
-            }
-            if !is_dir {
+            } else if !is_dir {
                 g.unlink(&cur)?;
             } else {
                 gone = Some(cur);

@@ -602,7 +602,9 @@ pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut s
         let ui_view = ui.data().view();
         let top = ui_view.top()?;
         let _creds = sb.info().cred.override_creds();
-        xattr::get(top.branch.root.mnt(), &top.dentry, acl::name_of(kind)?)?;
+        if acl::get(top.branch.root.mnt(), &top.dentry, kind)?.is_none() {
+            return Err(crate::vfs::code::enodata());
+        }
     }
     // The branch sets the ACL with the mounter's capabilities, which keep
     // the setgid bit that the VFS would clear for a caller outside the

@@ -31,7 +31,7 @@ use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::vfs::fs::SuperBlock;
-use crate::vfs::inode::{mode, InodeRef, Kind, NewInode};
+use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
 use crate::vfs::rcu::RcuWalk;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
@@ -235,6 +235,28 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
     Ok(inode)
 }
 
+/// Publishes a new union inode through the union inode cache: a
+/// non-directory is keyed by the branch inode that gives it its data (its
+/// upper, else the pseudo-link, else its lower), so all names of one file
+/// share one union inode (overlayfs: ovl_get_inode); if one is cached under
+/// that key already, it is returned instead. Directories are not cached
+/// (they have one name).
+pub(crate) fn publish(mut inode: NewInode<InodeInfo>) -> Result<CachedInode> {
+    if inode.is_dir() {
+        return Ok(inode.uncached());
+    }
+    let key = {
+        let data = inode.data_mut();
+        let view = data.view();
+        view.top()?.dentry.inode().ok_or(ENOENT)?.as_ptr()
+    };
+    // SAFETY: `key` is the inode of a member the new inode holds a
+    // reference on, so it is live until `cached` returns (which only
+    // compares it).
+    let key = unsafe { InodeRef::from_raw(key) }.ok_or(ENOENT)?;
+    Ok(inode.cached(key))
+}
+
 /// The pseudo-link a resolved name reads from: for a hard-linked lower file
 /// without an upper, a copy of another of its names (plink.rs).
 fn plink_of(sbi: &SbInfo, res: &Resolved) -> Result<Option<Lower>> {
@@ -249,7 +271,7 @@ fn plink_of(sbi: &SbInfo, res: &Resolved) -> Result<Option<Lower>> {
 
 /// `lookup` in a union directory: returns the inode for `dentry`, or `None`
 /// for a negative dentry (cached, and revalidated as described above).
-pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>) -> Result<Option<NewInode<InodeInfo>>> {
+pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>) -> Result<Option<CachedInode>> {
     let name = dentry.name();
     if name.len() > whiteout::NAME_MAX {
         return Err(crate::vfs::code::enametoolong());
@@ -268,7 +290,7 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     if !res.is_positive() {
         return Ok(None);
     }
-    make_inode(sb, res).map(Some)
+    publish(make_inode(sb, res)?).map(Some)
 }
 
 /// d_revalidate in RCU-walk: true when the name is certainly still valid
@@ -327,6 +349,20 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     let res = resolve(sbi, &pview, &name, tab.rw())?;
     let same = match inode {
         None => !res.is_positive(),
+        Some(ui) if !ui.vfs().is_dir() => {
+            // A non-directory is the union inode of the branch inode that
+            // gives it its data (the union inode cache, `publish`), which
+            // may be shared with other names of the same file: it is still
+            // right when the name resolves to that same branch inode.
+            let old = ui.data().view();
+            let old_top = old.top()?.dentry.inode().map(|i| i.as_ptr());
+            let plink = plink_of(sbi, &res)?;
+            let new_top = match (&res.upper, &plink) {
+                (None, Some(p)) => p.dentry.inode().map(|i| i.as_ptr()),
+                _ => res.top().and_then(|t| t.dentry.inode()).map(|i| i.as_ptr()),
+            };
+            old_top.is_some() && old_top == new_top
+        }
         Some(ui) => {
             let old = ui.data().view();
             let new = Iterator::chain(res.upper.iter(), res.lowers.iter());

@@ -18,6 +18,9 @@
 #     file, and a copy-up keeps them;
 #  5. ownership checks use the owner the branch has now (a direct chown in
 #     the branch counts at once);
+#  6. the names of one file (hard links) are one union inode: flock and
+#     ETXTBSY are shared, also after the dcache was dropped and after a
+#     copy-up of one name;
 #  7. lazy umount while other tasks walk paths inside the union;
 #  9. a directory whited out in its own branch merges nothing from below
 #     (the state between the steps of mkdir over a whiteout and of rename
@@ -314,6 +317,51 @@ echo gone >"$B1/md/file"
 rm -r "$M/md"
 t_ok "mkdir over a whited-out directory" mkdir "$M/md"
 t_eq "... shows an empty directory" "" "$(ls -A "$M/md")"
+
+# --- 6. the names of one file are one union inode -------------------------------
+# flock, ETXTBSY (and leases, inotify) belong to the inode: through the
+# union as on the branch, also after the dcache was dropped, for hard links
+# in a lower branch, in the writable one, and after one name was copied up.
+echo data >"$B1/hl-a"
+ln "$B1/hl-a" "$B1/hl-b"
+echo data >"$B0/hu-a"
+ln "$B0/hu-a" "$B0/hu-b"
+# flock_shared A B LABEL: a lock held through A blocks one through B.
+flock_shared() {
+	rm -f "/tmp/fl.ready.$$"
+	rfsprobe flock "$1" ex hold "/tmp/fl.ready.$$" &
+	fp=$!
+	n=0
+	while [ ! -e "/tmp/fl.ready.$$" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	drop_caches
+	t_errno "$3: flock held through one name blocks another (EWOULDBLOCK)" EAGAIN rfsprobe flock "$2" ex
+	rm -f "/tmp/fl.ready.$$"
+	wait $fp
+}
+drop_caches
+flock_shared "$M/hl-a" "$M/hl-b" "hard links in a lower branch"
+flock_shared "$M/hu-a" "$M/hu-b" "hard links in the writable branch"
+t_ok "appending through one name copies the file up" rfsprobe append "$M/hl-a" more
+drop_caches
+flock_shared "$M/hl-b" "$M/hl-a" "after one name was copied up"
+t_eq "the other name shows the new data" "datamore" "$(tr -d '\n' <"$M/hl-b")"
+t_ok "appending through the other name" rfsprobe append "$M/hl-b" again
+t_eq "... both names show it" "datamoreagain datamoreagain" "$(tr -d '\n' <"$M/hl-a") $(tr -d '\n' <"$M/hl-b")"
+t_ok "unlink of one name" rm "$M/hl-a"
+t_eq "... the other keeps the data" "datamoreagain" "$(tr -d '\n' <"$M/hl-b")"
+t_ok "rename of the other" mv "$M/hl-b" "$M/hl-c"
+t_eq "... keeps the data too" "datamoreagain" "$(tr -d '\n' <"$M/hl-c")"
+t_eq "... and both lower names are as they were" "data data" "$(cat "$B1/hl-a") $(cat "$B1/hl-b")"
+cp /bin/busybox "$B1/bb1"
+ln "$B1/bb1" "$B1/bb2"
+drop_caches
+"$M/bb1" sleep 30 &
+prog=$!
+sleep 1
+t_errno "a program runs from one name: opening another for writing is ETXTBSY" ETXTBSY rfsprobe open "$M/bb2" w
+kill $prog 2>/dev/null
+wait $prog 2>/dev/null
+t_eq "... and nothing was copied up" none "$(fsize "$B0/bb2")"
 
 # --- 14. lower atime -------------------------------------------------------------
 echo read-me >"$B1/atime"

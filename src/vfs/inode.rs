@@ -382,16 +382,31 @@ impl<T: InodeData> NewInode<T> {
         }
     }
 
-    /// Publishes the inode under a new union dentry (d_splice_alias). Returns
-    /// the dentry the VFS should use instead, if any.
-    pub(crate) fn splice(self, dentry: *mut sys::dentry) -> Result<Option<Dentry>> {
+    /// Publishes the inode through the union inode cache under `key` (the
+    /// branch inode that gives it its data): returns it, or the union inode
+    /// already cached under that key (then this one is dropped). For
+    /// non-directories only.
+    pub(crate) fn cached(self, key: InodeRef<'_>) -> CachedInode {
         let i = self.inode.as_ptr();
         core::mem::forget(self);
-        // SAFETY: d_splice_alias consumes our inode reference, even on error;
-        // `dentry` is the VFS's dentry for this lookup.
-        let d = super::from_err_ptr(unsafe { sys::d_splice_alias(i, dentry) })?;
-        // SAFETY: a non-NULL result is a referenced dentry given to us.
-        Ok(unsafe { Dentry::from_raw(d) })
+        // SAFETY: we own the only reference to the unpublished inode; the
+        // helper returns a referenced inode (ours, or the cached one with
+        // ours put). The key is only compared, never dereferenced.
+        let r = unsafe { sys::rfs_inode_cache_insert(i, key.as_ptr().cast()) };
+        CachedInode(r)
+    }
+
+    /// The inode as it is, not cached (directories).
+    pub(crate) fn uncached(self) -> CachedInode {
+        let i = self.inode.as_ptr();
+        core::mem::forget(self);
+        CachedInode(i)
+    }
+
+    /// Whether it is a directory.
+    pub(crate) fn is_dir(&self) -> bool {
+        // SAFETY: the inode is ours and live.
+        unsafe { (*self.inode.as_ptr()).i_mode & mode::S_IFMT == mode::S_IFDIR }
     }
 
     /// Makes the inode the root of its superblock (d_make_root).
@@ -474,19 +489,8 @@ impl<T: InodeData> FsInode<T> {
     }
 }
 
-impl<T: InodeData> NewInode<T> {
-    /// Publishes the inode under the negative union dentry of a create,
-    /// mkdir, mknod or symlink (d_instantiate).
-    ///
-    /// # Safety
-    /// `dentry` must be the negative dentry of the operation in progress.
-    pub(crate) unsafe fn instantiate(self, dentry: *mut sys::dentry) {
-        let i = self.inode.as_ptr();
-        core::mem::forget(self);
-        // SAFETY: d_instantiate takes over our inode reference.
-        unsafe { sys::d_instantiate(dentry, i) };
-    }
 
+impl<T: InodeData> NewInode<T> {
     /// Publishes the inode as the one of an O_TMPFILE file (d_tmpfile).
     ///
     /// # Safety
@@ -497,6 +501,48 @@ impl<T: InodeData> NewInode<T> {
         // SAFETY: d_tmpfile takes over our inode reference.
         unsafe { sys::d_tmpfile(file, i) };
     }
+}
+
+/// A union inode reference from the cache ([`NewInode::cached`]): new or
+/// shared with other names of the same file. Dropping it unused puts it.
+pub(crate) struct CachedInode(*mut sys::inode);
+
+impl CachedInode {
+    /// Publishes it under a new union dentry (d_splice_alias), as
+    /// [`NewInode::splice`].
+    pub(crate) fn splice(self, dentry: *mut sys::dentry) -> Result<Option<Dentry>> {
+        let i = self.0;
+        core::mem::forget(self);
+        // SAFETY: d_splice_alias consumes our inode reference, even on error;
+        // `dentry` is the VFS's dentry for this lookup.
+        let d = super::from_err_ptr(unsafe { sys::d_splice_alias(i, dentry) })?;
+        // SAFETY: a non-NULL result is a referenced dentry given to us.
+        Ok(unsafe { Dentry::from_raw(d) })
+    }
+
+    /// Publishes it under the negative dentry of a create (d_instantiate).
+    ///
+    /// # Safety
+    /// `dentry` must be the negative dentry of the operation in progress.
+    pub(crate) unsafe fn instantiate(self, dentry: *mut sys::dentry) {
+        let i = self.0;
+        core::mem::forget(self);
+        // SAFETY: guaranteed by the caller; d_instantiate takes our reference.
+        unsafe { sys::d_instantiate(dentry, i) };
+    }
+}
+
+impl Drop for CachedInode {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { sys::iput(self.0) };
+    }
+}
+
+/// Gives the cached union inode `inode` its new key (after a copy-up).
+pub(crate) fn cache_rekey(inode: InodeRef<'_>, key: InodeRef<'_>) {
+    // SAFETY: both inodes are live; the helper only rehashes `inode`.
+    unsafe { sys::rfs_inode_cache_rekey(inode.as_ptr(), key.as_ptr().cast()) };
 }
 
 /// An inode's i_rwsem held exclusively; released on drop.

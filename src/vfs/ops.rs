@@ -62,6 +62,10 @@ pub(crate) static SUPER_OPS: Table<sys::super_operations> = Table(sys::super_ope
     alloc_inode: Some(alloc_inode),
     destroy_inode: Some(destroy_inode),
     free_inode: Some(free_inode),
+    // Union inodes hashed in the inode cache (namei.rs `publish`) go as
+    // soon as nobody uses them, as unhashed ones do: a cached inode would
+    // pin its branch dentries (overlayfs: the same).
+    drop_inode: Some(sys::generic_delete_inode),
     statfs: Some(statfs),
     sync_fs: Some(sync_fs),
     show_options: Some(show_options),
