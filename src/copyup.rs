@@ -163,9 +163,11 @@ fn upper_in(ui: &UnionInode, rw: &Branch) -> Result<bool> {
 /// one) in the writable branch. A union inode is shared by the names of one
 /// file (namei.rs `publish`), and the copy-up of one name gives the union
 /// inode its upper without giving the other names theirs; only such a
-/// shared inode (more than one link) is checked.
+/// shared inode (a non-directory with more than one link) is checked.
 fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
-    if ui.vfs().nlink() <= 1 {
+    // Directories are never shared (they have one name, and are not in
+    // the union inode cache).
+    if ui.vfs().is_dir() || ui.vfs().nlink() <= 1 {
         return Ok(true);
     }
     let view = ui.data().view();
