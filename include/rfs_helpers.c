@@ -380,6 +380,11 @@ ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_
 	struct super_block *sb = file_inode(file)->i_sb;
 	ssize_t ret;
 
+	/* Past the calling task's file size limit: the write would send it
+	 * SIGXFSZ (its lookup is no write of its own); a later record, logged
+	 * by a task that may write there, takes this one along. */
+	if (rlimit(RLIMIT_FSIZE) != RLIM_INFINITY && pos + len > rlimit(RLIMIT_FSIZE))
+		return -EAGAIN;
 	if (!sb_start_write_trylock(sb))
 		return -EAGAIN;
 	ret = __kernel_write(file, buf, len, &pos);

@@ -188,7 +188,7 @@ impl SbInfo {
     /// mount, unique within it.
     pub(crate) fn ino_of(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
         let mut st = self.inos.lock();
-        let ino = st.get_or_insert(branch_id, lower_ino)?;
+        let ino = st.get_or_insert(branch_id, lower_ino, &self.cred)?;
         self.publish_usage(&st);
         Ok(ino)
     }
@@ -204,7 +204,7 @@ impl SbInfo {
     /// (an object copied up keeps its number).
     pub(crate) fn alias_ino(&self, branch_id: u32, lower_ino: u64, ino: u64) -> Result {
         let mut st = self.inos.lock();
-        st.alias(branch_id, lower_ino, ino)?;
+        st.alias(branch_id, lower_ino, ino, &self.cred)?;
         self.publish_usage(&st);
         Ok(())
     }

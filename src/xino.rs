@@ -68,29 +68,35 @@ pub(crate) struct InoState {
 impl InoState {
     /// The union inode number of `(brid, lower_ino)`, handing out (and
     /// logging) a new one the first time.
-    pub(crate) fn get_or_insert(&mut self, brid: u32, lower_ino: u64) -> Result<u64> {
+    pub(crate) fn get_or_insert(&mut self, brid: u32, lower_ino: u64, cred: &Cred) -> Result<u64> {
         if let Some(ino) = self.map.get(brid, lower_ino) {
             return Ok(ino);
         }
         let ino = self.map.get_or_insert(brid, lower_ino).map_err(|_| ENOMEM)?;
-        self.log(Record::New { brid, lower_ino, ino });
+        self.log(Record::New { brid, lower_ino, ino }, cred);
         Ok(ino)
     }
 
     /// Makes `(brid, lower_ino)` share `ino` (and logs it).
-    pub(crate) fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64) -> Result {
+    pub(crate) fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64, cred: &Cred) -> Result {
         if self.map.get(brid, lower_ino).is_some() {
             return Ok(());
         }
         self.map.alias(brid, lower_ino, ino).map_err(|_| ENOMEM)?;
-        self.log(Record::Alias { brid, lower_ino, ino });
+        self.log(Record::Alias { brid, lower_ino, ino }, cred);
         Ok(())
     }
 
     /// Appends `r` to the file. A failed write stops the logging (the map
     /// stays right in memory; the file would no longer replay).
-    fn log(&mut self, r: Record) {
+    /// Appends `r` to the xino file (and whatever is pending), with the
+    /// mounter's credentials `cred` (the caller's would be checked by LSMs
+    /// against a file of the writable branch). A write that the
+    /// filesystem's freeze, or the calling task's file size limit, would
+    /// stop waits in `pending` for the next record.
+    fn log(&mut self, r: Record, cred: &Cred) {
         let Some(x) = self.xino.as_mut() else { return };
+        let _creds = cred.override_creds();
         if x.pending.push(r, GFP_KERNEL).is_err() {
             pr_warn!("rfs: cannot queue an xino record; inode numbers are kept in memory only\n");
             self.xino = None;
