@@ -159,6 +159,21 @@ else
 	t_skip "lookups while frozen" "the scratch filesystem cannot be frozen"
 fi
 
+# A lookup by a task with a small file size limit logs new inode numbers to
+# the xino file as the mounter does: no SIGXFSZ for the task, and the
+# numbers are not lost for the mount (the file keeps being written).
+mkdir -p "$B1/fsz"
+i=0
+while [ $i -lt 30 ]; do echo $i >"$B1/fsz/f$i"; i=$((i + 1)); done
+rc=$(sh -c "ulimit -f 0; ls -l '$M/fsz' >/dev/null 2>&1; echo \$?" 2>/dev/null)
+t_eq "ls -l of new names under ulimit -f 0: no SIGXFSZ" 0 "$rc"
+xb0=$(awk '{ print $NF }' /sys/fs/rfs/si_"$(mount_si "$M")"/xino 2>/dev/null)
+stat "$M/fsz/f1" >/dev/null
+echo new >"$B1/fsz/g"
+stat "$M/fsz/g" >/dev/null
+xb1=$(awk '{ print $NF }' /sys/fs/rfs/si_"$(mount_si "$M")"/xino 2>/dev/null)
+t_ok "... the xino file is still written afterwards ($xb0 -> $xb1)" test "${xb1:-0}" -gt "${xb0:-0}"
+
 # --- 2. a failed O_TRUNC open keeps the data -----------------------------------
 mkdir -p "$B1/bin"
 cp /bin/busybox "$B1/bin/busybox"
