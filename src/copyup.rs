@@ -289,6 +289,16 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     // still be written, and its copy-up must be able to create its copy in
     // the directory's (documented in rfs.rst, known limitations).
     let protect = if src.dentry.is_dir() { 0 } else { src_flags & lower::flags::PROTECT };
+    // The pseudo-link first: a file with those flags cannot be linked.
+    if placed.is_ok() {
+        if let (Some(l), Some(plnk)) = (linked, w.plnk.as_ref()) {
+            // Best effort: without it the other names keep the old data.
+            match crate::plink::record(rw, plnk, l, &tmp) {
+                Ok(()) => sbi.bump_plink_epoch(),
+                Err(e) => pr_warn!("rfs: cannot record a pseudo-link ({:?})\n", e),
+            }
+        }
+    }
     let placed = placed.and_then(|()| {
         if protect == 0 {
             return Ok(());
@@ -296,6 +306,13 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
         let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
         lower::flags::set(rw.root.mnt(), &tmp, protect, lower::flags::PROTECT).inspect_err(|_| {
             pr_warn!("rfs: a copy-up could not make its copy append-only/immutable like the original\n");
+            // The copy must not stay without them: it goes again (the
+            // union keeps showing the lower file).
+            if let Ok(g) = DirGuard::lock(rw.root.mnt(), upper_dir) {
+                if tmp.parent().same(upper_dir) && !tmp.is_unhashed() {
+                    let _ = g.unlink(&tmp);
+                }
+            }
         })
     });
     match placed {
@@ -304,13 +321,6 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
                 ui.refresh_attr(inode);
                 // The copy keeps the union inode number of the original.
                 sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
-            }
-            if let (Some(l), Some(plnk)) = (linked, w.plnk.as_ref()) {
-                // Best effort: without it the other names keep the old data.
-                match crate::plink::record(rw, plnk, l, &tmp) {
-                    Ok(()) => sbi.bump_plink_epoch(),
-                    Err(e) => pr_warn!("rfs: cannot record a pseudo-link ({:?})\n", e),
-                }
             }
             if let Some(i) = tmp.inode() {
                 // The copy gives the union inode its data from now on.
@@ -541,7 +551,12 @@ fn copy_flags(mnt: *mut sys::vfsmount, dst: &Dentry, flags: u32) -> Result {
         Err(e) => return Err(e),
     }
     if copy != 0 {
-        lower::flags::set(mnt, dst, copy, lower::flags::COPY)?;
+        // Best effort: a branch may take some flags and not others (tmpfs
+        // has no sync flag).
+        match lower::flags::set(mnt, dst, copy, lower::flags::COPY) {
+            Err(e) if lower::flags::unsupported(e) => {}
+            r => r?,
+        }
     }
     Ok(())
 }

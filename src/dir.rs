@@ -449,9 +449,11 @@ pub(crate) fn rename(
                 return Err(code::estale());
             }
         }
-        // RENAME_NOREPLACE goes to the branch too: a name made there
-        // directly since the VFS checked stays (EEXIST).
-        g.rename(&src, &nu, flags & sys::RENAME_NOREPLACE)?;
+        // RENAME_NOREPLACE is checked by the VFS on the union and, for a
+        // name made directly in the branch since, by the ESTALE check
+        // above; it is not passed on (NFS, 9p and old FUSE branches refuse
+        // every rename flag), as overlayfs does.
+        g.rename(&src, &nu, 0)?;
         remove_whiteout(&g.new(), nname)?;
     }
     if is_dir {

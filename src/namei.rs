@@ -361,12 +361,15 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
                 (None, Some(p)) => p.dentry.inode().map(|i| i.as_ptr()),
                 _ => res.top().and_then(|t| t.dentry.inode()).map(|i| i.as_ptr()),
             };
-            old_top.is_some() && old_top == new_top
+            // ... in the same role: after a remount the old upper may be a
+            // lower (copy-up would then refuse it with ESTALE for ever).
+            old_top.is_some() && old_top == new_top && old.upper().is_some() == res.upper.is_some()
         }
         Some(ui) => {
             let old = ui.data().view();
             let new = Iterator::chain(res.upper.iter(), res.lowers.iter());
             old.depth() == res.upper.iter().count() + res.lowers.len()
+                && old.upper().is_some() == res.upper.is_some()
                 && old.members().zip(new).all(|(a, b)| a.branch.same(&b.branch) && a.dentry.same(&b.dentry))
                 && old.plink().is_some() == plink_of(sbi, &res)?.is_some()
         }

@@ -652,9 +652,12 @@ pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
 }
 
 pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
-    // Keys and separators as they are; values with the kernel's octal
-    // escaping of space, tab, newline, `\` and `,` (seq_show_option's set),
-    // so every option of the line splits at its commas.
+    // Keys and separators as they are; values with rfs's own escapes
+    // (`\,` `\:` `\=` `\\`), then the kernel's octal escaping of space,
+    // tab, newline, `\` and `,` (seq_show_option's set): no bare comma is
+    // left inside a value, so the line splits at its commas like any
+    // filesystem's, and once the octal escapes are undone (`\134\054` ->
+    // `\,`) the options parse back to the same branches.
     let mut value = crate::logic::vec::Vec::new();
     push_hex(&mut value, sbi.si)?;
     m.write_raw(b",si=");
@@ -665,7 +668,7 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
             m.write_raw(b":");
         }
         value = crate::logic::vec::Vec::new();
-        options::escape_path_shown(&b.name, &mut value).map_err(|_| ENOMEM)?;
+        options::escape_path(&b.name, &mut value).map_err(|_| ENOMEM)?;
         m.write_escaped(&value);
         m.write_raw(b"=");
         m.write_raw(b.perm.as_str().as_bytes());
@@ -675,7 +678,7 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
             // Escaped like a branch path, so the line can be given back.
             m.write_raw(b",xino=");
             value = crate::logic::vec::Vec::new();
-            options::escape_path_shown(p, &mut value).map_err(|_| ENOMEM)?;
+            options::escape_path(p, &mut value).map_err(|_| ENOMEM)?;
             m.write_escaped(&value);
         }
         (xino::Where::Memory, _) => m.write_raw(b",noxino"),

@@ -130,12 +130,10 @@ impl InoState {
         if done == x.pending.len() {
             x.pending = KVec::new();
         } else if done > 0 {
-            let mut rest = KVec::new();
-            for r in x.pending.iter().skip(done) {
-                // Cannot fail: fewer records than were already held.
-                let _ = rest.push(*r, GFP_KERNEL);
-            }
-            x.pending = rest;
+            // In place: the records not written move to the front.
+            let keep = x.pending.len() - done;
+            x.pending.copy_within(done.., 0);
+            crate::vfs::truncate_kvec(&mut x.pending, keep);
         }
     }
 

@@ -31,10 +31,10 @@ mount_opts() {
 	awk -v m="$1" '$2 == m { o = $4 } END { if (o != "") print o }' /proc/mounts
 }
 
-# unoctal: undo the /proc/mounts escaping (space, tab, newline, backslash).
+# unoctal: undo the /proc/mounts escaping (space, tab, comma, backslash).
 # Every backslash in /proc/mounts starts an escape, so \134 goes last.
 unoctal() {
-	sed -e 's/\\040/ /g' -e 's/\\011/	/g' -e 's/\\134/\\/g'
+	sed -e 's/\\040/ /g' -e 's/\\011/	/g' -e 's/\\054/,/g' -e 's/\\134/\\/g'
 }
 
 # split_opts: one option per line, splitting at commas that are not escaped

@@ -329,20 +329,6 @@ pub fn escape_path(path: &[u8], out: &mut Vec<u8>) -> Result<(), NoMem> {
     Ok(())
 }
 
-/// Appends `path` to `out` for /proc/mounts: `\` `:` and `=` escaped with
-/// `\` (rfs's own separators), `,` left as it is: the kernel's octal
-/// escaping of the shown line turns it into `\054`, as `seq_show_option`
-/// does for every filesystem, and readers of /proc/mounts undo that.
-pub fn escape_path_shown(path: &[u8], out: &mut Vec<u8>) -> Result<(), NoMem> {
-    for &b in path {
-        if b != b',' && needs_escape(b) {
-            out.try_push(b'\\')?;
-        }
-        out.try_push(b)?;
-    }
-    Ok(())
-}
-
 /// Appends `path=perm` to `out` with the path escaped (one `BR`).
 pub fn format_branch(path: &[u8], perm: Perm, out: &mut Vec<u8>) -> Result<(), NoMem> {
     escape_path(path, out)?;
@@ -865,27 +851,6 @@ mod tests {
         );
         assert_eq!(parse_option_kv(b"bogus", None).unwrap_err().msg, "unknown option");
         assert_eq!(parse_option_kv(b"dirs", None).unwrap_err().msg, "option value missing");
-    }
-
-    /// The /proc/mounts form: rfs's separators escaped with `\`, commas
-    /// left for the kernel's octal escaping; once a reader has undone that
-    /// (`\054` -> `,`) and given the value back with `,` as `\,`, it
-    /// parses to the same path.
-    #[test]
-    fn escape_shown() {
-        let mut e = Vec::new();
-        escape_path_shown(br"/a,b:c=d\e", &mut e).unwrap();
-        assert_eq!(&e[..], br"/a,b\:c\=d\\e");
-        let mut back = std::vec::Vec::new();
-        for &b in e.iter() {
-            if b == b',' {
-                back.push(b'\\');
-            }
-            back.push(b);
-        }
-        let mut un = Vec::new();
-        unescape(&back, &mut un).unwrap();
-        assert_eq!(&un[..], br"/a,b:c=d\e");
     }
 
     #[test]

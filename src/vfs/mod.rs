@@ -90,6 +90,15 @@ pub(crate) mod code {
     }
 }
 
+/// Shortens a vector of plain (`Copy`) values to `len` elements.
+pub(crate) fn truncate_kvec<T: Copy>(v: &mut kernel::alloc::KVec<T>, len: usize) {
+    if len < v.len() {
+        // SAFETY: `len` is below the current length, so the first `len`
+        // elements are initialised; `Copy` values need no drop.
+        unsafe { v.set_len(len) };
+    }
+}
+
 /// Shortens a byte buffer to `len` bytes (the kernel's `KVec` of this
 /// version has no `truncate`).
 pub(crate) fn truncate_bytes(buf: &mut kernel::alloc::KVec<u8>, len: usize) {

@@ -798,16 +798,22 @@ unsafe extern "C" fn file_splice_write(
         let (sb, ui) = union_inode((*file).f_inode);
         (sb, ui, rf)
     };
-    // As a write: the union inode lock, setuid/setgid dropped as the
-    // caller; then the branch file's own splice_write, which takes its
-    // filesystem's freeze protection before the pipe lock, as a splice
-    // into that filesystem does (overlayfs: ovl_splice_write). Going
-    // through write_iter instead would take the pipe lock first.
-    let _lock = ui.vfs().lock();
-    // SAFETY: our open file, with its inode locked as file_remove_privs needs.
-    let r = unsafe { sys::file_remove_privs(file) };
-    if r != 0 {
-        return r as isize;
+    // As a write: setuid/setgid dropped as the caller; then the branch
+    // file's own splice_write, which takes its filesystem's freeze
+    // protection before the pipe lock, as a splice into that filesystem
+    // does (overlayfs: ovl_splice_write). Going through write_iter instead
+    // would take the pipe lock first.
+    // The union inode lock is held only to drop the privileges: the
+    // branch's splice_write may wait for data in the pipe, and a writer
+    // that fills the pipe must not wait for the union inode meanwhile (the
+    // branch serialises on its own inode).
+    {
+        let _lock = ui.vfs().lock();
+        // SAFETY: our open file, with its inode locked as file_remove_privs needs.
+        let r = unsafe { sys::file_remove_privs(file) };
+        if r != 0 {
+            return r as isize;
+        }
     }
     let n = {
         let _creds = sb.info().cred.override_creds();
