@@ -35,7 +35,7 @@ check:
 	scripts/check.sh $(if $(T),$(T))
 
 # The suites with a soak mode (tests/NAME.sh reading RFS_SOAK).
-SOAK_SUITES ?= model stress corpus lifecycle crash
+SOAK_SUITES ?= model stress corpus lifecycle crash integrity
 soak:
 	RFS_SOAK=1 RFS_SUITE_TIMEOUT=$${RFS_SUITE_TIMEOUT:-21600} RFS_VM_TIMEOUT=$${RFS_VM_TIMEOUT:-86400} \
 		scripts/check.sh $(if $(T),$(T),$(SOAK_SUITES))
