@@ -12,21 +12,32 @@
 # files must be unchanged byte for byte, and the copies must read back the
 # same after umount and mount.
 #
-# RFS_SOAK=0 (CI): 4 seeds x 3000 operations, about 2 minutes under the
-# debug kernel. RFS_SOAK=1 (`make soak T=integrity`): 16 seeds x 50000.
+# Then tests/tools/rfsfsstress, an fsstress-style namespace stressor:
+# processes doing random create, mkdir, rmdir, unlink, rename, link,
+# symlink, write, truncate, chmod, setxattr, readdir and stat on a shared
+# tree that first exists in a lower ro+wh branch (so renames and removals
+# go through copy-up and whiteouts); only the errnos races explain are
+# allowed, and the tree must be consistent afterwards and after a new
+# mount, with the lower branch unchanged.
+#
+# RFS_SOAK=0 (CI): 4 seeds x 3000 operations and 4 x 1500 namespace
+# operations, a few minutes under the debug kernel. RFS_SOAK=1 (`make soak
+# T=integrity`): 16 seeds x 50000, and 8 stressor seeds x 8 x 20000.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
 if [ "${RFS_SOAK:-0}" = 1 ]; then
 	SEEDS="1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"
 	OPS=50000
+	NS_SEEDS="1 2 3 4 5 6 7 8" NS_PROCS=8 NS_OPS=20000
 else
 	SEEDS="1 2 3 4"
 	OPS=3000
+	NS_SEEDS="1 2" NS_PROCS=4 NS_OPS=1500
 fi
 
-if ! command -v rfsfsx >/dev/null; then
-	t_ok "rfsfsx is in the VM (tests/tools/rfsfsx)" false
+if ! command -v rfsfsx >/dev/null || ! command -v rfsfsstress >/dev/null; then
+	t_ok "rfsfsx and rfsfsstress are in the VM (tests/tools/)" false
 	t_done
 fi
 
@@ -61,4 +72,25 @@ t_ok "mount again" rfs_mount "$M" "br:$B0=rw:$B1=ro+wh"
 drop_caches
 t_eq "after umount/mount the files read back the same" "$sums" "$(for s in $SEEDS; do cksum <"$M/f$s"; done)"
 umount "$M"
+
+# --- the namespace stressor --------------------------------------------------------
+for s in $NS_SEEDS; do
+	N=$T/ns$s
+	mkdir -p "$N/b0" "$N/b1" "$N/m"
+	for d in d0 d1 d2 d0/d0 d0/d1 d1/d2 d2/d0; do
+		mkdir -p "$N/b1/$d"
+		for f in f0 f1 f2; do echo "lower $d/$f" >"$N/b1/$d/$f"; done
+	done
+	echo lower >"$N/b1/f0"
+	before=$(rfsprobe tree "$N/b1")
+	t_ok "stressor seed $s: mount b0=rw b1=ro+wh" rfs_mount "$N/m" "br:$N/b0=rw:$N/b1=ro+wh"
+	t_ok "stressor seed $s: $NS_PROCS processes x $NS_OPS operations, then a consistent tree" \
+		rfsfsstress --seed "$s" --procs "$NS_PROCS" --ops "$NS_OPS" "$N/m"
+	umount "$N/m"
+	t_ok "stressor seed $s: mount again" rfs_mount "$N/m" "br:$N/b0=rw:$N/b1=ro+wh"
+	drop_caches
+	t_ok "stressor seed $s: the tree is consistent after a new mount" rfsfsstress --ops 0 "$N/m"
+	t_eq "stressor seed $s: the lower branch is unchanged" "$before" "$(rfsprobe tree "$N/b1")"
+	umount "$N/m"
+done
 t_done
