@@ -560,17 +560,27 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
 /// # Safety
 /// `fa` must be the live fileattr of the caller's fileattr_set.
 pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::fileattr) -> Result {
-    copy_up(sb, &d, Data::All)?;
-    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    change_upper(sb, &d, |mnt, upper| {
+        // SAFETY: `upper` is a referenced positive branch object on `mnt`;
+        // `fa` is live (caller).
+        crate::vfs::to_result(unsafe { sys::rfs_fileattr_set_real(sys::rfs_mnt_idmap(mnt), upper.as_ptr(), fa) })
+            .map(|_| ())
+    })
+}
+
+/// Copies the object of `d` up, then makes `change` to its upper (on branch
+/// mount `mnt`) with the mounter's credentials and write access to the
+/// branch; the union inode then mirrors the upper.
+fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(*mut sys::vfsmount, &Dentry) -> Result) -> Result {
+    copy_up(sb, d, Data::All)?;
+    let ui = union_inode_of(d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
     {
         let _creds = sb.info().cred.override_creds();
         let mnt = upper.branch.root.mnt();
         let _w = WriteAccess::get(mnt, &upper.branch.root)?;
-        // SAFETY: `upper.dentry` is a referenced positive branch object on
-        // `mnt`; `fa` is live (caller).
-        crate::vfs::to_result(unsafe { sys::rfs_fileattr_set_real(sys::rfs_mnt_idmap(mnt), upper.dentry.as_ptr(), fa) })?;
+        change(mnt, &upper.dentry)?;
     }
     if let Some(i) = upper.dentry.inode() {
         ui.refresh_attr(i);
@@ -614,20 +624,8 @@ pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut s
     if kind == acl::ACL_TYPE_ACCESS && unsafe { sys::rfs_acl_kills_sgid(ui.vfs().as_ptr()) } {
         setattr(sb, d.clone(), Attr::new().kill_sgid())?;
     }
-    copy_up(sb, &d, Data::All)?;
-    let ui = union_inode_of(&d).ok_or(ENOENT)?;
-    let ui_view = ui.data().view();
-    let upper = ui_view.upper().ok_or(EIO)?;
-    {
-        let _creds = sb.info().cred.override_creds();
-        let mnt = upper.branch.root.mnt();
-        let _w = WriteAccess::get(mnt, &upper.branch.root)?;
-        // SAFETY: guaranteed by the caller.
-        unsafe { acl::set_raw(mnt, &upper.dentry, kind, a)? };
-    }
-    if let Some(i) = upper.dentry.inode() {
-        ui.refresh_attr(i);
-    }
+    // SAFETY: guaranteed by the caller.
+    change_upper(sb, &d, |mnt, upper| unsafe { acl::set_raw(mnt, upper, kind, a) })?;
     Ok(())
 }
 
