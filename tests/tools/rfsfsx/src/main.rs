@@ -412,7 +412,7 @@ fn main() {
     for i in 0..ops {
         f.opno = i + 1;
         f.step(i == 0);
-        if f.opno % every == 0 {
+        if f.opno.is_multiple_of(every) {
             let n = f.model.len() as u64;
             f.check(0, n);
         }
