@@ -769,6 +769,8 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
     let _lock = ui.vfs().lock();
     // Like any filesystem's write: setuid/setgid go first (through setattr
     // on the union inode, as the caller).
+    // The mode and owner the branch has now decide (a direct chmod counts).
+    crate::inode::refresh(ui);
     // SAFETY: our open file, with its inode locked as file_remove_privs needs.
     let r = unsafe { sys::file_remove_privs(file) };
     if r != 0 {
@@ -809,6 +811,8 @@ unsafe extern "C" fn file_splice_write(
     // branch serialises on its own inode).
     {
         let _lock = ui.vfs().lock();
+        // The mode and owner the branch has now decide (a direct chmod counts).
+        crate::inode::refresh(ui);
         // SAFETY: our open file, with its inode locked as file_remove_privs needs.
         let r = unsafe { sys::file_remove_privs(file) };
         if r != 0 {
@@ -835,6 +839,8 @@ unsafe extern "C" fn file_fallocate(file: *mut sys::file, mode: c_int, offset: i
     };
     let _lock = ui.vfs().lock();
     // As for a write: setuid/setgid go first, as the caller.
+    // The mode and owner the branch has now decide (a direct chmod counts).
+    crate::inode::refresh(ui);
     // SAFETY: our open file, with its inode locked as file_remove_privs needs.
     let r = unsafe { sys::file_remove_privs(file) };
     if r != 0 {
@@ -887,6 +893,8 @@ unsafe fn copy_between(
     let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
     let _lock = ui.vfs().lock();
     if remove_privs {
+        // The mode and owner the branch has now decide (a direct chmod counts).
+        crate::inode::refresh(ui);
         // SAFETY: our open file, with its inode locked as file_remove_privs needs.
         let r = unsafe { sys::file_remove_privs(fout) };
         if r != 0 {
