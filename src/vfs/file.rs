@@ -29,13 +29,11 @@ impl File {
 
     /// Opens a file of a read-only branch for reading: with O_NOATIME, so
     /// reading through the union never writes the branch's atime (overlayfs:
-    /// ovl_path_open). O_NOATIME is refused (EPERM) to a `cred` that neither
-    /// owns the file nor has CAP_FOWNER: then it opens without it.
+    /// ovl_path_open). dentry_open does not check O_NOATIME (only a path
+    /// open does, in may_open), and the union only lets its mounter's
+    /// credentials reach branches, so the flag is always taken.
     pub(crate) fn open_lower(path: &sys::path, flags: u32, cred: &Cred) -> Result<File> {
-        match File::open(path, flags | sys::O_NOATIME, cred) {
-            Err(e) if e == EPERM => File::open(path, flags, cred),
-            r => r,
-        }
+        File::open(path, flags | sys::O_NOATIME, cred)
     }
 
     /// The raw pointer.

@@ -769,10 +769,8 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
     let _lock = ui.vfs().lock();
     // Like any filesystem's write: setuid/setgid go first (through setattr
     // on the union inode, as the caller).
-    // The mode and owner the branch has now decide (a direct chmod counts).
-    crate::inode::refresh(ui);
-    // SAFETY: our open file, with its inode locked as file_remove_privs needs.
-    let r = unsafe { sys::file_remove_privs(file) };
+    // SAFETY: our open file, with its union inode locked.
+    let r = unsafe { remove_privs(ui, file) };
     if r != 0 {
         return r as isize;
     }
@@ -784,6 +782,20 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
     };
     crate::file::refresh(ui, rf);
     n
+}
+
+/// Before a write-like change of the union file `file` (of union inode
+/// `ui`): clears setuid/setgid as the caller would natively
+/// (file_remove_privs), judged by the mode and owner the branch has now (a
+/// direct chmod counts). Returns 0 or a negative errno.
+///
+/// # Safety
+/// `file` must be an open union file of `ui`, whose inode lock the caller
+/// holds, as file_remove_privs needs.
+unsafe fn remove_privs(ui: &UnionInode, file: *mut sys::file) -> c_int {
+    crate::inode::refresh(ui);
+    // SAFETY: guaranteed by the caller.
+    unsafe { sys::file_remove_privs(file) }
 }
 
 unsafe extern "C" fn file_splice_write(
@@ -811,10 +823,8 @@ unsafe extern "C" fn file_splice_write(
     // branch serialises on its own inode).
     {
         let _lock = ui.vfs().lock();
-        // The mode and owner the branch has now decide (a direct chmod counts).
-        crate::inode::refresh(ui);
-        // SAFETY: our open file, with its inode locked as file_remove_privs needs.
-        let r = unsafe { sys::file_remove_privs(file) };
+        // SAFETY: our open file, with its union inode locked.
+        let r = unsafe { remove_privs(ui, file) };
         if r != 0 {
             return r as isize;
         }
@@ -839,10 +849,8 @@ unsafe extern "C" fn file_fallocate(file: *mut sys::file, mode: c_int, offset: i
     };
     let _lock = ui.vfs().lock();
     // As for a write: setuid/setgid go first, as the caller.
-    // The mode and owner the branch has now decide (a direct chmod counts).
-    crate::inode::refresh(ui);
-    // SAFETY: our open file, with its inode locked as file_remove_privs needs.
-    let r = unsafe { sys::file_remove_privs(file) };
+    // SAFETY: our open file, with its union inode locked.
+    let r = unsafe { remove_privs(ui, file) };
     if r != 0 {
         return r as c_long;
     }
@@ -886,17 +894,15 @@ fn on_upper(ui: &UnionInode, rf: &RegFile) -> bool {
 unsafe fn copy_between(
     fin: *mut sys::file,
     fout: *mut sys::file,
-    remove_privs: bool,
+    drop_privs: bool,
     op: impl FnOnce(&UnionInode, &RegFile, &RegFile) -> i64,
 ) -> i64 {
     // SAFETY: the VFS passes two open union files with our f_op.
     let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
     let _lock = ui.vfs().lock();
-    if remove_privs {
-        // The mode and owner the branch has now decide (a direct chmod counts).
-        crate::inode::refresh(ui);
-        // SAFETY: our open file, with its inode locked as file_remove_privs needs.
-        let r = unsafe { sys::file_remove_privs(fout) };
+    if drop_privs {
+        // SAFETY: our open file, with its union inode locked.
+        let r = unsafe { remove_privs(ui, fout) };
         if r != 0 {
             return r as i64;
         }
