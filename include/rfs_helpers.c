@@ -392,6 +392,33 @@ ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_
 	return ret;
 }
 
+/* ftruncate(2) of @file (open for writing) to @size, unless its filesystem
+ * is frozen (-EAGAIN): as do_ftruncate, without waiting for a thaw. */
+int rfs_truncate_nofreeze(struct file *file, loff_t size)
+{
+	struct dentry *dentry = file->f_path.dentry;
+	struct inode *inode = file_inode(file);
+	struct iattr attr = {
+		.ia_valid = ATTR_SIZE | ATTR_FILE | ATTR_MTIME | ATTR_CTIME,
+		.ia_size = size,
+		.ia_file = file,
+	};
+	int ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!sb_start_write_trylock(inode->i_sb))
+		return -EAGAIN;
+	ret = security_file_truncate(file);
+	if (!ret) {
+		inode_lock(inode);
+		ret = notify_change(file_mnt_idmap(file), dentry, &attr, NULL);
+		inode_unlock(inode);
+	}
+	sb_end_write(inode->i_sb);
+	return ret;
+}
+
 /* Whether setting an access ACL on @inode must clear its setgid bit first:
  * the branch's set_acl runs with the mounter's capabilities and would keep
  * it (overlayfs: ovl_set_or_remove_acl). */

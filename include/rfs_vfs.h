@@ -154,6 +154,7 @@ void rfs_put_write_access(struct inode *inode);
 ssize_t rfs_splice_write_real(struct pipe_inode_info *pipe, struct file *out,
 			      loff_t *ppos, size_t len, unsigned int flags);
 ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_t pos);
+int rfs_truncate_nofreeze(struct file *file, loff_t size);
 int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa);
 int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa);
 bool rfs_capable_sys_admin_noaudit(void);

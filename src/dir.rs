@@ -194,6 +194,11 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             unsafe { oui.instantiate_alias(dentry.as_ptr()) };
         }
         _ => {
+            // A new object: a new number, also when the branch gave it the
+            // inode number of one removed before.
+            if let Some(i) = child.inode() {
+                sbi.new_ino(rw.id, i.ino())?;
+            }
             let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: child });
             let inode = namei::publish(namei::make_inode(sb, res)?)?;
             // SAFETY: `dentry` is the negative dentry of this operation.
@@ -223,6 +228,9 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file
         let f = File::open_tmpfile(&path::at(rw.root.mnt(), &udir), mode, flags, &creator)?;
         f.dentry().ok_or(EIO)?
     };
+    if let Some(i) = upper.inode() {
+        sbi.new_ino(rw.id, i.ino())?;
+    }
     let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: upper });
     let mut inode = namei::make_inode(sb, res)?;
     // d_tmpfile drops the link count from one to zero.
@@ -259,7 +267,7 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let _lock = ui.data().lock_copyup()?;
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
-    let _w = WriteAccess::get(mnt, &rw.root)?;
+    let write_access = WriteAccess::get(mnt, &rw.root)?;
     let udir = upper_dir(dir)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().map(|u| u.dentry.clone());
@@ -293,7 +301,19 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         Some(i) if !is_dir => ui.set_nlink(i.nlink()),
         _ => ui.clear_nlink(),
     }
+    let dead = upper.as_ref().and_then(dead_ino);
+    drop(write_access);
+    if let Some(ino) = dead {
+        sbi.forget_ino(rw.id, ino);
+    }
     Ok(())
+}
+
+/// The inode number of the branch object `d` if its last name is gone (the
+/// union removed it): the branch may give that number to a new object, so
+/// the union forgets its key (see `SbInfo::forget_ino`).
+fn dead_ino(d: &Dentry) -> Option<u64> {
+    d.inode().filter(|i| i.nlink() == 0).map(|i| i.ino())
 }
 
 /// Whether `cur`, a name just looked up in an upper directory, is the upper
@@ -404,7 +424,7 @@ pub(crate) fn rename(
     let _locks = lock_pair(ui, target)?;
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
-    let _w = WriteAccess::get(mnt, &rw.root)?;
+    let write_access = WriteAccess::get(mnt, &rw.root)?;
     let target_view = target.map(|t| t.data().view());
     if let Some(tu) = target_view.as_ref().and_then(|v| v.upper()) {
         if tu.dentry.is_dir() {
@@ -464,6 +484,11 @@ pub(crate) fn rename(
             Some(i) if !nd.is_dir() => t.set_nlink(i.nlink()),
             _ => t.clear_nlink(),
         }
+    }
+    let dead = target_view.as_ref().and_then(|v| v.upper()).and_then(|tu| dead_ino(&tu.dentry));
+    drop(write_access);
+    if let Some(ino) = dead {
+        sbi.forget_ino(rw.id, ino);
     }
     Ok(())
 }

@@ -193,6 +193,43 @@ impl SbInfo {
         Ok(ino)
     }
 
+    /// A fresh union inode number for an object just created through the
+    /// union in branch `branch_id` (its branch inode number may be that of
+    /// a deleted object, which must not lend it its number).
+    pub(crate) fn new_ino(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
+        let mut st = self.inos.lock();
+        let ino = st.renumber(branch_id, lower_ino, &self.cred)?;
+        self.publish_usage(&st);
+        Ok(ino)
+    }
+
+    /// Drops the number of a branch object whose last name the union just
+    /// removed: the branch may reuse its inode number for something else.
+    /// Must not be called with the branch's write access held.
+    pub(crate) fn forget_ino(&self, branch_id: u32, lower_ino: u64) {
+        let mut st = self.inos.lock();
+        st.forget(branch_id, lower_ino, &self.cred);
+        self.publish_usage(&st);
+    }
+
+    /// Writes the xino records that wait (sync, umount).
+    pub(crate) fn flush_xino(&self) {
+        let mut st = self.inos.lock();
+        st.flush(&self.cred);
+        self.publish_usage(&st);
+    }
+
+    /// The union is going (kill_sb): the last xino records are written if
+    /// they can be; if not (the branch is frozen), the file is left behind
+    /// the map and says so in the kernel log.
+    pub(crate) fn shutdown(&self) {
+        let mut st = self.inos.lock();
+        st.flush(&self.cred);
+        if st.unwritten() {
+            pr_warn!("rfs: umount with the xino file's filesystem frozen: its last records are lost; some inode numbers change at the next mount\n");
+        }
+    }
+
     /// Updates the sysfs `xino` figures.
     fn publish_usage(&self, st: &InoState) {
         let (entries, bytes) = st.usage();
@@ -642,6 +679,7 @@ pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
     if !wait {
         return Ok(());
     }
+    sbi.flush_xino();
     let tab = sbi.tab();
     let Some((rw, _)) = tab.top_rw() else { return Ok(()) };
     let _creds = sbi.cred.override_creds();

@@ -45,6 +45,11 @@ pub(crate) enum Where<'a> {
     Memory,
 }
 
+/// Most records kept in memory while the file cannot be written (frozen,
+/// past the caller's file size limit): beyond that the queue is dropped and
+/// the file is rewritten from the map once it can be.
+const MAX_PENDING: usize = 4096;
+
 /// An open xino file.
 pub(crate) struct Xino {
     file: File,
@@ -54,6 +59,9 @@ pub(crate) struct Xino {
     /// (fsfreeze, a snapshot): written, in order, with the next record
     /// logged while it is not. Lookups never wait for a thaw.
     pending: KVec<Record>,
+    /// The file must be rewritten from the map (compaction, or more was
+    /// pending than [`MAX_PENDING`]) before anything is appended.
+    rewrite: bool,
 }
 
 /// The inode-number map and the file it is logged to, behind the
@@ -72,68 +80,67 @@ impl InoState {
         if let Some(ino) = self.map.get(brid, lower_ino) {
             return Ok(ino);
         }
-        let ino = self.map.get_or_insert(brid, lower_ino).map_err(|_| ENOMEM)?;
+        self.renumber(brid, lower_ino, cred)
+    }
+
+    /// A new number for `(brid, lower_ino)` whether or not it had one: the
+    /// branch object was just created through the union, and a number the
+    /// branch reused must not bring back the number of a deleted object.
+    pub(crate) fn renumber(&mut self, brid: u32, lower_ino: u64, cred: &Cred) -> Result<u64> {
+        let ino = self.map.renumber(brid, lower_ino).map_err(|_| ENOMEM)?;
         self.log(Record::New { brid, lower_ino, ino }, cred);
         Ok(ino)
     }
 
-    /// Makes `(brid, lower_ino)` share `ino` (and logs it).
+    /// Makes `(brid, lower_ino)` have `ino` (and logs it).
     pub(crate) fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64, cred: &Cred) -> Result {
-        if self.map.get(brid, lower_ino).is_some() {
-            return Ok(());
+        if self.map.alias(brid, lower_ino, ino).map_err(|_| ENOMEM)? {
+            self.log(Record::Alias { brid, lower_ino, ino }, cred);
         }
-        self.map.alias(brid, lower_ino, ino).map_err(|_| ENOMEM)?;
-        self.log(Record::Alias { brid, lower_ino, ino }, cred);
         Ok(())
     }
 
-    /// Appends `r` to the file. A failed write stops the logging (the map
-    /// stays right in memory; the file would no longer replay).
-    /// Appends `r` to the xino file (and whatever is pending), with the
-    /// mounter's credentials `cred` (the caller's would be checked by LSMs
-    /// against a file of the writable branch). A write that the
-    /// filesystem's freeze, or the calling task's file size limit, would
-    /// stop waits in `pending` for the next record.
+    /// Drops `(brid, lower_ino)`, a branch object that is gone (and logs it).
+    pub(crate) fn forget(&mut self, brid: u32, lower_ino: u64, cred: &Cred) {
+        if self.map.forget(brid, lower_ino) {
+            self.log(Record::Forget { brid, lower_ino }, cred);
+        }
+    }
+
+    /// Appends `r`, a change already made to the map, to the xino file (and
+    /// whatever is pending), with the mounter's credentials `cred` (the
+    /// caller's would be checked by LSMs against a file of the writable
+    /// branch). A write that the filesystem's freeze, or the calling task's
+    /// file size limit, would stop waits in `pending` for the next record;
+    /// when too much waits, or the file holds mostly forgotten keys, the
+    /// file is rewritten from the map instead.
     fn log(&mut self, r: Record, cred: &Cred) {
         let Some(x) = self.xino.as_mut() else { return };
-        let _creds = cred.override_creds();
-        if x.pending.push(r, GFP_KERNEL).is_err() {
-            pr_warn!("rfs: cannot queue an xino record; inode numbers are kept in memory only\n");
-            self.xino = None;
-            return;
-        }
-        let mut done = 0;
-        let mut failed = false;
-        for r in x.pending.iter() {
-            let pos = xino::HEADER_LEN as u64 + x.records * xino::RECORD_LEN as u64;
-            let written = i64::try_from(pos)
-                .map_err(|_| EFBIG)
-                .and_then(|pos| x.file.write_at_unless_frozen(&xino::encode(*r), pos));
-            match written {
-                Ok(()) => {
-                    x.records += 1;
-                    done += 1;
-                }
-                // Frozen: the rest waits for the next record.
-                Err(e) if e == EAGAIN => break,
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if failed {
-            pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
-            self.xino = None;
-            return;
-        }
-        if done == x.pending.len() {
+        if x.rewrite || xino::worth_compacting(x.records, self.map.len()) {
+            x.rewrite = true;
             x.pending = KVec::new();
-        } else if done > 0 {
-            // In place: the records not written move to the front.
-            let keep = x.pending.len() - done;
-            x.pending.copy_within(done.., 0);
-            crate::vfs::truncate_kvec(&mut x.pending, keep);
+        } else if x.pending.len() >= MAX_PENDING || x.pending.push(r, GFP_KERNEL).is_err() {
+            x.rewrite = true;
+            x.pending = KVec::new();
+        }
+        self.flush(cred);
+    }
+
+    /// Writes what waits: the rewrite of the whole file, or the pending
+    /// records. Stops quietly while the file's filesystem is frozen; any
+    /// other failure ends the logging (the map stays right in memory; the
+    /// file would no longer replay) with a warning.
+    pub(crate) fn flush(&mut self, cred: &Cred) {
+        let Some(x) = self.xino.as_mut() else { return };
+        let _creds = cred.override_creds();
+        let r = if x.rewrite { x.rewrite_from(&self.map) } else { x.write_pending() };
+        match r {
+            Ok(()) => {}
+            Err(e) if e == EAGAIN => {}
+            Err(_) => {
+                pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
+                self.xino = None;
+            }
         }
     }
 
@@ -142,6 +149,72 @@ impl InoState {
         let entries = self.map.len() as u64;
         let bytes = self.xino.as_ref().map_or(0, |x| xino::HEADER_LEN as u64 + x.records * xino::RECORD_LEN as u64);
         (entries, bytes)
+    }
+
+    /// Whether records are still waiting to be written (umount warns).
+    pub(crate) fn unwritten(&self) -> bool {
+        self.xino.as_ref().is_some_and(|x| x.rewrite || !x.pending.is_empty())
+    }
+}
+
+impl Xino {
+    /// Where record number `n` goes.
+    fn pos_of(n: u64) -> Result<i64> {
+        n.checked_mul(xino::RECORD_LEN as u64)
+            .and_then(|b| b.checked_add(xino::HEADER_LEN as u64))
+            .and_then(|b| i64::try_from(b).ok())
+            .ok_or(EFBIG)
+    }
+
+    /// Appends the pending records in order; EAGAIN when the rest must
+    /// wait (frozen).
+    fn write_pending(&mut self) -> Result {
+        let mut done = 0;
+        let mut res = Ok(());
+        for r in self.pending.iter() {
+            match Self::pos_of(self.records).and_then(|pos| self.file.write_at_unless_frozen(&xino::encode(*r), pos)) {
+                Ok(()) => {
+                    self.records += 1;
+                    done += 1;
+                }
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+        }
+        if done == self.pending.len() {
+            self.pending = KVec::new();
+        } else if done > 0 {
+            // In place: the records not written move to the front.
+            let keep = self.pending.len() - done;
+            self.pending.copy_within(done.., 0);
+            crate::vfs::truncate_kvec(&mut self.pending, keep);
+        }
+        res
+    }
+
+    /// Rewrites the file from `map`: truncated to its header, then the
+    /// compacted records. Interrupted by a freeze (EAGAIN), it starts over
+    /// next time. A crash in the middle leaves a file that replays to part
+    /// of the map: the keys missing get new numbers at the next mount.
+    fn rewrite_from(&mut self, map: &InoMap) -> Result {
+        self.file.truncate_unless_frozen(xino::HEADER_LEN as i64)?;
+        self.records = 0;
+        let body = xino::compacted(map).map_err(|_| ENOMEM)?;
+        // A chunk at a time, each a whole number of records.
+        let chunk = 4096 * xino::RECORD_LEN;
+        let mut written = 0usize;
+        while written < body.len() {
+            crate::vfs::task::cond_resched();
+            let end = body.len().min(written + chunk);
+            let part = body.get(written..end).ok_or(EINVAL)?;
+            self.file.write_at_unless_frozen(part, xino::HEADER_LEN as i64 + written as i64)?;
+            written = end;
+            self.records = (written / xino::RECORD_LEN) as u64;
+        }
+        self.rewrite = false;
+        Ok(())
     }
 }
 
@@ -177,7 +250,7 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
             0
         }
     };
-    state.xino = Some(Xino { file, records, pending: KVec::new() });
+    state.xino = Some(Xino { file, records, pending: KVec::new(), rewrite: false });
     Ok((state, Some(name)))
 }
 

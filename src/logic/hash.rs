@@ -3,9 +3,10 @@
 //! The logic code needs hash sets and maps (readdir dedup, the inode map) but
 //! has no `std` collections in the kernel. [`IndexTable`] is the one building
 //! block: it maps a 64-bit hash to indexes into a caller-owned [`Vec`] of
-//! records, and the caller decides what "equal" means. Records are never
-//! removed (none of the users need removal), so the table is a plain
-//! linear-probing array that only grows; growth builds a new array.
+//! records, and the caller decides what "equal" means. It is a plain
+//! linear-probing array; removal shifts displaced slots back (no
+//! tombstones). The array only grows (growth builds a new one), so its size
+//! follows the most records indexed at once.
 //!
 //! Names from branch directories are hashed with keyed SipHash-1-3
 //! ([`hash_bytes`]): a user who can create files in a lower branch should not
@@ -124,6 +125,12 @@ impl IndexTable {
             #[cfg(test)]
             probes: core::cell::Cell::new(0),
         }
+    }
+
+    /// Slots in the array (tests only).
+    #[cfg(test)]
+    pub fn slots_len(&self) -> usize {
+        self.slots.len()
     }
 
     /// Number of records indexed.
@@ -246,6 +253,56 @@ impl IndexTable {
         // Not reachable while the load factor stays below one.
         Err(NoMem)
     }
+
+    /// Removes `index` (indexed under `hash`) from the table; false if it
+    /// was not there. The slots after it that were displaced past the hole
+    /// move back (backward-shift deletion), so no tombstones are left and
+    /// `find` stays O(1). Never allocates.
+    pub fn remove(&mut self, hash: u64, index: usize) -> bool {
+        let Some(want) = u32::try_from(index).ok().and_then(|i| i.checked_add(1)) else {
+            return false;
+        };
+        let cap = self.slots.len();
+        if cap == 0 {
+            return false;
+        }
+        let mask = cap.wrapping_sub(1);
+        let mut pos = fold(hash) as usize & mask;
+        let mut hole = None;
+        for _ in 0..cap {
+            match self.slots.get(pos) {
+                Some(s) if s.idx == want => {
+                    hole = Some(pos);
+                    break;
+                }
+                Some(s) if s.idx != 0 => pos = pos.wrapping_add(1) & mask,
+                _ => return false,
+            }
+        }
+        let Some(mut hole) = hole else { return false };
+        // A record at `j` may fill the hole if its home slot is not in
+        // (hole, j]: the probe from its home then passes the hole.
+        let mut j = hole;
+        for _ in 0..cap {
+            j = j.wrapping_add(1) & mask;
+            let Some(&s) = self.slots.get(j) else { break };
+            if s.idx == 0 {
+                break;
+            }
+            let home = s.tag as usize & mask;
+            if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
+                if let Some(h) = self.slots.get_mut(hole) {
+                    *h = s;
+                }
+                hole = j;
+            }
+        }
+        if let Some(h) = self.slots.get_mut(hole) {
+            *h = EMPTY;
+        }
+        self.used = self.used.wrapping_sub(1);
+        true
+    }
 }
 
 /// True if `n` records fit in `cap` slots at a load factor of at most 3/4.
@@ -317,6 +374,40 @@ mod tests {
         for i in 0..100 {
             assert_eq!(t.find(42, |j| j == i), Some(i));
         }
+    }
+
+    #[test]
+    fn table_remove_keeps_every_other_record_findable() {
+        // Few distinct hashes (long collision runs, wrapping around the
+        // end of the array) and records removed in a scrambled order.
+        let n = 3000usize;
+        let h = |k: usize| mix64((k % 37) as u64);
+        let mut t = IndexTable::new();
+        for k in 0..n {
+            t.insert(h(k), k).unwrap();
+        }
+        let slots = t.slots.len();
+        let mut gone = [false; 3000];
+        for step in 0..n {
+            let k = (step * 1_237) % n;
+            assert!(t.remove(h(k), k), "remove {k}");
+            assert!(!t.remove(h(k), k), "second remove {k}");
+            gone[k] = true;
+            if step % 97 == 0 {
+                for j in 0..n {
+                    let want = if gone[j] { None } else { Some(j) };
+                    assert_eq!(t.find(h(j), |i| i == j), want, "after {step} removals, record {j}");
+                }
+            }
+        }
+        assert!(t.is_empty());
+        assert_eq!(t.slots.len(), slots, "removal never allocates");
+        // Insert and remove in a loop: the array does not grow.
+        for k in 0..100_000usize {
+            t.insert(h(k), k).unwrap();
+            assert!(t.remove(h(k), k));
+        }
+        assert_eq!(t.slots.len(), slots);
     }
 
     #[test]

@@ -1,15 +1,26 @@
 //! Union inode numbers.
 //!
-//! Every object of the union gets one inode number, unique in the mount and
-//! stable while the map lives: [`InoMap`] translates `(branch id, lower inode
-//! number)` to a union inode number, handing out [`FIRST_INO`], 12, 13, ... in
-//! order of first use and never reusing one. [`ROOT_INO`] is reserved for the
-//! union's root.
+//! Every object of the union gets one inode number, unique in the mount:
+//! [`InoMap`] translates `(branch id, branch inode number)` to a union inode
+//! number, handing out [`FIRST_INO`], 12, 13, ... in order of first use and
+//! never handing one out twice. [`ROOT_INO`] is reserved for the union's
+//! root.
 //!
-//! Because numbers are handed out sequentially, the map can be persisted (the
-//! xino file) as the list of keys in order and rebuilt by calling
-//! [`InoMap::get_or_insert`] for each key in that order; [`InoMap::key_of`]
-//! gives the key of a number.
+//! - A copy-up keeps the number: [`InoMap::alias`] points the copy's key at
+//!   the number of the original (replacing whatever the key pointed at: the
+//!   branch inode is this object now).
+//! - An object created through the union gets a fresh number
+//!   ([`InoMap::renumber`]) even when its branch inode number is one the
+//!   map has seen: filesystems reuse the numbers of deleted inodes.
+//! - [`InoMap::forget`] drops the key of a branch object that is gone (its
+//!   last name was removed through the union), so the map holds only keys
+//!   of objects that may still exist: its size follows the objects the
+//!   union has seen that are still there, not every one it ever saw.
+//!
+//! Freed entries are reused (a free list threaded through them), and the
+//! index removes without tombstones, so a create/unlink loop runs in
+//! constant memory. The map is persisted as a log of these changes (the
+//! xino file, `xino.rs`) and rebuilt by replaying it.
 
 use super::hash::{mix64, IndexTable};
 use super::vec::{NoMem, Vec, VecExt};
@@ -28,18 +39,28 @@ struct Key {
     ino: u64,
 }
 
-/// `(branch id, lower inode number) -> union inode number`; see the module
+/// One entry: `key` has union number `ino`. A free entry has `ino` 0 and
+/// keeps the next free entry's index plus one in `key.ino` (0: the last).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: Key,
+    ino: u64,
+}
+
+/// `(branch id, branch inode number) -> union inode number`; see the module
 /// docs. O(1) average per operation.
 #[derive(Debug)]
 pub struct InoMap {
     seed: u64,
-    /// Key of union inode number `FIRST_INO + i` at index `i`.
-    keys: Vec<Key>,
+    entries: Vec<Entry>,
+    /// Hash of the key -> index in `entries` (live entries only).
     index: IndexTable,
-    /// Keys that share a number allocated for another key (an object copied
-    /// up keeps the number its lower object had): `(key, number)`.
-    aliases: Vec<(Key, u64)>,
-    alias_index: IndexTable,
+    /// First free entry plus one (0: none).
+    free: usize,
+    /// Live entries.
+    live: usize,
+    /// The number the next new key gets.
+    next: u64,
 }
 
 impl Default for InoMap {
@@ -56,13 +77,7 @@ impl InoMap {
 
     /// An empty map with hash seed `seed`.
     pub const fn with_seed(seed: u64) -> InoMap {
-        InoMap {
-            seed,
-            keys: Vec::new(),
-            index: IndexTable::new(),
-            aliases: Vec::new(),
-            alias_index: IndexTable::new(),
-        }
+        InoMap { seed, entries: Vec::new(), index: IndexTable::new(), free: 0, live: 0, next: FIRST_INO }
     }
 
     fn hash(&self, k: Key) -> u64 {
@@ -71,84 +86,128 @@ impl InoMap {
 
     fn find(&self, k: Key) -> Option<usize> {
         self.index
-            .find(self.hash(k), |i| self.keys.get(i) == Some(&k))
+            .find(self.hash(k), |i| self.entries.get(i).is_some_and(|e| e.ino != 0 && e.key == k))
     }
 
-    fn find_alias(&self, k: Key) -> Option<u64> {
-        let i = self
-            .alias_index
-            .find(self.hash(k), |i| self.aliases.get(i).map(|a| a.0) == Some(k))?;
-        self.aliases.get(i).map(|a| a.1)
+    /// Adds `k -> ino` for a key not in the map. On error the map is
+    /// unchanged.
+    fn put(&mut self, k: Key, ino: u64) -> Result<(), NoMem> {
+        // Room in the index first, so the insert after cannot fail.
+        self.index.reserve(1)?;
+        let entry = Entry { key: k, ino };
+        let i = match self.free.checked_sub(1) {
+            Some(i) => {
+                let slot = self.entries.get_mut(i).ok_or(NoMem)?;
+                self.free = usize::try_from(slot.key.ino).map_err(|_| NoMem)?;
+                *slot = entry;
+                i
+            }
+            None => {
+                self.entries.try_push(entry)?;
+                self.entries.len().wrapping_sub(1)
+            }
+        };
+        self.index.insert(self.hash(k), i)?;
+        self.live = self.live.wrapping_add(1);
+        Ok(())
     }
 
-    fn ino_of_index(i: usize) -> Option<u64> {
-        u64::try_from(i).ok()?.checked_add(FIRST_INO)
+    /// Takes the next number (NoMem when the numbers ran out).
+    fn take_next(&mut self) -> Result<u64, NoMem> {
+        let ino = self.next;
+        self.next = ino.checked_add(1).ok_or(NoMem)?;
+        Ok(ino)
     }
 
     /// The union inode number of `(brid, lower_ino)`, if it has one.
     pub fn get(&self, brid: u32, lower_ino: u64) -> Option<u64> {
-        let k = Key { brid, ino: lower_ino };
-        if let Some(ino) = self.find_alias(k) {
-            return Some(ino);
-        }
-        Self::ino_of_index(self.find(k)?)
-    }
-
-    /// Makes `(brid, lower_ino)` translate to `ino`, a number already handed
-    /// out for another key: after copy-up the upper object keeps the union
-    /// inode number of the lower one. A key that has a number keeps it.
-    pub fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64) -> Result<(), NoMem> {
-        let k = Key { brid, ino: lower_ino };
-        if self.get(brid, lower_ino).is_some() {
-            return Ok(());
-        }
-        let i = self.aliases.len();
-        self.alias_index.reserve(1)?;
-        self.aliases.try_push((k, ino))?;
-        self.alias_index.insert(self.hash(k), i)?;
-        Ok(())
+        let i = self.find(Key { brid, ino: lower_ino })?;
+        self.entries.get(i).map(|e| e.ino)
     }
 
     /// The union inode number of `(brid, lower_ino)`, allocating the next
-    /// free one the first time. On error the map is unchanged.
+    /// one the first time. On error the map is unchanged.
     pub fn get_or_insert(&mut self, brid: u32, lower_ino: u64) -> Result<u64, NoMem> {
-        let k = Key { brid, ino: lower_ino };
-        if let Some(ino) = self.find_alias(k) {
+        if let Some(ino) = self.get(brid, lower_ino) {
             return Ok(ino);
         }
-        if let Some(i) = self.find(k) {
-            return Self::ino_of_index(i).ok_or(NoMem);
-        }
-        let i = self.keys.len();
-        let ino = Self::ino_of_index(i).ok_or(NoMem)?;
-        // Make room in the index first, so that the insert after the push
-        // cannot fail and leave a key without an index entry.
-        self.index.reserve(1)?;
-        self.keys.try_push(k)?;
-        self.index.insert(self.hash(k), i)?;
-        Ok(ino)
+        self.renumber(brid, lower_ino)
     }
 
-    /// The `(branch id, lower inode number)` that union inode `ino` was
-    /// allocated for.
-    pub fn key_of(&self, ino: u64) -> Option<(u32, u64)> {
-        let i = usize::try_from(ino.checked_sub(FIRST_INO)?).ok()?;
-        self.keys.get(i).map(|k| (k.brid, k.ino))
+    /// Gives `(brid, lower_ino)` the next number, whether or not it had one
+    /// (a new object made where a deleted one was). On error the map is
+    /// unchanged.
+    pub fn renumber(&mut self, brid: u32, lower_ino: u64) -> Result<u64, NoMem> {
+        let k = Key { brid, ino: lower_ino };
+        let ino = self.next;
+        ino.checked_add(1).ok_or(NoMem)?;
+        match self.find(k).and_then(|i| self.entries.get_mut(i)) {
+            Some(e) => e.ino = ino,
+            None => self.put(k, ino)?,
+        }
+        self.take_next()
+    }
+
+    /// Makes `(brid, lower_ino)` translate to `ino` (not 0): after copy-up
+    /// the upper object keeps the number of the lower one. Returns whether
+    /// the map changed. Numbers below `ino` are never handed out again.
+    pub fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64) -> Result<bool, NoMem> {
+        if ino == 0 {
+            return Err(NoMem);
+        }
+        let k = Key { brid, ino: lower_ino };
+        let next = self.next.max(ino.checked_add(1).ok_or(NoMem)?);
+        match self.find(k).and_then(|i| self.entries.get_mut(i)) {
+            Some(e) if e.ino == ino => return Ok(false),
+            Some(e) => e.ino = ino,
+            None => self.put(k, ino)?,
+        }
+        self.next = next;
+        Ok(true)
+    }
+
+    /// Drops `(brid, lower_ino)` from the map (the branch object is gone).
+    /// Returns whether it was there. Never allocates.
+    pub fn forget(&mut self, brid: u32, lower_ino: u64) -> bool {
+        let k = Key { brid, ino: lower_ino };
+        let Some(i) = self.find(k) else { return false };
+        let h = self.hash(k);
+        self.index.remove(h, i);
+        let Some(e) = self.entries.get_mut(i) else { return false };
+        *e = Entry { key: Key { brid: 0, ino: self.free as u64 }, ino: 0 };
+        self.free = i.wrapping_add(1);
+        self.live = self.live.wrapping_sub(1);
+        true
     }
 
     /// The number the next new key will get.
-    pub fn next_ino(&self) -> Option<u64> {
-        Self::ino_of_index(self.keys.len())
+    pub fn next_ino(&self) -> u64 {
+        self.next
     }
 
-    /// Number of union inode numbers handed out.
+    /// Makes sure no number below `ino` is handed out again.
+    pub fn reserve_below(&mut self, ino: u64) {
+        self.next = self.next.max(ino);
+    }
+
+    /// Every key in the map with its number: `(brid, lower_ino, ino)`.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u64, u64)> + '_ {
+        self.entries.iter().filter(|e| e.ino != 0).map(|e| (e.key.brid, e.key.ino, e.ino))
+    }
+
+    /// Number of keys in the map.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.live
     }
 
-    /// True if no number was handed out yet.
+    /// True if the map has no key.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.live == 0
+    }
+
+    /// Entries allocated (live and free): the map's memory.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -160,7 +219,7 @@ mod tests {
     fn sequential_and_stable() {
         let mut m = InoMap::new();
         assert!(m.is_empty());
-        assert_eq!(m.next_ino(), Some(FIRST_INO));
+        assert_eq!(m.next_ino(), FIRST_INO);
         assert_eq!(m.get(64, 2), None);
         assert_eq!(m.get_or_insert(64, 2).unwrap(), 11);
         assert_eq!(m.get_or_insert(65, 2).unwrap(), 12);
@@ -169,11 +228,6 @@ mod tests {
         assert_eq!(m.get(65, 2), Some(12));
         assert_eq!(m.get(66, 2), None);
         assert_eq!(m.len(), 3);
-        assert_eq!(m.key_of(12), Some((65, 2)));
-        assert_eq!(m.key_of(ROOT_INO), None);
-        assert_eq!(m.key_of(14), None);
-        assert_eq!(m.key_of(0), None);
-        assert_eq!(m.key_of(u64::MAX), None);
         assert_ne!(ROOT_INO, FIRST_INO);
     }
 
@@ -187,6 +241,11 @@ mod tests {
         for (n, (b, i)) in keys.iter().enumerate() {
             assert_eq!(m.get(*b, *i), Some(FIRST_INO + n as u64));
         }
+        // Forgetting key (0, 0) must not confuse it with a free entry.
+        assert!(m.forget(0, 0));
+        assert_eq!(m.get(0, 0), None);
+        assert_eq!(m.get(0, u64::MAX), Some(FIRST_INO + 2));
+        assert_eq!(m.get_or_insert(0, 0).unwrap(), FIRST_INO + 5);
     }
 
     #[test]
@@ -210,30 +269,105 @@ mod tests {
     }
 
     #[test]
-    fn rebuild_in_order_gives_same_numbers() {
-        let mut a = InoMap::new();
+    fn alias_gives_the_copy_the_number_of_the_original() {
+        let mut m = InoMap::new();
+        let lower = m.get_or_insert(65, 1000).unwrap();
+        let other = m.get_or_insert(64, 7).unwrap();
+        assert!(m.alias(64, 500, lower).unwrap());
+        assert!(!m.alias(64, 500, lower).unwrap());
+        assert_eq!(m.get(64, 500), Some(lower));
+        assert_eq!(m.get_or_insert(64, 500).unwrap(), lower);
+        // A key that had a number (a branch inode number reused since)
+        // takes the original's.
+        assert!(m.alias(64, 7, lower).unwrap());
+        assert_eq!(m.get(64, 7), Some(lower));
+        // New keys still get fresh numbers; `other` is never handed out again.
+        assert_eq!(m.get_or_insert(66, 1).unwrap(), other + 1);
+        // An alias to a number above the next one moves the next one on.
+        assert!(m.alias(66, 2, 100).unwrap());
+        assert_eq!(m.get_or_insert(66, 3).unwrap(), 101);
+        assert_eq!(m.alias(66, 4, 0), Err(NoMem));
+    }
+
+    #[test]
+    fn renumber_and_forget() {
+        let mut m = InoMap::new();
+        let a = m.get_or_insert(64, 12).unwrap();
+        // The branch reused inode 12 for a new object: a fresh number.
+        let b = m.renumber(64, 12).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(m.get(64, 12), Some(b));
+        assert_eq!(m.len(), 1);
+        assert!(m.forget(64, 12));
+        assert!(!m.forget(64, 12));
+        assert_eq!(m.get(64, 12), None);
+        assert!(m.is_empty());
+        let c = m.get_or_insert(64, 12).unwrap();
+        assert!(c != a && c != b, "numbers are never handed out twice");
+    }
+
+    #[test]
+    fn create_unlink_loop_runs_in_constant_memory() {
+        let mut m = InoMap::new();
         for i in 0..1000u64 {
-            a.get_or_insert((i % 7) as u32, i * 31).unwrap();
+            m.get_or_insert(65, i).unwrap();
         }
-        let mut b = InoMap::with_seed(42);
-        for ino in FIRST_INO..a.next_ino().unwrap() {
-            let (brid, lower) = a.key_of(ino).unwrap();
-            assert_eq!(b.get_or_insert(brid, lower).unwrap(), ino);
+        let cap = m.capacity();
+        let slots = m.index.slots_len();
+        let mut last = 0;
+        for round in 0..200_000u64 {
+            // Like ext4: the new file gets a number that was freed.
+            let ino = 5000 + round % 3;
+            let n = m.renumber(64, ino).unwrap();
+            assert!(n > last);
+            last = n;
+            assert!(m.forget(64, ino));
+        }
+        assert_eq!(m.len(), 1000);
+        assert!(m.capacity() <= cap + 1, "{} entries for 1000 keys", m.capacity());
+        assert_eq!(m.index.slots_len(), slots);
+        for i in (0..1000u64).step_by(7) {
+            assert_eq!(m.get(65, i), Some(FIRST_INO + i));
         }
     }
 
     #[test]
-    fn alias_keeps_the_number_of_the_lower_object() {
-        let mut m = InoMap::new();
-        let lower = m.get_or_insert(65, 1000).unwrap();
-        let other = m.get_or_insert(64, 7).unwrap();
-        m.alias(64, 500, lower).unwrap();
-        assert_eq!(m.get(64, 500), Some(lower));
-        assert_eq!(m.get_or_insert(64, 500).unwrap(), lower);
-        // A key with a number of its own keeps it.
-        m.alias(64, 7, lower).unwrap();
-        assert_eq!(m.get(64, 7), Some(other));
-        // New keys still get fresh numbers.
-        assert_eq!(m.get_or_insert(66, 1).unwrap(), other + 1);
+    fn random_operations_match_a_reference() {
+        extern crate std;
+        use std::collections::HashMap;
+        let mut m = InoMap::with_seed(9);
+        let mut r: HashMap<(u32, u64), u64> = HashMap::new();
+        let mut x: u64 = 0x1234_5678;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200_000 {
+            x = mix64(x);
+            let k = ((64 + (x % 3)) as u32, (x >> 8) % 500);
+            match (x >> 20) % 5 {
+                0 | 1 => {
+                    let n = m.get_or_insert(k.0, k.1).unwrap();
+                    let want = *r.entry(k).or_insert(n);
+                    assert_eq!(n, want);
+                    seen.insert(n);
+                }
+                2 => {
+                    let n = m.renumber(k.0, k.1).unwrap();
+                    assert!(seen.insert(n), "number {n} handed out twice");
+                    r.insert(k, n);
+                }
+                3 => assert_eq!(m.forget(k.0, k.1), r.remove(&k).is_some()),
+                _ => {
+                    let to = FIRST_INO + (x >> 32) % 100;
+                    m.alias(k.0, k.1, to).unwrap();
+                    seen.insert(to);
+                    r.insert(k, to);
+                }
+            }
+            assert_eq!(m.len(), r.len());
+        }
+        for (k, n) in &r {
+            assert_eq!(m.get(k.0, k.1), Some(*n));
+        }
+        assert_eq!(m.iter().count(), r.len());
+        assert!(m.capacity() <= 1500);
     }
 }

@@ -1,22 +1,29 @@
 //! The xino file format: an [`InoMap`] kept on disk.
 //!
-//! The map hands out union inode numbers sequentially, so the file is a log:
-//! a 16-byte header, then one 24-byte record per change to the map, in the
-//! order the changes happened. Replaying the records into an empty map
-//! ([`replay`]) rebuilds it exactly, with every number where it was.
+//! The file is a log: a 16-byte header, then one 24-byte record per change
+//! to the map, in the order the changes happened. Replaying the records
+//! into an empty map ([`replay`]) rebuilds it exactly, with every number
+//! where it was. When most records are about keys since forgotten, the
+//! writer rewrites the file from the map ([`compacted`]): a `Next` record,
+//! then one `Alias` per key.
 //!
 //! ```text
 //! header:  b"RFSXINO1"  u32 record size (24)  u32 reserved (0)
-//! record:  u32 kind  u32 branch id  u64 lower inode  u64 union inode
-//!          kind 1: a new number (`get_or_insert`); union inode = the number
-//!          kind 2: an alias (`alias`): the key shares the union inode number
+//! record:  u32 kind  u32 branch id  u64 branch inode  u64 union inode
+//!          kind 1: the key got the next new number (`get_or_insert`,
+//!                  `renumber`); union inode = that number
+//!          kind 2: the key has the number union inode (`alias`)
+//!          kind 3: the key is forgotten (`forget`); union inode 0
+//!          kind 4: no number below union inode is handed out again;
+//!                  branch id and branch inode 0
 //! ```
-//! All integers little-endian. A torn last record (a crash while appending)
-//! is ignored; anything else that does not parse makes the file unusable
+//! All integers little-endian. Files written before kinds 3 and 4 existed
+//! replay the same. A torn last record (a crash while appending) is
+//! ignored; anything else that does not parse makes the file unusable
 //! ([`Corrupt`]) and the caller starts afresh.
 
 use super::inomap::InoMap;
-use super::vec::NoMem;
+use super::vec::{NoMem, Vec, VecExt};
 
 /// The magic at the start of every xino file.
 pub const MAGIC: &[u8; 8] = b"RFSXINO1";
@@ -27,6 +34,8 @@ pub const RECORD_LEN: usize = 24;
 
 const KIND_NEW: u32 = 1;
 const KIND_ALIAS: u32 = 2;
+const KIND_FORGET: u32 = 3;
+const KIND_NEXT: u32 = 4;
 
 /// One change to the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +49,25 @@ pub enum Record {
         /// Union inode number.
         ino: u64,
     },
-    /// `(brid, lower_ino)` shares the number `ino`.
+    /// `(brid, lower_ino)` has the number `ino`.
     Alias {
         /// Branch id.
         brid: u32,
         /// Inode number in the branch.
         lower_ino: u64,
         /// Union inode number.
+        ino: u64,
+    },
+    /// `(brid, lower_ino)` left the map.
+    Forget {
+        /// Branch id.
+        brid: u32,
+        /// Inode number in the branch.
+        lower_ino: u64,
+    },
+    /// No number below `ino` is handed out again.
+    Next {
+        /// The next number.
         ino: u64,
     },
 }
@@ -85,6 +106,8 @@ pub fn encode(r: Record) -> [u8; RECORD_LEN] {
     let (kind, brid, lower_ino, ino) = match r {
         Record::New { brid, lower_ino, ino } => (KIND_NEW, brid, lower_ino, ino),
         Record::Alias { brid, lower_ino, ino } => (KIND_ALIAS, brid, lower_ino, ino),
+        Record::Forget { brid, lower_ino } => (KIND_FORGET, brid, lower_ino, 0),
+        Record::Next { ino } => (KIND_NEXT, 0, 0, ino),
     };
     let mut b = [0u8; RECORD_LEN];
     let parts: [&[u8]; 4] = [&kind.to_le_bytes(), &brid.to_le_bytes(), &lower_ino.to_le_bytes(), &ino.to_le_bytes()];
@@ -111,6 +134,8 @@ pub fn decode(b: &[u8]) -> Option<Record> {
     match kind {
         KIND_NEW => Some(Record::New { brid, lower_ino, ino }),
         KIND_ALIAS => Some(Record::Alias { brid, lower_ino, ino }),
+        KIND_FORGET if ino == 0 => Some(Record::Forget { brid, lower_ino }),
+        KIND_NEXT if brid == 0 && lower_ino == 0 => Some(Record::Next { ino }),
         _ => None,
     }
 }
@@ -129,23 +154,59 @@ pub fn check_header(file: &[u8]) -> Result<(), Corrupt> {
 pub fn replay(body: &[u8], map: &mut InoMap) -> Result<usize, Corrupt> {
     let mut n: usize = 0;
     for chunk in body.chunks_exact(RECORD_LEN) {
-        match decode(chunk).ok_or(Corrupt::BadRecord)? {
-            Record::New { brid, lower_ino, ino } => {
-                if map.next_ino() != Some(ino) || map.get(brid, lower_ino).is_some() {
-                    return Err(Corrupt::BadRecord);
-                }
-                map.get_or_insert(brid, lower_ino)?;
-            }
-            Record::Alias { brid, lower_ino, ino } => {
-                if map.key_of(ino).is_none() {
-                    return Err(Corrupt::BadRecord);
-                }
-                map.alias(brid, lower_ino, ino)?;
-            }
-        }
+        apply(decode(chunk).ok_or(Corrupt::BadRecord)?, map)?;
         n = n.saturating_add(1);
     }
     Ok(n)
+}
+
+/// Applies one record to `map`, checking that it fits (a new number is the
+/// next one, an alias names a number handed out before).
+pub fn apply(r: Record, map: &mut InoMap) -> Result<(), Corrupt> {
+    match r {
+        Record::New { brid, lower_ino, ino } => {
+            if map.next_ino() != ino {
+                return Err(Corrupt::BadRecord);
+            }
+            map.renumber(brid, lower_ino)?;
+        }
+        Record::Alias { brid, lower_ino, ino } => {
+            if ino == 0 || ino >= map.next_ino() {
+                return Err(Corrupt::BadRecord);
+            }
+            map.alias(brid, lower_ino, ino)?;
+        }
+        Record::Forget { brid, lower_ino } => {
+            map.forget(brid, lower_ino);
+        }
+        Record::Next { ino } => {
+            if ino < map.next_ino() {
+                return Err(Corrupt::BadRecord);
+            }
+            map.reserve_below(ino);
+        }
+    }
+    Ok(())
+}
+
+/// The records of a file rewritten from `map` (after the header): the next
+/// number, then every key with its number.
+pub fn compacted(map: &InoMap) -> Result<Vec<u8>, NoMem> {
+    let len = map.len().checked_add(1).and_then(|n| n.checked_mul(RECORD_LEN)).ok_or(NoMem)?;
+    let mut out: Vec<u8> = super::vec::vec_with_capacity(len)?;
+    out.try_extend_from_slice(&encode(Record::Next { ino: map.next_ino() }))?;
+    for (brid, lower_ino, ino) in map.iter() {
+        out.try_extend_from_slice(&encode(Record::Alias { brid, lower_ino, ino }))?;
+    }
+    Ok(out)
+}
+
+/// Whether a file of `records` records for a map of `live` keys is worth
+/// rewriting: at least 4096 records, three times as many as a rewrite
+/// would write. A create/unlink loop so costs O(1) writes per change.
+pub fn worth_compacting(records: u64, live: usize) -> bool {
+    let live = u64::try_from(live).unwrap_or(u64::MAX);
+    records >= 4096 && records / 3 > live
 }
 
 #[cfg(test)]
@@ -175,21 +236,66 @@ mod tests {
         let a = m.get_or_insert(65, 100).unwrap();
         let b = m.get_or_insert(65, 200).unwrap();
         m.alias(64, 7, a).unwrap();
+        let c = m.get_or_insert(64, 8).unwrap();
+        m.forget(64, 8);
+        let d = m.renumber(64, 7).unwrap();
         let f = file_of(&[
             Record::New { brid: 65, lower_ino: 100, ino: a },
             Record::New { brid: 65, lower_ino: 200, ino: b },
             Record::Alias { brid: 64, lower_ino: 7, ino: a },
+            Record::New { brid: 64, lower_ino: 8, ino: c },
+            Record::Forget { brid: 64, lower_ino: 8 },
+            Record::New { brid: 64, lower_ino: 7, ino: d },
         ]);
         check_header(&f).unwrap();
         let mut m2 = InoMap::new();
         // A torn record at the end is ignored.
         let mut torn = f.clone();
         torn.extend_from_slice(&[1, 0, 0]);
-        assert_eq!(replay(&torn[HEADER_LEN..], &mut m2), Ok(3));
+        assert_eq!(replay(&torn[HEADER_LEN..], &mut m2), Ok(6));
         assert_eq!(m2.get(65, 100), Some(a));
         assert_eq!(m2.get(65, 200), Some(b));
-        assert_eq!(m2.get(64, 7), Some(a));
+        assert_eq!(m2.get(64, 7), Some(d));
+        assert_eq!(m2.get(64, 8), None);
         assert_eq!(m2.next_ino(), m.next_ino());
+    }
+
+    #[test]
+    fn a_compacted_file_replays_to_the_same_map() {
+        let mut m = InoMap::new();
+        for i in 0..5000u64 {
+            m.get_or_insert(65, i).unwrap();
+        }
+        for i in 0..5000u64 {
+            if i % 3 != 0 {
+                m.forget(65, i);
+            }
+        }
+        m.alias(64, 1, 20).unwrap();
+        let body = compacted(&m).unwrap();
+        assert_eq!(body.len(), (m.len() + 1) * RECORD_LEN);
+        let mut m2 = InoMap::new();
+        assert_eq!(replay(&body, &mut m2), Ok(m.len() + 1));
+        assert_eq!(m2.len(), m.len());
+        assert_eq!(m2.next_ino(), m.next_ino());
+        for (brid, lower, ino) in m.iter() {
+            assert_eq!(m2.get(brid, lower), Some(ino));
+        }
+        // Appending goes on from there.
+        let n = m.get_or_insert(66, 1).unwrap();
+        let mut more = body.clone();
+        more.extend_from_slice(&encode(Record::New { brid: 66, lower_ino: 1, ino: n }));
+        let mut m3 = InoMap::new();
+        replay(&more, &mut m3).unwrap();
+        assert_eq!(m3.get(66, 1), Some(n));
+    }
+
+    #[test]
+    fn compaction_is_worth_it_only_with_much_garbage() {
+        assert!(!worth_compacting(100, 0));
+        assert!(!worth_compacting(4096, 2000));
+        assert!(worth_compacting(4096, 1000));
+        assert!(!worth_compacting(1_000_000, 400_000));
     }
 
     #[test]
@@ -205,5 +311,16 @@ mod tests {
         // An alias of a number never handed out.
         let body = encode(Record::Alias { brid: 64, lower_ino: 1, ino: 11 });
         assert_eq!(replay(&body, &mut InoMap::new()), Err(Corrupt::BadRecord));
+        // The next number going back.
+        let mut body = encode(Record::Next { ino: 50 }).to_vec();
+        body.extend_from_slice(&encode(Record::Next { ino: 40 }));
+        assert_eq!(replay(&body, &mut InoMap::new()), Err(Corrupt::BadRecord));
+        // Unknown kinds and stray fields.
+        let mut r = encode(Record::Forget { brid: 64, lower_ino: 1 });
+        r[16] = 1;
+        assert_eq!(decode(&r), None);
+        let mut r = encode(Record::Next { ino: 50 });
+        r[0] = 9;
+        assert_eq!(decode(&r), None);
     }
 }

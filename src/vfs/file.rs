@@ -302,6 +302,13 @@ impl File {
         }
     }
 
+    /// Truncates the file, opened for writing, to `size` unless its
+    /// filesystem is frozen (EAGAIN then, as [`File::write_at_unless_frozen`]).
+    pub(crate) fn truncate_unless_frozen(&self, size: i64) -> Result {
+        // SAFETY: the file is open for writing.
+        to_result(unsafe { sys::rfs_truncate_nofreeze(self.as_ptr(), size) }).map(|_| ())
+    }
+
     /// Truncates the file to `size` (vfs_truncate on its path).
     pub(crate) fn truncate(&self, size: i64) -> Result {
         // SAFETY: an open file pins f_path; vfs_truncate takes its own

@@ -366,6 +366,7 @@ unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
         let info = (*sb).s_fs_info.cast::<SbInfo>();
         sys::kill_anon_super(sb);
         if !info.is_null() {
+            (*info).shutdown();
             // RCU-walk reads the SbInfo and the root's member list without
             // references (d_revalidate, permission: vfs/rcu.rs); a walk that
             // started before the last mount went may still be inside. Free
