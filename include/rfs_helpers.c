@@ -350,6 +350,28 @@ bool rfs_mnt_is_idmapped(const struct vfsmount *mnt)
 	return is_idmapped_mnt(mnt);
 }
 
+/*
+ * Whether a branch given without a permission is read-only by nature, so
+ * that it defaults to `rr` (AUFS: au_test_fs_rr, and a read-only mount):
+ * its filesystem type never writes, or the filesystem or this mount of it
+ * is read-only.
+ */
+bool rfs_mnt_natively_ro(struct vfsmount *mnt)
+{
+	static const char *const types[] = {
+		"squashfs", "iso9660", "erofs", "cramfs", "romfs", "udf",
+	};
+	const char *name = mnt->mnt_sb->s_type->name;
+	size_t i;
+
+	if (sb_rdonly(mnt->mnt_sb) || __mnt_is_readonly(mnt))
+		return true;
+	for (i = 0; i < ARRAY_SIZE(types); i++)
+		if (!strcmp(name, types[i]))
+			return true;
+	return false;
+}
+
 void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len)
 {
 	seq_write(m, bytes, len);
@@ -417,6 +439,42 @@ int rfs_truncate_nofreeze(struct file *file, loff_t size)
 	}
 	sb_end_write(inode->i_sb);
 	return ret;
+}
+
+/*
+ * Union regular files take O_DIRECT: the VFS allows it on a file whose
+ * mapping has ->direct_IO (do_dentry_open, fcntl F_SETFL). The union
+ * inode's mapping holds no pages (reads, writes and mmap go to the branch
+ * file), so the op is never called; the branch file, opened with the same
+ * O_DIRECT, does the direct I/O or refuses the open (overlayfs: ovl_aops).
+ */
+static const struct address_space_operations rfs_file_aops = {
+	.direct_IO = noop_direct_IO,
+};
+
+void rfs_inode_allow_odirect(struct inode *inode)
+{
+	inode->i_mapping->a_ops = &rfs_file_aops;
+}
+
+/*
+ * Before I/O through union file @file: make its branch file @real follow
+ * an O_DIRECT set or cleared on @file since the open (fcntl F_SETFL);
+ * -EINVAL if @real cannot do direct I/O (overlayfs: ovl_change_flags).
+ */
+int rfs_file_sync_direct(struct file *file, struct file *real)
+{
+	unsigned int want = READ_ONCE(file->f_flags) & O_DIRECT;
+
+	if ((READ_ONCE(real->f_flags) & O_DIRECT) == want)
+		return 0;
+	if (want && !(real->f_mode & FMODE_CAN_ODIRECT))
+		return -EINVAL;
+	spin_lock(&real->f_lock);
+	real->f_flags = (real->f_flags & ~O_DIRECT) | want;
+	real->f_iocb_flags = iocb_flags(real);
+	spin_unlock(&real->f_lock);
+	return 0;
 }
 
 /* Whether setting an access ACL on @inode must clear its setgid bit first:

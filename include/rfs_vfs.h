@@ -155,6 +155,9 @@ ssize_t rfs_splice_write_real(struct pipe_inode_info *pipe, struct file *out,
 			      loff_t *ppos, size_t len, unsigned int flags);
 ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_t pos);
 int rfs_truncate_nofreeze(struct file *file, loff_t size);
+void rfs_inode_allow_odirect(struct inode *inode);
+bool rfs_mnt_natively_ro(struct vfsmount *mnt);
+int rfs_file_sync_direct(struct file *file, struct file *real);
 int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa);
 int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa);
 bool rfs_capable_sys_admin_noaudit(void);

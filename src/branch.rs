@@ -97,6 +97,16 @@ impl Branch {
         let name = root.name().inspect_err(|_| {
             log.error("cannot name branch (its absolute path is too long?)", Some(&spec.path));
         })?;
+        // No permission given on a filesystem that cannot be written (a
+        // squashfs or iso9660 image, a read-only mount): `rr`, as AUFS
+        // picks, rather than a default `rw` that would fail (live CDs:
+        // `dirs=/cdrom` gives a read-only union).
+        // SAFETY: `root` holds its mount.
+        let perm = if !spec.perm_given && unsafe { crate::vfs::sys::rfs_mnt_natively_ro(root.mnt()) } {
+            Perm::Rr
+        } else {
+            spec.perm
+        };
         let core = Arc::pin_init(
             try_pin_init!(BranchRoot {
                 root,
@@ -111,7 +121,7 @@ impl Branch {
             }),
             GFP_KERNEL,
         )?;
-        Ok(Arc::new(Branch { perm: spec.perm, core }, GFP_KERNEL)?)
+        Ok(Arc::new(Branch { perm, core }, GFP_KERNEL)?)
     }
 
     /// The same branch with permission `perm` (a new version).

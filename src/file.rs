@@ -14,7 +14,7 @@ use crate::vfs::dentry::Dentry;
 use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
 use crate::vfs::sys;
-use kernel::error::{code::EROFS, Result};
+use kernel::error::{code::{EINVAL, EROFS}, Result};
 use kernel::prelude::*;
 
 /// Per open union file: the branch file it passes reads, writes, seeks and
@@ -39,6 +39,10 @@ fn writes(flags: u32) -> bool {
 /// `open` of the union file of `dentry`, with open flags `flags`.
 pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32) -> Result<RegFile> {
     let sbi = sb.info();
+    if flags & sys::O_DIRECT != 0 && sbi.nodio.load(core::sync::atomic::Ordering::Relaxed) {
+        // `nodio`: AUFS's default, where O_DIRECT opens fail.
+        return Err(EINVAL);
+    }
     if writes(flags) {
         // With O_TRUNC too the whole file is copied: the VFS truncates it
         // (setattr) only after ->open returned, and may still fail the open

@@ -24,12 +24,14 @@ pub(crate) struct MountConfig {
     pub(crate) noxino: bool,
     /// `trunc_xino`.
     pub(crate) trunc_xino: bool,
+    /// `dio` / `nodio` (the last one given).
+    pub(crate) dio: Option<bool>,
 }
 
 impl MountConfig {
     /// No options yet.
     pub(crate) fn new() -> Self {
-        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false }
+        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false, dio: None }
     }
 
     /// Takes one option: `key` and its value as fsconfig(2) or the split
@@ -56,6 +58,7 @@ impl MountConfig {
                 self.xino_path = None;
             }
             MountOption::TruncXino => self.trunc_xino = true,
+            MountOption::Dio(on) => self.dio = Some(on),
             op => self.branch_ops.push(op, GFP_KERNEL)?,
         }
         Ok(())

@@ -15,6 +15,9 @@
 //! - `sysfs`: /sys/fs/rfs;
 //! - `workdir`: unions that share a writable branch.
 
+// The pin-init of SbInfo (super_.rs) nests deeper than the default limit.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 #[path = "logic/mod.rs"]

@@ -19,7 +19,7 @@ use crate::vfs::sys;
 use crate::vfs::sysfs::SysfsDir;
 use crate::workdir::WorkClaim;
 use crate::xino::{self, InoState};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
@@ -118,6 +118,9 @@ pub(crate) struct SbInfo {
     pub(crate) cred: Cred,
     /// How direct changes to branches are noticed.
     pub(crate) udba: Udba,
+    /// `nodio`: O_DIRECT opens and I/O are refused (EINVAL), as AUFS
+    /// does without `dio`. Changeable by remount.
+    pub(crate) nodio: AtomicBool,
     /// (branch id, lower inode number) -> union inode number, and the xino
     /// file it is logged to.
     #[pin]
@@ -368,6 +371,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             root: root_for_info,
             cred,
             udba,
+            nodio: AtomicBool::new(cfg.dio == Some(false)),
             inos <- new_mutex!(ino_state),
             xi_path,
             xino_shown,
@@ -410,6 +414,10 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 /// changed permission, which releases the old branches.
 pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) -> Result {
     let sbi = sb.info();
+    if let Some(on) = cfg.dio {
+        // Applies to the I/O that follows, also on files open now.
+        sbi.nodio.store(!on, Ordering::Relaxed);
+    }
     let old = sbi.tab();
     let mut ops: KVec<MountOption> = KVec::new();
     if let Some(specs) = cfg.branches.as_ref() {
@@ -631,6 +639,7 @@ fn canon_op(old: &Tab, op: &MountOption) -> Result<MountOption> {
         MountOption::Udba(u) => MountOption::Udba(*u),
         MountOption::NoXino => MountOption::NoXino,
         MountOption::TruncXino => MountOption::TruncXino,
+        MountOption::Dio(on) => MountOption::Dio(*on),
         MountOption::Xino(p) => {
             let mut v = LVec::new();
             v.try_extend_from_slice(p).map_err(|_| ENOMEM)?;
@@ -725,6 +734,9 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
     if sbi.udba != Udba::Reval {
         m.write_raw(b",udba=");
         m.write_raw(sbi.udba.as_str().as_bytes());
+    }
+    if sbi.nodio.load(Ordering::Relaxed) {
+        m.write_raw(b",nodio");
     }
     Ok(())
 }

@@ -221,11 +221,17 @@ impl Xino {
 /// Opens the xino file the options ask for and rebuilds the map from it.
 /// Runs with the mounter's credentials.
 pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &Cred, log: &FcLog) -> Result<(InoState, Option<KVec<u8>>)> {
+    if let Where::Path(p) = at {
+        // AUFS's xino=PATH: a file of this mount alone, unlinked at once;
+        // nothing is replayed and nothing is left at umount.
+        let (file, name) = open_private(p, log)?;
+        let mut state = InoState { map: InoMap::new(), xino: None };
+        file.write_at(&xino::header(), 0)?;
+        state.xino = Some(Xino { file, records: 0, pending: KVec::new(), rewrite: false });
+        return Ok((state, Some(name)));
+    }
     let file = match at {
-        Where::Memory => None,
-        Where::Path(p) => Some(File::open_name(p, sys::O_RDWR | sys::O_CREAT | sys::O_LARGEFILE).inspect_err(|_| {
-            log.error("cannot open the xino file", Some(p));
-        })?),
+        Where::Memory | Where::Path(_) => None,
         Where::Default => match rw {
             Some(rw) => Some(open_default(rw, cred).inspect_err(|_| {
                 log.error("cannot create the xino file in the writable branch", Some(&rw.name));
@@ -252,6 +258,41 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
     };
     state.xino = Some(Xino { file, records, pending: KVec::new(), rewrite: false });
     Ok((state, Some(name)))
+}
+
+/// `xino=PATH`: a new, nameless file in PATH's directory (O_TMPFILE: AUFS
+/// creates PATH and unlinks it at once), so any number of mounts may be
+/// given the same PATH, as Docker's aufs driver does with
+/// `/dev/shm/aufs.xino`. PATH itself must not be a directory.
+/// Returns the file and the absolute PATH (for sysfs and /proc/mounts).
+fn open_private(p: &[u8], log: &FcLog) -> Result<(File, KVec<u8>)> {
+    if let Ok(f) = File::open_name(p, sys::O_PATH) {
+        if f.inode().is_some_and(|i| i.mode() & crate::vfs::inode::mode::S_IFMT == crate::vfs::inode::mode::S_IFDIR) {
+            log.error("the xino path is a directory", Some(p));
+            return Err(EISDIR);
+        }
+    }
+    let (dir, base): (&[u8], &[u8]) = match p.iter().rposition(|&c| c == b'/') {
+        Some(0) => (b"/", p.get(1..).unwrap_or_default()),
+        Some(i) => (p.get(..i).unwrap_or_default(), p.get(i + 1..).unwrap_or_default()),
+        None => (b".", p),
+    };
+    if base.is_empty() {
+        log.error("the xino path is a directory", Some(p));
+        return Err(EISDIR);
+    }
+    let dirf = File::open_name(dir, sys::O_PATH | sys::O_DIRECTORY).inspect_err(|_| {
+        log.error("cannot open the directory of the xino file", Some(p));
+    })?;
+    let mut name = dirf.name()?;
+    if name.last() != Some(&b'/') {
+        name.push(b'/', GFP_KERNEL)?;
+    }
+    name.extend_from_slice(base, GFP_KERNEL)?;
+    let file = File::open_name(dir, sys::O_TMPFILE | sys::O_RDWR | sys::O_LARGEFILE).inspect_err(|_| {
+        log.error("cannot create the xino file (an O_TMPFILE file in its directory)", Some(p));
+    })?;
+    Ok((file, name))
 }
 
 /// Opens (creating) `.wh..wh.xino` at the top of `rw`.

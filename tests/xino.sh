@@ -1,7 +1,9 @@
 #!/bin/sh
 # xino.sh: persistent inode numbers (issue 4, "xino"): the default xino file
-# in the writable branch, xino=PATH, noxino, trunc_xino; st_ino stable across
-# copy-up, drop_caches and umount + mount; sysfs xi_path and xino.
+# in the writable branch, noxino, trunc_xino; st_ino stable across copy-up,
+# drop_caches and umount + mount; sysfs xi_path and xino. xino=PATH has
+# AUFS's meaning (a private, nameless file per mount; Docker's shared
+# /dev/shm/aufs.xino with several mounts at once).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -59,26 +61,60 @@ t_eq "noxino: numbers still unique" 5 "$(inos | tr ' ' '\n' | grep . | sort -u |
 t_eq "noxino: sysfs xino shows no file" 0 "$(cut -d' ' -f2 "$S/xino")"
 umount "$M"
 
-# xino=PATH outside the branches
+# xino=PATH: AUFS's meaning, a file of this mount alone, unlinked at once
 X=$T/xino-file
 rfs_mount "$M" "$OPTS,xino=$X"
 S=/sys/fs/rfs/si_$(mount_si "$M")
-t_ok "xino=PATH: the file is created" [ -f "$X" ]
+t_fail "xino=PATH: no file is left at PATH (it is nameless, as AUFS unlinks it)" [ -e "$X" ]
 t_eq "xino=PATH: sysfs xi_path" "$X" "$(cat "$S/xi_path")"
 t_eq "xino=PATH: /proc/mounts shows it" "xino=$X" "$(mount_opts "$M" | tr , '\n' | grep -E '^(no)?xino')"
-second=$(inos)
+t_eq "xino=PATH: numbers unique" 5 "$(inos | tr ' ' '\n' | grep . | sort -u | wc -l | tr -d ' ')"
+set -- $(cat "$S/xino")
+t_ok "xino=PATH: the file is written ($*)" [ "$2" -ge $((16 + 24 * 5)) ]
 umount "$M"
-rfs_mount "$M" "$OPTS,xino=$X"
-t_eq "xino=PATH: st_ino stable across umount + mount" "$second" "$(inos)"
-umount "$M"
+t_eq "xino=PATH: nothing in PATH's directory after umount" "" "$(ls -a "$T" | grep xino)"
 
-# a file that is not an xino file is started afresh; the mount works
+# Docker gives every container the same xino=/dev/shm/aufs.xino: each mount
+# has its own table, and nothing is left.
+i=0
+while [ $i -lt 4 ]; do
+	mkdir -p "$T/c$i/up" "$T/c$i/mnt"
+	rfs_mount "$T/c$i/mnt" "br:$T/c$i/up=rw:$B1=ro+wh:$B2=ro+wh,dio,xino=/dev/shm/aufs.xino" || break
+	i=$((i + 1))
+done
+t_eq "four mounts given the same xino=/dev/shm/aufs.xino" 4 "$i"
+i=0
+while [ $i -lt 4 ]; do
+	j=0
+	while [ $j -lt 20 ]; do echo "$i $j" >"$T/c$i/mnt/new$j"; j=$((j + 1)); done
+	i=$((i + 1))
+done
+t_eq "each counts its own numbers (the same sequence in every mount)" \
+	"$(rfsprobe inode-of "$T/c0/mnt/new7")" "$(rfsprobe inode-of "$T/c3/mnt/new7")"
+t_eq "numbers are unique within each mount" 20 \
+	"$(for j in $(seq 0 19); do rfsprobe inode-of "$T/c2/mnt/new$j"; done | sort -u | wc -l | tr -d ' ')"
+t_fail "/dev/shm/aufs.xino does not exist while they run" [ -e /dev/shm/aufs.xino ]
+i=0
+while [ $i -lt 4 ]; do umount "$T/c$i/mnt"; i=$((i + 1)); done
+t_eq "nothing is left in /dev/shm" "" "$(ls -a /dev/shm | grep aufs)"
+
+# an existing file at PATH is left alone; the mount works
 echo "garbage garbage garbage" >"$X"
 rfs_mount "$M" "$OPTS,xino=$X"
-t_eq "a damaged xino file: the mount works and objects stat" 5 "$(inos | tr ' ' '\n' | grep -c '^[0-9]')"
+t_eq "an existing file at PATH: the mount works and objects stat" 5 "$(inos | tr ' ' '\n' | grep -c '^[0-9]')"
 umount "$M"
+t_eq "... and the file is untouched" "garbage garbage garbage" "$(cat "$X")"
+rm -f "$X"
 t_errno "xino=PATH that is a directory is refused (EISDIR)" EISDIR rfsprobe mount rfs none "$M" "$OPTS,xino=$T"
 is_mounted "$M" && umount "$M"
+t_errno "xino=PATH in a directory that does not exist is refused (ENOENT)" ENOENT rfsprobe mount rfs none "$M" "$OPTS,xino=$T/none/x"
+is_mounted "$M" && umount "$M"
+
+# A damaged default xino file is started afresh; the mount works
+printf 'garbage garbage garbage' >"$B0/.wh..wh.xino"
+rfs_mount "$M" "$OPTS"
+t_eq "a damaged xino file: the mount works and objects stat" 5 "$(inos | tr ' ' '\n' | grep -c '^[0-9]')"
+umount "$M"
 
 # no rw branch: in memory
 rfs_mount "$M" "dirs=$B1=ro:$B2=ro"

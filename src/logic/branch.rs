@@ -351,7 +351,8 @@ impl<T: Clone> BranchTable<T> {
                 MountOption::Udba(_)
                 | MountOption::Xino(_)
                 | MountOption::NoXino
-                | MountOption::TruncXino => table,
+                | MountOption::TruncXino
+                | MountOption::Dio(_) => table,
             };
         }
         if table.is_empty() {

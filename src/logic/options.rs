@@ -12,6 +12,7 @@
 //! | `dirs=LIST`, `br=LIST`, `br:LIST`    | the branches, index 0 on top             |
 //! | `udba=none` / `udba=reval`           | how to notice direct branch changes      |
 //! | `xino=PATH`, `noxino`, `trunc_xino`  | the inode number translation file        |
+//! | `dio`, `nodio`                       | allow (default) / refuse O_DIRECT        |
 //! | `add:INDEX:BR`, `ins:INDEX:BR`       | remount: insert a branch at INDEX        |
 //! | `append:BR`, `prepend:BR`            | remount: add at the bottom / top         |
 //! | `del:PATH`                           | remount: remove a branch                 |
@@ -143,6 +144,8 @@ pub enum MountOption {
     NoXino,
     /// `trunc_xino`.
     TruncXino,
+    /// `dio` (true) / `nodio` (false): whether O_DIRECT opens are allowed.
+    Dio(bool),
     /// `add:INDEX:BR` / `ins:INDEX:BR`: insert at `index` (0 = top). Default
     /// permission: `rw` at index 0, else `ro`. The index is not checked
     /// against the branch count here.
@@ -544,7 +547,9 @@ pub fn parse_option(raw: &[u8]) -> Result<MountOption, OptError> {
     match (key, sep) {
         (b"noxino", None) => Ok(MountOption::NoXino),
         (b"trunc_xino", None) => Ok(MountOption::TruncXino),
-        (b"noxino" | b"trunc_xino", Some(_)) => Err(OptError::inval("option takes no value")),
+        (b"dio", None) => Ok(MountOption::Dio(true)),
+        (b"nodio", None) => Ok(MountOption::Dio(false)),
+        (b"noxino" | b"trunc_xino" | b"dio" | b"nodio", Some(_)) => Err(OptError::inval("option takes no value")),
         (b"dirs" | b"br", Some(_)) => Ok(MountOption::Branches(parse_branch_list(value)?)),
         (b"udba", Some(b'=')) => match value {
             b"none" => Ok(MountOption::Udba(Udba::None)),
@@ -749,6 +754,9 @@ mod tests {
         assert_eq!(err(b"udba:none").msg, "unknown option");
         assert_eq!(parse_option(b"noxino"), Ok(MountOption::NoXino));
         assert_eq!(parse_option(b"trunc_xino"), Ok(MountOption::TruncXino));
+        assert_eq!(parse_option(b"dio"), Ok(MountOption::Dio(true)));
+        assert_eq!(parse_option(b"nodio"), Ok(MountOption::Dio(false)));
+        assert_eq!(err(b"dio=1").msg, "option takes no value");
         assert_eq!(err(b"noxino=1").msg, "option takes no value");
         assert_eq!(err(b"trunc_xino:").msg, "option takes no value");
         assert_eq!(
@@ -758,7 +766,7 @@ mod tests {
         assert_eq!(parse_option(br"xino=/a\,b"), Ok(MountOption::Xino(v(b"/a,b"))));
         assert_eq!(err(b"xino=").msg, "empty xino path");
         assert_eq!(err(b"xino").msg, "option value missing");
-        for bad in [&b""[..], b"=", b":", b"rw", b"DIRS=/a", b"dirs2=/a", b"dio", b"\0", b"si=1"] {
+        for bad in [&b""[..], b"=", b":", b"rw", b"DIRS=/a", b"dirs2=/a", b"dio2", b"\0", b"si=1"] {
             assert_eq!(err(bad).msg, "unknown option", "{bad:?}");
         }
     }

@@ -345,6 +345,7 @@ impl<T: InodeData> NewInode<T> {
                 Kind::Reg => {
                     (*i).i_op = &super::ops::FILE_IOPS.0;
                     (*i).__bindgen_anon_3.i_fop = &super::ops::FILE_FOPS.0;
+                    sys::rfs_inode_allow_odirect(i);
                 }
                 Kind::Symlink => {
                     (*i).i_op = &super::ops::SYMLINK_IOPS.0;

@@ -744,6 +744,11 @@ unsafe extern "C" fn file_read_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_i
         let Some(rf) = real_file((*iocb).ki_filp) else { return EBADF.to_errno() as isize };
         (rf, &mut *iocb)
     };
+    // SAFETY: our open file.
+    let r = unsafe { direct_io_check(iocb.ki_filp, rf) };
+    if r != 0 {
+        return r as isize;
+    }
     // SAFETY: `iter` is the live iterator of this read.
     match unsafe { rf.real.read_iter(iter, &mut iocb.ki_pos, 0) } {
         Ok(n) => n,
@@ -764,6 +769,11 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
     if rwf < 0 {
         return rwf as isize;
     }
+    // SAFETY: our open file.
+    let r = unsafe { direct_io_check(file, rf) };
+    if r != 0 {
+        return r as isize;
+    }
     // SAFETY: the file pins its inode, an rfs inode.
     let (sb, ui) = unsafe { union_inode((*file).f_inode) };
     let _lock = ui.vfs().lock();
@@ -782,6 +792,22 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
     };
     crate::file::refresh(ui, rf);
     n
+}
+
+/// Before I/O through the union file `file`: O_DIRECT, if set on it now
+/// (at open or by fcntl since), is refused with `nodio` and otherwise
+/// passed on to the branch file. Returns 0 or a negative errno.
+///
+/// # Safety
+/// `file` must be an open union regular file whose branch file is `rf`.
+unsafe fn direct_io_check(file: *mut sys::file, rf: &RegFile) -> c_int {
+    // SAFETY: an open file's flags; the file pins its rfs inode.
+    let (direct, sb) = unsafe { ((*file).f_flags & sys::O_DIRECT != 0, union_inode((*file).f_inode).0) };
+    if direct && sb.info().nodio.load(core::sync::atomic::Ordering::Relaxed) {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: both files are open.
+    unsafe { sys::rfs_file_sync_direct(file, rf.real.as_ptr()) }
 }
 
 /// Before a write-like change of the union file `file` (of union inode

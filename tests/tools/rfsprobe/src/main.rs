@@ -123,6 +123,38 @@ pub fn open(path: &OsStr, flags: libc::c_int, mode: libc::mode_t) -> Res<Fd> {
     Ok(Fd(check(fd, format!("open {}", lossy(path)))?))
 }
 
+/// A zeroed buffer aligned to 4096 bytes, as O_DIRECT wants.
+pub struct AlignedBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub fn new(len: usize) -> Res<AlignedBuf> {
+        let mut p: *mut libc::c_void = std::ptr::null_mut();
+        // SAFETY: posix_memalign writes `p` on success.
+        let r = unsafe { libc::posix_memalign(&mut p, 4096, len.max(1)) };
+        if r != 0 {
+            return Err(Fail::Sys(r, "posix_memalign".into()));
+        }
+        // SAFETY: `p` holds at least `len` bytes.
+        unsafe { std::ptr::write_bytes(p.cast::<u8>(), 0, len) };
+        Ok(AlignedBuf { ptr: p.cast(), len })
+    }
+
+    pub fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` holds `len` initialised bytes owned by self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated by posix_memalign.
+        unsafe { libc::free(self.ptr.cast()) };
+    }
+}
+
 /// read(2) until `buf` is full or EOF; returns bytes read.
 pub fn read_full(fd: &Fd, buf: &mut [u8]) -> Res<usize> {
     let mut done = 0;
@@ -739,6 +771,11 @@ inspection:
   readdir DIR [BUFSIZE]   one line per entry: NAME TYPE INO (getdents64 order)
   seekdir-check DIR [SEED] telldir/seekdir/rewinddir consistency: `ok N entries`
 between files and flags:
+  direct-write PATH OFF LEN SEED   O_WRONLY|O_DIRECT pwrite(2) of LEN bytes (a 4096-aligned
+                             buffer, byte i = SEED + 7*i mod 256) at OFF; prints the count
+  direct-read PATH OFF LEN [setfl]  O_RDONLY|O_DIRECT pread(2) of LEN bytes at OFF into a
+                             4096-aligned buffer, written to stdout; with `setfl` the file
+                             is opened without O_DIRECT and fcntl(F_SETFL) adds it
   copy-range SRC DST [LEN]   copy_file_range(2) of LEN (default: all of SRC) bytes from offset 0
                              of SRC (O_RDONLY) to offset 0 of DST (O_WRONLY); prints the count
   clone SRC DST              ioctl FICLONE: DST (O_WRONLY) shares SRC's data
@@ -1046,6 +1083,38 @@ fn run(args: &[OsString]) -> Res {
             let (off, len): (i64, i64) = (num(&a[1], "offset")?, num(&a[2], "length")?);
             let fd = open(&a[0], libc::O_WRONLY, 0)?;
             check(unsafe { libc::fallocate(fd.0, mode, off, len) }, ctx(0)).map(drop)
+        }
+        "direct-write" => {
+            need(4, 4)?;
+            let (off, len, seed): (i64, usize, u8) = (num(&a[1], "offset")?, num(&a[2], "length")?, num(&a[3], "seed")?);
+            let fd = open(&a[0], libc::O_WRONLY | libc::O_DIRECT, 0)?;
+            let mut buf = AlignedBuf::new(len)?;
+            for (i, b) in buf.as_mut().iter_mut().enumerate() {
+                *b = seed.wrapping_add((i as u8).wrapping_mul(7));
+            }
+            let n = unsafe { libc::pwrite(fd.0, buf.as_mut().as_ptr().cast(), len, off) };
+            let n = check(n as libc::c_int, format!("pwrite O_DIRECT {}", lossy(&a[0])))?;
+            println!("{n}");
+            Ok(())
+        }
+        "direct-read" => {
+            need(3, 4)?;
+            let (off, len): (i64, usize) = (num(&a[1], "offset")?, num(&a[2], "length")?);
+            let setfl = match a.get(3).map(|f| lossy(f)).as_deref() {
+                None => false,
+                Some("setfl") => true,
+                Some(o) => return usage(format!("direct-read: unknown mode {o}")),
+            };
+            let fd = open(&a[0], if setfl { libc::O_RDONLY } else { libc::O_RDONLY | libc::O_DIRECT }, 0)?;
+            if setfl {
+                let fl = check(unsafe { libc::fcntl(fd.0, libc::F_GETFL) }, ctx(0))?;
+                check(unsafe { libc::fcntl(fd.0, libc::F_SETFL, fl | libc::O_DIRECT) }, format!("fcntl F_SETFL O_DIRECT {}", lossy(&a[0])))?;
+            }
+            let mut buf = AlignedBuf::new(len)?;
+            let n = unsafe { libc::pread(fd.0, buf.as_mut().as_mut_ptr().cast(), len, off) };
+            let n = check(n as libc::c_int, format!("pread O_DIRECT {}", lossy(&a[0])))? as usize;
+            std::io::stdout().write_all(&buf.as_mut()[..n]).map_err(|e| Fail::Check(format!("stdout: {e}")))?;
+            Ok(())
         }
         "copy-range" => {
             need(2, 3)?;

@@ -1,0 +1,144 @@
+#!/bin/sh
+# aufs.sh: rfs as a drop-in for AUFS users (issue "AUFS drop-in").
+#
+#  1. Docker's aufs storage driver's own mount string (`br:...,dio,xino=...`)
+#     mounts; `dio`/`nodio` are accepted (nodio: O_DIRECT refused, as AUFS
+#     does by default) and changeable by remount.
+#  2. O_DIRECT through the union (union files take O_DIRECT as overlayfs's
+#     do; the branch file does the direct I/O): reads of a lower file, a
+#     write that copies the file up, reads right after a copy-up, the
+#     branch's alignment rules (a misaligned O_DIRECT read fails as it does
+#     natively), O_DIRECT added later with fcntl(F_SETFL), and a tmpfs
+#     branch; every result compared with the same operation on a plain file.
+#  3. a branch given without a permission on a filesystem that cannot be
+#     written is `rr` (AUFS's default for squashfs, iso9660, ... and read-only
+#     mounts): `dirs=/cdrom` gives a read-only union, and a live-CD stack
+#     (tmpfs rw on top) works.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common-rfs.sh"
+
+T=$(rfs_tmpdir)
+mkbranches "$T" 3
+B0=$T/b0 B1=$T/b1 B2=$T/b2 M=$T/mnt
+mkdir "$M"
+XINO=/dev/shm/aufs.xino
+
+# pattern FILE SIZE SEED: a file of SIZE bytes of a repeatable pattern.
+pattern() {
+	awk -v n="$2" -v s="$3" 'BEGIN { for (i = 0; i < n; i++) printf "%c", 65 + (i * 13 + s) % 26 }' >"$1"
+}
+
+pattern "$B1/l1" 16384 1
+pattern "$B2/l2" 12288 2
+pattern "$B1/w" 16384 3
+pattern "$T/w.orig" 16384 3
+pattern "$B1/after" 8192 4
+mkdir -p "$T/native"
+
+# res CMD...: "ok", or the errno name rfsprobe printed.
+res() {
+	local out
+	if out=$("$@" 2>/dev/null); then echo ok; else printf '%s\n' "$out" | head -n 1 | cut -d' ' -f1; fi
+}
+
+# --- 1. Docker's mount string ----------------------------------------------------
+DOCKER="br:$B0=rw:$B1=ro+wh:$B2=ro+wh,dio,xino=$XINO"
+t_ok "Docker's aufs mount string mounts (br:...=rw:...=ro+wh,dio,xino=$XINO)" rfs_mount "$M" "$DOCKER"
+t_eq "the union shows both layers" "after l1 l2 w" "$(names "$M" | oneline)"
+t_eq "dio is the default: /proc/mounts shows no nodio" "" "$(mount_opts "$M" | tr , '\n' | grep -x nodio)"
+t_errno "dio takes no value" EINVAL rfsprobe mount rfs none "$T/native" "br:$B1=ro,dio=1"
+
+# --- 2. O_DIRECT -------------------------------------------------------------------
+t_ok "O_DIRECT read of a lower file" rfsprobe direct-read "$M/l1" 4096 8192
+rfsprobe direct-read "$M/l1" 4096 8192 >"$T/got" 2>/dev/null
+dd if="$B1/l1" bs=4096 skip=1 count=2 2>/dev/null >"$T/want"
+t_ok "... gives the file's bytes" cmp "$T/got" "$T/want"
+t_ok "O_DIRECT read of a file two layers down" sh -c "rfsprobe direct-read '$M/l2' 0 12288 | cmp - '$B2/l2'"
+t_fail "the lower file was not copied up by the reads" [ -e "$B0/l1" ]
+
+t_eq "O_DIRECT write into a lower file (copies it up)" 8192 "$(rfsprobe direct-write "$M/w" 4096 8192 9)"
+cp "$B1/w" "$T/native/w"
+rfsprobe direct-write "$T/native/w" 4096 8192 9 >/dev/null
+t_ok "... the union file holds the write over the old data" cmp "$M/w" "$T/native/w"
+t_ok "... in the writable branch" cmp "$B0/w" "$T/native/w"
+t_ok "... the lower file is unchanged" cmp "$B1/w" "$T/w.orig"
+t_ok "... an O_DIRECT read right after gives the new data" sh -c "rfsprobe direct-read '$M/w' 0 16384 | cmp - '$T/native/w'"
+drop_caches
+t_ok "... also after drop_caches" sh -c "rfsprobe direct-read '$M/w' 0 16384 | cmp - '$T/native/w'"
+
+# A buffered write copies the file up; O_DIRECT reads at once see the copy.
+printf 'XY' | dd of="$M/after" bs=1 seek=100 conv=notrunc 2>/dev/null
+cp "$B1/after" "$T/native/after"
+printf 'XY' | dd of="$T/native/after" bs=1 seek=100 conv=notrunc 2>/dev/null
+t_ok "O_DIRECT read right after a buffered write's copy-up" sh -c "rfsprobe direct-read '$M/after' 0 8192 | cmp - '$T/native/after'"
+
+# The branch's own rules apply: ext4 wants O_DIRECT offsets aligned.
+cp "$B1/l1" "$T/native/l1"
+native=$(res rfsprobe direct-read "$T/native/l1" 1 4096)
+t_eq "a misaligned O_DIRECT read: the same result as natively ($native)" "$native" "$(res rfsprobe direct-read "$M/l1" 1 4096)"
+native=$(res rfsprobe direct-read "$T/native/l1" 1 4096 setfl)
+t_eq "O_DIRECT added by fcntl(F_SETFL) reaches the branch file (misaligned read as natively: $native)" \
+	"$native" "$(res rfsprobe direct-read "$M/l1" 1 4096 setfl)"
+dd if="$T/want" bs=4096 count=1 2>/dev/null >"$T/want4k"
+t_ok "an aligned read after fcntl(F_SETFL, O_DIRECT) works" sh -c "rfsprobe direct-read '$M/l1' 4096 4096 setfl | cmp - '$T/want4k'"
+
+# --- nodio ---------------------------------------------------------------------------
+t_ok "remount,nodio" mount -o remount,nodio "$M"
+t_eq "/proc/mounts shows nodio" "nodio" "$(mount_opts "$M" | tr , '\n' | grep -x nodio)"
+t_errno "nodio: an O_DIRECT open fails (EINVAL), as AUFS without dio" EINVAL rfsprobe direct-read "$M/l1" 0 4096
+t_errno "nodio: O_DIRECT added by fcntl fails at the read" EINVAL rfsprobe direct-read "$M/l1" 0 4096 setfl
+t_ok "nodio: buffered reads work" cmp "$M/l1" "$B1/l1"
+t_ok "remount,dio" mount -o remount,dio "$M"
+t_ok "dio again: O_DIRECT reads work" sh -c "rfsprobe direct-read '$M/l1' 4096 8192 | cmp - '$T/want'"
+t_ok "umount" umount "$M"
+t_ok "mount with nodio" rfs_mount "$M" "br:$B0=rw:$B1=ro+wh,nodio"
+t_errno "... O_DIRECT open: EINVAL" EINVAL rfsprobe direct-read "$M/l1" 0 4096
+umount "$M"
+
+# --- a tmpfs writable branch ---------------------------------------------------------
+TM=$T/tm
+mkdir -p "$TM"
+mount -t tmpfs -o size=16m tmpfs "$TM"
+mkdir -p "$TM/up" "$TM/mnt"
+pattern "$TM/native" 8192 5
+nat=$(res rfsprobe direct-write "$TM/native" 0 4096 6)
+rfs_mount "$TM/mnt" "br:$TM/up=rw:$B1=ro+wh"
+cp "$B1/after" "$TM/up/t"
+got=$(res rfsprobe direct-write "$TM/mnt/t" 0 4096 6)
+t_eq "tmpfs branch: O_DIRECT write does what it does natively ($nat)" "$nat" "$got"
+umount "$TM/mnt"
+umount "$TM"
+rm -f "$XINO"
+
+# --- 3. default permission of a read-only filesystem ------------------------------------
+# AUFS picks `rr` for a branch given without a permission whose filesystem
+# cannot be written (a live CD: `dirs=/cdrom`); the union is then read-only.
+RO=$T/rofs
+mkdir -p "$RO" "$T/romnt"
+mount -t tmpfs -o size=4m tmpfs "$RO"
+mkfile "$RO/etc/hostname" "live"
+mkfile "$B1/etc/motd" "lower"
+mount -o remount,ro "$RO"
+t_ok "dirs= of a read-only filesystem, no permission given: mounts" rfs_mount "$T/romnt" "dirs=$RO"
+t_eq "... the branch is rr" "dirs=$RO=rr" "$(mount_opts "$T/romnt" | tr , '\n' | grep '^dirs=')"
+t_eq "... reads work" "live" "$(cat "$T/romnt/etc/hostname")"
+t_errno "... the union is read-only (EROFS)" EROFS rfsprobe creat "$T/romnt/new"
+umount "$T/romnt"
+t_ok "dirs=RO:LOWER: the read-only branch 0 is rr too" rfs_mount "$T/romnt" "dirs=$RO:$B1"
+t_eq "... both read" "live lower" "$(cat "$T/romnt/etc/hostname") $(cat "$T/romnt/etc/motd")"
+t_errno "... writes: EROFS" EROFS rfsprobe creat "$T/romnt/etc/new"
+umount "$T/romnt"
+t_errno "an explicit =rw on a read-only filesystem still fails (EROFS)" EROFS rfsprobe mount rfs none "$T/romnt" "dirs=$RO=rw"
+is_mounted "$T/romnt" && umount "$T/romnt"
+# A live-CD style stack: a tmpfs on top, the read-only image below.
+mkdir -p "$T/live/up"
+mount -t tmpfs -o size=8m tmpfs "$T/live/up"
+t_ok "live CD: dirs=TMPFS=rw:IMAGE (no permission for the image)" rfs_mount "$T/romnt" "dirs=$T/live/up=rw:$RO"
+t_eq "... the image is rr" "dirs=$T/live/up=rw:$RO=rr" "$(mount_opts "$T/romnt" | tr , '\n' | grep '^dirs=')"
+echo changed >"$T/romnt/etc/hostname"
+t_eq "... changes land in the tmpfs" "changed" "$(cat "$T/live/up/etc/hostname")"
+t_eq "... the image is unchanged" "live" "$(cat "$RO/etc/hostname")"
+umount "$T/romnt"
+umount "$T/live/up"
+umount "$RO"
+t_done
