@@ -247,6 +247,19 @@ pub(crate) fn is_empty(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
     Ok(merged.get(0).is_none())
 }
 
+/// Whether the union directory `d` has entries in a branch below the
+/// writable one: listed there and not whited out above, shown in the union
+/// or shadowed by the same name higher up (AUFS counts those too). A
+/// directory without an upper member has all its entries below.
+fn has_lower_entries(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
+    let merged = crate::readdir::build(sb, d)?;
+    if d.data().view().upper().is_some() {
+        Ok(merged.entries_below_first() > 0)
+    } else {
+        Ok(!merged.is_empty())
+    }
+}
+
 /// unlink and rmdir of the positive union dentry `dentry` in `dir`.
 pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>, is_dir: bool) -> Result {
     let sbi = sb.info();
@@ -406,7 +419,10 @@ pub(crate) fn rename(
     let ui = union_inode_of(&od).ok_or(ENOENT)?;
     let target = union_inode_of(&nd);
     let is_dir = od.is_dir();
-    if is_dir && !is_empty(sb, ui)? {
+    // AUFS's rule (semantics.md "Rename"): a directory renames, empty or
+    // not, unless a branch below the writable one has entries in it; those
+    // cannot move with it (no redirects), so EXDEV lets mv(1) copy.
+    if is_dir && has_lower_entries(sb, ui)? {
         return Err(EXDEV);
     }
     if let Some(t) = target {

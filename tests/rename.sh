@@ -5,10 +5,11 @@
 # Branches b0=rw b1=ro+wh b2=ro. Files: copy up if needed, rename inside the
 # rw branch, white out the old name when a lower entry exists;
 # RENAME_NOREPLACE honored; RENAME_EXCHANGE and RENAME_WHITEOUT either work
-# or fail with EINVAL and change nothing. Directories with children in the
-# union view give EXDEV (lower, merged and upper-only ones alike); empty
-# directories rename normally; busybox mv falls back to copy and delete. The
-# lower branches never change.
+# or fail with EINVAL and change nothing. Directories follow AUFS's rule: one
+# whose entries all live in the rw branch renames, empty or not (a whiteout
+# at the old name, opaque at a new name that exists below); one with entries
+# in a lower branch (shown, or shadowed by the rw branch) gives EXDEV, and
+# busybox mv falls back to copy and delete. The lower branches never change.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -50,6 +51,13 @@ mkfile "$B0/udc/c" "c"                   # upper-only, with a child
 mkfile "$B0/udc/sub/d" "d"
 mkdir "$B0/mix"                          # empty upper, child in b2
 mkfile "$B2/mix/c" "c"
+mkfile "$B0/shd/a" "upper a"             # upper child shadowing a lower one
+mkfile "$B1/shd/a" "lower a"
+mkfile "$B1/wdc/x" "x"                   # lower child whited out, upper child
+: >"$B0/wdc/.wh.x"
+mkfile "$B0/wdc/y" "y"
+mkfile "$B0/ovr/k" "k"                   # upper-only with a child, renamed onto
+mkdir "$B1/el4"                          # ... an empty lower directory
 mkdir "$B1/el" "$B1/el2" "$B1/el3"       # empty lower
 mkdir "$B0/eu" "$B0/eu2" "$B0/eu3"       # empty upper
 mkfile "$B2/wod/a" "a"                   # empty in the union (child whited out in b1)
@@ -189,12 +197,41 @@ t_eq "EXDEV: ldc still lists its child" c "$(names "$M/ldc" | oneline)"
 t_errno "EXDEV: no ldc2" ENOENT rfsprobe lstat "$M/ldc2"
 t_errno "rename of a merged directory with children is EXDEV" EXDEV rfsprobe rename "$M/mdc" "$M/mdc2"
 t_eq "EXDEV: mdc still lists a b" "a b" "$(names "$M/mdc" | oneline)"
-t_errno "rename of an upper-only directory with children is EXDEV" EXDEV rfsprobe rename "$M/udc" "$M/udc2"
-t_eq "EXDEV: udc still lists c sub" "c sub" "$(names "$M/udc" | oneline)"
-t_errno "EXDEV: no udc2 in the rw branch" ENOENT rfsprobe lstat "$B0/udc2"
 t_errno "rename of an empty upper dir with a child in b2 is EXDEV" EXDEV rfsprobe rename "$M/mix" "$M/mix2"
-t_errno "rename of a directory with children into another directory is EXDEV" EXDEV \
-	rfsprobe rename "$M/udc" "$M/md/udc"
+t_errno "rename of a directory whose upper child shadows a lower one is EXDEV" EXDEV rfsprobe rename "$M/shd" "$M/shd2"
+t_eq "EXDEV: shd still shows the upper a" "upper a" "$(cat "$M/shd/a")"
+
+t_errno "rename of an upper-only directory with children succeeds (AUFS's rule)" 0 rfsprobe rename "$M/udc" "$M/udc2"
+t_eq "upper-only dir: udc2 lists c sub" "c sub" "$(names "$M/udc2" | oneline)"
+t_eq "upper-only dir: udc2/sub/d" "d" "$(cat "$M/udc2/sub/d")"
+t_eq "upper-only dir: moved in the rw branch" "ENOENT dir" "$(ftype "$B0/udc") $(ftype "$B0/udc2")"
+t_errno "upper-only dir: no whiteout (nothing below)" ENOENT rfsprobe lstat "$B0/.wh.udc"
+t_errno "upper-only dir: no opaque marker (nothing below the new name)" ENOENT rfsprobe lstat "$B0/udc2/.wh..wh..opq"
+t_errno "... into another (merged) directory" 0 rfsprobe rename "$M/udc2" "$M/md/udc"
+t_eq "... md/udc/sub/d" "d" "$(cat "$M/md/udc/sub/d")"
+t_errno "... the old name is gone" ENOENT rfsprobe lstat "$M/udc2"
+
+t_errno "rename of a directory whose lower entries are all whited out succeeds" 0 rfsprobe rename "$M/wdc" "$M/wdc2"
+t_eq "whited-out lower entries: wdc2 lists y" "y" "$(names "$M/wdc2" | oneline)"
+t_errno "... wdc2/x stays hidden" ENOENT rfsprobe lstat "$M/wdc2/x"
+t_errno "... the old name is gone" ENOENT rfsprobe lstat "$M/wdc"
+t_eq "... .wh.wdc hides the lower directory" reg "$(ftype "$B0/.wh.wdc")"
+
+t_errno "rename of an upper-only directory with a child onto an empty lower directory succeeds" 0 \
+	rfsprobe rename "$M/ovr" "$M/el4"
+t_eq "... el4 lists k" "k" "$(names "$M/el4" | oneline)"
+t_eq "... el4 is opaque in the rw branch" reg "$(ftype "$B0/el4/.wh..wh..opq")"
+t_errno "... ovr is gone" ENOENT rfsprobe lstat "$M/ovr"
+
+# A package manager's pattern: unpack into a new directory, rename it into
+# place.
+mkdir -p "$M/md/pkg.tmp/lib"
+echo one >"$M/md/pkg.tmp/lib/one"
+echo two >"$M/md/pkg.tmp/two"
+t_errno "unpack into a new directory and rename it into place (dpkg, pip, npm)" 0 rfsprobe rename "$M/md/pkg.tmp" "$M/md/pkg"
+t_eq "... the tree is there" "one two" "$(cat "$M/md/pkg/lib/one") $(cat "$M/md/pkg/two")"
+drop_caches
+t_eq "... also after drop_caches" "one two" "$(cat "$M/md/pkg/lib/one") $(cat "$M/md/pkg/two")"
 
 t_errno "rename of an empty lower directory succeeds" 0 rfsprobe rename "$M/el" "$M/el.new"
 t_errno "empty lower dir: the old name is gone" ENOENT rfsprobe lstat "$M/el"
@@ -244,7 +281,7 @@ t_errno "mv upper dir: gone from the rw branch" ENOENT rfsprobe lstat "$B0/mvu"
 
 drop_caches
 t_eq "after drop_caches: the union root lists the expected names" \
-	"el.new el2 el3 eu.new eu2 ex1 ex2 exu1 exu2 lb ldc ldst lf lf.new lsym2 md mdc mix mvdst mvu2 nr2 src udc wod.new xb xdst" \
+	"el.new el2 el3 el4 eu.new eu2 ex1 ex2 exu1 exu2 lb ldc ldst lf lf.new lsym2 md mdc mix mvdst mvu2 nr2 shd src wdc2 wod.new xb xdst" \
 	"$(names "$M" | grep -v -x -e wo -e wo2 | oneline)"
 
 t_ok "umount" umount "$M"

@@ -88,6 +88,9 @@ pub struct DirMerge {
     branch: usize,
     honors: bool,
     opaque: bool,
+    /// Entries listed by branches after the first that are not whited out
+    /// above them: shown, or hidden only by the same name higher up.
+    below_first: usize,
 }
 
 impl Default for DirMerge {
@@ -115,6 +118,7 @@ impl DirMerge {
             branch: 0,
             honors: false,
             opaque: false,
+            below_first: 0,
         }
     }
 
@@ -183,6 +187,7 @@ impl DirMerge {
             return Ok(());
         }
         let hash = hash_bytes(self.seed, name);
+        let below = self.seq >= 2;
         let span = match self.lookup(hash, name) {
             None => {
                 self.entries.try_reserve_more(1)?;
@@ -194,7 +199,12 @@ impl DirMerge {
                 };
                 match rec.state {
                     // Shown by a higher branch (or twice in this one).
-                    State::Shown => return Ok(()),
+                    State::Shown => {
+                        if below {
+                            self.below_first = self.below_first.saturating_add(1);
+                        }
+                        return Ok(());
+                    }
                     // Whited out by a higher branch.
                     State::WhitedOut(seq) if seq != self.seq => return Ok(()),
                     // Whited out in this very branch: the real entry wins.
@@ -215,7 +225,20 @@ impl DirMerge {
             ino,
             d_type,
             branch: self.branch,
-        })
+        })?;
+        if below {
+            self.below_first = self.below_first.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// How many entries the branches after the first one listed that no
+    /// branch above them whites out, whether a higher branch shows the same
+    /// name or not. With the writable branch first: whether the directory
+    /// has anything in a branch below it (the rule for renaming a
+    /// directory, semantics.md "Rename").
+    pub fn entries_below_first(&self) -> usize {
+        self.below_first
     }
 
     /// Records that the current branch whites out `target`.
@@ -298,6 +321,36 @@ mod tests {
 
     const DT_REG: u8 = 8;
     const DT_DIR: u8 = 4;
+
+    #[test]
+    fn entries_below_the_first_branch() {
+        let mut m = DirMerge::new();
+        m.begin_branch(0, true);
+        for n in [&b"a"[..], b".wh.b", b".wh.c", b"d"] {
+            m.add(n, 1, 0).unwrap();
+        }
+        m.end_branch();
+        assert_eq!(m.entries_below_first(), 0);
+        m.begin_branch(1, true);
+        // b and c are whited out above: they do not count.
+        m.add(b"b", 2, 0).unwrap();
+        m.add(b"c", 2, 0).unwrap();
+        assert_eq!(m.entries_below_first(), 0);
+        // a is shadowed by the first branch: it counts.
+        m.add(b"a", 2, 0).unwrap();
+        assert_eq!(m.entries_below_first(), 1);
+        m.add(b"e", 2, 0).unwrap();
+        assert_eq!(m.entries_below_first(), 2);
+        m.add(b".wh..wh..opq", 2, 0).unwrap();
+        assert_eq!(m.entries_below_first(), 2);
+        let mut only_wh = DirMerge::new();
+        only_wh.begin_branch(0, true);
+        only_wh.add(b".wh.x", 1, 0).unwrap();
+        only_wh.begin_branch(1, true);
+        only_wh.add(b"x", 2, 0).unwrap();
+        assert_eq!(only_wh.entries_below_first(), 0);
+        assert!(only_wh.is_empty());
+    }
 
     /// Merges branches given as (honors_whiteouts, names).
     fn merge(branches: &[(bool, &[&str])]) -> DirMerge {

@@ -400,6 +400,38 @@ impl Model {
         self.readdir(path, members).is_empty()
     }
 
+    /// The rule for renaming a directory (semantics.md "Rename"): whether a
+    /// member below the writable branch lists a name that no member above
+    /// it whites out (shown, or shadowed by the same name higher up). A
+    /// directory with no member in the writable branch: whether it has
+    /// entries at all.
+    fn has_lower_entries(&self, path: &[Name], members: &[usize]) -> bool {
+        if members.first() != Some(&0) {
+            return !self.is_empty_dir(path, members);
+        }
+        for (i, &b) in members.iter().enumerate().skip(1) {
+            let Some(d) = self.branches.get(b).and_then(|x| x.dir(path)) else {
+                continue;
+            };
+            for n in d.entries.keys().filter(|n| !is_reserved(n)) {
+                let wh = wh_of(n);
+                let hidden = members.iter().take(i).any(|&a| {
+                    self.honors(a)
+                        && wh.as_ref().is_some_and(|w| {
+                            self.branches
+                                .get(a)
+                                .and_then(|x| x.dir(path))
+                                .is_some_and(|ad| ad.entries.contains_key(w))
+                        })
+                });
+                if !hidden {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// rfs's `exists_below`: NAME is in a member of the parent below the
     /// writable branch (and not whited out above that member).
     fn exists_below(&self, parent: &[Name], members: &[usize], name: &[u8]) -> bool {
@@ -859,7 +891,7 @@ impl Model {
             return Err(EPERM);
         }
         if let Found::Dir(m) = &src {
-            if !self.is_empty_dir(old, m) {
+            if self.has_lower_entries(old, m) {
                 return Err(EXDEV);
             }
         }

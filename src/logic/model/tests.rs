@@ -280,14 +280,25 @@ fn rename_file_rules() {
 
 #[test]
 fn rename_dir_rules() {
-    let mut m = model(&["u/c=0", "e/", "f=0"], &["l/c=1", "m/", "t/x=1"], &[]);
-    assert_eq!(m.rename(&p("u"), &p("v"), false), Err(EXDEV));
-    assert_eq!(m.rename(&p("l"), &p("v"), false), Err(EXDEV));
+    let mut m = model(&["u/c=0", "e/", "f=0", "w/k=0", "w/.wh.g=0", "s/a=0"], &["l/c=1", "m/", "t/x=1", "w/g=1", "s/a=1"], &[]);
+    // Entries only in the writable branch: it renames (AUFS's rule).
+    m.rename(&p("u"), &p("v"), false).unwrap();
+    assert!(has(&m, 0, "v/c") && !has(&m, 0, "u") && !has(&m, 0, ".wh.u"));
+    assert_eq!(data(&m, "v/c"), b"0");
+    // Lower entries all whited out: it renames, a whiteout at the old name
+    // hides the lower directory there.
+    m.rename(&p("w"), &p("w2"), false).unwrap();
+    assert!(has(&m, 0, ".wh.w") && has(&m, 0, "w2/k"));
+    assert_eq!(names(&m, "w2"), ["k"]);
+    assert_eq!(m.lookup(&p("w")), Ok(None));
+    // An entry below, even shadowed by the writable branch: EXDEV.
+    assert_eq!(m.rename(&p("s"), &p("s2"), false), Err(EXDEV));
+    assert_eq!(m.rename(&p("l"), &p("v2"), false), Err(EXDEV));
     assert_eq!(m.rename(&p("e"), &p("f"), false), Err(ENOTDIR));
     assert_eq!(m.rename(&p("f"), &p("e"), false), Err(EISDIR));
     assert_eq!(m.rename(&p("e"), &p("t"), false), Err(ENOTEMPTY));
     assert_eq!(m.rename(&p("e"), &p("e/x"), false), Err(EINVAL));
-    assert_eq!(m.rename(&p("u/c"), &p("u"), false), Err(ENOTEMPTY));
+    assert_eq!(m.rename(&p("v/c"), &p("v"), false), Err(ENOTEMPTY));
     // Empty lower dir: copied up, whiteout at the old name.
     m.rename(&p("m"), &p("m2"), false).unwrap();
     assert!(has(&m, 0, ".wh.m") && has(&m, 0, "m2"));
