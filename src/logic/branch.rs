@@ -367,14 +367,16 @@ impl<T: Clone> BranchTable<T> {
 /// and friends let fsconfig(2) callers, whose values are limited to 255
 /// bytes, build a long stack one key at a time).
 pub fn mount_specs(base: Option<&[BranchSpec]>, ops: &[MountOption]) -> Result<Vec<BranchSpec>, OptError> {
-    let mut t: BranchTable<()> = BranchTable::new();
+    // Each branch remembers whether its permission was given (the kernel
+    // picks `rr` for a read-only filesystem given without one).
+    let mut t: BranchTable<bool> = BranchTable::new();
     for spec in base.unwrap_or(&[]) {
-        t.push(&spec.path, spec.perm, ())?;
+        t.push(&spec.path, spec.perm, spec.perm_given)?;
     }
     let t = if ops.is_empty() {
         t
     } else {
-        t.apply_ops(ops, |_, _| Ok::<(), NoMem>(())).map_err(|e| match e {
+        t.apply_ops(ops, |_, spec| Ok::<bool, NoMem>(spec.perm_given)).map_err(|e| match e {
             ApplyError::Opt(o) => o,
             ApplyError::Make(m) => m.into(),
         })?
@@ -384,7 +386,7 @@ pub fn mount_specs(base: Option<&[BranchSpec]>, ops: &[MountOption]) -> Result<V
     }
     let mut out = vec_with_capacity(t.len())?;
     for b in t.iter() {
-        out.try_push(BranchSpec { path: vec_from_slice(&b.path)?, perm: b.perm, perm_given: true })?;
+        out.try_push(BranchSpec { path: vec_from_slice(&b.path)?, perm: b.perm, perm_given: b.data })?;
     }
     Ok(out)
 }
@@ -632,6 +634,10 @@ mod tests {
         let shown: std::vec::Vec<_> =
             list.iter().map(|b| (std::string::String::from_utf8(b.path.to_vec()).unwrap(), b.perm.as_str())).collect();
         assert_eq!(shown, [(s("/rw"), "rw"), (s("/l1"), "ro+wh"), (s("/l2"), "ro"), (s("/l3"), "rr")]);
+        // Whether each permission was given is kept (defaults may change
+        // with the branch's filesystem).
+        let given: std::vec::Vec<bool> = list.iter().map(|b| b.perm_given).collect();
+        assert_eq!(given, [false, true, false, true]);
         // Operations alone build a stack too.
         let list = mount_specs(None, &ops(&["append:/a=rw", "append:/b"])).unwrap();
         assert_eq!(list.len(), 2);
