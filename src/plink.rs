@@ -6,8 +6,8 @@
 //! would get a new file of its own and the other names would keep showing
 //! the old data (AUFS's "pseudo-link" problem). rfs keeps, for every such
 //! copy, a hard link to it in `.wh..wh.plnk/` at the top of the writable
-//! branch, named after the lower inode (`<dev>_<ino>_<generation>` in hex,
-//! so a key never matches another file, also in a later mount):
+//! branch, named after the lower inode and what tells it from another file
+//! that gets its number later (see [`key`]), also in a later mount:
 //!
 //! - copying up another name of the same lower inode links that pseudo-link
 //!   into place instead of copying, so all names share the upper inode;
@@ -58,8 +58,42 @@ pub(crate) fn applies(l: &Lower) -> bool {
     l.dentry.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG && i.nlink() > 1)
 }
 
-/// The pseudo-link name of a lower inode.
+/// The pseudo-link name of a lower inode: its device, inode number and
+/// generation, then what tells one file at that place from another: its
+/// filesystem's UUID (folded to 64 bits), its mtime and its size
+/// (`<dev>_<ino>_<gen>_<uuid>_<mtime s>.<ns>_<size>` in hex). Filesystems
+/// with generation 0 (squashfs, erofs) and a loop device given another
+/// image reuse the first three for another file; the rest differ for it,
+/// so its names never read a copy made of the old one. A lower file
+/// changed in place while the union was not mounted is a new object too,
+/// as with AUFS (whose pseudo-links end at umount).
 fn key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
+    let mut v = legacy_key(inode)?;
+    let uuid = inode.sb_uuid();
+    let fold = uuid.chunks(8).fold(0u64, |acc, c| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        acc ^ u64::from_le_bytes(b)
+    });
+    let (_, mtime) = inode.times();
+    let mut tail = crate::logic::vec::Vec::new();
+    for (sep, n) in [
+        (b'_', fold),
+        (b'_', mtime.tv_sec as u64),
+        (b'.', mtime.tv_nsec as u64),
+        (b'_', inode.size() as u64),
+    ] {
+        crate::logic::vec::VecExt::try_push(&mut tail, sep).map_err(|_| ENOMEM)?;
+        crate::super_::push_hex(&mut tail, n)?;
+    }
+    v.extend_from_slice(&tail, GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// The name pseudo-links had before the identity was added:
+/// `<dev>_<ino>_<gen>`. Still read for lower filesystems with nonzero
+/// generations, where it cannot name another file.
+fn legacy_key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
     let (dev, ino, gen) = inode.identity();
     let mut v = crate::logic::vec::Vec::new();
     crate::super_::push_hex(&mut v, u64::from(dev))?;
@@ -77,6 +111,14 @@ fn key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
 pub(crate) fn find(dir: &Dentry, l: &Lower) -> Result<Option<Dentry>> {
     let inode = l.dentry.inode().ok_or(ENOENT)?;
     let d = dir.lookup_child(&key(inode)?)?;
+    match d.inode() {
+        Some(i) if i.mode() & mode::S_IFMT == mode::S_IFREG => return Ok(Some(d)),
+        _ => {}
+    }
+    if inode.identity().2 == 0 {
+        return Ok(None);
+    }
+    let d = dir.lookup_child(&legacy_key(inode)?)?;
     match d.inode() {
         Some(i) if i.mode() & mode::S_IFMT == mode::S_IFREG => Ok(Some(d)),
         _ => Ok(None),

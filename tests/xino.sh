@@ -161,4 +161,23 @@ t_eq "all names show it" "hard one two three" "$(cat "$PM/h2")"
 rm "$PM/h1"
 t_eq "removing one name keeps the others" "hard one two three" "$(cat "$PM/h2")"
 umount "$PM"
+
+# A pseudo-link belongs to the lower file it was made of. A lower file that
+# was changed in place (the same inode, as another image on the same loop
+# device, or a squashfs/erofs file with generation 0, would give) while the
+# union was not mounted is another object: its names not copied up read
+# it, not the old copy.
+mkfile "$P/b1/q1" "old"
+ln "$P/b1/q1" "$P/b1/q2"
+rfs_mount "$PM" "dirs=$P/b0=rw:$P/b1=ro+wh"
+printf ' x' >>"$PM/q1"
+t_eq "q2 reads the copy of q1 (pseudo-link)" "old x" "$(cat "$PM/q2")"
+umount "$PM"
+qi=$(stat -c %i "$P/b1/q2")
+printf 'replaced in place' >"$P/b1/q2"
+t_eq "the lower file keeps its inode" "$qi" "$(stat -c %i "$P/b1/q2")"
+rfs_mount "$PM" "dirs=$P/b0=rw:$P/b1=ro+wh"
+t_eq "after a change in place: q2 reads the lower file, not the old copy" "replaced in place" "$(cat "$PM/q2")"
+t_eq "... q1 keeps its own copy" "old x" "$(cat "$PM/q1")"
+umount "$PM"
 t_done

@@ -87,6 +87,14 @@ impl<'a> InodeRef<'a> {
         (dev, self.0.i_ino as u64, self.0.i_generation)
     }
 
+    /// The UUID of the inode's filesystem (zero for filesystems without
+    /// one: squashfs, tmpfs, ...).
+    pub(crate) fn sb_uuid(&self) -> [u8; 16] {
+        // SAFETY: a live inode's i_sb is its live superblock; s_uuid is
+        // set at mount and not changed after.
+        unsafe { (*self.0.i_sb).s_uuid.b }
+    }
+
     /// Takes the inode lock (i_rwsem, exclusive) until the guard is dropped.
     pub(crate) fn lock(&self) -> InodeLock<'a> {
         // SAFETY: the inode is live for 'a; unlocked by the guard.
