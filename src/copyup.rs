@@ -242,7 +242,10 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     // locks of their own, and the first copy must be the one the others
     // link to (plink.rs); such copy-ups are serialised per mount.
     let linked = ui_view.lowers().first().filter(|l| crate::plink::applies(l));
-    let _serial = linked.is_some().then(|| sbi.copyup.lock());
+    let _serial = match linked {
+        Some(_) => Some(crate::inode::bit_lock_killable(&sbi.copyup)?),
+        None => None,
+    };
     let pui_view = pui.data().view();
     let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
     let name = d.name()?;

@@ -195,6 +195,19 @@ pub(crate) struct InodeInfo {
 /// The copy-up lock of a union inode, held until dropped.
 pub(crate) struct CopyupLock<'a>(&'a AtomicUsize);
 
+/// Takes bit 0 of `word` as a lock, waiting killably (EINTR when the task
+/// is killed while it waits): the copy-up locks of union inodes and of the
+/// superblock (`SbInfo::copyup`).
+pub(crate) fn bit_lock_killable(word: &AtomicUsize) -> Result<CopyupLock<'_>> {
+    // SAFETY: a bit lock on a live word; the word is an `unsigned long`
+    // (AtomicUsize on a 64-bit kernel).
+    let r = unsafe { sys::rfs_bit_lock_killable(word.as_ptr().cast(), 0) };
+    if r != 0 {
+        return Err(EINTR);
+    }
+    Ok(CopyupLock(word))
+}
+
 impl Drop for CopyupLock<'_> {
     fn drop(&mut self) {
         // SAFETY: the bit was set by our `lock_copyup`; the word lives as
@@ -366,13 +379,7 @@ impl InodeInfo {
     /// rename, by address) -> the superblock's `copyup` mutex -> branch
     /// locks. Never held across a copy-up of another object.
     pub(crate) fn lock_copyup(&self) -> Result<CopyupLock<'_>> {
-        // SAFETY: a bit lock on a word of the live inode data; the word is
-        // an `unsigned long` (AtomicUsize on a 64-bit kernel).
-        let r = unsafe { sys::rfs_bit_lock_killable(self.lock.as_ptr().cast(), 0) };
-        if r != 0 {
-            return Err(EINTR);
-        }
-        Ok(CopyupLock(&self.lock))
+        bit_lock_killable(&self.lock)
     }
 
     /// Records the object in the writable branch (copy-up, creation).

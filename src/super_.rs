@@ -131,12 +131,13 @@ pub(crate) struct SbInfo {
     xino_shown: xino::Where<'static>,
     /// The id of `/sys/fs/rfs/si_<id>` and of `si=` in /proc/mounts.
     pub(crate) si: u64,
-    /// Held while a hard-linked lower file is copied up (its names are
-    /// separate union inodes, and only the first copy may be made: plink.rs).
-    /// Other copy-ups hold only their inode's copy-up lock, so they run in
-    /// parallel (inode.rs `lock_copyup`).
-    #[pin]
-    pub(crate) copyup: Mutex<()>,
+    /// A bit lock (`inode::bit_lock_killable`), held while a hard-linked
+    /// lower file is copied up: only the first copy of it may be made
+    /// (plink.rs), and names looked up before the copy's pseudo-link
+    /// existed may be other union inodes. Killable, like the per-inode
+    /// copy-up locks; other copy-ups hold only their inode's lock, so they
+    /// run in parallel (inode.rs `lock_copyup`).
+    pub(crate) copyup: core::sync::atomic::AtomicUsize,
     /// The hash seed of this mount's directory merges (readdir.rs): random,
     /// so nobody can choose names that collide and make every listing and
     /// emptiness check slow.
@@ -376,7 +377,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             xi_path,
             xino_shown,
             si,
-            copyup <- new_mutex!(()),
+            copyup: core::sync::atomic::AtomicUsize::new(0),
             merge_seed: crate::vfs::task::random_u64(),
             tmp_seq: AtomicU64::new(0),
             work_claim <- new_mutex!(work_claim),

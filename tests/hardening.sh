@@ -26,7 +26,10 @@
 #     (the state between the steps of mkdir over a whiteout and of rename
 #     over an emptied directory);
 #  12. a copy-up does not wait for another object's, and a task waiting
-#     for a copy-up can be killed;
+#     for a copy-up can be killed (also one of a hard-linked lower file);
+#     the inode-number map and the xino file hold what still exists (a
+#     create/unlink loop leaves them as they were), and numbers logged
+#     while the branch was frozen reach the file by umount;
 #  14. reading through the union leaves the lower file's atime alone;
 #  15. /proc/mounts escapes branch paths the way libmount reads them back.
 #
@@ -135,7 +138,28 @@ diag "killed waiter gone after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a 
 t_eq "a task waiting for a copy-up dies when killed, before that copy-up ends" running "$first"
 wait $pa
 t_eq "... and the copy-up it waited for completes" "$(fsize "$T/big.src")" "$(fsize "$B0/big-b")"
-rm -f "$M"/big-* "$B1"/big-* "$T/big.src"
+rm -f "$M"/big-*
+# Copy-ups of hard-linked lower files are serialised per mount (only the
+# first copy of each may be made); a task waiting there dies when killed too.
+cp "$T/big.src" "$B1/big-h1"
+ln "$B1/big-h1" "$B1/big-h2"
+echo small >"$B1/small-h1"
+ln "$B1/small-h1" "$B1/small-h2"
+umount "$M" && mnt
+rfsprobe open "$M/big-h1" w >/dev/null 2>&1 &
+pa=$!
+sleep "$(awk -v c="$cu" 'BEGIN { printf "%.2f", c / 1000 }')"
+rfsprobe open "$M/small-h1" w >/dev/null 2>&1 &
+pb=$!
+sleep 0.2
+kill -9 $pb
+wait $pb 2>/dev/null
+first=$(kill -0 $pa 2>/dev/null && echo running || echo done)
+t_eq "a task waiting for another hard-linked file's copy-up dies when killed, before that copy-up ends" running "$first"
+wait $pa
+t_eq "... the big copy-up completes" "$(fsize "$T/big.src")" "$(fsize "$B0/big-h1")"
+t_ok "... and the small file copies up afterwards" rfsprobe open "$M/small-h2" w
+rm -f "$M"/big-* "$M"/small-h* "$B1"/big-* "$B1"/small-h* "$T/big.src"
 
 # While the writable branch's filesystem is frozen (fsfreeze), a lookup of a
 # new name (which logs its inode number to the xino file there) does not
