@@ -46,6 +46,9 @@ impl MountConfig {
             log.error(e.msg, Some(key));
             errno_of(e.errno)
         })?;
+        if opt.is_branch_op() || matches!(opt, MountOption::Branches(_)) {
+            note_branch_attrs(value.unwrap_or_default());
+        }
         match opt {
             MountOption::Branches(list) => self.branches = Some(list),
             MountOption::Udba(u) => self.udba = Some(u),
@@ -59,7 +62,39 @@ impl MountConfig {
             }
             MountOption::TruncXino => self.trunc_xino = true,
             MountOption::Dio(on) => self.dio = Some(on),
+            MountOption::Accepted(note) => {
+                if let Some(note) = note {
+                    pr_info!("rfs: option {} has no effect: {}\n", BStr(key), note);
+                }
+            }
             op => self.branch_ops.push(op, GFP_KERNEL)?,
+        }
+        Ok(())
+    }
+}
+
+/// Logs a note for each AUFS branch attribute in `value` (a branch list
+/// or operation) that has no effect in rfs (`+unpin`, `+coo_reg`, ...).
+fn note_branch_attrs(value: &[u8]) {
+    for br in value.split(|&c| c == b':') {
+        let perm = br.rsplit(|&c| c == b'=').next().unwrap_or_default();
+        if !perm.contains(&b'+') {
+            continue;
+        }
+        for (name, why) in crate::logic::perm::Perm::ignored_attrs(perm) {
+            pr_info!("rfs: branch attribute +{} has no effect: {}\n", name, why);
+        }
+    }
+}
+
+/// Bytes shown as text in the kernel log (not UTF-8 checked).
+struct BStr<'a>(&'a [u8]);
+
+impl core::fmt::Display for BStr<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &c in self.0 {
+            let c = if c.is_ascii_graphic() { c as char } else { '?' };
+            core::fmt::Write::write_char(f, c)?;
         }
         Ok(())
     }

@@ -641,6 +641,7 @@ fn canon_op(old: &Tab, op: &MountOption) -> Result<MountOption> {
         MountOption::NoXino => MountOption::NoXino,
         MountOption::TruncXino => MountOption::TruncXino,
         MountOption::Dio(on) => MountOption::Dio(*on),
+        MountOption::Accepted(n) => MountOption::Accepted(*n),
         MountOption::Xino(p) => {
             let mut v = LVec::new();
             v.try_extend_from_slice(p).map_err(|_| ENOMEM)?;

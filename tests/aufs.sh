@@ -14,6 +14,9 @@
 #     written is `rr` (AUFS's default for squashfs, iso9660, ... and read-only
 #     mounts): `dirs=/cdrom` gives a read-only union, and a live-CD stack
 #     (tmpfs rw on top) works.
+#  4. AUFS's other mount options and branch attributes are accepted (a
+#     note in the kernel log for those without effect); bad values and
+#     unknown ones stay EINVAL.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -141,4 +144,31 @@ t_eq "... the image is unchanged" "live" "$(cat "$RO/etc/hostname")"
 umount "$T/romnt"
 umount "$T/live/up"
 umount "$RO"
+
+# --- 4. AUFS's other options and branch attributes ---------------------------------------
+# Accepted, so fstab lines and scripts written for AUFS mount; those with
+# no effect in rfs say so in the kernel log.
+dmesg -c >/dev/null 2>&1
+AOPTS="br:$B0=rw+nolwh:$B1=ro+wh+unpin:$B2=rr+icex,dirperm1,nowarn_perm,sum,noplink,diropq=w,rdcache=10,rdblk=def,rdhash=def,dirwh=3,notrunc_xib,plink,acl,quiet,create=tdp,cpup=tdp"
+t_ok "an AUFS fstab line with its options and branch attributes mounts" rfs_mount "$M" "$AOPTS"
+t_eq "... the branches have their permissions" "dirs=$B0=rw:$B1=ro+wh:$B2=rr" "$(mount_opts "$M" | tr , '\n' | grep '^dirs=')"
+t_eq "... and work" "after l1 l2 w" "$(names "$M" | oneline)"
+umount "$M"
+t_ok "options without effect are noted in the kernel log" sh -c "dmesg | grep -q 'rfs: option sum has no effect'"
+t_ok "... and branch attributes" sh -c "dmesg | grep -q 'rfs: branch attribute +unpin has no effect'"
+t_fail "... options rfs already follows are not" sh -c "dmesg | grep -q 'rfs: option dirperm1'"
+for o in nodirperm1 warn_perm verbose shwh noshwh wsum nosum clean_plink noacl dirren nodirren trunc_xib \
+	notrunc_xino diropq=a itrunc_xino=1 fhsm_sec=1 create=rr create=mfs:60 create=tdmfs:100:60 \
+	cpup=bup copyup_policy=bu create_policy=tdp; do
+	rfsprobe mount rfs none "$M" "br:$B0=rw:$B1=ro+wh,$o" >/dev/null 2>&1 && r=ok || r=fail
+	is_mounted "$M" && umount "$M"
+	[ $r = ok ] || break
+done
+t_eq "each AUFS option mounts alone (last tried: $o)" ok "$r"
+for o in "rdcache=x" "diropq=sometimes" "create=bogus" "cpup=sideways" "bogus" "sum=1"; do
+	t_errno "bad value or unknown option: $o is EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw:$B1=ro+wh,$o"
+	is_mounted "$M" && umount "$M"
+done
+t_errno "an unknown branch attribute is EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw:$B1=ro+bogus"
+t_errno "+wh on rw stays EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw+wh:$B1=ro"
 t_done

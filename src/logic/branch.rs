@@ -352,7 +352,8 @@ impl<T: Clone> BranchTable<T> {
                 | MountOption::Xino(_)
                 | MountOption::NoXino
                 | MountOption::TruncXino
-                | MountOption::Dio(_) => table,
+                | MountOption::Dio(_)
+                | MountOption::Accepted(_) => table,
             };
         }
         if table.is_empty() {

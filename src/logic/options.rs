@@ -13,6 +13,7 @@
 //! | `udba=none` / `udba=reval`           | how to notice direct branch changes      |
 //! | `xino=PATH`, `noxino`, `trunc_xino`  | the inode number translation file        |
 //! | `dio`, `nodio`                       | allow (default) / refuse O_DIRECT        |
+//! | AUFS's other options (`dirperm1`, `sum`, `diropq=`, `create=`, ...) | accepted, see [`aufs_option`] |
 //! | `add:INDEX:BR`, `ins:INDEX:BR`       | remount: insert a branch at INDEX        |
 //! | `append:BR`, `prepend:BR`            | remount: add at the bottom / top         |
 //! | `del:PATH`                           | remount: remove a branch                 |
@@ -146,6 +147,10 @@ pub enum MountOption {
     TruncXino,
     /// `dio` (true) / `nodio` (false): whether O_DIRECT opens are allowed.
     Dio(bool),
+    /// An AUFS option rfs accepts without a meaning of its own (fstab
+    /// lines written for AUFS keep working), with a note for the kernel
+    /// log when it has no effect (`None`: rfs already behaves so).
+    Accepted(Option<&'static str>),
     /// `add:INDEX:BR` / `ins:INDEX:BR`: insert at `index` (0 = top). Default
     /// permission: `rw` at index 0, else `ro`. The index is not checked
     /// against the branch count here.
@@ -549,7 +554,9 @@ pub fn parse_option(raw: &[u8]) -> Result<MountOption, OptError> {
         (b"trunc_xino", None) => Ok(MountOption::TruncXino),
         (b"dio", None) => Ok(MountOption::Dio(true)),
         (b"nodio", None) => Ok(MountOption::Dio(false)),
-        (b"noxino" | b"trunc_xino" | b"dio" | b"nodio", Some(_)) => Err(OptError::inval("option takes no value")),
+        (b"noxino" | b"dio" | b"nodio", Some(_)) | (b"trunc_xino", Some(b':')) => {
+            Err(OptError::inval("option takes no value"))
+        }
         (b"dirs" | b"br", Some(_)) => Ok(MountOption::Branches(parse_branch_list(value)?)),
         (b"udba", Some(b'=')) => match value {
             b"none" => Ok(MountOption::Udba(Udba::None)),
@@ -567,7 +574,103 @@ pub fn parse_option(raw: &[u8]) -> Result<MountOption, OptError> {
             | b"del" | b"mod",
             None,
         ) => Err(OptError::inval("option value missing")),
-        _ => Err(OptError::inval("unknown option")),
+        _ => aufs_option(key, sep, value).unwrap_or(Err(OptError::inval("unknown option"))),
+    }
+}
+
+/// Why an AUFS option has no effect in rfs (the kernel logs it).
+const NOTE_NONE: &str = "rfs behaves so already";
+const NOTE_XINO: &str = "rfs keeps its inode-number file small itself";
+const NOTE_POLICY: &str = "rfs writes to one branch; policies are not implemented";
+
+/// AUFS's options that rfs accepts without a meaning of its own, so that
+/// fstab lines and scripts written for AUFS mount (`None`: not one of
+/// them). Each gives [`MountOption::Accepted`] with a note for the kernel
+/// log when it has no effect, or none when rfs already behaves so. Values
+/// are checked as AUFS checks them.
+fn aufs_option(key: &[u8], sep: Option<u8>, value: &[u8]) -> Option<Result<MountOption, OptError>> {
+    let acc = |note: Option<&'static str>| Some(Ok(MountOption::Accepted(note)));
+    let no_value = sep.is_none();
+    let number = value.iter().all(u8::is_ascii_digit) && !value.is_empty();
+    match (key, no_value) {
+        // rfs's behaviour: the union inode and the top member are checked,
+        // pseudo-links are on, opaque only over a whiteout, ACLs follow the
+        // branches, whiteouts are hidden, no statfs sum, no dirren.
+        (b"dirperm1" | b"plink" | b"noshwh" | b"nosum" | b"acl" | b"nodirren" | b"notrunc_xino" | b"notrunc_xib", true) => {
+            acc(None)
+        }
+        (b"nodirperm1", true) => acc(Some("rfs checks directory permissions on the top branch only (dirperm1)")),
+        (b"warn_perm" | b"nowarn_perm", true) => acc(Some("rfs does not compare branch root permissions")),
+        (b"verbose" | b"v" | b"noverbose" | b"quiet" | b"q" | b"silent", true) => {
+            acc(Some("busy files of a deleted branch are not listed"))
+        }
+        (b"sum" | b"wsum", true) => acc(Some("statfs shows the writable branch (no sum yet)")),
+        (b"shwh", true) => acc(Some("whiteouts are never shown")),
+        (b"noplink", true) => acc(Some("pseudo-links are always on")),
+        (b"clean_plink" | b"list_plink", true) => acc(Some("pseudo-links have no maintenance mode")),
+        (b"noacl", true) => acc(Some("POSIX ACLs follow the branches")),
+        (b"dirren", true) => acc(Some("directories with entries in a lower branch still give EXDEV")),
+        (b"trunc_xib", true) => acc(Some(NOTE_XINO)),
+        (b"nodlgt", true) => acc(Some(NOTE_NONE)),
+        (b"diropq", false) => match value {
+            b"w" | b"whiteouted" => acc(None),
+            b"a" | b"always" => acc(Some("directories are made opaque only over a whiteout (diropq=w)")),
+            _ => Some(Err(OptError::inval("unknown diropq mode"))),
+        },
+        (b"rdcache" | b"dirwh" | b"fhsm_sec" | b"itrunc_xino", false) => {
+            if number {
+                acc(Some("not used by rfs"))
+            } else {
+                Some(Err(OptError::inval("option value must be a number")))
+            }
+        }
+        (b"rdblk" | b"rdhash", false) => {
+            if number || value == b"def" {
+                acc(Some("not used by rfs"))
+            } else {
+                Some(Err(OptError::inval("option value must be a number or def")))
+            }
+        }
+        (b"trunc_xino", false) => {
+            if value.is_empty() {
+                Some(Err(OptError::inval("empty branch path")))
+            } else {
+                acc(Some(NOTE_XINO))
+            }
+        }
+        (b"create" | b"create_policy", false) => {
+            let (policy, arg) = match value.iter().position(|&c| c == b':') {
+                Some(i) => (value.get(..i).unwrap_or_default(), value.get(i.saturating_add(1)..)),
+                None => (value, None),
+            };
+            let arg_ok = arg.is_none_or(|a| !a.is_empty() && a.iter().all(|&c| c.is_ascii_digit() || c == b':'));
+            match policy {
+                b"tdp" | b"top-down-parent" if arg.is_none() => acc(None),
+                b"rr" | b"round-robin" if arg.is_none() => acc(Some(NOTE_POLICY)),
+                b"mfs" | b"most-free-space" | b"pmfs" if arg_ok => acc(Some(NOTE_POLICY)),
+                b"tdmfs" | b"mfsrr" | b"pmfsrr" if arg.is_some() && arg_ok => acc(Some(NOTE_POLICY)),
+                _ => Some(Err(OptError::inval("unknown create policy"))),
+            }
+        }
+        (b"cpup" | b"copyup" | b"copyup_policy", false) => match value {
+            b"tdp" | b"top-down-parent" => acc(None),
+            b"bup" | b"bottom-up-parent" | b"bu" | b"bottom-up" => acc(Some(NOTE_POLICY)),
+            _ => Some(Err(OptError::inval("unknown copy-up policy"))),
+        },
+        (b"debug" | b"delete" | b"imap", false) => acc(Some(NOTE_NONE)),
+        (
+            b"dirperm1" | b"nodirperm1" | b"warn_perm" | b"nowarn_perm" | b"verbose" | b"v" | b"noverbose"
+            | b"quiet" | b"q" | b"silent" | b"sum" | b"wsum" | b"nosum" | b"shwh" | b"noshwh" | b"plink"
+            | b"noplink" | b"clean_plink" | b"list_plink" | b"acl" | b"noacl" | b"dirren" | b"nodirren"
+            | b"trunc_xib" | b"notrunc_xib" | b"notrunc_xino" | b"nodlgt",
+            false,
+        ) => Some(Err(OptError::inval("option takes no value"))),
+        (
+            b"diropq" | b"rdcache" | b"dirwh" | b"fhsm_sec" | b"itrunc_xino" | b"rdblk" | b"rdhash" | b"create"
+            | b"create_policy" | b"cpup" | b"copyup" | b"copyup_policy",
+            true,
+        ) => Some(Err(OptError::inval("option value missing"))),
+        _ => None,
     }
 }
 
@@ -740,6 +843,43 @@ mod tests {
         }
         raw.pop();
         assert_eq!(err(&raw).msg, "too many branches");
+    }
+
+    #[test]
+    fn aufs_options_are_accepted() {
+        let silent = |raw: &[u8]| assert_eq!(parse_option(raw), Ok(MountOption::Accepted(None)), "{:?}", core::str::from_utf8(raw));
+        let noted = |raw: &[u8]| match parse_option(raw) {
+            Ok(MountOption::Accepted(Some(_))) => {}
+            o => panic!("{:?}: {o:?}", core::str::from_utf8(raw)),
+        };
+        for raw in [&b"dirperm1"[..], b"plink", b"noshwh", b"nosum", b"acl", b"nodirren", b"notrunc_xino", b"notrunc_xib",
+            b"diropq=w", b"diropq=whiteouted", b"create=tdp", b"create_policy=top-down-parent", b"cpup=tdp", b"copyup=tdp"] {
+            silent(raw);
+        }
+        for raw in [&b"nodirperm1"[..], b"warn_perm", b"nowarn_perm", b"verbose", b"v", b"quiet", b"silent", b"sum", b"wsum",
+            b"shwh", b"noplink", b"clean_plink", b"noacl", b"dirren", b"trunc_xib", b"diropq=a", b"diropq=always",
+            b"rdcache=10", b"rdblk=def", b"rdhash=32", b"dirwh=3", b"fhsm_sec=5", b"trunc_xino=/br", b"itrunc_xino=0",
+            b"create=rr", b"create=mfs", b"create=mfs:60", b"create=mfsrr:1000", b"create=tdmfs:1000:30",
+            b"create=pmfsrr:10", b"copyup_policy=bu", b"cpup=bottom-up-parent", b"nodlgt", b"debug=1"] {
+            noted(raw);
+        }
+        assert_eq!(err(b"diropq=x").msg, "unknown diropq mode");
+        assert_eq!(err(b"rdcache=ten").msg, "option value must be a number");
+        assert_eq!(err(b"rdblk=").msg, "option value must be a number or def");
+        assert_eq!(err(b"create=mfsrr").msg, "unknown create policy");
+        assert_eq!(err(b"create=bogus").msg, "unknown create policy");
+        assert_eq!(err(b"cpup=x").msg, "unknown copy-up policy");
+        assert_eq!(err(b"sum=1").msg, "option takes no value");
+        assert_eq!(err(b"dirwh").msg, "option value missing");
+        assert_eq!(err(b"trunc_xino:x").msg, "option takes no value");
+        assert_eq!(err(b"bogus").msg, "unknown option");
+        // Branch attributes in a list.
+        let list = match parse_option(b"br:/a=rw+nolwh:/b=ro+wh+unpin:/c=rr+icex") {
+            Ok(MountOption::Branches(l)) => l,
+            o => panic!("{o:?}"),
+        };
+        let perms: std::vec::Vec<Perm> = list.iter().map(|b| b.perm).collect();
+        assert_eq!(perms, [Perm::Rw, Perm::RoWh, Perm::Rr]);
     }
 
     #[test]

@@ -16,19 +16,57 @@ pub enum Perm {
     Rr,
 }
 
+/// AUFS's branch attributes other than `wh`, accepted after a permission
+/// (`ro+wh+unpin`, `rw+nolwh`), with why each has no effect in rfs.
+pub const ATTRS: &[(&str, &str)] = &[
+    ("nolwh", "rfs whiteouts are never hard links"),
+    ("unpin", "AUFS ignores it too"),
+    ("coo_reg", "copy-up on open is not implemented; files are copied up when opened for writing"),
+    ("coo_all", "copy-up on open is not implemented; files are copied up when opened for writing"),
+    ("moo", "move-up on open is not implemented"),
+    ("fhsm", "file-based HSM is not implemented"),
+    ("icexsec", "xattr copy-up errors: rfs skips non-user xattrs a branch refuses and fails on user ones"),
+    ("icexsys", "xattr copy-up errors: rfs skips non-user xattrs a branch refuses and fails on user ones"),
+    ("icextr", "xattr copy-up errors: rfs skips non-user xattrs a branch refuses and fails on user ones"),
+    ("icexusr", "xattr copy-up errors: rfs skips non-user xattrs a branch refuses and fails on user ones"),
+    ("icexoth", "xattr copy-up errors: rfs skips non-user xattrs a branch refuses and fails on user ones"),
+    ("icex", "xattr copy-up errors: rfs skips non-user xattrs a branch refuses and fails on user ones"),
+];
+
 impl Perm {
     /// Parses a permission as written after `=` in a branch spec.
     ///
-    /// Accepts `rw`, `ro`, `ro+wh`, `rr+wh` (same as `ro+wh`) and `rr`;
-    /// anything else (including other case) is `None`.
+    /// Accepts `rw`, `ro`, `ro+wh`, `rr+wh` (same as `ro+wh`) and `rr`,
+    /// followed by any of AUFS's other branch attributes ([`ATTRS`], each
+    /// after a `+`, in any order); `+wh` on `rw` and anything else
+    /// (including other case) is `None`.
     pub fn parse(s: &[u8]) -> Option<Perm> {
-        match s {
-            b"rw" => Some(Perm::Rw),
-            b"ro" => Some(Perm::Ro),
-            b"ro+wh" | b"rr+wh" => Some(Perm::RoWh),
-            b"rr" => Some(Perm::Rr),
+        let mut parts = s.split(|&c| c == b'+');
+        let base = parts.next()?;
+        let mut wh = false;
+        for a in parts {
+            if a == b"wh" {
+                wh = true;
+            } else if !ATTRS.iter().any(|(name, _)| name.as_bytes() == a) {
+                return None;
+            }
+        }
+        match (base, wh) {
+            (b"rw", false) => Some(Perm::Rw),
+            (b"ro", false) => Some(Perm::Ro),
+            (b"ro" | b"rr", true) => Some(Perm::RoWh),
+            (b"rr", false) => Some(Perm::Rr),
             _ => None,
         }
+    }
+
+    /// The AUFS attributes written in `s` (a permission that [`Perm::parse`]
+    /// accepts) that have no effect in rfs, with why: for a note in the
+    /// kernel log.
+    pub fn ignored_attrs(s: &[u8]) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        s.split(|&c| c == b'+')
+            .skip(1)
+            .filter_map(|a| ATTRS.iter().find(|(name, _)| name.as_bytes() == a).copied())
     }
 
     /// The canonical spelling: `rw`, `ro`, `ro+wh` or `rr`.
@@ -65,6 +103,7 @@ impl Perm {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -74,9 +113,16 @@ mod tests {
         assert_eq!(Perm::parse(b"ro+wh"), Some(Perm::RoWh));
         assert_eq!(Perm::parse(b"rr+wh"), Some(Perm::RoWh));
         assert_eq!(Perm::parse(b"rr"), Some(Perm::Rr));
-        for bad in [&b""[..], b"RW", b"xx", b"rw+wh", b"ro+", b"ro+wh ", b" rw", b"rw\0"] {
+        for bad in [&b""[..], b"RW", b"xx", b"rw+wh", b"ro+", b"ro+wh ", b" rw", b"rw\0", b"ro+bogus", b"+wh", b"rw+nolwh+wh"] {
             assert_eq!(Perm::parse(bad), None, "{bad:?}");
         }
+        // AUFS's other attributes are accepted, in any order.
+        assert_eq!(Perm::parse(b"rw+nolwh"), Some(Perm::Rw));
+        assert_eq!(Perm::parse(b"ro+wh+unpin"), Some(Perm::RoWh));
+        assert_eq!(Perm::parse(b"rr+icex+wh"), Some(Perm::RoWh));
+        assert_eq!(Perm::parse(b"ro+coo_reg+icexsec"), Some(Perm::Ro));
+        let notes: std::vec::Vec<&str> = Perm::ignored_attrs(b"ro+wh+unpin+icex").map(|(n, _)| n).collect();
+        assert_eq!(notes, ["unpin", "icex"]);
     }
 
     #[test]
