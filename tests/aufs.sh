@@ -17,6 +17,11 @@
 #  4. AUFS's other mount options and branch attributes are accepted (a
 #     note in the kernel log for those without effect); bad values and
 #     unknown ones stay EINVAL.
+#  5. Docker's aufs driver start to end: 50 layers with 64-hex ids, the
+#     first mount with what fits in a page, the rest by remount append
+#     chunks with a trailing comma; the container's changes (an rm -rf of
+#     an opaque lower directory, a package manager's rename); the diff as
+#     the driver tars it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -171,4 +176,75 @@ for o in "rdcache=x" "diropq=sometimes" "create=bogus" "cpup=sideways" "bogus" "
 done
 t_errno "an unknown branch attribute is EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw:$B1=ro+bogus"
 t_errno "+wh on rw stays EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw+wh:$B1=ro"
+
+# --- 5. Docker's aufs driver, start to end -------------------------------------------------
+# Layers with ids of 64 hex digits, more than fit in one mount(2) page: the
+# driver mounts what fits, then adds the rest by remount with
+# "append:LAYER=ro+wh," chunks (a trailing comma), as aufs.go does.
+D=$T/docker
+mkdir -p "$D/layers" "$D/diff" "$D/mnt"
+NL=50
+i=0
+while [ $i -lt $NL ]; do
+	id=$(printf '%064x' $((i * 7919 + 1)))
+	mkdir -p "$D/layers/$id/etc" "$D/layers/$id/usr/share/l$i"
+	echo "layer $i" >"$D/layers/$id/etc/layer-$i"
+	echo "$i" >"$D/layers/$id/etc/top"
+	echo "$id" >>"$D/ids"
+	i=$((i + 1))
+done
+# the topmost image layer (first id) deletes etc/layer-1 and makes usr opaque
+first=$(head -n 1 "$D/ids")
+: >"$D/layers/$first/etc/.wh.layer-1"
+: >"$D/layers/$first/usr/.wh..wh..opq"
+mkdir -p "$D/layers/$first/usr/bin" && echo sh >"$D/layers/$first/usr/bin/sh"
+# the first mount: as many layers as fit in a page
+data="br:$D/diff=rw"
+rest=""
+while read -r id; do
+	if [ -z "$rest" ] && [ $((${#data} + ${#D} + 90)) -lt 4000 ]; then
+		data="$data:$D/layers/$id=ro+wh"
+	else
+		rest="$rest $id"
+	fi
+done <"$D/ids"
+data="$data,dio,xino=/dev/shm/aufs.xino"
+t_ok "docker: first mount, ${#data} bytes of options" rfs_mount "$D/mnt" "$data"
+chunk=""
+nchunks=0
+for id in $rest; do
+	chunk="${chunk}append:$D/layers/$id=ro+wh,"
+	if [ ${#chunk} -gt 3000 ]; then
+		mount -o "remount,$chunk" "$D/mnt" || break
+		chunk="" nchunks=$((nchunks + 1))
+	fi
+done
+[ -z "$chunk" ] || { mount -o "remount,$chunk" "$D/mnt" && nchunks=$((nchunks + 1)); }
+S=/sys/fs/rfs/si_$(mount_si "$D/mnt")
+t_eq "docker: remount,append:...=ro+wh, chunks ($nchunks) add every layer" $((NL + 1)) "$(ls "$S" | grep -c '^br[0-9]')"
+t_eq "docker: the bottom layer is the last branch" "$D/layers/$(tail -n 1 "$D/ids")=ro+wh" "$(cat "$S/br$NL")"
+t_eq "docker: every layer shows" $((NL - 1)) "$(ls "$D/mnt/etc" | grep -c '^layer-')"
+t_eq "docker: the top layer's file wins" 0 "$(cat "$D/mnt/etc/top")"
+t_errno "docker: the whiteout hides etc/layer-1" ENOENT rfsprobe lstat "$D/mnt/etc/layer-1"
+t_eq "docker: the opaque usr shows only the top layer" "bin" "$(names "$D/mnt/usr" | oneline)"
+# the container's changes
+echo new >"$D/mnt/etc/new"
+echo changed >"$D/mnt/etc/top"
+rm "$D/mnt/etc/layer-7"
+rm -rf "$D/mnt/usr"
+mkdir -p "$D/mnt/usr/local" && echo tool >"$D/mnt/usr/local/tool"
+mkdir -p "$D/mnt/opt/pkg.tmp/lib" && echo so >"$D/mnt/opt/pkg.tmp/lib/x.so"
+mv "$D/mnt/opt/pkg.tmp" "$D/mnt/opt/pkg"
+t_eq "docker: the container's view" "changed new so tool" \
+	"$(cat "$D/mnt/etc/top") $(cat "$D/mnt/etc/new") $(cat "$D/mnt/opt/pkg/lib/x.so") $(cat "$D/mnt/usr/local/tool")"
+# the layer diff as the driver tars it: the rw directory without
+# .wh..wh.* except .wh..wh..opq
+umount "$D/mnt"
+diffs=$(cd "$D/diff" && find . | awk -F/ '{ bad = 0; for (i = 2; i <= NF; i++) if (index($i, ".wh..wh.") == 1 && $i != ".wh..wh..opq") bad = 1; if (!bad) print }' | sort | tr '\n' ' ')
+t_eq "docker: the diff holds the changes, whiteouts and opaque markers" \
+	". ./etc ./etc/.wh.layer-7 ./etc/new ./etc/top ./opt ./opt/pkg ./opt/pkg/lib ./opt/pkg/lib/x.so ./usr ./usr/.wh..wh..opq ./usr/local ./usr/local/tool " \
+	"$diffs"
+t_eq "docker: nothing else of rfs's in the diff but .wh..wh.* (excluded by the driver)" "" \
+	"$(cd "$D/diff" && ls -a | grep '^\.wh\.\.wh\.' | grep -v -x -e .wh..wh.orph -e .wh..wh.plnk)"
+t_eq "docker: /dev/shm/aufs.xino is not left behind" "" "$(ls -a /dev/shm | grep aufs)"
 t_done
