@@ -26,12 +26,14 @@ pub(crate) struct MountConfig {
     pub(crate) trunc_xino: bool,
     /// `dio` / `nodio` (the last one given).
     pub(crate) dio: Option<bool>,
+    /// `sum` / `nosum` (the last one given).
+    pub(crate) sum: Option<bool>,
 }
 
 impl MountConfig {
     /// No options yet.
     pub(crate) fn new() -> Self {
-        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false, dio: None }
+        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false, dio: None, sum: None }
     }
 
     /// Takes one option: `key` and its value as fsconfig(2) or the split
@@ -62,6 +64,7 @@ impl MountConfig {
             }
             MountOption::TruncXino => self.trunc_xino = true,
             MountOption::Dio(on) => self.dio = Some(on),
+            MountOption::Sum(on) => self.sum = Some(on),
             MountOption::Accepted(note) => {
                 if let Some(note) = note {
                     pr_info!("rfs: option {} has no effect: {}\n", BStr(key), note);

@@ -121,6 +121,9 @@ pub(crate) struct SbInfo {
     /// `nodio`: O_DIRECT opens and I/O are refused (EINVAL), as AUFS
     /// does without `dio`. Changeable by remount.
     pub(crate) nodio: AtomicBool,
+    /// `sum`: statfs adds up the branches' filesystems (AUFS's meaning).
+    /// Changeable by remount.
+    pub(crate) sum: AtomicBool,
     /// (branch id, lower inode number) -> union inode number, and the xino
     /// file it is logged to.
     #[pin]
@@ -373,6 +376,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             cred,
             udba,
             nodio: AtomicBool::new(cfg.dio == Some(false)),
+            sum: AtomicBool::new(cfg.sum == Some(true)),
             inos <- new_mutex!(ino_state),
             xi_path,
             xino_shown,
@@ -418,6 +422,9 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
     if let Some(on) = cfg.dio {
         // Applies to the I/O that follows, also on files open now.
         sbi.nodio.store(!on, Ordering::Relaxed);
+    }
+    if let Some(on) = cfg.sum {
+        sbi.sum.store(on, Ordering::Relaxed);
     }
     let old = sbi.tab();
     let mut ops: KVec<MountOption> = KVec::new();
@@ -641,6 +648,7 @@ fn canon_op(old: &Tab, op: &MountOption) -> Result<MountOption> {
         MountOption::NoXino => MountOption::NoXino,
         MountOption::TruncXino => MountOption::TruncXino,
         MountOption::Dio(on) => MountOption::Dio(*on),
+        MountOption::Sum(on) => MountOption::Sum(*on),
         MountOption::Accepted(n) => MountOption::Accepted(*n),
         MountOption::Xino(p) => {
             let mut v = LVec::new();
@@ -672,12 +680,50 @@ fn same_branches(tab: &Tab, specs: &[BranchSpec]) -> bool {
 }
 
 /// statfs of the union: that of the top writable branch, else the first.
+/// With `sum`, the block and inode counts are those of every branch's
+/// filesystem added up, each filesystem once, in units of the smallest
+/// block size among them (AUFS's `sum`; sums that overflow stay at the
+/// largest value).
 pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
     let tab = sbi.tab();
     let b = tab.rw().or_else(|| tab.branches().next()).ok_or(EIO)?;
     let _creds = sbi.cred.override_creds();
     b.root.statfs(buf)?;
     buf.f_type = RFS_SUPER_MAGIC as _;
+    if !sbi.sum.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    // Bytes (blocks) and inodes, summed in u128.
+    let (mut blocks, mut bfree, mut bavail, mut files, mut ffree) = (0u128, 0u128, 0u128, 0u128, 0u128);
+    let mut bsize = isize::MAX;
+    let mut seen: KVec<*mut sys::super_block> = KVec::new();
+    for br in tab.branches() {
+        let sb = br.root.sb();
+        if seen.iter().any(|&s| s == sb) {
+            continue;
+        }
+        seen.push(sb, GFP_KERNEL)?;
+        // SAFETY: all-zero is a valid kstatfs to fill.
+        let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
+        br.root.statfs(&mut st)?;
+        let unit = u128::try_from(st.f_bsize.max(1)).unwrap_or(1);
+        bsize = bsize.min(st.f_bsize.max(1));
+        blocks += u128::from(st.f_blocks) * unit;
+        bfree += u128::from(st.f_bfree) * unit;
+        bavail += u128::from(st.f_bavail) * unit;
+        files += u128::from(st.f_files);
+        ffree += u128::from(st.f_ffree);
+        crate::vfs::task::cond_resched();
+    }
+    let unit = u128::try_from(bsize).unwrap_or(1);
+    let fit = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+    buf.f_bsize = bsize;
+    buf.f_frsize = bsize;
+    buf.f_blocks = fit(blocks / unit);
+    buf.f_bfree = fit(bfree / unit);
+    buf.f_bavail = fit(bavail / unit);
+    buf.f_files = fit(files);
+    buf.f_ffree = fit(ffree);
     Ok(())
 }
 
@@ -739,6 +785,9 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
     }
     if sbi.nodio.load(Ordering::Relaxed) {
         m.write_raw(b",nodio");
+    }
+    if sbi.sum.load(Ordering::Relaxed) {
+        m.write_raw(b",sum");
     }
     Ok(())
 }

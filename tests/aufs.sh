@@ -154,15 +154,15 @@ umount "$RO"
 # Accepted, so fstab lines and scripts written for AUFS mount; those with
 # no effect in rfs say so in the kernel log.
 dmesg -c >/dev/null 2>&1
-AOPTS="br:$B0=rw+nolwh:$B1=ro+wh+unpin:$B2=rr+icex,dirperm1,nowarn_perm,sum,noplink,diropq=w,rdcache=10,rdblk=def,rdhash=def,dirwh=3,notrunc_xib,plink,acl,quiet,create=tdp,cpup=tdp"
+AOPTS="br:$B0=rw+nolwh:$B1=ro+wh+unpin:$B2=rr+icex,dirperm1,nowarn_perm,wsum,noplink,diropq=w,rdcache=10,rdblk=def,rdhash=def,dirwh=3,notrunc_xib,plink,acl,quiet,create=tdp,cpup=tdp"
 t_ok "an AUFS fstab line with its options and branch attributes mounts" rfs_mount "$M" "$AOPTS"
 t_eq "... the branches have their permissions" "dirs=$B0=rw:$B1=ro+wh:$B2=rr" "$(mount_opts "$M" | tr , '\n' | grep '^dirs=')"
 t_eq "... and work" "after l1 l2 w" "$(names "$M" | oneline)"
 umount "$M"
-t_ok "options without effect are noted in the kernel log" sh -c "dmesg | grep -q 'rfs: option sum has no effect'"
+t_ok "options without effect are noted in the kernel log" sh -c "dmesg | grep -q 'rfs: option noplink has no effect'"
 t_ok "... and branch attributes" sh -c "dmesg | grep -q 'rfs: branch attribute +unpin has no effect'"
 t_fail "... options rfs already follows are not" sh -c "dmesg | grep -q 'rfs: option dirperm1'"
-for o in nodirperm1 warn_perm verbose shwh noshwh wsum nosum clean_plink noacl dirren nodirren trunc_xib \
+for o in nodirperm1 warn_perm verbose shwh noshwh wsum sum nosum clean_plink noacl dirren nodirren trunc_xib \
 	notrunc_xino diropq=a itrunc_xino=1 fhsm_sec=1 create=rr create=mfs:60 create=tdmfs:100:60 \
 	cpup=bup copyup_policy=bu create_policy=tdp; do
 	rfsprobe mount rfs none "$M" "br:$B0=rw:$B1=ro+wh,$o" >/dev/null 2>&1 && r=ok || r=fail
@@ -176,6 +176,23 @@ for o in "rdcache=x" "diropq=sometimes" "create=bogus" "cpup=sideways" "bogus" "
 done
 t_errno "an unknown branch attribute is EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw:$B1=ro+bogus"
 t_errno "+wh on rw stays EINVAL" EINVAL rfsprobe mount rfs none "$M" "br:$B0=rw+wh:$B1=ro"
+
+# sum: statfs adds up the branches' filesystems, each once (AUFS's meaning).
+SM=$T/sum
+mkdir -p "$SM/a" "$SM/b" "$SM/mnt"
+mount -t tmpfs -o size=8m tmpfs "$SM/a"
+mount -t tmpfs -o size=16m tmpfs "$SM/b"
+mkdir -p "$SM/a/up" "$SM/a/low" "$SM/b/low"
+kb() { df -k "$1" | awk 'NR == 2 { print $2 }'; }
+t_ok "mount with sum (branches on an 8 MiB and a 16 MiB tmpfs, one of them twice)" \
+	rfs_mount "$SM/mnt" "br:$SM/a/up=rw:$SM/a/low=ro:$SM/b/low=ro,sum"
+t_eq "sum: df shows both filesystems, each once" $(($(kb "$SM/a") + $(kb "$SM/b"))) "$(kb "$SM/mnt")"
+t_eq "sum: shown in /proc/mounts" sum "$(mount_opts "$SM/mnt" | tr , '\n' | grep -x sum)"
+t_ok "remount,nosum" mount -o remount,nosum "$SM/mnt"
+t_eq "nosum: df shows the writable branch's filesystem" "$(kb "$SM/a")" "$(kb "$SM/mnt")"
+umount "$SM/mnt"
+umount "$SM/a"
+umount "$SM/b"
 
 # --- 5. Docker's aufs driver, start to end -------------------------------------------------
 # Layers with ids of 64 hex digits, more than fit in one mount(2) page: the

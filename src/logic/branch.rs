@@ -353,6 +353,7 @@ impl<T: Clone> BranchTable<T> {
                 | MountOption::NoXino
                 | MountOption::TruncXino
                 | MountOption::Dio(_)
+                | MountOption::Sum(_)
                 | MountOption::Accepted(_) => table,
             };
         }

@@ -147,6 +147,9 @@ pub enum MountOption {
     TruncXino,
     /// `dio` (true) / `nodio` (false): whether O_DIRECT opens are allowed.
     Dio(bool),
+    /// `sum` (true) / `nosum` (false): statfs sums the branches'
+    /// filesystems (AUFS's meaning) or shows the writable branch's.
+    Sum(bool),
     /// An AUFS option rfs accepts without a meaning of its own (fstab
     /// lines written for AUFS keep working), with a note for the kernel
     /// log when it has no effect (`None`: rfs already behaves so).
@@ -596,7 +599,7 @@ fn aufs_option(key: &[u8], sep: Option<u8>, value: &[u8]) -> Option<Result<Mount
         // rfs's behaviour: the union inode and the top member are checked,
         // pseudo-links are on, opaque only over a whiteout, ACLs follow the
         // branches, whiteouts are hidden, no statfs sum, no dirren.
-        (b"dirperm1" | b"plink" | b"noshwh" | b"nosum" | b"acl" | b"nodirren" | b"notrunc_xino" | b"notrunc_xib", true) => {
+        (b"dirperm1" | b"plink" | b"noshwh" | b"acl" | b"nodirren" | b"notrunc_xino" | b"notrunc_xib", true) => {
             acc(None)
         }
         (b"nodirperm1", true) => acc(Some("rfs checks directory permissions on the top branch only (dirperm1)")),
@@ -604,7 +607,9 @@ fn aufs_option(key: &[u8], sep: Option<u8>, value: &[u8]) -> Option<Result<Mount
         (b"verbose" | b"v" | b"noverbose" | b"quiet" | b"q" | b"silent", true) => {
             acc(Some("busy files of a deleted branch are not listed"))
         }
-        (b"sum" | b"wsum", true) => acc(Some("statfs shows the writable branch (no sum yet)")),
+        (b"sum", true) => Some(Ok(MountOption::Sum(true))),
+        (b"nosum", true) => Some(Ok(MountOption::Sum(false))),
+        (b"wsum", true) => acc(Some("AUFS does not implement it either; use sum")),
         (b"shwh", true) => acc(Some("whiteouts are never shown")),
         (b"noplink", true) => acc(Some("pseudo-links are always on")),
         (b"clean_plink" | b"list_plink", true) => acc(Some("pseudo-links have no maintenance mode")),
@@ -852,11 +857,13 @@ mod tests {
             Ok(MountOption::Accepted(Some(_))) => {}
             o => panic!("{:?}: {o:?}", core::str::from_utf8(raw)),
         };
-        for raw in [&b"dirperm1"[..], b"plink", b"noshwh", b"nosum", b"acl", b"nodirren", b"notrunc_xino", b"notrunc_xib",
+        assert_eq!(parse_option(b"sum"), Ok(MountOption::Sum(true)));
+        assert_eq!(parse_option(b"nosum"), Ok(MountOption::Sum(false)));
+        for raw in [&b"dirperm1"[..], b"plink", b"noshwh", b"acl", b"nodirren", b"notrunc_xino", b"notrunc_xib",
             b"diropq=w", b"diropq=whiteouted", b"create=tdp", b"create_policy=top-down-parent", b"cpup=tdp", b"copyup=tdp"] {
             silent(raw);
         }
-        for raw in [&b"nodirperm1"[..], b"warn_perm", b"nowarn_perm", b"verbose", b"v", b"quiet", b"silent", b"sum", b"wsum",
+        for raw in [&b"nodirperm1"[..], b"warn_perm", b"nowarn_perm", b"verbose", b"v", b"quiet", b"silent", b"wsum",
             b"shwh", b"noplink", b"clean_plink", b"noacl", b"dirren", b"trunc_xib", b"diropq=a", b"diropq=always",
             b"rdcache=10", b"rdblk=def", b"rdhash=32", b"dirwh=3", b"fhsm_sec=5", b"trunc_xino=/br", b"itrunc_xino=0",
             b"create=rr", b"create=mfs", b"create=mfs:60", b"create=mfsrr:1000", b"create=tdmfs:1000:30",
