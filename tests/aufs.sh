@@ -157,7 +157,7 @@ dmesg -c >/dev/null 2>&1
 AOPTS="br:$B0=rw+nolwh:$B1=ro+wh+unpin:$B2=rr+icex,dirperm1,nowarn_perm,wsum,noplink,diropq=w,rdcache=10,rdblk=def,rdhash=def,dirwh=3,notrunc_xib,plink,acl,quiet,create=tdp,cpup=tdp"
 t_ok "an AUFS fstab line with its options and branch attributes mounts" rfs_mount "$M" "$AOPTS"
 t_eq "... the branches have their permissions" "dirs=$B0=rw:$B1=ro+wh:$B2=rr" "$(mount_opts "$M" | tr , '\n' | grep '^dirs=')"
-t_eq "... and work" "after l1 l2 w" "$(names "$M" | oneline)"
+t_eq "... and work" "after etc l1 l2 w" "$(names "$M" | oneline)"
 umount "$M"
 t_ok "options without effect are noted in the kernel log" sh -c "dmesg | grep -q 'rfs: option noplink has no effect'"
 t_ok "... and branch attributes" sh -c "dmesg | grep -q 'rfs: branch attribute +unpin has no effect'"

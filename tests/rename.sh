@@ -54,7 +54,7 @@ mkfile "$B2/mix/c" "c"
 mkfile "$B0/shd/a" "upper a"             # upper child shadowing a lower one
 mkfile "$B1/shd/a" "lower a"
 mkfile "$B1/wdc/x" "x"                   # lower child whited out, upper child
-: >"$B0/wdc/.wh.x"
+mkfile "$B0/wdc/.wh.x" ""
 mkfile "$B0/wdc/y" "y"
 mkfile "$B0/ovr/k" "k"                   # upper-only with a child, renamed onto
 mkdir "$B1/el4"                          # ... an empty lower directory
