@@ -3,9 +3,10 @@
 //! Opening a union file opens the top member's file in its branch with the
 //! mounter's credentials. Opening for write (or with O_TRUNC) first copies
 //! the file up, so writes, fallocate and shared writable mappings reach the
-//! writable branch's file; a lower file is never opened for writing. Files
-//! opened before a copy-up keep reading their lower file (as with AUFS and
-//! OverlayFS).
+//! writable branch's file; a lower file is never opened for writing. A file
+//! opened for reading before a copy-up switches to the copy at its next
+//! read, seek, mmap or fsync (as with OverlayFS; AUFS keeps the lower
+//! file). Mappings made before stay on the lower file in both.
 
 use crate::branch::OpenGuard;
 use crate::copyup::{copy_up, Data};
@@ -13,8 +14,9 @@ use crate::inode::UnionInode;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
+use crate::vfs::once::SetOnce;
 use crate::vfs::sys;
-use kernel::error::{code::{EINVAL, EROFS}, Result};
+use kernel::error::{code::{EINVAL, EIO, EROFS}, Result};
 use kernel::prelude::*;
 
 /// Per open union file: the branch file it passes reads, writes, seeks and
@@ -26,6 +28,57 @@ pub(crate) struct RegFile {
     /// Counts the file on its branch (a remount refuses to delete a branch
     /// with open files).
     open: OpenGuard,
+    /// The flags `real` was opened with.
+    flags: u32,
+    /// `real` is the upper file.
+    on_upper: bool,
+    /// For a file opened on a lower file: the copy, opened when the union
+    /// file is used after the object was copied up (see [`RegFile::current`]).
+    copy: SetOnce<Copy>,
+}
+
+/// The upper file a union file opened on a lower one switched to.
+struct Copy {
+    file: File,
+    open: OpenGuard,
+}
+
+impl RegFile {
+    /// The branch file reads, seeks, maps and syncs of the union file go
+    /// to: the one opened, or, once the object was copied up since (by
+    /// another opener, or through another of its names), the copy, opened
+    /// with the same flags on first use and kept. A file opened before a
+    /// copy-up so sees the writes made through the union afterwards, as
+    /// with OverlayFS (ovl_real_fdget_meta). `ui` is the union file's inode.
+    pub(crate) fn current(&self, sb: SuperBlock<'_>, ui: &UnionInode) -> Result<&File> {
+        if self.on_upper {
+            return Ok(&self.real);
+        }
+        if let Some(c) = self.copy.get() {
+            return Ok(&c.file);
+        }
+        let view = ui.data().view();
+        let Some(upper) = view.upper() else { return Ok(&self.real) };
+        let sbi = sb.info();
+        let open = OpenGuard::new(&upper.branch, false)?;
+        let file = File::open(&upper.path(), self.flags, &sbi.cred)?;
+        // A thread that raced us keeps its copy; ours is dropped.
+        self.copy.set(Copy { file, open })?;
+        self.copy.get().map(|c| &c.file).ok_or(EIO)
+    }
+
+    /// The branch that holds `f`, one of this file's branch files.
+    fn branch_of(&self, f: &File) -> &crate::branch::BranchRoot {
+        match self.copy.get() {
+            Some(c) if core::ptr::eq(&c.file, f) => c.open.branch(),
+            _ => self.open.branch(),
+        }
+    }
+
+    /// The copy this file switched to, if it did.
+    pub(crate) fn copy(&self) -> Option<&File> {
+        self.copy.get().map(|c| &c.file)
+    }
 }
 
 /// Whether an open with `flags` may change the file: write access, or
@@ -76,13 +129,14 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
         // A lower file (opened for reading only): its atime stays.
         File::open_lower(&top.path(), real_flags, &sbi.cred)?
     };
-    Ok(RegFile { real, open })
+    Ok(RegFile { real, open, flags: real_flags, on_upper: is_upper, copy: SetOnce::new() })
 }
 
-/// After a successful mmap of `rf`: the mapping holds the branch file (not
-/// the union file), so the branch remembers it (see branch.rs).
-pub(crate) fn mapped(rf: &RegFile) {
-    if rf.open.branch().note_mapped(&rf.real).is_err() {
+/// After a successful mmap of `rf` through its branch file `f`: the mapping
+/// holds the branch file (not the union file), so the branch remembers it
+/// (see branch.rs).
+pub(crate) fn mapped(rf: &RegFile, f: &File) {
+    if rf.branch_of(f).note_mapped(f).is_err() {
         pr_warn!("rfs: cannot record a mapping; deleting its branch will not be refused\n");
     }
 }

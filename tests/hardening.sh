@@ -30,6 +30,7 @@
 #     the inode-number map and the xino file hold what still exists (a
 #     create/unlink loop leaves them as they were), and numbers logged
 #     while the branch was frozen reach the file by umount;
+#  D24 (audit). a file open for reading before a copy-up reads the copy;
 #  14. reading through the union leaves the lower file's atime alone;
 #  15. /proc/mounts escapes branch paths the way libmount reads them back.
 #
@@ -460,6 +461,28 @@ t_errno "a program runs from one name: opening another for writing is ETXTBSY" E
 kill $prog 2>/dev/null
 wait $prog 2>/dev/null
 t_eq "... and nothing was copied up" none "$(fsize "$B0/bby/busybox")"
+
+# --- audit D24: an open file follows its copy-up ---------------------------------
+# A file opened for reading before another process copied it up reads the
+# copy afterwards (OverlayFS since 4.19); so does one opened on another
+# name of a hard-linked lower file.
+echo "lower data" >"$B1/d24"
+exec 3<"$M/d24"
+echo "new data!!" >"$M/d24"
+t_eq "a file open for reading before a copy-up reads the copy afterwards" "new data!!" "$(cat <&3)"
+exec 3<&-
+echo "old" >"$B1/d24h1"
+ln "$B1/d24h1" "$B1/d24h2"
+exec 3<"$M/d24h2"
+echo "linked copy" >"$M/d24h1"
+t_eq "... also when another name of the file was copied up" "linked copy" "$(cat <&3)"
+exec 3<&-
+echo "seek" >"$B1/d24s"
+exec 3<"$M/d24s"
+printf 'longer than before\n' >>"$M/d24s"
+t_eq "... and reads to the copy's end" "$(stat -c %s "$M/d24s")" "$(wc -c <&3 | tr -d ' ')"
+exec 3<&-
+t_eq "the lower files are unchanged" "lower data old seek" "$(cat "$B1/d24") $(cat "$B1/d24h2") $(cat "$B1/d24s")"
 
 # --- 14. lower atime -------------------------------------------------------------
 echo read-me >"$B1/atime"

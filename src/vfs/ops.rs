@@ -744,13 +744,22 @@ unsafe extern "C" fn file_read_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_i
         let Some(rf) = real_file((*iocb).ki_filp) else { return EBADF.to_errno() as isize };
         (rf, &mut *iocb)
     };
+    // SAFETY: the file pins its inode, an rfs inode.
+    let (sb, ui) = unsafe { union_inode((*iocb.ki_filp).f_inode) };
+    let real = match rf.current(sb, ui) {
+        Ok(f) => f,
+        Err(e) => return e.to_errno() as isize,
+    };
     // SAFETY: our open file.
-    let r = unsafe { direct_io_check(iocb.ki_filp, rf) };
+    let r = unsafe { direct_io_check(iocb.ki_filp, real) };
     if r != 0 {
         return r as isize;
     }
+    // The branch file is read as the mounter, who opened it (overlayfs:
+    // backing_file_read_iter with the mounter's credentials).
+    let _creds = sb.info().cred.override_creds();
     // SAFETY: `iter` is the live iterator of this read.
-    match unsafe { rf.real.read_iter(iter, &mut iocb.ki_pos, 0) } {
+    match unsafe { real.read_iter(iter, &mut iocb.ki_pos, 0) } {
         Ok(n) => n,
         Err(e) => e.to_errno() as isize,
     }
@@ -770,7 +779,7 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
         return rwf as isize;
     }
     // SAFETY: our open file.
-    let r = unsafe { direct_io_check(file, rf) };
+    let r = unsafe { direct_io_check(file, &rf.real) };
     if r != 0 {
         return r as isize;
     }
@@ -799,15 +808,15 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
 /// passed on to the branch file. Returns 0 or a negative errno.
 ///
 /// # Safety
-/// `file` must be an open union regular file whose branch file is `rf`.
-unsafe fn direct_io_check(file: *mut sys::file, rf: &RegFile) -> c_int {
+/// `file` must be an open union regular file and `real` its branch file.
+unsafe fn direct_io_check(file: *mut sys::file, real: &crate::vfs::file::File) -> c_int {
     // SAFETY: an open file's flags; the file pins its rfs inode.
     let (direct, sb) = unsafe { ((*file).f_flags & sys::O_DIRECT != 0, union_inode((*file).f_inode).0) };
     if direct && sb.info().nodio.load(core::sync::atomic::Ordering::Relaxed) {
         return EINVAL.to_errno();
     }
     // SAFETY: both files are open.
-    unsafe { sys::rfs_file_sync_direct(file, rf.real.as_ptr()) }
+    unsafe { sys::rfs_file_sync_direct(file, real.as_ptr()) }
 }
 
 /// Before a write-like change of the union file `file` (of union inode
@@ -902,10 +911,10 @@ unsafe fn file_pair<'a>(fin: *mut sys::file, fout: *mut sys::file) -> Option<(Su
     }
 }
 
-/// Whether the branch file of `rf` is the upper object of `ui` (the
-/// union file was opened for writing, or after the copy-up).
-fn on_upper(ui: &UnionInode, rf: &RegFile) -> bool {
-    let Some(real) = rf.real.inode() else { return false };
+/// Whether `f`, a branch file of a union file of `ui`, is the upper object
+/// of `ui` (the union file was opened for writing, or after the copy-up).
+fn on_upper(ui: &UnionInode, f: &crate::vfs::file::File) -> bool {
+    let Some(real) = f.inode() else { return false };
     ui.data().view().upper().and_then(|u| u.dentry.inode()).is_some_and(|u| u.as_ptr() == real.as_ptr())
 }
 
@@ -921,10 +930,17 @@ unsafe fn copy_between(
     fin: *mut sys::file,
     fout: *mut sys::file,
     drop_privs: bool,
-    op: impl FnOnce(&UnionInode, &RegFile, &RegFile) -> i64,
+    op: impl FnOnce(&crate::vfs::file::File, &crate::vfs::file::File) -> i64,
 ) -> i64 {
     // SAFETY: the VFS passes two open union files with our f_op.
     let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
+    // The source reads from its copy if it was copied up since its open.
+    // SAFETY: an open union file pins its rfs inode.
+    let (_, uin) = unsafe { union_inode((*fin).f_inode) };
+    let src = match rin.current(sb, uin) {
+        Ok(f) => f,
+        Err(e) => return e.to_errno() as i64,
+    };
     let _lock = ui.vfs().lock();
     if drop_privs {
         // SAFETY: our open file, with its union inode locked.
@@ -935,7 +951,7 @@ unsafe fn copy_between(
     }
     let n = {
         let _creds = sb.info().cred.override_creds();
-        op(ui, rin, rout)
+        op(src, &rout.real)
     };
     crate::file::refresh(ui, rout);
     n
@@ -944,9 +960,9 @@ unsafe fn copy_between(
 unsafe extern "C" fn file_copy_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: usize, flags: c_uint) -> isize {
     // SAFETY: the VFS passes two open union files with our f_op.
     unsafe {
-        copy_between(fin, fout, true, |_, rin, rout| {
+        copy_between(fin, fout, true, |src, dst| {
             // SAFETY: both branch files are open and held by their union files.
-            sys::vfs_copy_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags) as i64
+            sys::vfs_copy_file_range(src.as_ptr(), pin, dst.as_ptr(), pout, len, flags) as i64
         }) as isize
     }
 }
@@ -961,9 +977,13 @@ unsafe extern "C" fn file_remap_range(fin: *mut sys::file, pin: i64, fout: *mut 
         // SAFETY: the VFS passes two open union files with our f_op.
         let both_upper = unsafe {
             let (Some(rin), Some(rout)) = (real_file(fin), real_file(fout)) else { return EBADF.to_errno() as i64 };
-            let (_, uin) = union_inode((*fin).f_inode);
+            let (sb, uin) = union_inode((*fin).f_inode);
             let (_, uout) = union_inode((*fout).f_inode);
-            on_upper(uin, rin) && on_upper(uout, rout)
+            let src = match rin.current(sb, uin) {
+                Ok(f) => f,
+                Err(e) => return e.to_errno() as i64,
+            };
+            on_upper(uin, src) && on_upper(uout, &rout.real)
         };
         if !both_upper {
             return EPERM.to_errno() as i64;
@@ -971,13 +991,13 @@ unsafe extern "C" fn file_remap_range(fin: *mut sys::file, pin: i64, fout: *mut 
     }
     // SAFETY: the VFS passes two open union files with our f_op.
     unsafe {
-        copy_between(fin, fout, !dedupe, |_, rin, rout| {
+        copy_between(fin, fout, !dedupe, |src, dst| {
             // SAFETY: both branch files are open and held by their union
             // files; a reflink or dedupe between them is checked by the branch.
             if dedupe {
-                sys::vfs_dedupe_file_range_one(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags)
+                sys::vfs_dedupe_file_range_one(src.as_ptr(), pin, dst.as_ptr(), pout, len, flags)
             } else {
-                sys::vfs_clone_file_range(rin.real.as_ptr(), pin, rout.real.as_ptr(), pout, len, flags)
+                sys::vfs_clone_file_range(src.as_ptr(), pin, dst.as_ptr(), pout, len, flags)
             }
         })
     }
@@ -993,7 +1013,13 @@ unsafe extern "C" fn file_splice_read(
     // SAFETY: the VFS passes our open file, its position and a live pipe.
     unsafe {
         let Some(rf) = real_file(file) else { return EBADF.to_errno() as isize };
-        match rf.real.splice_read(&mut *ppos, pipe, len, flags) {
+        let (sb, ui) = union_inode((*file).f_inode);
+        let real = match rf.current(sb, ui) {
+            Ok(f) => f,
+            Err(e) => return e.to_errno() as isize,
+        };
+        let _creds = sb.info().cred.override_creds();
+        match real.splice_read(&mut *ppos, pipe, len, flags) {
             Ok(n) => n,
             Err(e) => e.to_errno() as isize,
         }
@@ -1004,7 +1030,13 @@ unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_in
     // SAFETY: seeks hold f_pos_lock; the file is ours.
     unsafe {
         let Some(rf) = real_file(file) else { return EBADF.to_errno() as i64 };
-        match rf.real.llseek((*file).f_pos, offset, whence) {
+        let (sb, ui) = union_inode((*file).f_inode);
+        let real = match rf.current(sb, ui) {
+            Ok(f) => f,
+            Err(e) => return e.to_errno() as i64,
+        };
+        let _creds = sb.info().cred.override_creds();
+        match real.llseek((*file).f_pos, offset, whence) {
             Ok(p) => {
                 (*file).f_pos = p;
                 p
@@ -1018,9 +1050,19 @@ unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_stru
     // SAFETY: mmap of our open file; the caller holds mmap_lock.
     unsafe {
         let Some(rf) = real_file(file) else { return EBADF.to_errno() };
-        let r = rf.real.mmap(vma);
+        let (sb, ui) = union_inode((*file).f_inode);
+        let real = match rf.current(sb, ui) {
+            Ok(f) => f,
+            Err(e) => return e.to_errno(),
+        };
+        // The mapping gets the branch file (vma_set_file), mapped as the
+        // mounter (overlayfs: backing_file_mmap).
+        let r = {
+            let _creds = sb.info().cred.override_creds();
+            real.mmap(vma)
+        };
         if r.is_ok() {
-            crate::file::mapped(rf);
+            crate::file::mapped(rf, real);
         }
         errno(r)
     }
@@ -1033,7 +1075,11 @@ unsafe extern "C" fn file_flush(file: *mut sys::file, id: sys::fl_owner_t) -> c_
         let Some(rf) = real_file(file) else { return 0 };
         let (sb, _) = union_inode((*file).f_inode);
         let _creds = sb.info().cred.override_creds();
-        sys::rfs_file_flush(rf.real.as_ptr(), id)
+        let r = sys::rfs_file_flush(rf.real.as_ptr(), id);
+        match rf.copy() {
+            Some(c) if r == 0 => sys::rfs_file_flush(c.as_ptr(), id),
+            _ => r,
+        }
     }
 }
 
@@ -1046,11 +1092,15 @@ unsafe extern "C" fn file_fsync(file: *mut sys::file, start: i64, end: i64, data
         // still uses its lower file, and a read-only branch is never
         // written (overlayfs: ovl_fsync). Nothing of rfs's is unsynced in
         // a lower file.
-        if !on_upper(ui, rf) {
+        let real = match rf.current(sb, ui) {
+            Ok(f) => f,
+            Err(e) => return e.to_errno(),
+        };
+        if !on_upper(ui, real) {
             return 0;
         }
         let _creds = sb.info().cred.override_creds();
-        errno(rf.real.fsync(start, end, datasync != 0))
+        errno(real.fsync(start, end, datasync != 0))
     }
 }
 
