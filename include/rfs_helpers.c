@@ -372,6 +372,35 @@ bool rfs_mnt_natively_ro(struct vfsmount *mnt)
 	return false;
 }
 
+/* FS_IOC_FIEMAP of a union file: the branch inode that holds its data
+ * answers (overlayfs: ovl_fiemap); the caller runs as the mounter. */
+int rfs_fiemap_real(struct inode *real, struct fiemap_extent_info *fieinfo, u64 start, u64 len)
+{
+	if (!real->i_op->fiemap)
+		return -EOPNOTSUPP;
+	return real->i_op->fiemap(real, fieinfo, start, len);
+}
+
+/*
+ * A branch dentry rfs cannot stack on: an automount point or transit, a
+ * dentry with its own name hashing or comparison (case folding, vfat), or
+ * an object that is neither a directory, a file nor a symlink (overlayfs:
+ * ovl_dentry_weird).
+ */
+bool rfs_dentry_weird(struct dentry *dentry)
+{
+	if (!d_can_lookup(dentry) && !d_is_file(dentry) && !d_is_symlink(dentry))
+		return true;
+	return dentry->d_flags & (DCACHE_NEED_AUTOMOUNT | DCACHE_MANAGE_TRANSIT |
+				  DCACHE_OP_HASH | DCACHE_OP_COMPARE);
+}
+
+/* A filesystem that can fold case (its root may lack the dentry ops). */
+bool rfs_sb_has_encoding(struct super_block *sb)
+{
+	return sb_has_encoding(sb);
+}
+
 void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len)
 {
 	seq_write(m, bytes, len);

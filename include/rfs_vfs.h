@@ -157,6 +157,9 @@ ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_
 int rfs_truncate_nofreeze(struct file *file, loff_t size);
 void rfs_inode_allow_odirect(struct inode *inode);
 bool rfs_mnt_natively_ro(struct vfsmount *mnt);
+int rfs_fiemap_real(struct inode *real, struct fiemap_extent_info *fieinfo, u64 start, u64 len);
+bool rfs_dentry_weird(struct dentry *dentry);
+bool rfs_sb_has_encoding(struct super_block *sb);
 int rfs_file_sync_direct(struct file *file, struct file *real);
 int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa);
 int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa);

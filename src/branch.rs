@@ -94,6 +94,19 @@ impl Branch {
             log.error("idmapped branch mounts are not supported", Some(&spec.path));
             return Err(EINVAL);
         }
+        // Case-folding filesystems compare names in their own way, which
+        // whiteouts and the readdir merge cannot follow; automount points
+        // and the like cannot be stacked on (overlayfs refuses both).
+        // SAFETY: `root` holds its mount and dentry.
+        if unsafe { crate::vfs::sys::rfs_sb_has_encoding(root.sb()) } {
+            log.error("case-insensitive capable filesystem not supported", Some(&spec.path));
+            return Err(EINVAL);
+        }
+        // SAFETY: as above.
+        if unsafe { crate::vfs::sys::rfs_dentry_weird(root.dentry().as_ptr()) } {
+            log.error("filesystem not supported as a branch", Some(&spec.path));
+            return Err(EINVAL);
+        }
         let name = root.name().inspect_err(|_| {
             log.error("cannot name branch (its absolute path is too long?)", Some(&spec.path));
         })?;

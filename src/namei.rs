@@ -121,6 +121,11 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8], rw: Option<&
             Err(e) => return Err(e),
         };
         match child.inode() {
+            Some(_) if child.is_weird() => {
+                // An automount point, a case-folded name and the like:
+                // not stacked on (overlayfs: ovl_lookup_single).
+                return Err(crate::vfs::code::eremote());
+            }
             Some(inode) => {
                 let is_dir = inode.is_dir();
                 if res.is_positive() && !is_dir {

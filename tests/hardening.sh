@@ -31,6 +31,7 @@
 #     create/unlink loop leaves them as they were), and numbers logged
 #     while the branch was frozen reach the file by umount;
 #  D24 (audit). a file open for reading before a copy-up reads the copy;
+#  D34, D35 (audit). posix_fadvise and FS_IOC_FIEMAP reach the branch file;
 #  14. reading through the union leaves the lower file's atime alone;
 #  15. /proc/mounts escapes branch paths the way libmount reads them back.
 #
@@ -483,6 +484,19 @@ printf 'longer than before\n' >>"$M/d24s"
 t_eq "... and reads to the copy's end" "$(stat -c %s "$M/d24s")" "$(wc -c <&3 | tr -d ' ')"
 exec 3<&-
 t_eq "the lower files are unchanged" "lower data old seek" "$(cat "$B1/d24") $(cat "$B1/d24h2") $(cat "$B1/d24s")"
+
+# --- audit D34, D35: fadvise and fiemap reach the branch file ------------------------
+dd if=/dev/urandom of="$B1/fa" bs=4096 count=64 2>/dev/null
+sync
+cat "$M/fa" >/dev/null
+before=$(rfsprobe incore "$B1/fa")
+t_ok "posix_fadvise(DONTNEED) through the union" rfsprobe fadvise "$M/fa" dontneed
+after=$(rfsprobe incore "$B1/fa")
+t_ok "... drops the branch file's cached pages ($before -> $after of 64)" test "$after" -lt "$before"
+t_eq "FS_IOC_FIEMAP through the union reports the branch file's extents" \
+	"$(rfsprobe fiemap "$B1/fa")" "$(rfsprobe fiemap "$M/fa")"
+echo more >>"$M/fa"
+t_eq "... of the copy after a copy-up" "$(rfsprobe fiemap "$B0/fa")" "$(rfsprobe fiemap "$M/fa")"
 
 # --- 14. lower atime -------------------------------------------------------------
 echo read-me >"$B1/atime"

@@ -46,6 +46,13 @@ impl Dentry {
         unsafe { sys::rfs_d_is_dir(self.as_ptr()) }
     }
 
+    /// A dentry rfs does not stack on (automount point, own name hashing
+    /// or comparison, an unknown type): see `rfs_dentry_weird`.
+    pub(crate) fn is_weird(&self) -> bool {
+        // SAFETY: we hold a reference.
+        unsafe { sys::rfs_dentry_weird(self.as_ptr()) }
+    }
+
     /// Whether the dentry has been unhashed, e.g. because its name was
     /// removed directly in the branch.
     pub(crate) fn is_unhashed(&self) -> bool {

@@ -85,6 +85,10 @@ pub(crate) mod code {
     }
 
     /// ESTALE: the branch changed under an operation.
+    pub(crate) fn eremote() -> Error {
+        errno(sys::EREMOTE)
+    }
+
     pub(crate) fn estale() -> Error {
         errno(sys::ESTALE)
     }

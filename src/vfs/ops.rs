@@ -210,6 +210,7 @@ pub(crate) static FILE_IOPS: Table<sys::inode_operations> = Table(sys::inode_ope
     fileattr_get: Some(fileattr_get),
     fileattr_set: Some(fileattr_set),
     listxattr: Some(listxattr),
+    fiemap: Some(fiemap),
     // SAFETY: all-zero is a valid inode_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -386,6 +387,22 @@ unsafe extern "C" fn fileattr_get(dentry: *mut sys::dentry, fa: *mut sys::fileat
     let _creds = sb.info().cred.override_creds();
     // SAFETY: `top.dentry` is a referenced branch object; `fa` is live.
     unsafe { sys::rfs_fileattr_get_real(top.dentry.as_ptr(), fa) }
+}
+
+unsafe extern "C" fn fiemap(inode: *mut sys::inode, fieinfo: *mut sys::fiemap_extent_info, start: u64, len: u64) -> c_int {
+    // SAFETY: FS_IOC_FIEMAP on our inode; `fieinfo` is the ioctl's.
+    let (sb, ui) = unsafe { union_inode(inode) };
+    let view = ui.data().view();
+    let top = match view.top() {
+        Ok(t) => t,
+        Err(e) => return e.to_errno(),
+    };
+    let Some(real) = top.dentry.inode() else { return ENOENT.to_errno() };
+    // The extents of the branch file that gives the data, asked as the
+    // mounter (overlayfs: ovl_fiemap).
+    let _creds = sb.info().cred.override_creds();
+    // SAFETY: `real` is held by the view; `fieinfo` is live for the call.
+    unsafe { sys::rfs_fiemap_real(real.as_ptr(), fieinfo, start, len) }
 }
 
 unsafe extern "C" fn fileattr_set(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, fa: *mut sys::fileattr) -> c_int {
@@ -617,6 +634,7 @@ pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_opera
     copy_file_range: Some(file_copy_range),
     flush: Some(file_flush),
     remap_file_range: Some(file_remap_range),
+    fadvise: Some(file_fadvise),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -1065,6 +1083,21 @@ unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_stru
             crate::file::mapped(rf, real);
         }
         errno(r)
+    }
+}
+
+unsafe extern "C" fn file_fadvise(file: *mut sys::file, offset: i64, len: i64, advice: c_int) -> c_int {
+    // SAFETY: posix_fadvise/readahead of our open file: the branch file's
+    // page cache is the one that holds the data (overlayfs: ovl_fadvise).
+    unsafe {
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
+        let (sb, ui) = union_inode((*file).f_inode);
+        let real = match rf.current(sb, ui) {
+            Ok(f) => f,
+            Err(e) => return e.to_errno(),
+        };
+        let _creds = sb.info().cred.override_creds();
+        sys::vfs_fadvise(real.as_ptr(), offset, len, advice)
     }
 }
 

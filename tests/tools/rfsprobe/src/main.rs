@@ -776,6 +776,11 @@ between files and flags:
   direct-read PATH OFF LEN [setfl]  O_RDONLY|O_DIRECT pread(2) of LEN bytes at OFF into a
                              4096-aligned buffer, written to stdout; with `setfl` the file
                              is opened without O_DIRECT and fcntl(F_SETFL) adds it
+  fiemap PATH                FS_IOC_FIEMAP: prints the number of extents of the whole file
+  fadvise PATH ADVICE        posix_fadvise(2) of the whole file (dontneed, willneed, normal,
+                             sequential, random, noreuse)
+  incore PATH                mmap + mincore(2): prints how many of the file's pages are in
+                             the page cache
   copy-range SRC DST [LEN]   copy_file_range(2) of LEN (default: all of SRC) bytes from offset 0
                              of SRC (O_RDONLY) to offset 0 of DST (O_WRONLY); prints the count
   clone SRC DST              ioctl FICLONE: DST (O_WRONLY) shares SRC's data
@@ -1083,6 +1088,58 @@ fn run(args: &[OsString]) -> Res {
             let (off, len): (i64, i64) = (num(&a[1], "offset")?, num(&a[2], "length")?);
             let fd = open(&a[0], libc::O_WRONLY, 0)?;
             check(unsafe { libc::fallocate(fd.0, mode, off, len) }, ctx(0)).map(drop)
+        }
+        "fiemap" => {
+            need(1, 1)?;
+            let fd = open(&a[0], libc::O_RDONLY, 0)?;
+            // struct fiemap: start, length, flags, mapped_extents,
+            // extent_count, reserved; no extents asked: the count only.
+            let mut fm = [0u8; 32];
+            fm[8..16].copy_from_slice(&u64::MAX.to_ne_bytes());
+            const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+            check(unsafe { libc::ioctl(fd.0, FS_IOC_FIEMAP, fm.as_mut_ptr()) }, format!("FS_IOC_FIEMAP {}", lossy(&a[0])))?;
+            println!("{}", u32::from_ne_bytes(fm[20..24].try_into().unwrap()));
+            Ok(())
+        }
+        "fadvise" => {
+            need(2, 2)?;
+            let advice = match lossy(&a[1]).as_ref() {
+                "dontneed" => libc::POSIX_FADV_DONTNEED,
+                "willneed" => libc::POSIX_FADV_WILLNEED,
+                "normal" => libc::POSIX_FADV_NORMAL,
+                "sequential" => libc::POSIX_FADV_SEQUENTIAL,
+                "random" => libc::POSIX_FADV_RANDOM,
+                "noreuse" => libc::POSIX_FADV_NOREUSE,
+                o => return usage(format!("fadvise: unknown advice {o}")),
+            };
+            let fd = open(&a[0], libc::O_RDONLY, 0)?;
+            let r = unsafe { libc::posix_fadvise(fd.0, 0, 0, advice) };
+            if r != 0 {
+                return Err(Fail::Sys(r, format!("posix_fadvise {}", lossy(&a[0]))));
+            }
+            Ok(())
+        }
+        "incore" => {
+            need(1, 1)?;
+            let fd = open(&a[0], libc::O_RDONLY, 0)?;
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            check(unsafe { libc::fstat(fd.0, &mut st) }, ctx(0))?;
+            let len = st.st_size as usize;
+            if len == 0 {
+                println!("0");
+                return Ok(());
+            }
+            let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.0, 0) };
+            if p == libc::MAP_FAILED {
+                return Err(last_err(format!("mmap {}", lossy(&a[0]))));
+            }
+            let pages = len.div_ceil(4096);
+            let mut vec = vec![0u8; pages];
+            let r = unsafe { libc::mincore(p, len, vec.as_mut_ptr()) };
+            unsafe { libc::munmap(p, len) };
+            check(r, format!("mincore {}", lossy(&a[0])))?;
+            println!("{}", vec.iter().filter(|&&b| b & 1 != 0).count());
+            Ok(())
         }
         "direct-write" => {
             need(4, 4)?;
