@@ -693,8 +693,9 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
     if !sbi.sum.load(Ordering::Relaxed) {
         return Ok(());
     }
-    // Bytes (blocks) and inodes, summed in u128.
-    let (mut blocks, mut bfree, mut bavail, mut files, mut ffree) = (0u128, 0u128, 0u128, 0u128, 0u128);
+    // Bytes (blocks times their size) and inodes, summed; a sum that
+    // overflows stays at u64::MAX (no 128-bit division in the kernel).
+    let (mut blocks, mut bfree, mut bavail, mut files, mut ffree) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut bsize = isize::MAX;
     let mut seen: KVec<*mut sys::super_block> = KVec::new();
     for br in tab.branches() {
@@ -706,24 +707,24 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
         // SAFETY: all-zero is a valid kstatfs to fill.
         let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
         br.root.statfs(&mut st)?;
-        let unit = u128::try_from(st.f_bsize.max(1)).unwrap_or(1);
+        let unit = u64::try_from(st.f_bsize.max(1)).unwrap_or(1);
         bsize = bsize.min(st.f_bsize.max(1));
-        blocks += u128::from(st.f_blocks) * unit;
-        bfree += u128::from(st.f_bfree) * unit;
-        bavail += u128::from(st.f_bavail) * unit;
-        files += u128::from(st.f_files);
-        ffree += u128::from(st.f_ffree);
+        blocks = blocks.saturating_add(st.f_blocks.saturating_mul(unit));
+        bfree = bfree.saturating_add(st.f_bfree.saturating_mul(unit));
+        bavail = bavail.saturating_add(st.f_bavail.saturating_mul(unit));
+        files = files.saturating_add(st.f_files);
+        ffree = ffree.saturating_add(st.f_ffree);
         crate::vfs::task::cond_resched();
     }
-    let unit = u128::try_from(bsize).unwrap_or(1);
-    let fit = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+    let unit = u64::try_from(bsize).unwrap_or(1).max(1);
+    let scale = |v: u64| if v == u64::MAX { v } else { v / unit };
     buf.f_bsize = bsize;
     buf.f_frsize = bsize;
-    buf.f_blocks = fit(blocks / unit);
-    buf.f_bfree = fit(bfree / unit);
-    buf.f_bavail = fit(bavail / unit);
-    buf.f_files = fit(files);
-    buf.f_ffree = fit(ffree);
+    buf.f_blocks = scale(blocks);
+    buf.f_bfree = scale(bfree);
+    buf.f_bavail = scale(bavail);
+    buf.f_files = files;
+    buf.f_ffree = ffree;
     Ok(())
 }
 
