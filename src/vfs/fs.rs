@@ -95,6 +95,8 @@ pub(crate) struct SuperSetup {
 
 /// SB_POSIXACL (include/linux/fs.h: BIT(16), which bindgen cannot read).
 const SB_POSIXACL: kernel::ffi::c_ulong = 1 << 16;
+/// SB_RDONLY (include/linux/fs.h: BIT(0)).
+const SB_RDONLY: kernel::ffi::c_uint = 1;
 
 /// Superblock parameters `fill_super` decides.
 pub(crate) struct SuperParams {
@@ -186,6 +188,11 @@ impl<'a> SuperBlock<'a> {
     pub(crate) fn new_inode(&self) -> Result<NewInode<InodeInfo>> {
         // SAFETY: live rfs superblock (see from_raw).
         unsafe { NewInode::new((self.sb as *const sys::super_block).cast_mut()) }
+    }
+
+    /// Whether the union is mounted read-only (SB_RDONLY) now.
+    pub(crate) fn is_rdonly(&self) -> bool {
+        self.sb.s_flags & (SB_RDONLY as kernel::ffi::c_ulong) != 0
     }
 
     /// `s_dev`.
@@ -353,10 +360,22 @@ unsafe extern "C" fn fc_reconfigure(fc: *mut sys::fs_context) -> kernel::ffi::c_
     };
     // SAFETY: the superblock of a mounted union (s_umount held).
     let sb = unsafe { SuperBlock::from_raw(sb) };
-    match reconfigure(sb, cfg, &log) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+    if let Err(e) = reconfigure(sb, cfg, &log) {
+        return e.to_errno();
     }
+    // rw -> ro: what rfs wrote to the writable branch goes to disk now, as
+    // overlayfs's ovl_reconfigure syncs its upper.
+    // SAFETY: the context and the superblock are live (s_umount held).
+    let to_ro = unsafe {
+        (*fc).sb_flags_mask & SB_RDONLY != 0 && (*fc).sb_flags & SB_RDONLY != 0 && !sb.is_rdonly()
+    };
+    if to_ro {
+        return match crate::super_::sync_fs(sb.info(), true) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        };
+    }
+    0
 }
 
 unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
