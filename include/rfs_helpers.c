@@ -5,6 +5,8 @@
  *
  * Logic does not belong here: each function only forwards to the VFS.
  */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
 #include "rfs_vfs.h"
 
 struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
@@ -588,4 +590,30 @@ void rfs_inode_cache_rekey(struct inode *inode, void *key)
 	remove_inode_hash(inode);
 	inode->i_private = key;
 	__insert_inode_hash(inode, (unsigned long)key);
+}
+
+/*
+ * AUFS compatibility mode (off by default): the module also registers its
+ * filesystem as "aufs", with AUFS's statfs magic and /sys/fs/aufs, so
+ * programs that look for AUFS by name (Docker's aufs storage driver up to
+ * 23, aufs-util's scripts) find rfs.
+ */
+static bool aufs_compat;
+module_param(aufs_compat, bool, 0444);
+MODULE_PARM_DESC(aufs_compat, "also register as \"aufs\" (statfs magic, /sys/fs/aufs) for AUFS users' tools");
+
+bool rfs_aufs_compat(void)
+{
+	return aufs_compat;
+}
+
+/* /sys/fs/aufs, a link to /sys/fs/rfs (@rfs). */
+int rfs_aufs_sysfs_link(struct kobject *rfs)
+{
+	return sysfs_create_link(fs_kobj, rfs, "aufs");
+}
+
+void rfs_aufs_sysfs_unlink(void)
+{
+	sysfs_remove_link(fs_kobj, "aufs");
 }

@@ -52,6 +52,8 @@ module! {
 /// The loaded module. Fields drop in declaration order: the filesystem is
 /// unregistered first, then /sys/fs/rfs goes, then the inode cache.
 struct Rfs {
+    /// `/sys/fs/aufs` in AUFS compatibility mode (dropped first).
+    _aufs_link: Option<vfs::sysfs::AufsLink>,
     _fs: vfs::fs::Registration,
     _sysfs: vfs::sysfs::SysfsDir<sysfs::Config>,
     _cache: vfs::inode::InodeCache,
@@ -62,7 +64,8 @@ impl kernel::Module for Rfs {
         let cache = vfs::inode::InodeCache::create::<inode::InodeInfo>()?;
         let sysfs = sysfs::create_root()?;
         let fs = vfs::fs::Registration::register(module)?;
+        let aufs_link = if fs.aufs() { vfs::sysfs::AufsLink::create().ok() } else { None };
         pr_info!("rfs {} loaded\n", VERSION);
-        Ok(Rfs { _fs: fs, _sysfs: sysfs, _cache: cache })
+        Ok(Rfs { _aufs_link: aufs_link, _fs: fs, _sysfs: sysfs, _cache: cache })
     }
 }

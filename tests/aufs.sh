@@ -22,6 +22,8 @@
 #     chunks with a trailing comma; the container's changes (an rm -rf of
 #     an opaque lower directory, a package manager's rename); the diff as
 #     the driver tars it.
+#  6. AUFS compatibility mode (insmod rfs.ko aufs_compat=1): registered as
+#     "aufs" too, AUFS's statfs magic, /sys/fs/aufs; off by default.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -264,4 +266,30 @@ t_eq "docker: the diff holds the changes, whiteouts and opaque markers" \
 t_eq "docker: nothing else of rfs's in the diff but .wh..wh.* (excluded by the driver)" "" \
 	"$(cd "$D/diff" && ls -a | grep '^\.wh\.\.wh\.' | grep -v -x -e .wh..wh.orph -e .wh..wh.plnk)"
 t_eq "docker: /dev/shm/aufs.xino is not left behind" "" "$(ls -a /dev/shm | grep aufs)"
+
+# --- 6. AUFS compatibility mode -------------------------------------------------------------
+# insmod rfs.ko aufs_compat=1: also registered as "aufs" (Docker's aufs
+# driver up to 23 looks for it in /proc/filesystems and mounts -t aufs),
+# statfs magic 0x61756673, /sys/fs/aufs. Off by default.
+t_fail "compatibility mode is off by default: no aufs in /proc/filesystems" grep -q 'aufs$' /proc/filesystems
+if [ -n "${RFS_MODULE:-}" ] && rmmod rfs 2>/dev/null; then
+	t_ok "insmod rfs.ko aufs_compat=1" insmod "$RFS_MODULE" aufs_compat=1
+	t_eq "/proc/filesystems lists 'nodev aufs'" "nodev	aufs" "$(grep -x 'nodev	aufs' /proc/filesystems)"
+	t_ok "mount -t aufs with Docker's string" mount -t aufs -o "br:$B0=rw:$B1=ro+wh,dio,xino=/dev/shm/aufs.xino" none "$M"
+	t_eq "... /proc/mounts shows type aufs" aufs "$(awk -v m="$M" '$2 == m { print $3 }' /proc/mounts)"
+	t_eq "... statfs f_type is AUFS's" 61756673 "$(stat -f -c %t "$M")"
+	t_ok "... /sys/fs/aufs/si_<id>/br0 names the rw branch" sh -c "cat /sys/fs/aufs/si_$(mount_si "$M")/br0 | grep -qx '$B0=rw'"
+	t_eq "... reads work" "after etc l1 w" "$(names "$M" | oneline)"
+	umount "$M"
+	t_ok "mount -t rfs still works and keeps its own magic" rfs_mount "$M" "br:$B0=rw:$B1=ro+wh"
+	t_eq "... statfs f_type is rfs's" 72667321 "$(stat -f -c %t "$M")"
+	umount "$M"
+	t_ok "rmmod" rmmod rfs
+	t_fail "... /sys/fs/aufs is gone" [ -e /sys/fs/aufs ]
+	t_fail "... and aufs from /proc/filesystems" grep -q 'aufs$' /proc/filesystems
+	t_ok "insmod rfs.ko (default mode again)" insmod "$RFS_MODULE"
+else
+	t_skip "AUFS compatibility mode" "rfs cannot be unloaded here (RFS_MODULE unset or module busy)"
+fi
+ensure_module
 t_done

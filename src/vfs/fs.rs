@@ -36,12 +36,33 @@ static FS_TYPE: FsTypeCell = FsTypeCell(core::cell::UnsafeCell::new(sys::file_sy
     ..unsafe { core::mem::zeroed() }
 }));
 
-/// The registered `rfs` filesystem type; unregistered on drop.
-pub(crate) struct Registration(());
+/// The same filesystem under AUFS's name, registered in AUFS
+/// compatibility mode only (module parameter `aufs_compat`): programs that
+/// look for AUFS by name (`/proc/filesystems`, `mount -t aufs`, its statfs
+/// magic) find rfs. A separate static for lockdep's keys, as `FS_TYPE`.
+static AUFS_TYPE: FsTypeCell = FsTypeCell(core::cell::UnsafeCell::new(sys::file_system_type {
+    name: c"aufs".as_ptr().cast(),
+    init_fs_context: Some(init_fs_context),
+    kill_sb: Some(kill_sb),
+    // SAFETY: as for FS_TYPE.
+    ..unsafe { core::mem::zeroed() }
+}));
+
+/// statfs `f_type` of a union mounted as `aufs` (AUFS_SUPER_MAGIC, "aufs").
+pub(crate) const AUFS_SUPER_MAGIC: u64 = 0x6175_6673;
+
+/// The registered `rfs` filesystem type (and `aufs` in compatibility
+/// mode); unregistered on drop.
+pub(crate) struct Registration {
+    aufs: bool,
+}
 
 impl Registration {
-    /// Registers `rfs` (it then shows as `nodev rfs` in /proc/filesystems).
-    /// Only one registration exists: the module's.
+    /// Registers `rfs` (it then shows as `nodev rfs` in /proc/filesystems)
+    /// and, with the module parameter `aufs_compat`, `aufs` too, unless a
+    /// filesystem of that name is registered already (the real AUFS): then
+    /// compatibility mode stays off, with a message. Only one registration
+    /// exists: the module's.
     pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
         let fs = FS_TYPE.0.get();
         // SAFETY: module init runs once, before the type is registered, so
@@ -54,7 +75,28 @@ impl Registration {
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
-        Ok(Registration(()))
+        let mut reg = Registration { aufs: false };
+        // SAFETY: reads a module parameter.
+        if unsafe { sys::rfs_aufs_compat() } {
+            let afs = AUFS_TYPE.0.get();
+            // SAFETY: as for FS_TYPE.
+            let ret = unsafe {
+                (*afs).owner = module.as_ptr().cast();
+                sys::register_filesystem(afs)
+            };
+            if ret == 0 {
+                reg.aufs = true;
+                pr_info!("rfs: AUFS compatibility mode: also registered as aufs\n");
+            } else {
+                pr_err!("rfs: a filesystem named aufs is registered already (AUFS itself?): compatibility mode stays off\n");
+            }
+        }
+        Ok(reg)
+    }
+
+    /// Whether the `aufs` name is registered.
+    pub(crate) fn aufs(&self) -> bool {
+        self.aufs
     }
 }
 
@@ -62,8 +104,19 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // SAFETY: registered in `register`. The module refcount (fs->owner)
         // guarantees no superblock of ours exists when the module unloads.
-        unsafe { sys::unregister_filesystem(FS_TYPE.0.get()) };
+        unsafe {
+            if self.aufs {
+                sys::unregister_filesystem(AUFS_TYPE.0.get());
+            }
+            sys::unregister_filesystem(FS_TYPE.0.get());
+        }
     }
+}
+
+/// Whether `sb` was mounted as `aufs` (compatibility mode).
+pub(crate) fn is_aufs_sb(sb: *const sys::super_block) -> bool {
+    // SAFETY: the caller's superblock is live; s_type is set at creation.
+    unsafe { core::ptr::eq((*sb).s_type, AUFS_TYPE.0.get()) }
 }
 
 /// The error log of a mount context: messages end up in the fs_context log
@@ -188,6 +241,11 @@ impl<'a> SuperBlock<'a> {
     pub(crate) fn new_inode(&self) -> Result<NewInode<InodeInfo>> {
         // SAFETY: live rfs superblock (see from_raw).
         unsafe { NewInode::new((self.sb as *const sys::super_block).cast_mut()) }
+    }
+
+    /// Whether the union was mounted as `aufs` (compatibility mode).
+    pub(crate) fn is_aufs(&self) -> bool {
+        is_aufs_sb(self.sb)
     }
 
     /// Whether the union is mounted read-only (SB_RDONLY) now.

@@ -91,7 +91,11 @@ unsafe extern "C" fn free_inode(inode: *mut sys::inode) {
 unsafe extern "C" fn statfs(dentry: *mut sys::dentry, buf: *mut sys::kstatfs) -> c_int {
     // SAFETY: `dentry` is on our superblock; `buf` is the caller's output.
     let (sb, buf) = unsafe { (SuperBlock::from_raw((*dentry).d_sb), &mut *buf) };
-    errno(crate::super_::statfs(sb.info(), buf))
+    let r = crate::super_::statfs(sb.info(), buf);
+    if r.is_ok() && sb.is_aufs() {
+        buf.f_type = super::fs::AUFS_SUPER_MAGIC as _;
+    }
+    errno(r)
 }
 
 unsafe extern "C" fn sync_fs(sb: *mut sys::super_block, wait: c_int) -> c_int {

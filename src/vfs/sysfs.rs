@@ -268,3 +268,33 @@ unsafe extern "C" fn show<T: Show>(
         Err(e) => e.to_errno() as isize,
     }
 }
+
+/// `/sys/fs/aufs`, a link to `/sys/fs/rfs` (AUFS compatibility mode: the
+/// per-mount `si_<id>/` directories with `brN`, `bridN` and `xi_path` are
+/// where AUFS's tools look). Removed on drop.
+pub(crate) struct AufsLink(());
+
+impl AufsLink {
+    /// Makes the link; `/sys/fs/rfs` must exist.
+    pub(crate) fn create() -> Result<AufsLink> {
+        let root = RFS_ROOT.load(core::sync::atomic::Ordering::Acquire);
+        if root.is_null() {
+            return Err(ENOENT);
+        }
+        // SAFETY: `root` is the registered /sys/fs/rfs kobject, alive while
+        // the module is (the link goes first, see `Rfs`).
+        let ret = unsafe { sys::rfs_aufs_sysfs_link(root) };
+        if ret != 0 {
+            pr_warn!("rfs: cannot make /sys/fs/aufs\n");
+            return Err(kernel::error::Error::from_errno(ret));
+        }
+        Ok(AufsLink(()))
+    }
+}
+
+impl Drop for AufsLink {
+    fn drop(&mut self) {
+        // SAFETY: made in `create`.
+        unsafe { sys::rfs_aufs_sysfs_unlink() };
+    }
+}
