@@ -234,18 +234,20 @@ nchunks=0
 for id in $rest; do
 	chunk="${chunk}append:$D/layers/$id=ro+wh,"
 	if [ ${#chunk} -gt 3000 ]; then
-		mount -o "remount,$chunk" "$D/mnt" || break
+		# mount(2) with MS_REMOUNT and this data, as the driver calls it
+		rfsprobe remount "$D/mnt" "$chunk" >/dev/null || break
 		chunk="" nchunks=$((nchunks + 1))
 	fi
 done
-[ -z "$chunk" ] || { mount -o "remount,$chunk" "$D/mnt" && nchunks=$((nchunks + 1)); }
+[ -z "$chunk" ] || { rfsprobe remount "$D/mnt" "$chunk" >/dev/null && nchunks=$((nchunks + 1)); }
 S=/sys/fs/rfs/si_$(mount_si "$D/mnt")
 t_eq "docker: remount,append:...=ro+wh, chunks ($nchunks) add every layer" $((NL + 1)) "$(ls "$S" | grep -c '^br[0-9]')"
 t_eq "docker: the bottom layer is the last branch" "$D/layers/$(tail -n 1 "$D/ids")=ro+wh" "$(cat "$S/br$NL")"
 t_eq "docker: every layer shows" $((NL - 1)) "$(ls "$D/mnt/etc" | grep -c '^layer-')"
 t_eq "docker: the top layer's file wins" 0 "$(cat "$D/mnt/etc/top")"
 t_errno "docker: the whiteout hides etc/layer-1" ENOENT rfsprobe lstat "$D/mnt/etc/layer-1"
-t_eq "docker: the opaque usr shows only the top layer" "bin" "$(names "$D/mnt/usr" | oneline)"
+t_eq "docker: the opaque usr shows only the top layer" "bin share" "$(names "$D/mnt/usr" | oneline)"
+t_eq "docker: ... and its share only the top layer's" "l0" "$(names "$D/mnt/usr/share" | oneline)"
 # the container's changes
 echo new >"$D/mnt/etc/new"
 echo changed >"$D/mnt/etc/top"
