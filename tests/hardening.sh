@@ -124,19 +124,27 @@ diag "small copy-up: $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s, big
 t_eq "a copy-up does not wait for another object's copy-up" "no" "$waited"
 wait $pa
 rm -f "$M/big-a"
+# kill_waiter BIG OTHER: opens BIG for writing in the background (a long
+# copy-up, its pid in $pa), then OTHER, which must wait for it, and kills
+# that second opener; sets $first to whether the first copy-up was still
+# running once the killed one was gone.
+kill_waiter() {
+	local pb t0 t1
+	rfsprobe open "$1" w >/dev/null 2>&1 &
+	pa=$!
+	sleep "$(awk -v c="$cu" 'BEGIN { printf "%.2f", c / 1000 }')"
+	rfsprobe open "$2" w >/dev/null 2>&1 &
+	pb=$!
+	sleep 0.2
+	kill -9 $pb
+	t0=$(now)
+	wait $pb 2>/dev/null
+	t1=$(now)
+	first=$(kill -0 $pa 2>/dev/null && echo running || echo done)
+	diag "killed waiter gone after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s; first copy-up $first"
+}
 cp "$T/big.src" "$B1/big-b"
-rfsprobe open "$M/big-b" w >/dev/null 2>&1 &
-pa=$!
-sleep "$(awk -v c="$cu" 'BEGIN { printf "%.2f", c / 1000 }')"
-rfsprobe open "$M/big-b" w >/dev/null 2>&1 &
-pb=$!
-sleep 0.2
-kill -9 $pb
-t0=$(now)
-wait $pb 2>/dev/null
-t1=$(now)
-first=$(kill -0 $pa 2>/dev/null && echo running || echo done)
-diag "killed waiter gone after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s; first copy-up $first"
+kill_waiter "$M/big-b" "$M/big-b"
 t_eq "a task waiting for a copy-up dies when killed, before that copy-up ends" running "$first"
 wait $pa
 t_eq "... and the copy-up it waited for completes" "$(fsize "$T/big.src")" "$(fsize "$B0/big-b")"
@@ -148,15 +156,7 @@ ln "$B1/big-h1" "$B1/big-h2"
 echo small >"$B1/small-h1"
 ln "$B1/small-h1" "$B1/small-h2"
 umount "$M" && mnt
-rfsprobe open "$M/big-h1" w >/dev/null 2>&1 &
-pa=$!
-sleep "$(awk -v c="$cu" 'BEGIN { printf "%.2f", c / 1000 }')"
-rfsprobe open "$M/small-h1" w >/dev/null 2>&1 &
-pb=$!
-sleep 0.2
-kill -9 $pb
-wait $pb 2>/dev/null
-first=$(kill -0 $pa 2>/dev/null && echo running || echo done)
+kill_waiter "$M/big-h1" "$M/small-h1"
 t_eq "a task waiting for another hard-linked file's copy-up dies when killed, before that copy-up ends" running "$first"
 wait $pa
 t_eq "... the big copy-up completes" "$(fsize "$T/big.src")" "$(fsize "$B0/big-h1")"

@@ -760,17 +760,26 @@ unsafe fn real_file<'a>(file: *mut sys::file) -> Option<&'a RegFile> {
     unsafe { sys::rfs_file_private(file).cast::<RegFile>().as_ref() }
 }
 
+/// The open union regular file `file`: its superblock, union inode and
+/// `RegFile`, and the branch file its reads, seeks and maps go to now
+/// (`RegFile::current`: the copy once the object was copied up).
+///
+/// # Safety
+/// `file` must be an open union regular file.
+unsafe fn current<'a>(file: *mut sys::file) -> Result<(SuperBlock<'a>, &'a UnionInode, &'a RegFile, &'a crate::vfs::file::File)> {
+    // SAFETY: guaranteed by the caller; an open file pins its rfs inode.
+    let (rf, (sb, ui)) = unsafe { (real_file(file).ok_or(EBADF)?, union_inode((*file).f_inode)) };
+    let real = rf.current(sb, ui)?;
+    Ok((sb, ui, rf, real))
+}
+
 unsafe extern "C" fn file_read_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_iter) -> isize {
     // SAFETY: `iocb` is live for the read, with ki_filp our file.
-    let (rf, iocb) = unsafe {
-        let Some(rf) = real_file((*iocb).ki_filp) else { return EBADF.to_errno() as isize };
-        (rf, &mut *iocb)
-    };
-    // SAFETY: the file pins its inode, an rfs inode.
-    let (sb, ui) = unsafe { union_inode((*iocb.ki_filp).f_inode) };
-    let real = match rf.current(sb, ui) {
-        Ok(f) => f,
-        Err(e) => return e.to_errno() as isize,
+    let (iocb, (sb, _, _, real)) = unsafe {
+        match current((*iocb).ki_filp) {
+            Ok(c) => (&mut *iocb, c),
+            Err(e) => return e.to_errno() as isize,
+        }
     };
     // SAFETY: our open file.
     let r = unsafe { direct_io_check(iocb.ki_filp, real) };
@@ -1034,10 +1043,8 @@ unsafe extern "C" fn file_splice_read(
 ) -> isize {
     // SAFETY: the VFS passes our open file, its position and a live pipe.
     unsafe {
-        let Some(rf) = real_file(file) else { return EBADF.to_errno() as isize };
-        let (sb, ui) = union_inode((*file).f_inode);
-        let real = match rf.current(sb, ui) {
-            Ok(f) => f,
+        let (sb, _, _, real) = match current(file) {
+            Ok(c) => c,
             Err(e) => return e.to_errno() as isize,
         };
         let _creds = sb.info().cred.override_creds();
@@ -1051,10 +1058,8 @@ unsafe extern "C" fn file_splice_read(
 unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: seeks hold f_pos_lock; the file is ours.
     unsafe {
-        let Some(rf) = real_file(file) else { return EBADF.to_errno() as i64 };
-        let (sb, ui) = union_inode((*file).f_inode);
-        let real = match rf.current(sb, ui) {
-            Ok(f) => f,
+        let (sb, _, _, real) = match current(file) {
+            Ok(c) => c,
             Err(e) => return e.to_errno() as i64,
         };
         let _creds = sb.info().cred.override_creds();
@@ -1071,10 +1076,8 @@ unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_in
 unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
     // SAFETY: mmap of our open file; the caller holds mmap_lock.
     unsafe {
-        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
-        let (sb, ui) = union_inode((*file).f_inode);
-        let real = match rf.current(sb, ui) {
-            Ok(f) => f,
+        let (sb, _, rf, real) = match current(file) {
+            Ok(c) => c,
             Err(e) => return e.to_errno(),
         };
         // The mapping gets the branch file (vma_set_file), mapped as the
@@ -1094,10 +1097,8 @@ unsafe extern "C" fn file_fadvise(file: *mut sys::file, offset: i64, len: i64, a
     // SAFETY: posix_fadvise/readahead of our open file: the branch file's
     // page cache is the one that holds the data (overlayfs: ovl_fadvise).
     unsafe {
-        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
-        let (sb, ui) = union_inode((*file).f_inode);
-        let real = match rf.current(sb, ui) {
-            Ok(f) => f,
+        let (sb, _, _, real) = match current(file) {
+            Ok(c) => c,
             Err(e) => return e.to_errno(),
         };
         let _creds = sb.info().cred.override_creds();
@@ -1123,14 +1124,11 @@ unsafe extern "C" fn file_flush(file: *mut sys::file, id: sys::fl_owner_t) -> c_
 unsafe extern "C" fn file_fsync(file: *mut sys::file, start: i64, end: i64, datasync: c_int) -> c_int {
     // SAFETY: fsync of our open file, which pins its inode.
     unsafe {
-        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
-        let (sb, ui) = union_inode((*file).f_inode);
-        // Only the upper: a file opened for reading before its copy-up
-        // still uses its lower file, and a read-only branch is never
-        // written (overlayfs: ovl_fsync). Nothing of rfs's is unsynced in
-        // a lower file.
-        let real = match rf.current(sb, ui) {
-            Ok(f) => f,
+        // Only the upper (the copy, for a file opened before its copy-up):
+        // a read-only branch is never written (overlayfs: ovl_fsync).
+        // Nothing of rfs's is unsynced in a lower file.
+        let (sb, ui, _, real) = match current(file) {
+            Ok(c) => c,
             Err(e) => return e.to_errno(),
         };
         if !on_upper(ui, real) {
