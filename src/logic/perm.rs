@@ -44,11 +44,21 @@ impl Perm {
         let mut parts = s.split(|&c| c == b'+');
         let base = parts.next()?;
         let mut wh = false;
+        // Each attribute at most once (bit i: ATTRS[i]).
+        let mut seen = 0u32;
         for a in parts {
             if a == b"wh" {
+                if wh {
+                    return None;
+                }
                 wh = true;
-            } else if !ATTRS.iter().any(|(name, _)| name.as_bytes() == a) {
-                return None;
+            } else {
+                let i = ATTRS.iter().position(|(name, _)| name.as_bytes() == a)?;
+                let bit = 1u32.checked_shl(u32::try_from(i).ok()?)?;
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
             }
         }
         match (base, wh) {
@@ -113,7 +123,7 @@ mod tests {
         assert_eq!(Perm::parse(b"ro+wh"), Some(Perm::RoWh));
         assert_eq!(Perm::parse(b"rr+wh"), Some(Perm::RoWh));
         assert_eq!(Perm::parse(b"rr"), Some(Perm::Rr));
-        for bad in [&b""[..], b"RW", b"xx", b"rw+wh", b"ro+", b"ro+wh ", b" rw", b"rw\0", b"ro+bogus", b"+wh", b"rw+nolwh+wh"] {
+        for bad in [&b""[..], b"RW", b"xx", b"rw+wh", b"ro+", b"ro+wh ", b" rw", b"rw\0", b"ro+bogus", b"+wh", b"rw+nolwh+wh", b"ro+wh+wh", b"ro+unpin+unpin"] {
             assert_eq!(Perm::parse(bad), None, "{bad:?}");
         }
         // AUFS's other attributes are accepted, in any order.
