@@ -361,7 +361,7 @@ bool rfs_mnt_is_idmapped(const struct vfsmount *mnt)
 bool rfs_mnt_natively_ro(struct vfsmount *mnt)
 {
 	static const char *const types[] = {
-		"squashfs", "iso9660", "erofs", "cramfs", "romfs", "udf",
+		"squashfs", "iso9660", "erofs", "cramfs", "romfs",
 	};
 	const char *name = mnt->mnt_sb->s_type->name;
 	size_t i;

@@ -61,7 +61,9 @@ impl RegFile {
         let Some(upper) = view.upper() else { return Ok(&self.real) };
         let sbi = sb.info();
         let open = OpenGuard::new(&upper.branch, false)?;
-        let file = File::open(&upper.path(), self.flags, &sbi.cred)?;
+        // Without O_DIRECT: the union file's O_DIRECT as it is now is
+        // carried over before each read (ops.rs direct_io_check).
+        let file = File::open(&upper.path(), self.flags & !sys::O_DIRECT, &sbi.cred)?;
         // A thread that raced us keeps its copy; ours is dropped.
         self.copy.set(Copy { file, open })?;
         self.copy.get().map(|c| &c.file).ok_or(EIO)
@@ -72,6 +74,22 @@ impl RegFile {
         match self.copy.get() {
             Some(c) if core::ptr::eq(&c.file, f) => c.open.branch(),
             _ => self.open.branch(),
+        }
+    }
+
+    /// The last close of the union file: a file of the writable branch
+    /// left without a name (an O_TMPFILE never linked, or a file unlinked
+    /// while open) can no longer be reached, so the inode-number map
+    /// forgets it (the branch may reuse its number; dir.rs does the same
+    /// at unlink for files that are not open).
+    pub(crate) fn released(&self, sb: SuperBlock<'_>) {
+        let (f, root) = match self.copy.get() {
+            Some(c) => (&c.file, c.open.branch()),
+            None if self.on_upper => (&self.real, self.open.branch()),
+            None => return,
+        };
+        if let Some(i) = f.inode().filter(|i| i.nlink() == 0) {
+            sb.info().forget_ino(root.id, i.ino());
         }
     }
 

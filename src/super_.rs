@@ -459,11 +459,15 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
         };
         if e == ENOENT { EINVAL } else { e }
     })?;
-    // `mod:` changed the permission in the table: give such branches a new
-    // version with it.
+    // A branch opened by this remount has the permission `Branch::open`
+    // chose (`rr` for a read-only filesystem given without one): the table
+    // takes it. Otherwise `mod:` changed the permission in the table: give
+    // such branches a new version with it.
     for i in 0..table.len() {
         if let Some(b) = table.get_mut(i) {
-            if b.perm != b.data.perm {
+            if old.table.index_of_id(b.data.id).is_none() {
+                b.perm = b.data.perm;
+            } else if b.perm != b.data.perm {
                 b.data = b.data.with_perm(b.perm)?;
             }
         }
@@ -672,7 +676,10 @@ fn same_branches(tab: &Tab, specs: &[BranchSpec]) -> bool {
     }
     for (spec, b) in specs.iter().zip(tab.branches()) {
         let Ok(p) = Path::lookup(&spec.path) else { return false };
-        if spec.perm != b.perm || !(p.is_under(&b.root) && b.root.is_under(&p)) {
+        // A permission left out where the branch is `rr` because its
+        // filesystem is read-only (Branch::open) is that same `rr`.
+        let same_perm = spec.perm == b.perm || (!spec.perm_given && b.perm == crate::logic::perm::Perm::Rr);
+        if !same_perm || !(p.is_under(&b.root) && b.root.is_under(&p)) {
             return false;
         }
     }

@@ -94,7 +94,13 @@ impl InoState {
 
     /// Makes `(brid, lower_ino)` have `ino` (and logs it).
     pub(crate) fn alias(&mut self, brid: u32, lower_ino: u64, ino: u64, cred: &Cred) -> Result {
+        let next = self.map.next_ino();
         if self.map.alias(brid, lower_ino, ino).map_err(|_| ENOMEM)? {
+            if self.map.next_ino() != next {
+                // A number the map had not handed out (replay wants the
+                // next number moved on first).
+                self.log(Record::Next { ino: self.map.next_ino() }, cred);
+            }
             self.log(Record::Alias { brid, lower_ino, ino }, cred);
         }
         Ok(())
@@ -139,6 +145,7 @@ impl InoState {
             Err(e) if e == EAGAIN => {}
             Err(_) => {
                 pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
+                x.invalidate();
                 self.xino = None;
             }
         }
@@ -194,27 +201,35 @@ impl Xino {
         res
     }
 
-    /// Rewrites the file from `map`: truncated to its header, then the
-    /// compacted records. Interrupted by a freeze (EAGAIN), it starts over
-    /// next time. A crash in the middle leaves a file that replays to part
-    /// of the map: the keys missing get new numbers at the next mount.
+    /// Rewrites the file from `map`: the compacted records and an End
+    /// record are written over the start of the log in one write and
+    /// synced, then the file is cut after the last alias. A crash before
+    /// the sync may leave a mix of old and new records, which does not
+    /// replay (the next mount starts afresh, with a warning); one after it
+    /// replays to the map (up to the End record). A freeze or the caller's
+    /// file size limit (EAGAIN) or a lack of memory leaves the file as it
+    /// was, to be rewritten next time.
     fn rewrite_from(&mut self, map: &InoMap) -> Result {
-        self.file.truncate_unless_frozen(xino::HEADER_LEN as i64)?;
-        self.records = 0;
-        let body = xino::compacted(map).map_err(|_| ENOMEM)?;
-        // A chunk at a time, each a whole number of records.
-        let chunk = 4096 * xino::RECORD_LEN;
-        let mut written = 0usize;
-        while written < body.len() {
-            crate::vfs::task::cond_resched();
-            let end = body.len().min(written + chunk);
-            let part = body.get(written..end).ok_or(EINVAL)?;
-            self.file.write_at_unless_frozen(part, xino::HEADER_LEN as i64 + written as i64)?;
-            written = end;
-            self.records = (written / xino::RECORD_LEN) as u64;
-        }
+        // An empty write at the end the rewrite will reach: EAGAIN at once
+        // while frozen or past the file size limit, before building the
+        // records (a lookup must not pay for them then).
+        let end = Self::pos_of(map.len() as u64 + 2)?;
+        self.file.write_at_unless_frozen(&[], end)?;
+        let body = xino::compacted(map).map_err(|_| EAGAIN)?;
+        self.file.write_at_unless_frozen(&body, xino::HEADER_LEN as i64)?;
+        self.file.fsync(0, i64::MAX, true)?;
+        let records = (body.len() / xino::RECORD_LEN).saturating_sub(1) as u64;
+        self.file.truncate_unless_frozen(Self::pos_of(records)?)?;
+        self.records = records;
         self.rewrite = false;
         Ok(())
+    }
+
+    /// The file can no longer be trusted to follow the map (a write
+    /// failed): its header is cleared, so that the next mount starts
+    /// afresh instead of replaying a log that misses changes. Best effort.
+    fn invalidate(&self) {
+        let _ = self.file.write_at_unless_frozen(&[0u8; 8], 0);
     }
 }
 
@@ -332,8 +347,18 @@ fn replay(file: &File, map: &mut InoMap) -> Option<u64> {
         if whole == 0 {
             break;
         }
-        match xino::replay(buf.get(..whole)?, map) {
-            Ok(k) => records += k as u64,
+        match xino::replay_until_end(buf.get(..whole)?, map) {
+            Ok((k, end)) => {
+                records += k as u64;
+                if end {
+                    // A rewrite was cut short after its data was synced:
+                    // what follows the End record is the old log. Cut it
+                    // now, so that appends never bring it back.
+                    let len = xino::HEADER_LEN as i64 + records as i64 * xino::RECORD_LEN as i64;
+                    file.truncate(len).ok()?;
+                    break;
+                }
+            }
             Err(_) => {
                 pr_warn!("rfs: the xino file is damaged; starting it afresh\n");
                 return None;

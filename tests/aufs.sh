@@ -140,6 +140,13 @@ t_errno "... writes: EROFS" EROFS rfsprobe creat "$T/romnt/etc/new"
 umount "$T/romnt"
 t_errno "an explicit =rw on a read-only filesystem still fails (EROFS)" EROFS rfsprobe mount rfs none "$T/romnt" "dirs=$RO=rw"
 is_mounted "$T/romnt" && umount "$T/romnt"
+rfs_mount "$T/romnt" "dirs=$B0=rw:$B1=ro+wh"
+t_ok "remount,append: of the read-only filesystem without a permission" mount -o "remount,append:$RO" "$T/romnt"
+t_eq "... it is rr there too" "dirs=$B0=rw:$B1=ro+wh:$RO=rr" "$(mount_opts "$T/romnt" | tr , '\n' | grep '^dirs=')"
+t_ok "... a remount with the same dirs= and no permission changes nothing" \
+	mount -o "remount,dirs=$B0=rw:$B1=ro+wh:$RO" "$T/romnt"
+t_eq "... still rr" "dirs=$B0=rw:$B1=ro+wh:$RO=rr" "$(mount_opts "$T/romnt" | tr , '\n' | grep '^dirs=')"
+umount "$T/romnt"
 # A live-CD style stack: a tmpfs on top, the read-only image below.
 mkdir -p "$T/live/up"
 mount -t tmpfs -o size=8m tmpfs "$T/live/up"

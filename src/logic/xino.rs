@@ -16,6 +16,8 @@
 //!          kind 3: the key is forgotten (`forget`); union inode 0
 //!          kind 4: no number below union inode is handed out again;
 //!                  branch id and branch inode 0
+//!          kind 5: the end of the log (all fields 0); what follows is
+//!                  left over from before a rewrite and is not replayed
 //! ```
 //! All integers little-endian. Files written before kinds 3 and 4 existed
 //! replay the same. A torn last record (a crash while appending) is
@@ -36,6 +38,7 @@ const KIND_NEW: u32 = 1;
 const KIND_ALIAS: u32 = 2;
 const KIND_FORGET: u32 = 3;
 const KIND_NEXT: u32 = 4;
+const KIND_END: u32 = 5;
 
 /// One change to the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,8 @@ pub enum Record {
         /// The next number.
         ino: u64,
     },
+    /// The end of the log: the rest of the file is not replayed.
+    End,
 }
 
 /// Why a file cannot be replayed.
@@ -108,6 +113,7 @@ pub fn encode(r: Record) -> [u8; RECORD_LEN] {
         Record::Alias { brid, lower_ino, ino } => (KIND_ALIAS, brid, lower_ino, ino),
         Record::Forget { brid, lower_ino } => (KIND_FORGET, brid, lower_ino, 0),
         Record::Next { ino } => (KIND_NEXT, 0, 0, ino),
+        Record::End => (KIND_END, 0, 0, 0),
     };
     let mut b = [0u8; RECORD_LEN];
     let parts: [&[u8]; 4] = [&kind.to_le_bytes(), &brid.to_le_bytes(), &lower_ino.to_le_bytes(), &ino.to_le_bytes()];
@@ -136,6 +142,7 @@ pub fn decode(b: &[u8]) -> Option<Record> {
         KIND_ALIAS => Some(Record::Alias { brid, lower_ino, ino }),
         KIND_FORGET if ino == 0 => Some(Record::Forget { brid, lower_ino }),
         KIND_NEXT if brid == 0 && lower_ino == 0 => Some(Record::Next { ino }),
+        KIND_END if brid == 0 && lower_ino == 0 && ino == 0 => Some(Record::End),
         _ => None,
     }
 }
@@ -152,12 +159,22 @@ pub fn check_header(file: &[u8]) -> Result<(), Corrupt> {
 /// Applies the records in `body` (the file after its header) to `map`.
 /// Returns how many were applied; a torn trailing record is ignored.
 pub fn replay(body: &[u8], map: &mut InoMap) -> Result<usize, Corrupt> {
+    Ok(replay_until_end(body, map)?.0)
+}
+
+/// As [`replay`], also saying whether an End record stopped it (the count
+/// does not include the End record).
+pub fn replay_until_end(body: &[u8], map: &mut InoMap) -> Result<(usize, bool), Corrupt> {
     let mut n: usize = 0;
     for chunk in body.chunks_exact(RECORD_LEN) {
-        apply(decode(chunk).ok_or(Corrupt::BadRecord)?, map)?;
+        let r = decode(chunk).ok_or(Corrupt::BadRecord)?;
+        if r == Record::End {
+            return Ok((n, true));
+        }
+        apply(r, map)?;
         n = n.saturating_add(1);
     }
-    Ok(n)
+    Ok((n, false))
 }
 
 /// Applies one record to `map`, checking that it fits (a new number is the
@@ -185,19 +202,23 @@ pub fn apply(r: Record, map: &mut InoMap) -> Result<(), Corrupt> {
             }
             map.reserve_below(ino);
         }
+        Record::End => {}
     }
     Ok(())
 }
 
 /// The records of a file rewritten from `map` (after the header): the next
-/// number, then every key with its number.
+/// number, then every key with its number, then an End record (the writer
+/// overwrites the old log with these and only then cuts the file after
+/// the last alias, so a crash in between replays to the same map).
 pub fn compacted(map: &InoMap) -> Result<Vec<u8>, NoMem> {
-    let len = map.len().checked_add(1).and_then(|n| n.checked_mul(RECORD_LEN)).ok_or(NoMem)?;
+    let len = map.len().checked_add(2).and_then(|n| n.checked_mul(RECORD_LEN)).ok_or(NoMem)?;
     let mut out: Vec<u8> = super::vec::vec_with_capacity(len)?;
     out.try_extend_from_slice(&encode(Record::Next { ino: map.next_ino() }))?;
     for (brid, lower_ino, ino) in map.iter() {
         out.try_extend_from_slice(&encode(Record::Alias { brid, lower_ino, ino }))?;
     }
+    out.try_extend_from_slice(&encode(Record::End))?;
     Ok(out)
 }
 
@@ -273,17 +294,23 @@ mod tests {
         }
         m.alias(64, 1, 20).unwrap();
         let body = compacted(&m).unwrap();
-        assert_eq!(body.len(), (m.len() + 1) * RECORD_LEN);
+        assert_eq!(body.len(), (m.len() + 2) * RECORD_LEN);
         let mut m2 = InoMap::new();
         assert_eq!(replay(&body, &mut m2), Ok(m.len() + 1));
+        // Left-over records after the End record are not replayed.
+        let mut stale = body.clone();
+        stale.extend_from_slice(&encode(Record::New { brid: 99, lower_ino: 1, ino: 5 }));
+        let mut m4 = InoMap::new();
+        assert_eq!(replay_until_end(&stale, &mut m4), Ok((m.len() + 1, true)));
+        assert_eq!(m4.get(99, 1), None);
         assert_eq!(m2.len(), m.len());
         assert_eq!(m2.next_ino(), m.next_ino());
         for (brid, lower, ino) in m.iter() {
             assert_eq!(m2.get(brid, lower), Some(ino));
         }
-        // Appending goes on from there.
+        // Appending goes on from there (after the End record is cut).
         let n = m.get_or_insert(66, 1).unwrap();
-        let mut more = body.clone();
+        let mut more = body[..body.len() - RECORD_LEN].to_vec();
         more.extend_from_slice(&encode(Record::New { brid: 66, lower_ino: 1, ino: n }));
         let mut m3 = InoMap::new();
         replay(&more, &mut m3).unwrap();

@@ -739,12 +739,15 @@ unsafe extern "C" fn file_open(inode: *mut sys::inode, file: *mut sys::file) -> 
     0
 }
 
-unsafe extern "C" fn file_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
-    // SAFETY: last user of the file; private_data is the box from file_open.
+unsafe extern "C" fn file_release(inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: last user of the file; private_data is the box from file_open;
+    // the inode is ours.
     unsafe {
         let p = sys::rfs_file_private(file).cast::<RegFile>();
         if !p.is_null() {
-            drop(KBox::from_raw(p));
+            let rf = KBox::from_raw(p);
+            rf.released(SuperBlock::from_raw((*inode).i_sb));
+            drop(rf);
         }
     }
     0
@@ -887,6 +890,11 @@ unsafe extern "C" fn file_splice_write(
     // branch's splice_write may wait for data in the pipe, and a writer
     // that fills the pipe must not wait for the union inode meanwhile (the
     // branch serialises on its own inode).
+    // SAFETY: our open file and its branch file.
+    let r = unsafe { direct_io_check(file, &rf.real) };
+    if r != 0 {
+        return r as isize;
+    }
     {
         let _lock = ui.vfs().lock();
         // SAFETY: our open file, with its union inode locked.
@@ -972,6 +980,13 @@ unsafe fn copy_between(
         Ok(f) => f,
         Err(e) => return e.to_errno() as i64,
     };
+    for (f, real) in [(fin, src), (fout, &rout.real)] {
+        // SAFETY: our open files with these branch files.
+        let r = unsafe { direct_io_check(f, real) };
+        if r != 0 {
+            return r as i64;
+        }
+    }
     let _lock = ui.vfs().lock();
     if drop_privs {
         // SAFETY: our open file, with its union inode locked.
@@ -1047,6 +1062,10 @@ unsafe extern "C" fn file_splice_read(
             Ok(c) => c,
             Err(e) => return e.to_errno() as isize,
         };
+        let r = direct_io_check(file, real);
+        if r != 0 {
+            return r as isize;
+        }
         let _creds = sb.info().cred.override_creds();
         match real.splice_read(&mut *ppos, pipe, len, flags) {
             Ok(n) => n,
