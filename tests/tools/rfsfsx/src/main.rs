@@ -17,13 +17,13 @@
 //!                     PATH (read directly in its branch): FILE is first read
 //!                     through a read-only open (no copy-up), operation 1 is
 //!                     a write through a new O_RDWR open (the copy-up), the
-//!                     read-only descriptor must still read the lower data
-//!                     afterwards (rfs.rst, "What open files see"), and PATH
-//!                     must be unchanged at the end
+//!                     read-only descriptor must then read the copy (rfs.rst,
+//!                     "What open files see"), and PATH must be unchanged at
+//!                     the end
 //!   --old-fd MODE     what that read-only descriptor must read after the
-//!                     copy-up: `lower` (default; rfs and AUFS), `new` (the
-//!                     data written since, as OverlayFS does since Linux
-//!                     4.19) or `any` (not checked)
+//!                     copy-up: `new` (default: the data written since, as
+//!                     rfs and OverlayFS since Linux 4.19 do), `lower` (the
+//!                     lower file's data, as AUFS does) or `any` (not checked)
 //!   --src PATH        an existing file to copy_file_range from, opened
 //!                     read-only (default: FILE.cfr-src, written by rfsfsx)
 //!   --drop-caches     also close, sync, drop_caches, open again (root)
@@ -273,7 +273,7 @@ struct Cfg {
 fn usage() -> ! {
     eprintln!(
         "usage: rfsfsx [--seed N] [--ops N] [--max-size N] [--max-len N] [--verify-every N]\n\
-         \x20             [--lower PATH [--old-fd lower|new|any]] [--src PATH] [--drop-caches] [--no OP,...] [-q] [-v] FILE"
+         \x20             [--lower PATH [--old-fd new|lower|any]] [--src PATH] [--drop-caches] [--no OP,...] [-q] [-v] FILE"
     );
     std::process::exit(2);
 }
@@ -301,7 +301,7 @@ fn parse_args() -> Cfg {
         max_len: 64 * 1024,
         verify_every: 100,
         lower: None,
-        old_fd: "lower".into(),
+        old_fd: "new".into(),
         src: None,
         drop_caches: false,
         no: Vec::new(),
@@ -1316,8 +1316,8 @@ fn main() {
         };
         f.finish_op(op);
         if f.opno == 1 && f.lower.is_some() {
-            // A descriptor opened before the copy-up keeps the lower file
-            // (rfs.rst, "What open files see").
+            // A descriptor opened before the copy-up reads the copy from
+            // now on (rfs.rst, "What open files see"; --old-fd).
             let low = f.lower.clone().unwrap();
             let mut buf = vec![0u8; low.len().max(f.data.len()) + 4096];
             let got = pread_full(f.held_fd, &mut buf, 0)
