@@ -190,6 +190,9 @@ pub(crate) struct InodeInfo {
     root: bool,
     /// Bit 0: the copy-up lock ([`InodeInfo::lock_copyup`]).
     lock: AtomicUsize,
+    /// Open union files of this inode (file.rs: the last close of a file
+    /// without a name forgets its inode-number key).
+    pub(crate) opens: AtomicUsize,
 }
 
 /// The copy-up lock of a union inode, held until dropped.
@@ -225,6 +228,7 @@ impl InodeData for InodeInfo {
             own: AtomicU64::new(0),
             root: false,
             lock: AtomicUsize::new(0),
+            opens: AtomicUsize::new(0),
         }
     }
 
@@ -302,7 +306,15 @@ impl InodeInfo {
         }
         let visible = AtomicUsize::new(lowers.len());
         let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, plink: None });
-        Ok(InodeInfo { stack, rcu, visible, own: AtomicU64::new(0), root: false, lock: AtomicUsize::new(0) })
+        Ok(InodeInfo {
+            stack,
+            rcu,
+            visible,
+            own: AtomicU64::new(0),
+            root: false,
+            lock: AtomicUsize::new(0),
+            opens: AtomicUsize::new(0),
+        })
     }
 
     /// The same inode data, with the stamp of its own members (before the

@@ -419,13 +419,6 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 /// changed permission, which releases the old branches.
 pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) -> Result {
     let sbi = sb.info();
-    if let Some(on) = cfg.dio {
-        // Applies to the I/O that follows, also on files open now.
-        sbi.nodio.store(!on, Ordering::Relaxed);
-    }
-    if let Some(on) = cfg.sum {
-        sbi.sum.store(on, Ordering::Relaxed);
-    }
     let old = sbi.tab();
     let mut ops: KVec<MountOption> = KVec::new();
     if let Some(specs) = cfg.branches.as_ref() {
@@ -686,6 +679,17 @@ fn same_branches(tab: &Tab, specs: &[BranchSpec]) -> bool {
     true
 }
 
+/// After a successful remount: the options that are flags of the mount
+/// (`dio`/`nodio`, `sum`/`nosum`) take effect, for files open now too.
+pub(crate) fn apply_remount_flags(sbi: &SbInfo, cfg: &MountConfig) {
+    if let Some(on) = cfg.dio {
+        sbi.nodio.store(!on, Ordering::Relaxed);
+    }
+    if let Some(on) = cfg.sum {
+        sbi.sum.store(on, Ordering::Relaxed);
+    }
+}
+
 /// statfs of the union: that of the top writable branch, else the first.
 /// With `sum`, the block and inode counts are those of every branch's
 /// filesystem added up, each filesystem once, in units of the smallest
@@ -714,8 +718,11 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
         // SAFETY: all-zero is a valid kstatfs to fill.
         let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
         br.root.statfs(&mut st)?;
-        let unit = u64::try_from(st.f_bsize.max(1)).unwrap_or(1);
-        bsize = bsize.min(st.f_bsize.max(1));
+        // Block counts are in fragment units (f_frsize; f_bsize when a
+        // filesystem leaves that 0).
+        let frsize = if st.f_frsize > 0 { st.f_frsize } else { st.f_bsize.max(1) };
+        let unit = u64::try_from(frsize).unwrap_or(1);
+        bsize = bsize.min(frsize);
         blocks = blocks.saturating_add(st.f_blocks.saturating_mul(unit));
         bfree = bfree.saturating_add(st.f_bfree.saturating_mul(unit));
         bavail = bavail.saturating_add(st.f_bavail.saturating_mul(unit));

@@ -201,14 +201,15 @@ impl Xino {
         res
     }
 
-    /// Rewrites the file from `map`: the compacted records and an End
-    /// record are written over the start of the log in one write and
-    /// synced, then the file is cut after the last alias. A crash before
-    /// the sync may leave a mix of old and new records, which does not
-    /// replay (the next mount starts afresh, with a warning); one after it
-    /// replays to the map (up to the End record). A freeze or the caller's
-    /// file size limit (EAGAIN) or a lack of memory leaves the file as it
-    /// was, to be rewritten next time.
+    /// Rewrites the file from `map`: the header is cleared and synced, the
+    /// compacted records and an End record are written over the start of
+    /// the log and synced, the header is written back and synced, then the
+    /// file is cut after the last alias. A crash before the header is back
+    /// leaves a file that the next mount starts afresh (with a warning);
+    /// one after it replays to the map (up to the End record). A freeze or
+    /// the caller's file size limit (EAGAIN) or a lack of memory before
+    /// the first step leaves the file as it was; after it, the rewrite is
+    /// done again next time.
     fn rewrite_from(&mut self, map: &InoMap) -> Result {
         // An empty write at the end the rewrite will reach: EAGAIN at once
         // while frozen or past the file size limit, before building the
@@ -216,7 +217,15 @@ impl Xino {
         let end = Self::pos_of(map.len() as u64 + 2)?;
         self.file.write_at_unless_frozen(&[], end)?;
         let body = xino::compacted(map).map_err(|_| EAGAIN)?;
+        // While the body is written the file carries no valid header, so a
+        // crash in the middle never replays a mix of old and new records
+        // (the next mount starts afresh instead); the header comes back
+        // once the body is on disk.
+        self.file.write_at_unless_frozen(&[0u8; 8], 0)?;
+        self.file.fsync(0, i64::MAX, true)?;
         self.file.write_at_unless_frozen(&body, xino::HEADER_LEN as i64)?;
+        self.file.fsync(0, i64::MAX, true)?;
+        self.file.write_at_unless_frozen(&xino::header(), 0)?;
         self.file.fsync(0, i64::MAX, true)?;
         let records = (body.len() / xino::RECORD_LEN).saturating_sub(1) as u64;
         self.file.truncate_unless_frozen(Self::pos_of(records)?)?;

@@ -418,21 +418,22 @@ unsafe extern "C" fn fc_reconfigure(fc: *mut sys::fs_context) -> kernel::ffi::c_
     };
     // SAFETY: the superblock of a mounted union (s_umount held).
     let sb = unsafe { SuperBlock::from_raw(sb) };
-    if let Err(e) = reconfigure(sb, cfg, &log) {
-        return e.to_errno();
-    }
-    // rw -> ro: what rfs wrote to the writable branch goes to disk now, as
-    // overlayfs's ovl_reconfigure syncs its upper.
+    // rw -> ro: what rfs wrote to the writable branch goes to disk first,
+    // before a branch change in the same remount can take the branch away
+    // (overlayfs: ovl_reconfigure syncs its upper).
     // SAFETY: the context and the superblock are live (s_umount held).
     let to_ro = unsafe {
         (*fc).sb_flags_mask & SB_RDONLY != 0 && (*fc).sb_flags & SB_RDONLY != 0 && !sb.is_rdonly()
     };
     if to_ro {
-        return match crate::super_::sync_fs(sb.info(), true) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        };
+        if let Err(e) = crate::super_::sync_fs(sb.info(), true) {
+            return e.to_errno();
+        }
     }
+    if let Err(e) = reconfigure(sb, cfg, &log) {
+        return e.to_errno();
+    }
+    crate::super_::apply_remount_flags(sb.info(), cfg);
     0
 }
 

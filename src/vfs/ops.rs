@@ -734,6 +734,7 @@ unsafe extern "C" fn file_open(inode: *mut sys::inode, file: *mut sys::file) -> 
         Ok(rf) => rf,
         Err(e) => return e.to_errno(),
     };
+    ui.data().opens.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: private_data is ours.
     unsafe { sys::rfs_set_file_private(file, KBox::into_raw(rf).cast()) };
     0
@@ -746,7 +747,12 @@ unsafe extern "C" fn file_release(inode: *mut sys::inode, file: *mut sys::file) 
         let p = sys::rfs_file_private(file).cast::<RegFile>();
         if !p.is_null() {
             let rf = KBox::from_raw(p);
-            rf.released(SuperBlock::from_raw((*inode).i_sb));
+            let (sb, ui) = union_inode(inode);
+            // The last open file of the inode: a file without a name can
+            // no longer be reached.
+            if ui.data().opens.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
+                rf.released(sb);
+            }
             drop(rf);
         }
     }
@@ -973,10 +979,12 @@ unsafe fn copy_between(
 ) -> i64 {
     // SAFETY: the VFS passes two open union files with our f_op.
     let Some((sb, ui, rin, rout)) = (unsafe { file_pair(fin, fout) }) else { return EBADF.to_errno() as i64 };
-    // The source reads from its copy if it was copied up since its open.
+    // The source reads from its copy if it was copied up since its open
+    // (opened as the source union's mounter: the two may be different
+    // unions).
     // SAFETY: an open union file pins its rfs inode.
-    let (_, uin) = unsafe { union_inode((*fin).f_inode) };
-    let src = match rin.current(sb, uin) {
+    let (sbin, uin) = unsafe { union_inode((*fin).f_inode) };
+    let src = match rin.current(sbin, uin) {
         Ok(f) => f,
         Err(e) => return e.to_errno() as i64,
     };
@@ -1095,10 +1103,12 @@ unsafe extern "C" fn file_llseek(file: *mut sys::file, offset: i64, whence: c_in
 unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
     // SAFETY: mmap of our open file; the caller holds mmap_lock.
     unsafe {
-        let (sb, _, rf, real) = match current(file) {
-            Ok(c) => c,
-            Err(e) => return e.to_errno(),
-        };
+        // No open here (mmap_lock is held): the copy if the file switched
+        // to it already, else the file opened (overlayfs: ovl_mmap maps
+        // the file it opened).
+        let Some(rf) = real_file(file) else { return EBADF.to_errno() };
+        let (sb, _) = union_inode((*file).f_inode);
+        let real = rf.copy().unwrap_or(&rf.real);
         // The mapping gets the branch file (vma_set_file), mapped as the
         // mounter (overlayfs: backing_file_mmap).
         let r = {
