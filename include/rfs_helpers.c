@@ -7,6 +7,7 @@
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/uaccess.h>
 #include "rfs_vfs.h"
 
 struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
@@ -343,6 +344,24 @@ int rfs_file_flush(struct file *file, fl_owner_t id)
 bool rfs_capable_sys_admin_noaudit(void)
 {
 	return ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN);
+}
+
+/* Whether the caller may run a maintenance ioctl (pseudo-link flush):
+ * CAP_SYS_ADMIN in the initial user namespace, audited. */
+bool rfs_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+/* copy_to_user / copy_from_user for the ioctls: 0 or -EFAULT. */
+int rfs_copy_to_user(unsigned long dst, const void *src, size_t n)
+{
+	return copy_to_user((void __user *)dst, src, n) ? -EFAULT : 0;
+}
+
+int rfs_copy_from_user(void *dst, unsigned long src, size_t n)
+{
+	return copy_from_user(dst, (const void __user *)src, n) ? -EFAULT : 0;
 }
 
 u64 rfs_random_u64(void) { return get_random_u64(); }

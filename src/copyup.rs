@@ -210,6 +210,38 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
     }
 }
 
+/// The pseudo-link flush of one name (`RFS_IOC_PLINK_LINK`, plink.rs): if
+/// `d` names a file of which another name was copied up (its copy has a
+/// pseudo-link, or the union inode has it as its upper already), `d`
+/// becomes a real hard link to that copy in the writable branch. Nothing is
+/// copied: other names stay as they are. Returns whether a link was made.
+pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
+    let sbi = sb.info();
+    let w = writable(sbi)?;
+    let ui = union_inode_of(d).ok_or(ENOENT)?;
+    if ui.vfs().mode() & mode::S_IFMT != mode::S_IFREG {
+        return Ok(false);
+    }
+    let pending = if upper_in(ui, &w.rw)? {
+        !name_has_upper(ui, d)?
+    } else {
+        let view = ui.data().view();
+        match (view.lowers().first().filter(|l| crate::plink::applies(l)), w.plnk.as_ref()) {
+            (Some(l), Some(plnk)) => {
+                let _creds = sbi.cred.override_creds();
+                view.plink().is_some() || crate::plink::find(plnk, l)?.is_some()
+            }
+            _ => false,
+        }
+    };
+    if !pending {
+        return Ok(false);
+    }
+    // The copy-up of such a name links the copy into place (copy_up_one).
+    copy_up(sb, d, Data::All)?;
+    Ok(true)
+}
+
 /// Copies up the object of `d`, whose parent `parent` has an upper.
 fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, data: Data) -> Result {
     let sbi = sb.info();

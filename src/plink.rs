@@ -21,7 +21,9 @@
 //! branch after umount (the links remain valid for the next mount).
 
 use crate::branch::Branch;
+use crate::copyup::{list_names, writable};
 use crate::inode::Lower;
+use crate::super_::SbInfo;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::fs::FcLog;
 use crate::vfs::inode::{mode, InodeRef};
@@ -143,4 +145,69 @@ pub(crate) fn record(rw: &Branch, dir: &Dentry, l: &Lower, upper: &Dentry) -> Re
         return g.link(upper, &d);
     }
     g.link(upper, &d)
+}
+
+/// Flushing pseudo-links (what AUFS's `auplink flush` does before umount,
+/// so that a committed layer holds every name of a hard-linked file):
+///
+/// 1. [`info`] gives the plink epoch (and the number of pseudo-links);
+/// 2. a tool walks the union and gives every regular file with more than
+///    one link to `copyup::link_pseudo`, which makes each name whose file
+///    has a copy a real hard link to it in the writable branch;
+/// 3. [`clean`] with that epoch removes every pseudo-link: no name needs
+///    one any more, and those whose names were all removed (orphans) go
+///    too. If a pseudo-link was made meanwhile (the epoch moved), nothing
+///    is removed and the caller gets EAGAIN: it walks again.
+///
+/// `clean` holds the mount's hard-link copy-up lock, so no pseudo-link is
+/// made while it checks the epoch and removes them.
+pub(crate) fn info(sbi: &SbInfo) -> Result<(u64, u64)> {
+    let epoch = sbi.plink_epoch();
+    let w = writable(sbi)?;
+    let Some(plnk) = w.plnk.as_ref() else { return Ok((epoch, 0)) };
+    let _creds = sbi.cred.override_creds();
+    let names = list_names(&w.rw, plnk)?;
+    Ok((epoch, names.iter().filter(|&&b| b == 0).count() as u64))
+}
+
+/// Removes every pseudo-link if the plink epoch is still `epoch` (see
+/// [`info`]); EAGAIN if it moved. Returns how many were removed.
+pub(crate) fn clean(sbi: &SbInfo, epoch: u64) -> Result<u64> {
+    let w = writable(sbi)?;
+    let Some(plnk) = w.plnk.as_ref() else { return Ok(0) };
+    let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
+    if sbi.plink_epoch() != epoch {
+        return Err(EAGAIN);
+    }
+    let _creds = sbi.cred.override_creds();
+    let names = list_names(&w.rw, plnk)?;
+    let mnt = w.rw.root.mnt();
+    let mut dead = KVec::new();
+    let mut removed = 0u64;
+    let r = (|| -> Result {
+        let _w = WriteAccess::get(mnt, &w.rw.root)?;
+        let g = DirGuard::lock(mnt, plnk)?;
+        for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let d = g.lookup(name)?;
+            // Only the pseudo-links rfs made: anything else put there by
+            // hand stays.
+            let Some(i) = d.inode().filter(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) else { continue };
+            // The last name of an orphan: its inode number goes with it.
+            let last = (i.nlink() == 1).then(|| i.ino());
+            g.unlink(&d)?;
+            removed += 1;
+            if let Some(ino) = last {
+                dead.push(ino, GFP_KERNEL)?;
+            }
+        }
+        Ok(())
+    })();
+    if removed > 0 {
+        // Names still cached with a pseudo-link look theirs up again.
+        sbi.bump_plink_epoch();
+    }
+    for ino in dead {
+        sbi.forget_ino(w.rw.id, ino);
+    }
+    r.map(|()| removed)
 }

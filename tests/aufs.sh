@@ -24,6 +24,13 @@
 #     the driver tars it.
 #  6. AUFS compatibility mode (insmod rfs.ko aufs_compat=1): registered as
 #     "aufs" too, AUFS's statfs magic, /sys/fs/aufs; off by default.
+#  7. the pseudo-link flush (what `auplink MNT flush` does before umount):
+#     every name of a hard-linked lower file of which one name was copied up
+#     becomes a real hard link in the writable branch, the pseudo-links go
+#     (orphans too), nothing else is copied up, the union's view and inode
+#     numbers stay; a committed layer holds every name; root only; EAGAIN
+#     when a pseudo-link is made meanwhile; EROFS on a read-only union.
+#     Docker's lifecycle in 5 flushes before umount.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -32,6 +39,7 @@ mkbranches "$T" 3
 B0=$T/b0 B1=$T/b1 B2=$T/b2 M=$T/mnt
 mkdir "$M"
 XINO=/dev/shm/aufs.xino
+RFS_UID=1000                    # scripts/vm-passwd: rfs
 
 # pattern FILE SIZE SEED: a file of SIZE bytes of a repeatable pattern.
 pattern() {
@@ -224,6 +232,8 @@ first=$(head -n 1 "$D/ids")
 : >"$D/layers/$first/etc/.wh.layer-1"
 : >"$D/layers/$first/usr/.wh..wh..opq"
 mkdir -p "$D/layers/$first/usr/bin" && echo sh >"$D/layers/$first/usr/bin/sh"
+# and has a file with two names (hard links)
+echo conf >"$D/layers/$first/etc/hl-a" && ln "$D/layers/$first/etc/hl-a" "$D/layers/$first/etc/hl-b"
 # the first mount: as many layers as fit in a page
 data="br:$D/diff=rw"
 rest=""
@@ -263,18 +273,80 @@ rm -rf "$D/mnt/usr"
 mkdir -p "$D/mnt/usr/local" && echo tool >"$D/mnt/usr/local/tool"
 mkdir -p "$D/mnt/opt/pkg.tmp/lib" && echo so >"$D/mnt/opt/pkg.tmp/lib/x.so"
 mv "$D/mnt/opt/pkg.tmp" "$D/mnt/opt/pkg"
+echo edited >>"$D/mnt/etc/hl-a"
 t_eq "docker: the container's view" "changed new so tool" \
 	"$(cat "$D/mnt/etc/top") $(cat "$D/mnt/etc/new") $(cat "$D/mnt/opt/pkg/lib/x.so") $(cat "$D/mnt/usr/local/tool")"
+t_eq "docker: the other name of the edited hard link shows the change" "conf edited" "$(cat "$D/mnt/etc/hl-b" | oneline)"
+# the driver runs `auplink MNT flush` before umount
+t_eq "docker: the pseudo-link flush links the other name" "linked 1 removed 1" "$(rfsprobe plink-flush "$D/mnt")"
 # the layer diff as the driver tars it: the rw directory without
 # .wh..wh.* except .wh..wh..opq
 umount "$D/mnt"
 diffs=$(cd "$D/diff" && find . | awk -F/ '{ bad = 0; for (i = 2; i <= NF; i++) if (index($i, ".wh..wh.") == 1 && $i != ".wh..wh..opq") bad = 1; if (!bad) print }' | sort | tr '\n' ' ')
 t_eq "docker: the diff holds the changes, whiteouts and opaque markers" \
-	". ./etc ./etc/.wh.layer-7 ./etc/new ./etc/top ./opt ./opt/pkg ./opt/pkg/lib ./opt/pkg/lib/x.so ./usr ./usr/.wh..wh..opq ./usr/local ./usr/local/tool " \
+	". ./etc ./etc/.wh.layer-7 ./etc/hl-a ./etc/hl-b ./etc/new ./etc/top ./opt ./opt/pkg ./opt/pkg/lib ./opt/pkg/lib/x.so ./usr ./usr/.wh..wh..opq ./usr/local ./usr/local/tool " \
 	"$diffs"
 t_eq "docker: nothing else of rfs's in the diff but .wh..wh.* (excluded by the driver)" "" \
 	"$(cd "$D/diff" && ls -a | grep '^\.wh\.\.wh\.' | grep -v -x -e .wh..wh.orph -e .wh..wh.plnk)"
 t_eq "docker: /dev/shm/aufs.xino is not left behind" "" "$(ls -a /dev/shm | grep aufs)"
+t_eq "docker: the diff's two names are one file with the change" "2 conf edited" \
+	"$(stat -c %h "$D/diff/etc/hl-b") $(cat "$D/diff/etc/hl-b" | oneline)"
+t_eq "docker: ... the same inode" "$(stat -c %i "$D/diff/etc/hl-a")" "$(stat -c %i "$D/diff/etc/hl-b")"
+
+# --- 7. pseudo-link flush ---------------------------------------------------------------------
+P=$T/plink
+mkdir -p "$P/u" "$P/l/sub" "$P/mnt" "$P/commit"
+chmod 0755 "$T" "$P"                    # the unprivileged user must reach $P/mnt
+echo data >"$P/l/h1" && ln "$P/l/h1" "$P/l/sub/h2" && ln "$P/l/h1" "$P/l/sub/h3"
+echo cdata >"$P/l/c1" && ln "$P/l/c1" "$P/l/c2"
+echo odata >"$P/l/o1" && ln "$P/l/o1" "$P/l/sub/o2"
+echo keep >"$P/l/k1" && ln "$P/l/k1" "$P/l/k2"
+t_ok "plink: mount" rfs_mount "$P/mnt" "br:$P/u=rw:$P/l=ro+wh"
+t_eq "plink: none at first" "count 0" "$(rfsprobe plink-info "$P/mnt" | cut -d' ' -f3-)"
+echo more >>"$P/mnt/h1"
+echo gone >>"$P/mnt/o1"
+t_eq "plink: the other names read the copy" "data more|data more" \
+	"$(cat "$P/mnt/sub/h2" | oneline)|$(cat "$P/mnt/sub/h3" | oneline)"
+rm "$P/mnt/o1" "$P/mnt/sub/o2"
+t_eq "plink: two pseudo-links, one of them an orphan" "count 2" "$(rfsprobe plink-info "$P/mnt" | cut -d' ' -f3-)"
+t_errno "plink: info is for root only (EPERM)" EPERM rfsprobe --uid "$RFS_UID" plink-info "$P/mnt"
+t_errno "plink: link is for root only (EPERM)" EPERM rfsprobe --uid "$RFS_UID" plink-link "$P/mnt/sub/h2"
+t_errno "plink: clean is for root only (EPERM)" EPERM rfsprobe --uid "$RFS_UID" plink-clean "$P/mnt" 0
+t_eq "plink: link of a file without a copy does nothing" "0" "$(rfsprobe plink-link "$P/mnt/k1")"
+t_eq "plink: ... and copies nothing up" "" "$(ls "$P/u" | grep -x -e k1 -e k2)"
+t_eq "plink: link of a directory does nothing" "0" "$(rfsprobe plink-link "$P/mnt/sub")"
+# a pseudo-link made between the epoch and the clean: EAGAIN, nothing removed
+epoch=$(rfsprobe plink-info "$P/mnt" | cut -d' ' -f2)
+echo cmore >>"$P/mnt/c1"
+t_errno "plink: clean after a new pseudo-link is EAGAIN" EAGAIN rfsprobe plink-clean "$P/mnt" "$epoch"
+t_eq "plink: ... and removes nothing" "count 3" "$(rfsprobe plink-info "$P/mnt" | cut -d' ' -f3-)"
+ino_before=$(stat -c %i "$P/mnt/h1" "$P/mnt/sub/h2" "$P/mnt/sub/h3" "$P/mnt/c1" "$P/mnt/c2" "$P/mnt/k1" | oneline)
+t_eq "plink: flush links every name of a copied file, drops every pseudo-link" "linked 3 removed 3" \
+	"$(rfsprobe plink-flush "$P/mnt")"
+t_eq "plink: the names are hard links of the copy in the writable branch" "3 3 3 2 2" \
+	"$(stat -c %h "$P/u/h1" "$P/u/sub/h2" "$P/u/sub/h3" "$P/u/c1" "$P/u/c2" | oneline)"
+t_eq "plink: ... one inode each" "1 1" \
+	"$(stat -c %i "$P/u/h1" "$P/u/sub/h2" "$P/u/sub/h3" | sort -u | wc -l) $(stat -c %i "$P/u/c1" "$P/u/c2" | sort -u | wc -l)"
+t_eq "plink: the pseudo-link directory is empty" "" "$(ls -A "$P/u/.wh..wh.plnk")"
+t_eq "plink: untouched hard links stay below" "" "$(ls "$P/u" | grep -x -e k1 -e k2)"
+t_eq "plink: the union shows the same data" "data more|data more|cdata cmore|keep" \
+	"$(cat "$P/mnt/sub/h2" | oneline)|$(cat "$P/mnt/sub/h3" | oneline)|$(cat "$P/mnt/c2" | oneline)|$(cat "$P/mnt/k2")"
+t_eq "plink: ... with the same inode numbers" "$ino_before" \
+	"$(stat -c %i "$P/mnt/h1" "$P/mnt/sub/h2" "$P/mnt/sub/h3" "$P/mnt/c1" "$P/mnt/c2" "$P/mnt/k1" | oneline)"
+drop_caches
+t_eq "plink: ... also after the caches are dropped" "$ino_before" \
+	"$(stat -c %i "$P/mnt/h1" "$P/mnt/sub/h2" "$P/mnt/sub/h3" "$P/mnt/c1" "$P/mnt/c2" "$P/mnt/k1" | oneline)"
+t_eq "plink: a second flush finds nothing" "linked 0 removed 0" "$(rfsprobe plink-flush "$P/mnt")"
+echo again >>"$P/mnt/sub/h2"
+t_eq "plink: the names stay one file after the flush" "data more again" "$(cat "$P/mnt/h1" | oneline)"
+t_ok "plink: remount ro" mount -o remount,ro "$P/mnt"
+t_errno "plink: link on a read-only union is EROFS" EROFS rfsprobe plink-link "$P/mnt/h1"
+umount "$P/mnt"
+# the writable branch as a committed layer holds every name
+t_ok "plink: the writable branch mounts as a layer" rfs_mount "$P/commit" "br:$P/u=ro+wh"
+t_eq "plink: ... with every name of the changed files" "data more again|cdata cmore" \
+	"$(cat "$P/commit/sub/h3" | oneline)|$(cat "$P/commit/c2" | oneline)"
+umount "$P/commit"
 
 # --- 6. AUFS compatibility mode -------------------------------------------------------------
 # insmod rfs.ko aufs_compat=1: also registered as "aufs" (Docker's aufs

@@ -23,7 +23,8 @@ use crate::readdir::DirFile;
 use super::dentry::Dentry;
 use super::lower::{acl, Attr};
 use kernel::error::{code::*, Result};
-use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+use super::to_result;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -620,6 +621,8 @@ pub(crate) static DIR_FOPS: Table<sys::file_operations> = Table(sys::file_operat
     llseek: Some(dir_llseek),
     read: Some(dir_read),
     fsync: Some(dir_fsync),
+    unlocked_ioctl: Some(union_ioctl),
+    compat_ioctl: Some(union_ioctl),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -639,6 +642,8 @@ pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_opera
     flush: Some(file_flush),
     remap_file_range: Some(file_remap_range),
     fadvise: Some(file_fadvise),
+    unlocked_ioctl: Some(union_ioctl),
+    compat_ioctl: Some(union_ioctl),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -1132,6 +1137,67 @@ unsafe extern "C" fn file_fadvise(file: *mut sys::file, offset: i64, len: i64, a
         };
         let _creds = sb.info().cred.override_creds();
         sys::vfs_fadvise(real.as_ptr(), offset, len, advice)
+    }
+}
+
+/// rfs's own ioctls (Documentation/filesystems/rfs.rst, "Pseudo-link
+/// flush"), on any open directory or regular file of the union. Their
+/// arguments have the same layout for 32-bit callers, whose pointers are
+/// their values on x86-64 and arm64, so the same function serves
+/// compat_ioctl. Anything else is ENOTTY, as without the operation.
+pub(crate) mod ioctl {
+    /// `_IOR('r', 0x80, struct { __u64 epoch; __u64 count; })`
+    pub(crate) const PLINK_INFO: u32 = (2 << 30) | (16 << 16) | ((b'r' as u32) << 8) | 0x80;
+    /// `_IO('r', 0x81)`
+    pub(crate) const PLINK_LINK: u32 = ((b'r' as u32) << 8) | 0x81;
+    /// `_IOW('r', 0x82, __u64)`
+    pub(crate) const PLINK_CLEAN: u32 = (1 << 30) | (8 << 16) | ((b'r' as u32) << 8) | 0x82;
+}
+
+unsafe extern "C" fn union_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    if !matches!(cmd, ioctl::PLINK_INFO | ioctl::PLINK_LINK | ioctl::PLINK_CLEAN) {
+        return ENOTTY.to_errno() as c_long;
+    }
+    if !crate::vfs::task::may_maintain() {
+        return EPERM.to_errno() as c_long;
+    }
+    // SAFETY: our open file pins its dentry, inode and mount.
+    let (sb, d, mnt) = unsafe {
+        let Some(d) = UnionDentry::from_raw((*file).f_path.dentry) else { return EINVAL.to_errno() as c_long };
+        (SuperBlock::from_raw((*(*file).f_path.dentry).d_sb), d, (*file).f_path.mnt)
+    };
+    let r: Result<c_long> = match cmd {
+        ioctl::PLINK_INFO => crate::plink::info(sb.info()).and_then(|(epoch, count)| {
+            let mut out = [0u8; 16];
+            out[..8].copy_from_slice(&epoch.to_ne_bytes());
+            out[8..].copy_from_slice(&count.to_ne_bytes());
+            // SAFETY: `out` is 16 readable bytes; the helper checks `arg`.
+            to_result(unsafe { sys::rfs_copy_to_user(arg, out.as_ptr().cast(), out.len()) }).map(|_| 0)
+        }),
+        _ => {
+            // Both change the writable branch: the union mount must be
+            // writable, as for any other change through it.
+            // SAFETY: `mnt` is the file's mount, pinned by the file.
+            if let Err(e) = to_result(unsafe { sys::mnt_want_write(mnt) }) {
+                return e.to_errno() as c_long;
+            }
+            let r = if cmd == ioctl::PLINK_LINK {
+                crate::copyup::link_pseudo(sb, &d.get()).map(c_long::from)
+            } else {
+                let mut v = [0u8; 8];
+                // SAFETY: `v` is 8 writable bytes; the helper checks `arg`.
+                to_result(unsafe { sys::rfs_copy_from_user(v.as_mut_ptr().cast(), arg, v.len()) })
+                    .and_then(|_| crate::plink::clean(sb.info(), u64::from_ne_bytes(v)))
+                    .map(|n| c_long::try_from(n).unwrap_or(c_long::MAX))
+            };
+            // SAFETY: paired with the mnt_want_write above.
+            unsafe { sys::mnt_drop_write(mnt) };
+            r
+        }
+    };
+    match r {
+        Ok(v) => v,
+        Err(e) => e.to_errno() as c_long,
     }
 }
 

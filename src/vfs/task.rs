@@ -29,3 +29,10 @@ pub(crate) fn random_u64() -> u64 {
     // SAFETY: no preconditions.
     unsafe { sys::rfs_random_u64() }
 }
+
+/// Whether the current task may run a maintenance ioctl: CAP_SYS_ADMIN in
+/// the initial user namespace, with an audit record.
+pub(crate) fn may_maintain() -> bool {
+    // SAFETY: checks the current task's credentials.
+    unsafe { sys::rfs_capable_sys_admin() }
+}

@@ -32,6 +32,7 @@ mod corpus;
 mod dir;
 mod errno;
 mod mount;
+mod plink;
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
@@ -791,6 +792,12 @@ between files and flags:
   flock PATH ex|sh [HOLD READY]   flock(2) LOCK_NB on PATH (O_RDONLY): EWOULDBLOCK if taken; with
                              HOLD: create READY, keep the lock until READY is removed
   freeze MOUNTPOINT  thaw MOUNTPOINT   ioctl FIFREEZE / FITHAW (fsfreeze)
+rfs's pseudo-link flush ioctls:
+  plink-info PATH            RFS_IOC_PLINK_INFO on PATH (O_RDONLY): `epoch E count N`
+  plink-link PATH            RFS_IOC_PLINK_LINK on PATH: prints 1 if a link was made, else 0
+  plink-clean PATH EPOCH     RFS_IOC_PLINK_CLEAN: prints how many pseudo-links went
+  plink-flush MOUNTPOINT     the whole flush (info, walk + link, clean; again on EAGAIN):
+                             prints `linked N removed M`
 ";
 
 fn run(args: &[OsString]) -> Res {
@@ -1272,6 +1279,29 @@ fn run(args: &[OsString]) -> Res {
                 flags &= !bit;
             }
             check(unsafe { libc::ioctl(fd.0, SETFLAGS as _, &flags) }, format!("setflags {}", lossy(&a[0]))).map(drop)
+        }
+        "plink-info" => {
+            need(1, 1)?;
+            let fd = open(&a[0], libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+            let (epoch, count) = plink::info(&fd, &a[0])?;
+            println!("epoch {epoch} count {count}");
+            Ok(())
+        }
+        "plink-link" => {
+            need(1, 1)?;
+            let fd = open(&a[0], libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+            println!("{}", u8::from(plink::link(&fd, &a[0])?));
+            Ok(())
+        }
+        "plink-clean" => {
+            need(2, 2)?;
+            let fd = open(&a[0], libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+            println!("{}", plink::clean(&fd, num(&a[1], "epoch")?, &a[0])?);
+            Ok(())
+        }
+        "plink-flush" => {
+            need(1, 1)?;
+            plink::flush(&a[0])
         }
         "freeze" | "thaw" => {
             need(1, 1)?;
