@@ -304,7 +304,7 @@ void rfs_bit_unlock(unsigned long *word, int bit)
 /* The FS_*_FL flags of a branch object (vfs_fileattr_get). */
 int rfs_fileattr_get_flags(struct dentry *dentry, unsigned int *flags)
 {
-	struct fileattr fa = { .flags_valid = true };
+	rfs_fileattr fa = { .flags_valid = true };
 	int err = vfs_fileattr_get(dentry, &fa);
 
 	if (!err)
@@ -317,7 +317,7 @@ int rfs_fileattr_get_flags(struct dentry *dentry, unsigned int *flags)
 int rfs_fileattr_set_flags(struct mnt_idmap *idmap, struct dentry *dentry,
 			   unsigned int flags, unsigned int mask)
 {
-	struct fileattr fa = { .flags_valid = true };
+	rfs_fileattr fa = { .flags_valid = true };
 	unsigned int want;
 	int err = vfs_fileattr_get(dentry, &fa);
 
@@ -428,14 +428,14 @@ void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len)
 }
 
 /* fileattr_get/fileattr_set of a union inode, passed to a branch object. */
-int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa)
+int rfs_fileattr_get_real(struct dentry *real, rfs_fileattr *fa)
 {
 	int err = vfs_fileattr_get(real, fa);
 
 	return err == -ENOIOCTLCMD ? -ENOTTY : err;
 }
 
-int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa)
+int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, rfs_fileattr *fa)
 {
 	int err = vfs_fileattr_set(idmap, real, fa);
 
@@ -636,3 +636,265 @@ void rfs_aufs_sysfs_unlink(void)
 {
 	sysfs_remove_link(fs_kobj, "aufs");
 }
+
+/* ------------------------------------------------------------------------
+ * Kernel version differences (see rfs_vfs.h). Each function has one
+ * meaning on every supported kernel.
+ */
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+struct dentry *rfs_lookup_locked(struct dentry *dir, const char *name, int len)
+{
+	struct qstr q = QSTR_LEN(name, len);
+
+	return lookup_one(&nop_mnt_idmap, &q, dir);
+}
+
+struct dentry *rfs_lookup_unlocked(struct dentry *dir, const char *name, int len)
+{
+	struct qstr q = QSTR_LEN(name, len);
+
+	return lookup_one_unlocked(&nop_mnt_idmap, &q, dir);
+}
+#else
+struct dentry *rfs_lookup_locked(struct dentry *dir, const char *name, int len)
+{
+	return lookup_one_len(name, dir, len);
+}
+
+struct dentry *rfs_lookup_unlocked(struct dentry *dir, const char *name, int len)
+{
+	return lookup_one_len_unlocked(name, dir, len);
+}
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+int rfs_vfs_create(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode)
+{
+	return vfs_create(idmap, child, mode, NULL);
+}
+
+struct dentry *rfs_vfs_mkdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
+			     umode_t mode)
+{
+	return vfs_mkdir(idmap, d_inode(dir), child, mode, NULL);
+}
+
+int rfs_vfs_mknod(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode,
+		  dev_t rdev)
+{
+	return vfs_mknod(idmap, d_inode(dir), child, mode, rdev, NULL);
+}
+
+int rfs_vfs_symlink(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
+		    const char *target)
+{
+	return vfs_symlink(idmap, d_inode(dir), child, target, NULL);
+}
+
+int rfs_vfs_rmdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child)
+{
+	return vfs_rmdir(idmap, d_inode(dir), child, NULL);
+}
+#else
+int rfs_vfs_create(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode)
+{
+	return vfs_create(idmap, d_inode(dir), child, mode, true);
+}
+
+struct dentry *rfs_vfs_mkdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
+			     umode_t mode)
+{
+	int err = vfs_mkdir(idmap, d_inode(dir), child, mode);
+
+	if (err) {
+		dput(child);
+		return ERR_PTR(err);
+	}
+	return child;
+}
+
+int rfs_vfs_mknod(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode,
+		  dev_t rdev)
+{
+	return vfs_mknod(idmap, d_inode(dir), child, mode, rdev);
+}
+
+int rfs_vfs_symlink(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
+		    const char *target)
+{
+	return vfs_symlink(idmap, d_inode(dir), child, target);
+}
+
+int rfs_vfs_rmdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child)
+{
+	return vfs_rmdir(idmap, d_inode(dir), child);
+}
+#endif
+
+/* No delegation (NULL): rfs's branches are local filesystems. */
+int rfs_vfs_link(struct dentry *old, struct mnt_idmap *idmap, struct dentry *dir,
+		 struct dentry *child)
+{
+	return vfs_link(old, idmap, d_inode(dir), child, NULL);
+}
+
+int rfs_vfs_unlink(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child)
+{
+	return vfs_unlink(idmap, d_inode(dir), child, NULL);
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+int rfs_rename_start(struct rfs_rename *r, struct mnt_idmap *idmap, struct dentry *old_dir,
+		     struct dentry *old_child, const char *old_name, int old_len,
+		     struct dentry *new_dir, const char *new_name, int new_len)
+{
+	struct qstr oq = QSTR_LEN(old_name, old_len);
+	struct qstr nq = QSTR_LEN(new_name, new_len);
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->rd.mnt_idmap = idmap;
+	r->rd.old_parent = old_dir;
+	r->rd.new_parent = new_dir;
+	if (old_child)
+		err = start_renaming_dentry(&r->rd, 0, old_child, &nq);
+	else
+		err = start_renaming(&r->rd, 0, &oq, &nq);
+	if (err)
+		return err;
+	r->old = r->rd.old_dentry;
+	r->new = r->rd.new_dentry;
+	return 0;
+}
+
+int rfs_rename_do(struct rfs_rename *r, unsigned int flags)
+{
+	r->rd.flags = flags;
+	return vfs_rename(&r->rd);
+}
+
+void rfs_rename_end(struct rfs_rename *r)
+{
+	end_renaming(&r->rd);
+}
+#else
+int rfs_rename_start(struct rfs_rename *r, struct mnt_idmap *idmap, struct dentry *old_dir,
+		     struct dentry *old_child, const char *old_name, int old_len,
+		     struct dentry *new_dir, const char *new_name, int new_len)
+{
+	struct dentry *trap, *old, *new;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	trap = lock_rename(old_dir, new_dir);
+	if (IS_ERR(trap))
+		return PTR_ERR(trap);
+	if (old_child) {
+		/* Moved or removed since its lookup: the caller looks again. */
+		err = -EINVAL;
+		if (old_child->d_parent != old_dir || d_unhashed(old_child))
+			goto unlock;
+		old = dget(old_child);
+	} else {
+		old = lookup_one_len(old_name, old_dir, old_len);
+		err = PTR_ERR(old);
+		if (IS_ERR(old))
+			goto unlock;
+	}
+	new = lookup_one_len(new_name, new_dir, new_len);
+	err = PTR_ERR(new);
+	if (IS_ERR(new))
+		goto put_old;
+	/* A directory would move below itself, or over one of its parents. */
+	err = -EINVAL;
+	if (old == trap)
+		goto put_new;
+	err = -ENOTEMPTY;
+	if (new == trap)
+		goto put_new;
+	r->rd.old_mnt_idmap = idmap;
+	r->rd.old_dir = d_inode(old_dir);
+	r->rd.old_dentry = old;
+	r->rd.new_mnt_idmap = idmap;
+	r->rd.new_dir = d_inode(new_dir);
+	r->rd.new_dentry = new;
+	r->trap = trap;
+	r->old_dir = old_dir;
+	r->new_dir = new_dir;
+	r->old = old;
+	r->new = new;
+	return 0;
+
+put_new:
+	dput(new);
+put_old:
+	dput(old);
+unlock:
+	unlock_rename(old_dir, new_dir);
+	return err;
+}
+
+int rfs_rename_do(struct rfs_rename *r, unsigned int flags)
+{
+	r->rd.flags = flags;
+	return vfs_rename(&r->rd);
+}
+
+void rfs_rename_end(struct rfs_rename *r)
+{
+	unlock_rename(r->old_dir, r->new_dir);
+	dput(r->old);
+	dput(r->new);
+}
+#endif
+
+struct dentry *rfs_rename_old(struct rfs_rename *r) { return r->old; }
+struct dentry *rfs_rename_new(struct rfs_rename *r) { return r->new; }
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+/* The caller keeps its reference on @cred while it is in force. */
+const struct cred *rfs_override_creds(const struct cred *cred) { return override_creds(cred); }
+void rfs_revert_creds(const struct cred *old) { revert_creds(old); }
+#else
+const struct cred *rfs_override_creds(const struct cred *cred) { return override_creds(cred); }
+void rfs_revert_creds(const struct cred *old) { revert_creds(old); }
+#endif
+
+int rfs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value, size_t len)
+{
+	return vfs_parse_fs_string(fc, key, value, len);
+}
+
+int rfs_vfs_truncate(const struct path *path, loff_t size)
+{
+	return vfs_truncate(path, size);
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+/* The parent and name are those of @dentry (stable here): unused. */
+int rfs_d_revalidate_tramp(struct inode *dir, const struct qstr *name, struct dentry *dentry,
+			   unsigned int flags)
+{
+	return rfs_op_d_revalidate(dentry, flags);
+}
+#else
+int rfs_d_revalidate_tramp(struct dentry *dentry, unsigned int flags)
+{
+	return rfs_op_d_revalidate(dentry, flags);
+}
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+/* NULL: @dentry itself is the new directory (rfs instantiates it). */
+struct dentry *rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry,
+			       umode_t mode)
+{
+	return ERR_PTR(rfs_op_mkdir(dir, dentry, mode));
+}
+#else
+int rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode)
+{
+	return rfs_op_mkdir(dir, dentry, mode);
+}
+#endif

@@ -38,8 +38,89 @@
 #include <linux/statfs.h>
 #include <linux/sysfs.h>
 #include <linux/uio.h>
+#include <linux/version.h>
 #include <linux/wait_bit.h>
 #include <linux/xattr.h>
+
+/*
+ * Kernel version differences. rfs builds against Linux 6.12 and 7.3; what
+ * changed in the VFS between them is absorbed here and in the "Kernel
+ * version differences" part of rfs_helpers.c, so the Rust code sees one
+ * interface:
+ * - rfs_fileattr: `struct fileattr`, renamed `struct file_kattr` (6.17);
+ * - the branch namespace operations below (inode arguments gave way to
+ *   dentries, vfs_mkdir returns a dentry, delegation arguments, 6.15+);
+ * - renames: lock_rename is no longer exported (6.18), start_renaming
+ *   locks and looks up both names;
+ * - lookups: lookup_one_len became lookup_one with a qstr (6.16);
+ * - override_creds/revert_creds are inline and take no reference (6.14);
+ * - the d_revalidate and mkdir operations changed their signatures: the
+ *   union's implementations have one signature (rfs_d_revalidate and
+ *   rfs_mkdir, in Rust) and trampolines here adapt them.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+typedef struct file_kattr rfs_fileattr;
+#else
+typedef struct fileattr rfs_fileattr;
+#endif
+
+/* Namespace operations in a locked branch directory @dir. A negative
+ * @child was looked up in it under the lock. */
+struct dentry *rfs_lookup_locked(struct dentry *dir, const char *name, int len);
+struct dentry *rfs_lookup_unlocked(struct dentry *dir, const char *name, int len);
+int rfs_vfs_create(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode);
+/* Consumes @child's reference; returns the new directory's dentry (which
+ * may be another one, or negative on some filesystems) or an ERR_PTR. */
+struct dentry *rfs_vfs_mkdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
+			     umode_t mode);
+int rfs_vfs_mknod(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode,
+		  dev_t rdev);
+int rfs_vfs_symlink(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
+		    const char *target);
+int rfs_vfs_link(struct dentry *old, struct mnt_idmap *idmap, struct dentry *dir,
+		 struct dentry *child);
+int rfs_vfs_unlink(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child);
+int rfs_vfs_rmdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child);
+
+/* A rename in one branch: rfs_rename_start locks both directories and
+ * looks both names up (the old one is given as a dentry, or by name when
+ * @old_child is NULL); rfs_rename_old/new give the dentries (borrowed);
+ * rfs_rename_do renames them; rfs_rename_end unlocks. */
+struct rfs_rename {
+	struct renamedata rd;
+	struct dentry *trap;
+	struct dentry *old_dir, *new_dir;
+	struct dentry *old, *new;
+};
+int rfs_rename_start(struct rfs_rename *r, struct mnt_idmap *idmap, struct dentry *old_dir,
+		     struct dentry *old_child, const char *old_name, int old_len,
+		     struct dentry *new_dir, const char *new_name, int new_len);
+struct dentry *rfs_rename_old(struct rfs_rename *r);
+struct dentry *rfs_rename_new(struct rfs_rename *r);
+int rfs_rename_do(struct rfs_rename *r, unsigned int flags);
+void rfs_rename_end(struct rfs_rename *r);
+
+/* The union's d_revalidate and mkdir, implemented in Rust (src/vfs/ops.rs)
+ * with one signature, and the trampolines the operation tables hold. */
+int rfs_op_d_revalidate(struct dentry *dentry, unsigned int flags);
+int rfs_op_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+int rfs_d_revalidate_tramp(struct inode *dir, const struct qstr *name, struct dentry *dentry,
+			   unsigned int flags);
+#else
+int rfs_d_revalidate_tramp(struct dentry *dentry, unsigned int flags);
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+struct dentry *rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry,
+			       umode_t mode);
+#else
+int rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode);
+#endif
+
+const struct cred *rfs_override_creds(const struct cred *cred);
+void rfs_revert_creds(const struct cred *old);
+int rfs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value, size_t len);
+int rfs_vfs_truncate(const struct path *path, loff_t size);
 
 /* Reference counting of VFS objects (static inline in the headers). */
 struct dentry *rfs_dget(struct dentry *dentry);
@@ -164,8 +245,8 @@ bool rfs_aufs_compat(void);
 int rfs_aufs_sysfs_link(struct kobject *rfs);
 void rfs_aufs_sysfs_unlink(void);
 int rfs_file_sync_direct(struct file *file, struct file *real);
-int rfs_fileattr_get_real(struct dentry *real, struct fileattr *fa);
-int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, struct fileattr *fa);
+int rfs_fileattr_get_real(struct dentry *real, rfs_fileattr *fa);
+int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, rfs_fileattr *fa);
 bool rfs_capable_sys_admin_noaudit(void);
 bool rfs_capable_sys_admin(void);
 int rfs_copy_to_user(unsigned long dst, const void *src, size_t n);

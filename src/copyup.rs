@@ -24,7 +24,7 @@ use crate::vfs::dir::for_each_entry;
 use crate::vfs::file::File;
 use crate::vfs::fs::{FcLog, SuperBlock};
 use crate::vfs::inode::{mode, InodeRef};
-use crate::vfs::lower::{self, Attr, DirGuard, RenameGuard, WriteAccess};
+use crate::vfs::lower::{self, Attr, DirGuard, RenameGuard, Source, WriteAccess};
 use crate::vfs::{ops::union_inode_of, path, sys, task};
 use core::sync::atomic::Ordering;
 use crate::vfs::code;
@@ -628,11 +628,11 @@ fn copy_xattrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry) -> Result {
 
 /// Moves the finished temporary into place as `name` in `upper_dir`.
 fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Dentry) -> Result {
-    let g = RenameGuard::lock(rw.root.mnt(), work, upper_dir)?;
-    if !g.is_in_old(tmp) {
-        return Err(EIO);
-    }
-    let target = g.lookup_new(name)?;
+    // The temporary moved away (EINVAL) is the work directory changed
+    // behind rfs's back.
+    let mut g = RenameGuard::start(rw.root.mnt(), work, Source::Dentry(tmp), upper_dir, name)
+        .map_err(|e| if e == EINVAL { EIO } else { e })?;
+    let target = g.target();
     if target.inode().is_some() {
         // Created directly in the branch meanwhile (udba): keep it, and let
         // the caller walk the path again (see `copy_up_one`).
@@ -646,7 +646,7 @@ fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Den
             return Err(code::estale());
         }
     }
-    g.rename(tmp, &target, 0)
+    g.rename(0)
 }
 
 /// `.wh.NAME`, or `None` for a name too long to have a whiteout.

@@ -33,7 +33,7 @@ use crate::vfs::cred::Cred;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
-use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, WriteAccess};
+use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, Source, WriteAccess};
 use crate::vfs::ops::union_inode_of;
 use crate::vfs::{path, sys};
 use crate::vfs::code;
@@ -347,13 +347,14 @@ fn remove_upper_dir(sbi: &SbInfo, udir: &Dentry, name: &[u8], u: &Dentry) -> Res
     let work = &w.work;
     let tmp_name = copyup::temp_name(sbi)?;
     {
-        let g = RenameGuard::lock(mnt, udir, work)?;
-        let cur = g.old().lookup(name)?;
-        if !cur.same(u) {
+        // A name gone from the branch (ENOENT) or now another object:
+        // changed behind the union's back.
+        let mut g = RenameGuard::start(mnt, udir, Source::Name(name), work, &tmp_name)
+            .map_err(|e| if e == ENOENT { code::estale() } else { e })?;
+        if !g.source().same(u) {
             return Err(code::estale());
         }
-        let target = g.new().lookup(&tmp_name)?;
-        g.rename(u, &target, 0)?;
+        g.rename(0)?;
     }
     // The directory is gone from the union now; what cannot be removed
     // here stays in the work directory until the next mount cleans it.
@@ -466,15 +467,16 @@ pub(crate) fn rename(
     }
     let (oudir, nudir) = (upper_dir(odir)?, upper_dir(ndir)?);
     {
-        let g = RenameGuard::lock(mnt, &oudir, &nudir)?;
-        let src = g.old().lookup(oname)?;
+        let mut g = RenameGuard::start(mnt, &oudir, Source::Name(oname), &nudir, nname)
+            .map_err(|e| if e == ENOENT { code::estale() } else { e })?;
+        let src = g.source();
         if !is_upper_of(&src, &ou.dentry) {
             return Err(code::estale());
         }
         if old_wh {
             create_whiteout(sbi, &g.old(), oname)?;
         }
-        let nu = g.new().lookup(nname)?;
+        let nu = g.target();
         if nu.inode().is_some() {
             // The new name has an object in the writable branch: it must
             // be the upper of the union object the rename replaces. One made
@@ -489,7 +491,7 @@ pub(crate) fn rename(
         // name made directly in the branch since, by the ESTALE check
         // above; it is not passed on (NFS, 9p and old FUSE branches refuse
         // every rename flag), as overlayfs does.
-        g.rename(&src, &nu, 0)?;
+        g.rename(0)?;
         remove_whiteout(&g.new(), nname)?;
     }
     if is_dir {

@@ -578,7 +578,7 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
 ///
 /// # Safety
 /// `fa` must be the live fileattr of the caller's fileattr_set.
-pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::fileattr) -> Result {
+pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::rfs_fileattr) -> Result {
     change_upper(sb, &d, |mnt, upper| {
         // SAFETY: `upper` is a referenced positive branch object on `mnt`;
         // `fa` is live (caller).

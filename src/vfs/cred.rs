@@ -53,7 +53,7 @@ impl Cred {
     pub(crate) fn override_creds(&self) -> CredGuard<'_> {
         // SAFETY: `self` holds a reference, so the cred stays live while the
         // guard (which borrows `self`) exists.
-        let old = unsafe { sys::override_creds(self.as_ptr()) };
+        let old = unsafe { sys::rfs_override_creds(self.as_ptr()) };
         CredGuard { old, _cred: self }
     }
 }
@@ -75,6 +75,6 @@ impl Drop for CredGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: `old` is what override_creds returned on this task; guards
         // are not Send, so this runs on the same task, in LIFO order.
-        unsafe { sys::revert_creds(self.old) };
+        unsafe { sys::rfs_revert_creds(self.old) };
     }
 }

@@ -33,6 +33,13 @@ impl Dentry {
         self.0.as_ptr()
     }
 
+    /// Gives up the reference to the caller (a VFS call that consumes it).
+    pub(crate) fn into_raw(self) -> *mut sys::dentry {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
     /// The inode, or `None` for a negative dentry.
     pub(crate) fn inode(&self) -> Option<InodeRef<'_>> {
         // SAFETY: we hold a reference; d_inode of a referenced dentry stays
@@ -60,16 +67,16 @@ impl Dentry {
         unsafe { sys::rfs_d_unhashed(self.as_ptr()) }
     }
 
-    /// Looks `name` up in this directory (lookup_one_len_unlocked: takes the
+    /// Looks `name` up in this directory (lookup_one_unlocked: takes the
     /// directory's inode lock itself when it has to ask the filesystem).
     /// The result may be negative.
     pub(crate) fn lookup_child(&self, name: &[u8]) -> Result<Dentry> {
         let len = i32::try_from(name.len()).map_err(|_| EINVAL)?;
         // SAFETY: we hold a reference on the parent; `name` is valid for
         // `len` bytes and need not be NUL-terminated.
-        let ptr = unsafe { sys::lookup_one_len_unlocked(name.as_ptr(), self.as_ptr(), len) };
+        let ptr = unsafe { sys::rfs_lookup_unlocked(self.as_ptr(), name.as_ptr(), len) };
         let ptr = from_err_ptr(ptr)?;
-        // SAFETY: on success lookup_one_len_unlocked returns a referenced dentry.
+        // SAFETY: on success the lookup returns a referenced dentry.
         unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
     }
 

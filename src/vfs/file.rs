@@ -313,7 +313,7 @@ impl File {
     pub(crate) fn truncate(&self, size: i64) -> Result {
         // SAFETY: an open file pins f_path; vfs_truncate takes its own
         // write access and locks.
-        let r = unsafe { sys::vfs_truncate(&(*self.as_ptr()).f_path, size) };
-        to_result(r as i32).map(|_| ())
+        let r = unsafe { sys::rfs_vfs_truncate(&(*self.as_ptr()).f_path, size) };
+        to_result(r).map(|_| ())
     }
 }

@@ -379,7 +379,7 @@ unsafe extern "C" fn fc_parse_monolithic(fc: *mut sys::fs_context, data: *mut ke
         };
         // SAFETY: `key` is NUL-terminated; the value is valid for `vlen`
         // bytes (vfs_parse_fs_string copies it).
-        let ret = unsafe { sys::vfs_parse_fs_string(fc, key.as_ptr(), vp, vlen) };
+        let ret = unsafe { sys::rfs_vfs_parse_fs_string(fc, key.as_ptr(), vp, vlen) };
         if ret != 0 {
             return ret;
         }

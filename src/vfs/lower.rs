@@ -4,8 +4,9 @@
 //! Locking rules (the VFS's, see Documentation/filesystems/locking.rst):
 //! - a directory is changed with its inode lock held ([`DirGuard`], class
 //!   I_MUTEX_PARENT); names in it are looked up under that lock
-//!   (lookup_one_len) so the result stays valid until the guard goes;
-//! - a rename locks both directories with lock_rename ([`RenameGuard`]),
+//!   (`rfs_lookup_locked`) so the result stays valid until the guard goes;
+//! - a rename locks both directories and looks both names up in one step
+//!   ([`RenameGuard`]: lock_rename, or start_renaming on newer kernels),
 //!   which orders them against every other rename on the filesystem;
 //! - every change runs between mnt_want_write and mnt_drop_write on the
 //!   branch's mount ([`WriteAccess`]), so a branch remounted read-only
@@ -119,15 +120,20 @@ impl DirOps<'_> {
     pub(crate) fn create(&self, child: &Dentry, mode: u16) -> Result {
         // SAFETY: the directory is locked; `child` is a referenced negative
         // dentry looked up in it.
-        to_result(unsafe { sys::vfs_create(idmap(self.mnt), self.inode, child.as_ptr(), mode, true) })?;
+        to_result(unsafe { sys::rfs_vfs_create(idmap(self.mnt), self.dir.as_ptr(), child.as_ptr(), mode) })?;
         Ok(())
     }
 
     /// Creates a directory at `child` (vfs_mkdir). Some filesystems leave
-    /// the dentry negative and unhashed; the caller gets the one to use.
+    /// the dentry negative and unhashed, or give another one; the caller
+    /// gets the one to use.
     pub(crate) fn mkdir(&self, child: Dentry, name: &[u8], mode: u16) -> Result<Dentry> {
-        // SAFETY: as in `create`.
-        to_result(unsafe { sys::vfs_mkdir(idmap(self.mnt), self.inode, child.as_ptr(), mode) })?;
+        let raw = child.into_raw();
+        // SAFETY: as in `create`; the call takes over `raw`'s reference and
+        // returns a referenced dentry or an error.
+        let made = from_err_ptr(unsafe { sys::rfs_vfs_mkdir(idmap(self.mnt), self.dir.as_ptr(), raw, mode) })?;
+        // SAFETY: see above.
+        let child = unsafe { Dentry::from_raw(made) }.ok_or(EIO)?;
         if child.inode().is_some() && !child.is_unhashed() {
             return Ok(child);
         }
@@ -141,7 +147,7 @@ impl DirOps<'_> {
     /// Creates a device node, fifo or socket at `child` (vfs_mknod).
     pub(crate) fn mknod(&self, child: &Dentry, mode: u16, rdev: u32) -> Result {
         // SAFETY: as in `create`.
-        to_result(unsafe { sys::vfs_mknod(idmap(self.mnt), self.inode, child.as_ptr(), mode, rdev) })?;
+        to_result(unsafe { sys::rfs_vfs_mknod(idmap(self.mnt), self.dir.as_ptr(), child.as_ptr(), mode, rdev) })?;
         Ok(())
     }
 
@@ -151,31 +157,28 @@ impl DirOps<'_> {
         t.extend_from_slice(target, GFP_KERNEL)?;
         t.push(0, GFP_KERNEL)?;
         // SAFETY: as in `create`; `t` is NUL-terminated.
-        to_result(unsafe { sys::vfs_symlink(idmap(self.mnt), self.inode, child.as_ptr(), t.as_ptr()) })?;
+        to_result(unsafe { sys::rfs_vfs_symlink(idmap(self.mnt), self.dir.as_ptr(), child.as_ptr(), t.as_ptr()) })?;
         Ok(())
     }
 
     /// Hard-links `old` (same filesystem) as `child` (vfs_link).
     pub(crate) fn link(&self, old: &Dentry, child: &Dentry) -> Result {
-        // SAFETY: as in `create`; `old` is referenced. No delegation
-        // (delegated_inode NULL): rfs's branches are local filesystems.
-        to_result(unsafe {
-            sys::vfs_link(old.as_ptr(), idmap(self.mnt), self.inode, child.as_ptr(), core::ptr::null_mut())
-        })?;
+        // SAFETY: as in `create`; `old` is referenced.
+        to_result(unsafe { sys::rfs_vfs_link(old.as_ptr(), idmap(self.mnt), self.dir.as_ptr(), child.as_ptr()) })?;
         Ok(())
     }
 
     /// Removes the non-directory `child` of the locked directory.
     pub(crate) fn unlink(&self, child: &Dentry) -> Result {
         // SAFETY: as in `create`; `child` is positive, in this directory.
-        to_result(unsafe { sys::vfs_unlink(idmap(self.mnt), self.inode, child.as_ptr(), core::ptr::null_mut()) })?;
+        to_result(unsafe { sys::rfs_vfs_unlink(idmap(self.mnt), self.dir.as_ptr(), child.as_ptr()) })?;
         Ok(())
     }
 
     /// Removes the empty directory `child` of the locked directory.
     pub(crate) fn rmdir(&self, child: &Dentry) -> Result {
         // SAFETY: as in `unlink`.
-        to_result(unsafe { sys::vfs_rmdir(idmap(self.mnt), self.inode, child.as_ptr()) })?;
+        to_result(unsafe { sys::rfs_vfs_rmdir(idmap(self.mnt), self.dir.as_ptr(), child.as_ptr()) })?;
         Ok(())
     }
 
@@ -189,37 +192,92 @@ impl DirOps<'_> {
     }
 }
 
-/// lookup_one_len in a directory the caller has locked.
+/// A lookup in a directory the caller has locked.
 fn lookup_locked(dir: &Dentry, name: &[u8]) -> Result<Dentry> {
     let len = name_len(name)?;
     // SAFETY: the caller holds `dir`'s inode lock (DirGuard or RenameGuard)
     // and a reference on it; `name` holds `len` bytes.
-    let ptr = from_err_ptr(unsafe { sys::lookup_one_len(name.as_ptr(), dir.as_ptr(), len) })?;
+    let ptr = from_err_ptr(unsafe { sys::rfs_lookup_locked(dir.as_ptr(), name.as_ptr(), len) })?;
     // SAFETY: a successful lookup returns a referenced dentry.
     unsafe { Dentry::from_raw(ptr) }.ok_or(EIO)
 }
 
-/// Two directories of one branch locked for a rename (lock_rename); both
-/// unlocked on drop.
+/// What a rename moves: a name in the old directory, or a dentry of it
+/// the caller looked up before (which must still be there).
+pub(crate) enum Source<'a> {
+    /// The name, looked up under the lock.
+    Name(&'a [u8]),
+    /// A dentry in the old directory.
+    Dentry(&'a Dentry),
+}
+
+/// A rename in one branch: both directories locked and both names looked
+/// up under the lock (`rfs_rename_start`); unlocked on drop.
 pub(crate) struct RenameGuard<'a> {
+    r: sys::rfs_rename,
     old_dir: &'a Dentry,
     new_dir: &'a Dentry,
     old_inode: *mut sys::inode,
     new_inode: *mut sys::inode,
     mnt: *mut sys::vfsmount,
-    trap: *mut sys::dentry,
 }
 
 impl<'a> RenameGuard<'a> {
-    /// Locks `old_dir` and `new_dir` (possibly the same directory).
-    pub(crate) fn lock(mnt: *mut sys::vfsmount, old_dir: &'a Dentry, new_dir: &'a Dentry) -> Result<Self> {
+    /// Locks `old_dir` and `new_dir` (possibly the same directory) of the
+    /// branch mounted at `mnt` and looks up `src` and `new_name`. ENOENT if
+    /// the source name is negative, EINVAL if the source dentry moved or
+    /// a directory would move below itself, ENOTEMPTY if over an ancestor.
+    pub(crate) fn start(
+        mnt: *mut sys::vfsmount,
+        old_dir: &'a Dentry,
+        src: Source<'_>,
+        new_dir: &'a Dentry,
+        new_name: &[u8],
+    ) -> Result<Self> {
         let old_inode = inode_of(old_dir)?;
         let new_inode = inode_of(new_dir)?;
-        // SAFETY: both dentries are referenced directories of one
-        // filesystem; unlock_rename in drop.
-        let trap = unsafe { sys::lock_rename(old_dir.as_ptr(), new_dir.as_ptr()) };
-        let trap = from_err_ptr(trap)?;
-        Ok(RenameGuard { old_dir, new_dir, old_inode, new_inode, mnt, trap })
+        let (child, oname): (*mut sys::dentry, &[u8]) = match src {
+            Source::Name(n) => (core::ptr::null_mut(), n),
+            Source::Dentry(d) => (d.as_ptr(), b""),
+        };
+        let (olen, nlen) = (name_len(oname)?, name_len(new_name)?);
+        // SAFETY: all-zero is a valid rfs_rename (null pointers); it is
+        // filled by rfs_rename_start.
+        let mut r: sys::rfs_rename = unsafe { core::mem::zeroed() };
+        // SAFETY: both directories are referenced directories of one
+        // filesystem, `child` (if any) is referenced, the names hold the
+        // given lengths; on success rfs_rename_end in drop.
+        to_result(unsafe {
+            sys::rfs_rename_start(
+                &mut r,
+                idmap(mnt),
+                old_dir.as_ptr(),
+                child,
+                oname.as_ptr(),
+                olen,
+                new_dir.as_ptr(),
+                new_name.as_ptr(),
+                nlen,
+            )
+        })?;
+        let g = RenameGuard { r, old_dir, new_dir, old_inode, new_inode, mnt };
+        if g.source().inode().is_none() {
+            return Err(ENOENT);
+        }
+        Ok(g)
+    }
+
+    /// The source dentry (positive).
+    pub(crate) fn source(&self) -> Dentry {
+        // SAFETY: rfs_rename_start stored a referenced dentry, which we
+        // hold until drop; rfs_dget takes one more for the result.
+        unsafe { Dentry::from_raw(sys::rfs_dget(self.r.old)) }.expect("rename source")
+    }
+
+    /// The target dentry (may be negative).
+    pub(crate) fn target(&self) -> Dentry {
+        // SAFETY: as in `source`.
+        unsafe { Dentry::from_raw(sys::rfs_dget(self.r.new)) }.expect("rename target")
     }
 
     /// Operations in the (locked) old directory.
@@ -237,43 +295,20 @@ impl<'a> RenameGuard<'a> {
         lookup_locked(self.new_dir, name)
     }
 
-    /// Whether `d` is still a child of the old directory (nobody moved it
-    /// between its lookup and the lock).
-    pub(crate) fn is_in_old(&self, d: &Dentry) -> bool {
-        // SAFETY: d_parent is stable while the parent's lock is held, which
-        // it is if it is `old_dir`; otherwise we only compare pointers.
-        unsafe { (*d.as_ptr()).d_parent == self.old_dir.as_ptr() && !d.is_unhashed() }
-    }
-
-    /// Renames `old` (in the old directory) to `new` (in the new one).
-    /// `flags` are RENAME_* flags the branch filesystem must honour.
-    pub(crate) fn rename(&self, old: &Dentry, new: &Dentry, flags: u32) -> Result {
-        if old.as_ptr() == self.trap || new.as_ptr() == self.trap {
-            // A directory would move below itself.
-            return Err(EINVAL);
-        }
-        let map = idmap(self.mnt);
-        let mut rd = sys::renamedata {
-            old_mnt_idmap: map,
-            old_dir: self.old_inode,
-            old_dentry: old.as_ptr(),
-            new_mnt_idmap: map,
-            new_dir: self.new_inode,
-            new_dentry: new.as_ptr(),
-            delegated_inode: core::ptr::null_mut(),
-            flags,
-        };
-        // SAFETY: both directories are locked by lock_rename; `old` and
-        // `new` are referenced children of them, looked up under the lock.
-        to_result(unsafe { sys::vfs_rename(&mut rd) })?;
+    /// Renames the source to the target. `flags` are RENAME_* flags the
+    /// branch filesystem must honour.
+    pub(crate) fn rename(&mut self, flags: u32) -> Result {
+        // SAFETY: both directories are locked and both dentries were looked
+        // up under the lock (rfs_rename_start).
+        to_result(unsafe { sys::rfs_rename_do(&mut self.r, flags) })?;
         Ok(())
     }
 }
 
 impl Drop for RenameGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: paired with lock_rename in `lock`.
-        unsafe { sys::unlock_rename(self.old_dir.as_ptr(), self.new_dir.as_ptr()) };
+        // SAFETY: paired with the successful rfs_rename_start in `start`.
+        unsafe { sys::rfs_rename_end(&mut self.r) };
     }
 }
 

@@ -116,12 +116,18 @@ unsafe extern "C" fn show_options(m: *mut sys::seq_file, root: *mut sys::dentry)
 // Dentries.
 
 pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_operations {
-    d_revalidate: Some(d_revalidate),
+    d_revalidate: Some(sys::rfs_d_revalidate_tramp),
     // SAFETY: all-zero is a valid dentry_operations.
     ..unsafe { core::mem::zeroed() }
 });
 
-unsafe extern "C" fn d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_int {
+/// d_revalidate, through `rfs_d_revalidate_tramp` (include/rfs_helpers.c),
+/// which adapts the kernel's signature.
+///
+/// # Safety
+/// Called by the VFS (through the trampoline) on one of our dentries.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rfs_op_d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_int {
     if flags & LOOKUP_RCU != 0 {
         if flags & sys::LOOKUP_REVAL != 0 {
             // A forced revalidation resolves the name: ref-walk only.
@@ -196,7 +202,7 @@ pub(crate) static DIR_IOPS: Table<sys::inode_operations> = Table(sys::inode_oper
     link: Some(link),
     unlink: Some(unlink),
     symlink: Some(symlink),
-    mkdir: Some(mkdir),
+    mkdir: Some(sys::rfs_mkdir_tramp),
     rmdir: Some(rmdir),
     mknod: Some(mknod),
     rename: Some(rename),
@@ -381,7 +387,7 @@ unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size
     names.len() as isize
 }
 
-unsafe extern "C" fn fileattr_get(dentry: *mut sys::dentry, fa: *mut sys::fileattr) -> c_int {
+unsafe extern "C" fn fileattr_get(dentry: *mut sys::dentry, fa: *mut sys::rfs_fileattr) -> c_int {
     // SAFETY: the VFS holds the positive union dentry; `fa` is its output.
     let (sb, ui) = unsafe { union_inode(sys::rfs_d_inode(dentry)) };
     let view = ui.data().view();
@@ -410,7 +416,7 @@ unsafe extern "C" fn fiemap(inode: *mut sys::inode, fieinfo: *mut sys::fiemap_ex
     unsafe { sys::rfs_fiemap_real(real.as_ptr(), fieinfo, start, len) }
 }
 
-unsafe extern "C" fn fileattr_set(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, fa: *mut sys::fileattr) -> c_int {
+unsafe extern "C" fn fileattr_set(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, fa: *mut sys::rfs_fileattr) -> c_int {
     // SAFETY: chattr through the union: the VFS holds the union dentry and
     // its inode lock and checked the caller's right (owner, and
     // CAP_LINUX_IMMUTABLE for append-only/immutable) on the union inode.
@@ -463,12 +469,14 @@ unsafe extern "C" fn create(
     errno(crate::dir::create(sb, ui, d, New::File(mode)))
 }
 
-unsafe extern "C" fn mkdir(
-    _idmap: *mut sys::mnt_idmap,
-    dir: *mut sys::inode,
-    d: *mut sys::dentry,
-    mode: sys::umode_t,
-) -> c_int {
+/// mkdir, through `rfs_mkdir_tramp` (include/rfs_helpers.c), which adapts
+/// the kernel's signature: 0 or an errno, the new directory at `d`.
+///
+/// # Safety
+/// Called by the VFS (through the trampoline) for a mkdir in our locked
+/// directory `dir`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rfs_op_mkdir(dir: *mut sys::inode, d: *mut sys::dentry, mode: sys::umode_t) -> c_int {
     // SAFETY: a mkdir in our locked directory.
     let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
     errno(crate::dir::create(sb, ui, d, New::Dir(mode)))
