@@ -166,11 +166,15 @@ fn upper_in(ui: &UnionInode, rw: &Branch) -> Result<bool> {
 /// shared inode (a non-directory with more than one link) is checked.
 fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
     // Directories are never shared (they have one name, and are not in
-    // the union inode cache).
-    if ui.vfs().is_dir() || ui.vfs().nlink() <= 1 {
+    // the union inode cache). A file is shared only if it has several
+    // links, or had them in its lower branch: its copy may keep a single
+    // link (the pseudo-link) once the names copied up were removed, while
+    // the other lower names still belong to it.
+    let view = ui.data().view();
+    let lower_linked = view.lowers().first().is_some_and(crate::plink::applies);
+    if ui.vfs().is_dir() || (ui.vfs().nlink() <= 1 && !lower_linked) {
         return Ok(true);
     }
-    let view = ui.data().view();
     let Some(u) = view.upper().and_then(|u| u.dentry.inode()) else { return Ok(false) };
     let parent = d.parent();
     let Some(pui) = union_inode_of(&parent) else { return Ok(true) };
@@ -211,35 +215,54 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
 }
 
 /// The pseudo-link flush of one name (`RFS_IOC_PLINK_LINK`, plink.rs): if
-/// `d` names a file of which another name was copied up (its copy has a
-/// pseudo-link, or the union inode has it as its upper already), `d`
-/// becomes a real hard link to that copy in the writable branch. Nothing is
-/// copied: other names stay as they are. Returns whether a link was made.
+/// `d` names a hard-linked lower file of which another name was copied up
+/// (its copy has a pseudo-link), `d` becomes a real hard link to that copy
+/// in the writable branch. Nothing is ever copied: without a pseudo-link,
+/// or when the name changed meanwhile, nothing happens. Returns whether a
+/// link was made.
 pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     let sbi = sb.info();
     let w = writable(sbi)?;
+    let Some(plnk) = w.plnk.as_ref() else { return Ok(false) };
     let ui = union_inode_of(d).ok_or(ENOENT)?;
-    if ui.vfs().mode() & mode::S_IFMT != mode::S_IFREG {
+    if ui.vfs().mode() & mode::S_IFMT != mode::S_IFREG || d.is_unhashed() {
         return Ok(false);
     }
-    let pending = if upper_in(ui, &w.rw)? {
-        !name_has_upper(ui, d)?
-    } else {
-        let view = ui.data().view();
-        match (view.lowers().first().filter(|l| crate::plink::applies(l)), w.plnk.as_ref()) {
-            (Some(l), Some(plnk)) => {
-                let _creds = sbi.cred.override_creds();
-                view.plink().is_some() || crate::plink::find(plnk, l)?.is_some()
-            }
-            _ => false,
-        }
+    // Decided by the lower file, not by the union's link count (the copy
+    // may have one link left, its pseudo-link).
+    let lower = match ui.data().view().lowers().first() {
+        Some(l) if crate::plink::applies(l) => Lower { branch: l.branch.clone(), dentry: l.dentry.clone() },
+        _ => return Ok(false),
     };
-    if !pending {
+    let found = {
+        let _creds = sbi.cred.override_creds();
+        crate::plink::find(plnk, &lower)?.is_some()
+    };
+    if !found {
         return Ok(false);
     }
-    // The copy-up of such a name links the copy into place (copy_up_one).
-    copy_up(sb, d, Data::All)?;
-    Ok(true)
+    // The directories above the name get their uppers first.
+    let parent = d.parent();
+    copy_up(sb, &parent, Data::All)?;
+    let pui = union_inode_of(&parent).ok_or(ENOENT)?;
+    // Then, as copy_up_one: the object's copy-up lock, the mount's lock for
+    // hard-linked files, and everything checked again under them.
+    let _lock = ui.data().lock_copyup()?;
+    if upper_in(ui, &w.rw)? && name_has_upper(ui, d)? {
+        return Ok(false);
+    }
+    let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
+    let pui_view = pui.data().view();
+    let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
+    let name = d.name()?;
+    let _creds = sbi.cred.override_creds();
+    if d.is_unhashed() || upper_dir.lookup_child(&name)?.inode().is_some() || whited_out(upper_dir, &name)? {
+        return Ok(false);
+    }
+    match crate::plink::find(plnk, &lower)? {
+        Some(p) => link_up(sbi, &w.rw, ui, upper_dir, &name, &p).map(|()| true),
+        None => Ok(false),
+    }
 }
 
 /// Copies up the object of `d`, whose parent `parent` has an upper.

@@ -250,16 +250,29 @@ pub(crate) fn publish(mut inode: NewInode<InodeInfo>) -> Result<CachedInode> {
     if inode.is_dir() {
         return Ok(inode.uncached());
     }
-    let key = {
+    let (key, upper) = {
         let data = inode.data_mut();
         let view = data.view();
-        view.top()?.dentry.inode().ok_or(ENOENT)?.as_ptr()
+        let upper = view.upper().map(|u| Lower { branch: u.branch.clone(), dentry: u.dentry.clone() });
+        (view.top()?.dentry.inode().ok_or(ENOENT)?.as_ptr(), upper)
     };
     // SAFETY: `key` is the inode of a member the new inode holds a
     // reference on, so it is live until `cached` returns (which only
     // compares it).
     let key = unsafe { InodeRef::from_raw(key) }.ok_or(ENOENT)?;
-    Ok(inode.cached(key))
+    Ok(inode.cached(key, |existing| {
+        // A name of a hard-linked lower file that has no upper of its own
+        // was looked up first: its union inode reads the pseudo-link, which
+        // is this name's upper. It gets this upper, so that copy-ups of its
+        // names link them to it (copy_up_one) instead of failing on the
+        // name this lookup found in the writable branch.
+        let Some(u) = upper else { return };
+        let view = existing.data().view();
+        if view.upper().is_none() && view.plink().is_some_and(|p| p.dentry.inode().map(|i| i.as_ptr()) == Some(key.as_ptr())) {
+            drop(view);
+            let _ = existing.data().set_upper(u);
+        }
+    }))
 }
 
 /// The pseudo-link a resolved name reads from: for a hard-linked lower file

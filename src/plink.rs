@@ -151,19 +151,24 @@ pub(crate) fn record(rw: &Branch, dir: &Dentry, l: &Lower, upper: &Dentry) -> Re
 /// so that a committed layer holds every name of a hard-linked file):
 ///
 /// 1. [`info`] gives the plink epoch (and the number of pseudo-links);
-/// 2. a tool walks the union and gives every regular file with more than
-///    one link to `copyup::link_pseudo`, which makes each name whose file
-///    has a copy a real hard link to it in the writable branch;
+/// 2. a tool walks the union and gives every regular file to
+///    `copyup::link_pseudo`, which makes each name of a hard-linked lower
+///    file that has a copy a real hard link to it in the writable branch
+///    (the union's link count does not tell: the copy may have only its
+///    pseudo-link left when the names copied up were removed);
 /// 3. [`clean`] with that epoch removes every pseudo-link: no name needs
 ///    one any more, and those whose names were all removed (orphans) go
-///    too. If a pseudo-link was made meanwhile (the epoch moved), nothing
-///    is removed and the caller gets EAGAIN: it walks again.
+///    too. If a pseudo-link was made or the branches changed meanwhile
+///    (the epoch moved: remount bumps it too), nothing is removed and the
+///    caller gets EAGAIN: it walks again.
 ///
 /// `clean` holds the mount's hard-link copy-up lock, so no pseudo-link is
-/// made while it checks the epoch and removes them.
+/// made while it checks the epoch and removes them. Another mount sharing
+/// the writable branch has its own names, lock and epoch: `clean` refuses
+/// (EBUSY) while there is one.
 pub(crate) fn info(sbi: &SbInfo) -> Result<(u64, u64)> {
     let epoch = sbi.plink_epoch();
-    let w = writable(sbi)?;
+    let Ok(w) = writable(sbi) else { return Ok((epoch, 0)) };
     let Some(plnk) = w.plnk.as_ref() else { return Ok((epoch, 0)) };
     let _creds = sbi.cred.override_creds();
     let names = list_names(&w.rw, plnk)?;
@@ -179,6 +184,9 @@ pub(crate) fn clean(sbi: &SbInfo, epoch: u64) -> Result<u64> {
     if sbi.plink_epoch() != epoch {
         return Err(EAGAIN);
     }
+    if sbi.writable_branch_shared() {
+        return Err(EBUSY);
+    }
     let _creds = sbi.cred.override_creds();
     let names = list_names(&w.rw, plnk)?;
     let mnt = w.rw.root.mnt();
@@ -189,15 +197,19 @@ pub(crate) fn clean(sbi: &SbInfo, epoch: u64) -> Result<u64> {
         let g = DirGuard::lock(mnt, plnk)?;
         for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
             let d = g.lookup(name)?;
-            // Only the pseudo-links rfs made: anything else put there by
-            // hand stays.
-            let Some(i) = d.inode().filter(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) else { continue };
-            // The last name of an orphan: its inode number goes with it.
-            let last = (i.nlink() == 1).then(|| i.ino());
+            // Regular files only (what rfs makes there); a directory or
+            // other object put there by hand stays.
+            if !d.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) {
+                continue;
+            }
+            // A second reference keeps the inode on the dentry after the
+            // unlink, to see whether that was its last name.
+            let keep = d.clone();
             g.unlink(&d)?;
             removed += 1;
-            if let Some(ino) = last {
-                dead.push(ino, GFP_KERNEL)?;
+            // The last name of an orphan: its inode number goes with it.
+            if let Some(i) = keep.inode().filter(|i| i.nlink() == 0) {
+                dead.push(i.ino(), GFP_KERNEL)?;
             }
         }
         Ok(())

@@ -186,6 +186,12 @@ impl SbInfo {
         self.plink_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Whether another mount shares this one's writable branch (its work
+    /// directory, workdir.rs).
+    pub(crate) fn writable_branch_shared(&self) -> bool {
+        self.work_claim.lock().as_ref().is_some_and(|c| c.shared())
+    }
+
     /// The current generation (see [`Tab::gen`]).
     pub(crate) fn gen(&self) -> u64 {
         self.gen.load(Ordering::Acquire)
@@ -495,6 +501,8 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
     let old_members = sbi.root.replace(members);
     let old_tab = core::mem::replace(&mut *sbi.tab.lock(), tab.clone());
     sbi.gen.store(tab.gen, Ordering::Release);
+    // A pseudo-link flush in progress walked the old branches (plink.rs).
+    sbi.bump_plink_epoch();
     // After an RCU grace period: RCU-walk may still read the old members.
     drop(old_members);
     let shrink = closing.shrink_needed();

@@ -56,6 +56,12 @@ impl WorkClaim {
         Ok(WorkClaim { key, first: true })
     }
 
+    /// Whether another mount uses the work directory (and so the writable
+    /// branch) now.
+    pub(crate) fn shared(&self) -> bool {
+        USERS.lock().iter().any(|(k, n)| *k == self.key && *n > 1)
+    }
+
     /// Whether no other mount used the work directory when this claim was
     /// taken.
     pub(crate) fn is_first(&self) -> bool {

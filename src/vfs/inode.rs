@@ -395,13 +395,20 @@ impl<T: InodeData> NewInode<T> {
     /// branch inode that gives it its data): returns it, or the union inode
     /// already cached under that key (then this one is dropped). For
     /// non-directories only.
-    pub(crate) fn cached(self, key: InodeRef<'_>) -> CachedInode {
+    /// `found` is called with the cached inode if there was one (ours is
+    /// dropped then).
+    pub(crate) fn cached(self, key: InodeRef<'_>, found: impl FnOnce(&FsInode<T>)) -> CachedInode {
         let i = self.inode.as_ptr();
         core::mem::forget(self);
         // SAFETY: we own the only reference to the unpublished inode; the
         // helper returns a referenced inode (ours, or the cached one with
         // ours put). The key is only compared, never dereferenced.
         let r = unsafe { sys::rfs_inode_cache_insert(i, key.as_ptr().cast()) };
+        if r != i {
+            // SAFETY: the cache of this superblock holds only inodes made by
+            // `NewInode<T>` of it, with data `T`; `r` is referenced.
+            found(unsafe { FsInode::<T>::from_vfs(r) });
+        }
         CachedInode(r)
     }
 

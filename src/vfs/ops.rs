@@ -630,7 +630,6 @@ pub(crate) static DIR_FOPS: Table<sys::file_operations> = Table(sys::file_operat
     read: Some(dir_read),
     fsync: Some(dir_fsync),
     unlocked_ioctl: Some(union_ioctl),
-    compat_ioctl: Some(union_ioctl),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -651,7 +650,6 @@ pub(crate) static FILE_FOPS: Table<sys::file_operations> = Table(sys::file_opera
     remap_file_range: Some(file_remap_range),
     fadvise: Some(file_fadvise),
     unlocked_ioctl: Some(union_ioctl),
-    compat_ioctl: Some(union_ioctl),
     // SAFETY: all-zero is a valid file_operations.
     ..unsafe { core::mem::zeroed() }
 });
@@ -1149,10 +1147,9 @@ unsafe extern "C" fn file_fadvise(file: *mut sys::file, offset: i64, len: i64, a
 }
 
 /// rfs's own ioctls (Documentation/filesystems/rfs.rst, "Pseudo-link
-/// flush"), on any open directory or regular file of the union. Their
-/// arguments have the same layout for 32-bit callers, whose pointers are
-/// their values on x86-64 and arm64, so the same function serves
-/// compat_ioctl. Anything else is ENOTTY, as without the operation.
+/// flush"), on any open directory or regular file of the union. Anything
+/// else is ENOTTY, as without the operation. No compat_ioctl: 32-bit
+/// callers get ENOTTY (rfs's tools are 64-bit).
 pub(crate) mod ioctl {
     /// `_IOR('r', 0x80, struct { __u64 epoch; __u64 count; })`
     pub(crate) const PLINK_INFO: u32 = (2 << 30) | (16 << 16) | ((b'r' as u32) << 8) | 0x80;

@@ -36,17 +36,24 @@ pub fn clean(fd: &Fd, epoch: u64, what: &OsStr) -> Res<u64> {
     Ok(r as u64)
 }
 
-/// Every regular file with more than one link below `dir`, on the same
-/// filesystem (a mount below is left alone), given to `link`.
+/// Every regular file below `dir`, on the same filesystem (a mount below
+/// is left alone), given to `link`: the union's link count does not tell
+/// which names have a pseudo-link (the copy may have one link left), the
+/// kernel decides from the lower file. Names removed or renamed meanwhile
+/// (ENOENT, ESTALE) are skipped.
 fn walk(dir: &Path, dev: u64, linked: &mut u64) -> Res {
-    let rd = std::fs::read_dir(dir).map_err(|e| Fail::Sys(e.raw_os_error().unwrap_or(libc::EIO), format!("readdir {}", dir.display())))?;
+    let gone = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESTALE));
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(Fail::Sys(e.raw_os_error().unwrap_or(libc::EIO), format!("readdir {}", dir.display()))),
+    };
     for e in rd {
         let e = e.map_err(|e| Fail::Sys(e.raw_os_error().unwrap_or(libc::EIO), format!("readdir {}", dir.display())))?;
         let p = e.path();
         let md = match std::fs::symlink_metadata(&p) {
             Ok(m) => m,
-            // Removed meanwhile.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) if gone(&e) => continue,
             Err(e) => return Err(Fail::Sys(e.raw_os_error().unwrap_or(libc::EIO), format!("lstat {}", p.display()))),
         };
         if md.dev() != dev {
@@ -55,10 +62,16 @@ fn walk(dir: &Path, dev: u64, linked: &mut u64) -> Res {
         let ft = md.file_type();
         if ft.is_dir() {
             walk(&p, dev, linked)?;
-        } else if ft.is_file() && md.nlink() > 1 && !ft.is_fifo() {
-            let fd = open(p.as_os_str(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0)?;
-            if link(&fd, p.as_os_str())? {
-                *linked += 1;
+        } else if ft.is_file() && !ft.is_fifo() {
+            let fd = match open(p.as_os_str(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0) {
+                Ok(fd) => fd,
+                Err(Fail::Sys(libc::ENOENT | libc::ESTALE, _)) => continue,
+                Err(e) => return Err(e),
+            };
+            match link(&fd, p.as_os_str()) {
+                Ok(true) => *linked += 1,
+                Ok(false) | Err(Fail::Sys(libc::ENOENT | libc::ESTALE, _)) => {}
+                Err(e) => return Err(e),
             }
         }
     }
