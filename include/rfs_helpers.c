@@ -125,7 +125,11 @@ bool rfs_dir_emit(struct dir_context *ctx, const char *name, int namelen, u64 in
 	return dir_emit(ctx, name, namelen, ino, type);
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+int rfs_call_mmap(struct file *file, struct vm_area_struct *vma) { return vfs_mmap(file, vma); }
+#else
 int rfs_call_mmap(struct file *file, struct vm_area_struct *vma) { return call_mmap(file, vma); }
+#endif
 struct file *rfs_file_private(struct file *file) { return file->private_data; }
 void rfs_set_file_private(struct file *file, void *data) { file->private_data = data; }
 
@@ -620,6 +624,7 @@ void rfs_inode_cache_rekey(struct inode *inode, void *key)
 static bool aufs_compat;
 module_param(aufs_compat, bool, 0444);
 MODULE_PARM_DESC(aufs_compat, "also register as \"aufs\" (statfs magic, /sys/fs/aufs) for AUFS users' tools");
+MODULE_AUTHOR("rfs developers");
 
 bool rfs_aufs_compat(void)
 {

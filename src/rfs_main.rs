@@ -41,10 +41,11 @@ mod xino;
 /// The module's version, shown in /sys/fs/rfs/config.
 pub(crate) const VERSION: &str = "0.1.0";
 
+// The author is set in include/rfs_helpers.c (MODULE_AUTHOR): the key here
+// is `author` before Linux 6.13 and `authors` after.
 module! {
     type: Rfs,
     name: "rfs",
-    author: "rfs developers",
     description: "union filesystem with AUFS-style branch stacking",
     license: "GPL",
 }

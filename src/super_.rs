@@ -189,7 +189,12 @@ impl SbInfo {
     /// Whether another mount shares this one's writable branch (its work
     /// directory, workdir.rs).
     pub(crate) fn writable_branch_shared(&self) -> bool {
-        self.work_claim.lock().as_ref().is_some_and(|c| c.shared())
+        let claim = self.work_claim.lock();
+        let Some(c) = claim.as_ref() else { return false };
+        // This mount's own claims: the writable branch's, and the default
+        // xino file's if it is in the same branch.
+        let own = 1 + u32::from(self._xino_claim.as_ref().is_some_and(|x| x.same_dir(c)));
+        c.users() > own
     }
 
     /// The current generation (see [`Tab::gen`]).

@@ -56,10 +56,15 @@ impl WorkClaim {
         Ok(WorkClaim { key, first: true })
     }
 
-    /// Whether another mount uses the work directory (and so the writable
-    /// branch) now.
-    pub(crate) fn shared(&self) -> bool {
-        USERS.lock().iter().any(|(k, n)| *k == self.key && *n > 1)
+    /// How many claims the work directory has now (a mount may hold two:
+    /// see `SbInfo::writable_branch_shared`).
+    pub(crate) fn users(&self) -> u32 {
+        USERS.lock().iter().find(|(k, n)| *k == self.key && *n > 0).map_or(0, |e| e.1)
+    }
+
+    /// Whether `other` is a claim on the same work directory.
+    pub(crate) fn same_dir(&self, other: &WorkClaim) -> bool {
+        self.key == other.key
     }
 
     /// Whether no other mount used the work directory when this claim was
