@@ -359,6 +359,9 @@ for n in r s c e; do echo data >"$Q/l/${n}1" && ln "$Q/l/${n}1" "$Q/l/${n}2"; do
 dd if=/dev/urandom of="$Q/l/g1" bs=1M count=8 2>/dev/null && ln "$Q/l/g1" "$Q/l/g2"
 t_ok "plink: mount for the removal cases" rfs_mount "$Q/mnt" "br:$Q/u=rw:$Q/l=ro+wh"
 SQ=/sys/fs/rfs/si_$(mount_si "$Q/mnt")
+t_ok "plink: a second mount shares the writable branch" rfs_mount "$Q/mnt2" "br:$Q/u=rw:$Q/l2=ro+wh"
+t_errno "plink: flush while another mount shares the writable branch is EBUSY" EBUSY rfsprobe plink-flush "$Q/mnt"
+umount "$Q/mnt2"
 echo more >>"$Q/mnt/r1" && rm "$Q/mnt/r1"
 echo more >>"$Q/mnt/s1" && echo new >"$Q/mnt/tmp" && mv "$Q/mnt/tmp" "$Q/mnt/s1"
 t_eq "plink: the other names read the copy after the copied name went" "data more|data more" \
@@ -368,9 +371,6 @@ drop_caches
 cat "$Q/mnt/c2" >/dev/null
 t_ok "plink: the copied name opens for writing after its sibling was looked up first" \
 	rfsprobe open "$Q/mnt/c1" w
-t_ok "plink: a second mount shares the writable branch" rfs_mount "$Q/mnt2" "br:$Q/u=rw:$Q/l2=ro+wh"
-t_errno "plink: flush while another mount shares the writable branch is EBUSY" EBUSY rfsprobe plink-flush "$Q/mnt"
-umount "$Q/mnt2"
 epoch=$(rfsprobe plink-info "$Q/mnt" | cut -d' ' -f2)
 rfsprobe remount "$Q/mnt" "append:$Q/l2=ro+wh" >/dev/null
 t_errno "plink: clean after a remount is EAGAIN" EAGAIN rfsprobe plink-clean "$Q/mnt" "$epoch"
