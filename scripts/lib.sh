@@ -45,3 +45,83 @@ rfs_lock() {
 		flock "$fd"
 	fi
 }
+
+# ---------------------------------------------------------------------------
+# The Debian trixie chroot (scripts/trixie-chroot.sh) that builds the Linux 7.3
+# test kernel and the module for it with the toolchain Debian built its 7.3
+# kernel with: trixie main's rustc 1.85.1, bindgen 0.71, clang/LLVM 19, gcc-14.
+RFS_TRIXIE_PKGS=(
+	rustc rust-src bindgen gcc-14 gcc make bc bison flex libelf-dev libssl-dev
+	dwarves python3 cpio kmod xz-utils clang llvm lld libclang-dev binutils
+	libc6-dev openssl
+)
+
+# The Debian archive URI the host's apt uses (the first deb.debian.org-style
+# archive serving a bookworm suite, not -security), for the chroot's sources.
+rfs_debian_mirror() {
+	local uri
+	uri=$({
+		cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+			/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i ~ /^bookworm(-updates)?$/) print u }
+			/^$/ { u = "" }'
+		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			awk '$1 == "deb" { o = ($2 ~ /^\[/) ? 1 : 0; if ($(3 + o) ~ /^bookworm(-updates)?$/) print $(2 + o) }'
+	} | head -n 1)
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# rfs_trixie_dir: the chroot, keyed by its package list and mirror (a change
+# of either makes a new one).
+rfs_trixie_dir() {
+	local key
+	key=$(printf '%s\n' trixie "$(rfs_debian_mirror)" "${RFS_TRIXIE_PKGS[@]}" | sha256sum | cut -c1-12)
+	echo "$RFS_CACHE/trixie-$key"
+}
+
+# rfs_trixie_run [-b DIR]... [-C DIR] -- CMD...: run CMD as root in the trixie
+# chroot, with /proc, /sys, /dev and every DIR bind-mounted at the same path
+# (so a path means the same inside and out) and CMD started in the -C DIR.
+# The mounts are made in a private mount namespace of their own (unshare): the
+# kernel drops them when CMD ends, however it ends (Ctrl-C, kill -9), and no
+# other process, on the host or in a concurrent run, sees them.
+rfs_trixie_run() {
+	local root binds=() cwd=/
+	root=$(rfs_trixie_dir)
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-b) binds+=("$(realpath -m "$2")"); shift 2 ;;
+		-C) cwd=$2; shift 2 ;;
+		--) shift; break ;;
+		*) break ;;
+		esac
+	done
+	[ -f "$root/.rfs-ready" ] || die "no trixie chroot at $root (run scripts/trixie-chroot.sh)"
+	rfs_chroot_exec "$root" "$cwd" "${#binds[@]}" "${binds[@]}" "$@"
+}
+
+# rfs_chroot_exec ROOT CWD N DIR1..DIRN CMD...: the mechanism of rfs_trixie_run
+# (also used by scripts/trixie-chroot.sh before the chroot is complete).
+rfs_chroot_exec() {
+	local d
+	for d in "${@:4:$3}"; do mkdir -p "$d"; done
+	unshare --mount --propagation private -- bash -euo pipefail -c '
+		root=$1 cwd=$2 n=$3; shift 3
+		for d in /proc /sys /dev "${@:1:n}"; do
+			mkdir -p "$root$d"
+			mount --bind "$d" "$root$d"
+		done
+		shift "$n"
+		exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			DEBIAN_FRONTEND=noninteractive \
+			sh -c "cd \"\$1\" && shift && exec \"\$@\"" sh "$cwd" "$@"
+	' rfs-chroot "$@"
+}
+
+# rfs_mounts_below DIR: list the mount points at or below DIR (none expected:
+# checked before a chroot or a tree that was bind-mounted into one is deleted).
+rfs_mounts_below() {
+	local dir
+	dir=$(realpath -m "$1")
+	awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo
+}
