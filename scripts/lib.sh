@@ -10,25 +10,62 @@ rfs_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "rfs: $*" >&2; exit 1; }
 log() { echo "rfs: $*" >&2; }
 
+# The test kernels: Linux 6.12 (the default), built on the host, and Linux 7.3,
+# built in a Debian trixie chroot (scripts/build-kernel-7.3.sh). RFS_KVER picks
+# the version where a script takes none.
+RFS_KVER=${RFS_KVER:-6.12}
+rfs_kvers="6.12 7.3"
+
 # The Debian package that carries the kernel source, and its exact version
 # (the sublevel moves with bookworm-security, so it is part of the cache key).
+# For 7.3 the package is trixie-backports' (the chroot's apt candidate).
 RFS_KSRC_PKG=linux-source-6.12
+rfs_ksrc_pkg() {
+	echo "linux-source-${1:-$RFS_KVER}"
+}
 rfs_ksrc_version() {
-	dpkg-query -W -f '${Version}' "$RFS_KSRC_PKG" 2>/dev/null
+	local kver=${1:-$RFS_KVER}
+	case $kver in
+	6.12) dpkg-query -W -f '${Version}' "$RFS_KSRC_PKG" 2>/dev/null ;;
+	7.3)
+		[ -f "$(rfs_trixie_dir)/.rfs-ready" ] || return 1
+		rfs_trixie_run apt-cache policy "$(rfs_ksrc_pkg "$kver")" 2>/dev/null |
+			awk '$1 == "Candidate:" && $2 != "(none)" { print $2; found = 1 } END { exit !found }'
+		;;
+	*) die "unknown kernel version '$kver' (known: $rfs_kvers)" ;;
+	esac
 }
 
-# rfs_kdir FLAVOR: the build directory of the test kernel of that flavour
-# (release or debug), keyed by source version and the config fragments.
+# rfs_kdir FLAVOR [KVER]: the build directory of the test kernel of that flavour
+# (release or debug), keyed by source version, the config fragments and the
+# recipe (scripts/build-kernel-KVER.sh; for 7.3 also the trixie chroot, i.e.
+# its toolchain).
 rfs_kdir() {
-	local flavor=$1 ver key
-	ver=$(rfs_ksrc_version) || die "$RFS_KSRC_PKG is not installed (run scripts/setup.sh)"
-	key=$(cat "$rfs_top/scripts/kconfig/base.config" "$rfs_top/scripts/kconfig/$flavor.config" \
-		"$rfs_top/scripts/build-kernel.sh" | sha256sum | cut -c1-12)
+	local flavor=$1 kver=${2:-$RFS_KVER} ver key
+	ver=$(rfs_ksrc_version "$kver") ||
+		die "$(rfs_ksrc_pkg "$kver") is not available (run scripts/setup.sh$([ "$kver" = 6.12 ] || echo ", scripts/trixie-chroot.sh"))"
+	case $kver in
+	6.12)
+		key=$(cat "$rfs_top/scripts/kconfig/base.config" "$rfs_top/scripts/kconfig/$flavor.config" \
+			"$rfs_top/scripts/build-kernel-6.12.sh" | sha256sum | cut -c1-12)
+		;;
+	*)
+		key=$({
+			cat "$rfs_top/scripts/kconfig/base.config" "$rfs_top/scripts/kconfig/$flavor.config"
+			cat "$rfs_top/scripts/kconfig/$kver".* 2>/dev/null || true
+			cat "$rfs_top/scripts/build-kernel-$kver.sh"
+			basename "$(rfs_trixie_dir)"
+		} | sha256sum | cut -c1-12)
+		;;
+	esac
 	echo "$RFS_CACHE/kernel-$ver-$flavor-$key"
 }
 
+# rfs_ksrc [KVER]: the unpacked kernel source tree.
 rfs_ksrc() {
-	echo "$RFS_CACHE/src/linux-$(rfs_ksrc_version)"
+	local ver
+	ver=$(rfs_ksrc_version "${1:-$RFS_KVER}") || die "$(rfs_ksrc_pkg "${1:-$RFS_KVER}") is not available"
+	echo "$RFS_CACHE/src/linux-$ver"
 }
 
 export PATH="$HOME/.cargo/bin:$PATH"
