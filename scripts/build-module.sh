@@ -12,7 +12,9 @@
 #   scripts/build-module.sh [6.12|7.3] [debug|release]     (or `make KVER=7.3 [FLAVOR=...]`)
 #
 # Prints the path of rfs.ko. The full build output is in
-# out/module-KVER-FLAVOR.log (also on failure, with its end on stderr).
+# out/module-KVER-FLAVOR.log (also on failure, with its end on stderr); make
+# runs with -k, so a failed build reports the errors of both the C helpers and
+# the Rust crate.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -43,10 +45,10 @@ fi
 start=$SECONDS
 case $kver in
 6.12)
-	make -C "$build" -j"$(nproc)" KDIR="$kdir" KVER= modules >"$logf" 2>&1 ;;
+	make -k -C "$build" -j"$(nproc)" KDIR="$kdir" KVER= modules >"$logf" 2>&1 ;;
 *)
 	rfs_trixie_run -b "$src" -b "$kdir" -b "$build" -- \
-		make -C "$build" -j"$(nproc)" KDIR="$kdir" KVER= modules >"$logf" 2>&1 ;;
+		make -k -C "$build" -j"$(nproc)" KDIR="$kdir" KVER= modules >"$logf" 2>&1 ;;
 esac || {
 	tail -n 60 "$logf" >&2
 	die "building rfs.ko for $(basename "$kdir") failed after $((SECONDS - start)) s ($logf)"
