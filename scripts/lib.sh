@@ -63,9 +63,7 @@ rfs_kdir() {
 
 # rfs_ksrc [KVER]: the unpacked kernel source tree.
 rfs_ksrc() {
-	local ver
-	ver=$(rfs_ksrc_version "${1:-$RFS_KVER}") || die "$(rfs_ksrc_pkg "${1:-$RFS_KVER}") is not available"
-	echo "$RFS_CACHE/src/linux-$ver"
+	echo "$RFS_CACHE/src/linux-$(rfs_ksrc_version "${1:-$RFS_KVER}")"
 }
 
 export PATH="$HOME/.cargo/bin:$PATH"
