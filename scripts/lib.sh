@@ -139,6 +139,7 @@ rfs_trixie_run() {
 rfs_chroot_exec() {
 	local d
 	for d in "${@:4:$3}"; do mkdir -p "$d"; done
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	unshare --mount --propagation private -- bash -euo pipefail -c '
 		root=$1 cwd=$2 n=$3; shift 3
 		for d in /proc /sys /dev "${@:1:n}"; do

@@ -70,17 +70,19 @@ X
 cp /etc/resolv.conf "$tmp/etc/resolv.conf"
 
 log "installing the toolchain: ${RFS_TRIXIE_PKGS[*]}"
-rfs_chroot_exec "$tmp" / 0 apt-get update -q >"$RFS_CACHE/trixie-apt.log" 2>&1 &&
-rfs_chroot_exec "$tmp" / 0 apt-get install -y -q --no-install-recommends \
-	"${RFS_TRIXIE_PKGS[@]}" >>"$RFS_CACHE/trixie-apt.log" 2>&1 || {
+if ! {
+	rfs_chroot_exec "$tmp" / 0 apt-get update -q &&
+	rfs_chroot_exec "$tmp" / 0 apt-get install -y -q --no-install-recommends "${RFS_TRIXIE_PKGS[@]}"
+} >"$RFS_CACHE/trixie-apt.log" 2>&1; then
 	tail -n 20 "$RFS_CACHE/trixie-apt.log" >&2
 	die "apt-get in the chroot failed; see $RFS_CACHE/trixie-apt.log"
-}
+fi
 rfs_chroot_exec "$tmp" / 0 apt-get clean
 
 # The versions Debian's 7.3 kernel was built with (trixie main; backports has newer).
+# shellcheck disable=SC2016 # dpkg-query's format, not shell
 vers=$(rfs_chroot_exec "$tmp" / 0 dpkg-query -W -f '${Package}=${Version}\n' rustc bindgen clang gcc-14)
-log "toolchain: $(echo $vers)"
+log "toolchain: ${vers//$'\n'/ }"
 case $vers in
 *rustc=1.85.1+dfsg1-*) ;;
 *) die "rustc is not trixie main's 1.85.1+dfsg1: $vers" ;;
