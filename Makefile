@@ -1,6 +1,9 @@
 # rfs — top-level Makefile.
 #
 #   make [KDIR=...]        build rfs.ko against KDIR (default: the running kernel)
+#   make KVER=7.3 [FLAVOR=..]  build rfs.ko for a test kernel (6.12 or 7.3; built if
+#                          needed) in out/module-KVER-FLAVOR; for 7.3 in the Debian
+#                          trixie chroot with its rustc (scripts/build-module.sh)
 #   make check [T=suite]   set up, build the debug test kernel and the module, run
 #                          cargo test and the VM suites (all, or tests/T.sh only)
 #   make soak [T=suite]    the reliability suites' long soak mode (RFS_SOAK=1)
@@ -9,7 +12,8 @@
 #   make bench [MODE=full] benchmark rfs against OverlayFS, native and the FUSE
 #                          unions in one boot of the release kernel (quick mode
 #                          by default; BENCH_FLAGS="-w w1,w2 -r 7" for more)
-#   make kernel FLAVOR=..  build (or reuse) a test kernel: debug or release
+#   make kernel FLAVOR=.. [KVER=7.3]  build (or reuse) a test kernel: debug or
+#                          release, Linux 6.12 (default) or 7.3
 #   make clean
 #
 # The kernel build system does the real work for the module (see Kbuild).
@@ -21,8 +25,13 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 all: modules
 
+ifneq ($(KVER),)
+modules:
+	scripts/build-module.sh $(KVER) $(FLAVOR)
+else
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 modules
+endif
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean
@@ -49,4 +58,4 @@ bench:
 
 FLAVOR ?= debug
 kernel:
-	scripts/build-kernel.sh $(FLAVOR)
+	scripts/build-kernel.sh $(FLAVOR) $(KVER)
