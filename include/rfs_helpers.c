@@ -8,6 +8,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/uaccess.h>
+#include <linux/fsnotify.h>
 #include "rfs_vfs.h"
 
 struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
@@ -461,9 +462,26 @@ ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_
 	 * by a task that may write there, takes this one along. */
 	if (rlimit(RLIMIT_FSIZE) != RLIM_INFINITY && pos + len > rlimit(RLIMIT_FSIZE))
 		return -EAGAIN;
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->write_iter)
+		return -EINVAL;
 	if (!sb_start_write_trylock(sb))
 		return -EAGAIN;
-	ret = __kernel_write(file, buf, len, &pos);
+	/* What kernel_write does inside its freeze protection (__kernel_write
+	 * is not exported to modules on newer kernels). */
+	{
+		struct kvec kv = { .iov_base = (void *)buf, .iov_len = len };
+		struct iov_iter iter;
+		struct kiocb kiocb;
+
+		init_sync_kiocb(&kiocb, file);
+		kiocb.ki_pos = pos;
+		iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, len);
+		ret = file->f_op->write_iter(&kiocb, &iter);
+		if (ret > 0)
+			fsnotify_modify(file);
+	}
 	sb_end_write(sb);
 	return ret;
 }
@@ -866,9 +884,44 @@ const struct cred *rfs_override_creds(const struct cred *cred) { return override
 void rfs_revert_creds(const struct cred *old) { revert_creds(old); }
 #endif
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+int rfs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value, size_t len)
+{
+	struct qstr q = QSTR_LEN(value, len);
+
+	return vfs_parse_fs_qstr(fc, key, value ? &q : NULL);
+}
+#else
 int rfs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value, size_t len)
 {
 	return vfs_parse_fs_string(fc, key, value, len);
+}
+#endif
+
+/* Fields the newer kernels put in unions with a writable alias. */
+const struct path *rfs_file_path(const struct file *file) { return &file->f_path; }
+const unsigned char *rfs_dentry_name(const struct dentry *dentry, unsigned int *len)
+{
+	*len = dentry->d_name.len;
+	return dentry->d_name.name;
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+void rfs_set_default_d_op(struct super_block *sb, const struct dentry_operations *ops)
+{
+	set_default_d_op(sb, ops);
+}
+#else
+void rfs_set_default_d_op(struct super_block *sb, const struct dentry_operations *ops)
+{
+	sb->s_d_op = ops;
+}
+#endif
+
+void rfs_kobj_attr_set_show(struct kobj_attribute *ka,
+			    ssize_t (*show)(struct kobject *, struct kobj_attribute *, char *))
+{
+	ka->show = show;
 }
 
 int rfs_vfs_truncate(const struct path *path, loff_t size)
@@ -901,5 +954,43 @@ struct dentry *rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struc
 int rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode)
 {
 	return rfs_op_mkdir(dir, dentry, mode);
+}
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+/* The VFS checked the union object (vfs_getattr: security_inode_getattr,
+ * then ->getattr): the branch object is asked without a second check, as
+ * overlayfs does (ovl_real_getattr_nosec). */
+int rfs_getattr_lower(const struct path *path, struct kstat *stat, u32 mask, unsigned int flags)
+{
+	return vfs_getattr_nosec(path, stat, mask, flags);
+}
+
+int rfs_drop_inode(struct inode *inode) { return inode_just_drop(inode); }
+#else
+/* AT_GETATTR_NOSEC: the VFS asked without a security check (the check was
+ * made on the union object), and so is the branch; vfs_getattr refuses the
+ * flag (overlayfs: ovl_do_getattr). */
+int rfs_getattr_lower(const struct path *path, struct kstat *stat, u32 mask, unsigned int flags)
+{
+	if (flags & AT_GETATTR_NOSEC)
+		return vfs_getattr_nosec(path, stat, mask, flags);
+	return vfs_getattr(path, stat, mask, flags);
+}
+
+int rfs_drop_inode(struct inode *inode) { return generic_delete_inode(inode); }
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+int rfs_create_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode)
+{
+	return rfs_op_create(dir, dentry, mode);
+}
+#else
+/* @excl: O_EXCL; the VFS made sure the name is new (rfs ignores it). */
+int rfs_create_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
+		     bool excl)
+{
+	return rfs_op_create(dir, dentry, mode);
 }
 #endif

@@ -54,9 +54,11 @@
  *   locks and looks up both names;
  * - lookups: lookup_one_len became lookup_one with a qstr (6.16);
  * - override_creds/revert_creds are inline and take no reference (6.14);
- * - the d_revalidate and mkdir operations changed their signatures: the
- *   union's implementations have one signature (rfs_d_revalidate and
- *   rfs_mkdir, in Rust) and trampolines here adapt them.
+ * - the d_revalidate, create and mkdir operations changed their
+ *   signatures: the union's implementations have one signature
+ *   (rfs_op_*, in Rust) and trampolines here adapt them.
+ * The versions in the #if lines are where each change is believed to have
+ * landed; only 6.12 and 7.3 are built and tested.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
 typedef struct file_kattr rfs_fileattr;
@@ -100,7 +102,7 @@ struct dentry *rfs_rename_new(struct rfs_rename *r);
 int rfs_rename_do(struct rfs_rename *r, unsigned int flags);
 void rfs_rename_end(struct rfs_rename *r);
 
-/* The union's d_revalidate and mkdir, implemented in Rust (src/vfs/ops.rs)
+/* The union's d_revalidate, create and mkdir, implemented in Rust (src/vfs/ops.rs)
  * with one signature, and the trampolines the operation tables hold. */
 int rfs_op_d_revalidate(struct dentry *dentry, unsigned int flags);
 int rfs_op_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode);
@@ -109,6 +111,13 @@ int rfs_d_revalidate_tramp(struct inode *dir, const struct qstr *name, struct de
 			   unsigned int flags);
 #else
 int rfs_d_revalidate_tramp(struct dentry *dentry, unsigned int flags);
+#endif
+int rfs_op_create(struct inode *dir, struct dentry *dentry, umode_t mode);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+int rfs_create_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode);
+#else
+int rfs_create_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
+		     bool excl);
 #endif
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
 struct dentry *rfs_mkdir_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *dentry,
@@ -121,6 +130,21 @@ const struct cred *rfs_override_creds(const struct cred *cred);
 void rfs_revert_creds(const struct cred *old);
 int rfs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value, size_t len);
 int rfs_vfs_truncate(const struct path *path, loff_t size);
+int rfs_getattr_lower(const struct path *path, struct kstat *stat, u32 mask, unsigned int flags);
+/* generic_delete_inode, renamed inode_just_drop (6.18). */
+int rfs_drop_inode(struct inode *inode);
+const struct path *rfs_file_path(const struct file *file);
+const unsigned char *rfs_dentry_name(const struct dentry *dentry, unsigned int *len);
+void rfs_set_default_d_op(struct super_block *sb, const struct dentry_operations *ops);
+void rfs_kobj_attr_set_show(struct kobj_attribute *ka,
+			    ssize_t (*show)(struct kobject *, struct kobj_attribute *, char *));
+/* Flags that are no plain numbers in the newer headers (bindgen cannot
+ * evaluate them). */
+enum {
+	RFS_LOOKUP_RCU = LOOKUP_RCU,
+	RFS_LOOKUP_REVAL = LOOKUP_REVAL,
+	RFS_LOOKUP_FOLLOW = LOOKUP_FOLLOW,
+};
 
 /* Reference counting of VFS objects (static inline in the headers). */
 struct dentry *rfs_dget(struct dentry *dentry);

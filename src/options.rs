@@ -67,7 +67,8 @@ impl MountConfig {
             MountOption::Sum(on) => self.sum = Some(on),
             MountOption::Accepted(note) => {
                 if let Some(note) = note {
-                    pr_info!("rfs: option {} has no effect: {}\n", BStr(key), note);
+                    let mut buf = [0u8; 64];
+                    pr_info!("rfs: option {} has no effect: {}\n", shown(key, &mut buf), note);
                 }
             }
             op => self.branch_ops.push(op, GFP_KERNEL)?,
@@ -90,17 +91,15 @@ fn note_branch_attrs(value: &[u8]) {
     }
 }
 
-/// Bytes shown as text in the kernel log (not UTF-8 checked).
-struct BStr<'a>(&'a [u8]);
-
-impl core::fmt::Display for BStr<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for &c in self.0 {
-            let c = if c.is_ascii_graphic() { c as char } else { '?' };
-            core::fmt::Write::write_char(f, c)?;
-        }
-        Ok(())
+/// The first 64 bytes of `bytes` as text for the kernel log: printable
+/// ASCII kept, anything else `?` (a `str`, which every kernel's `pr_*`
+/// formats).
+fn shown<'a>(bytes: &[u8], buf: &'a mut [u8; 64]) -> &'a str {
+    let n = bytes.len().min(buf.len());
+    for (d, &c) in buf.iter_mut().zip(bytes) {
+        *d = if c.is_ascii_graphic() { c } else { b'?' };
     }
+    core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("?")
 }
 
 /// The kernel error for a parse error.

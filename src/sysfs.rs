@@ -7,7 +7,7 @@ use crate::vfs::sysfs::{Parent, Show, SysfsDir, SysfsOut};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLock};
-use kernel::{new_spinlock, pin_init};
+use kernel::new_spinlock;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The `/sys/fs/rfs/` directory itself.

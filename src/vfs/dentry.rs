@@ -171,15 +171,14 @@ impl<'a> UnionDentry<'a> {
     /// The dentry's name. Stable while the VFS holds the parent's lock or a
     /// reference for the operation (which it does for every op rfs serves).
     pub(crate) fn name(&self) -> &'a [u8] {
-        let q = &self.raw.d_name;
+        let mut len = 0u32;
         // SAFETY: rfs calls this only from operations that hold the
         // parent's inode lock (lookup, create, unlink, rename, ...), which
-        // keeps `d_name` stable; `name` points to `len` bytes. Code without
+        // keeps `d_name` stable; the name is `len` bytes. Code without
         // that lock copies the name with `Dentry::name`.
-        // `hash_len` packs the length in its upper 32 bits.
-        let len = unsafe { q.__bindgen_anon_1.__bindgen_anon_1.len } as usize;
+        let name = unsafe { sys::rfs_dentry_name(self.raw, &mut len) };
         // SAFETY: see above.
-        unsafe { core::slice::from_raw_parts(q.name, len) }
+        unsafe { core::slice::from_raw_parts(name, len as usize) }
     }
 
     /// The stamp stored by rfs in `d_fsdata` (see `namei.rs`).

@@ -228,7 +228,7 @@ impl File {
     pub(crate) fn dentry(&self) -> Option<super::dentry::Dentry> {
         // SAFETY: an open file pins f_path; dget adds a reference we own.
         unsafe {
-            let d = (*self.as_ptr()).f_path.dentry;
+            let d = (*sys::rfs_file_path(self.as_ptr())).dentry;
             sys::rfs_dget(d);
             super::dentry::Dentry::from_raw(d)
         }
@@ -267,7 +267,7 @@ impl File {
     /// The path name of the open file (d_path).
     pub(crate) fn name(&self) -> Result<KVec<u8>> {
         // SAFETY: an open file pins f_path.
-        let raw = unsafe { (*self.as_ptr()).f_path };
+        let raw = unsafe { *sys::rfs_file_path(self.as_ptr()) };
         super::path::name_of(&raw)
     }
 
@@ -313,7 +313,7 @@ impl File {
     pub(crate) fn truncate(&self, size: i64) -> Result {
         // SAFETY: an open file pins f_path; vfs_truncate takes its own
         // write access and locks.
-        let r = unsafe { sys::rfs_vfs_truncate(&(*self.as_ptr()).f_path, size) };
+        let r = unsafe { sys::rfs_vfs_truncate(sys::rfs_file_path(self.as_ptr()), size) };
         to_result(r).map(|_| ())
     }
 }

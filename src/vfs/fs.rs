@@ -180,7 +180,7 @@ impl SuperSetup {
                 (*sb).s_flags |= SB_POSIXACL;
             }
             (*sb).s_op = &super::ops::SUPER_OPS.0;
-            (*sb).s_d_op = &super::ops::DENTRY_OPS.0;
+            sys::rfs_set_default_d_op(sb, &super::ops::DENTRY_OPS.0);
             (*sb).s_xattr = super::ops::XATTR_HANDLERS.0.as_ptr();
         }
     }

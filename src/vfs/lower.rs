@@ -532,8 +532,8 @@ pub(crate) fn read_link(d: &Dentry) -> Result<KVec<u8>> {
     let mut out = KVec::new();
     if !p.is_null() {
         // SAFETY: `p` is a NUL-terminated string valid until do_delayed_call.
-        let s = unsafe { kernel::str::CStr::from_char_ptr(p) };
-        let r = out.extend_from_slice(s.as_bytes(), GFP_KERNEL);
+        let s = unsafe { core::ffi::CStr::from_ptr(p.cast()) };
+        let r = out.extend_from_slice(s.to_bytes(), GFP_KERNEL);
         // SAFETY: releases what vfs_get_link set up, once.
         unsafe { sys::rfs_do_delayed_call(&mut done) };
         r?;

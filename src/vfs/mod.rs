@@ -97,9 +97,10 @@ pub(crate) mod code {
 /// Shortens a vector of plain (`Copy`) values to `len` elements.
 pub(crate) fn truncate_kvec<T: Copy>(v: &mut kernel::alloc::KVec<T>, len: usize) {
     if len < v.len() {
-        // SAFETY: `len` is below the current length, so the first `len`
-        // elements are initialised; `Copy` values need no drop.
-        unsafe { v.set_len(len) };
+        let (ptr, _, cap) = core::mem::replace(v, kernel::alloc::KVec::new()).into_raw_parts();
+        // SAFETY: the parts of a vector whose first `len` (below its
+        // length) elements are initialised; `Copy` values need no drop.
+        *v = unsafe { kernel::alloc::KVec::from_raw_parts(ptr, len, cap) };
     }
 }
 
@@ -107,8 +108,6 @@ pub(crate) fn truncate_kvec<T: Copy>(v: &mut kernel::alloc::KVec<T>, len: usize)
 /// version has no `truncate`).
 pub(crate) fn truncate_bytes(buf: &mut kernel::alloc::KVec<u8>, len: usize) {
     if len < buf.len() {
-        // SAFETY: `len` is below the current length, so the first `len`
-        // bytes are initialised; `u8` needs no drop for the rest.
-        unsafe { buf.set_len(len) };
+        truncate_kvec(buf, len);
     }
 }

@@ -26,7 +26,6 @@ use kernel::error::{code::*, Result};
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use super::to_result;
 use kernel::prelude::*;
-use kernel::str::CStr;
 
 /// An operation table in static memory. The tables hold only function
 /// pointers and NULLs and are never written, so sharing them is sound.
@@ -53,7 +52,8 @@ unsafe fn union_inode<'a>(inode: *mut sys::inode) -> (SuperBlock<'a>, &'a UnionI
     }
 }
 
-const LOOKUP_RCU: c_uint = sys::LOOKUP_RCU;
+const LOOKUP_RCU: c_uint = sys::RFS_LOOKUP_RCU;
+const LOOKUP_REVAL: c_uint = sys::RFS_LOOKUP_REVAL;
 const MAY_NOT_BLOCK: c_int = sys::MAY_NOT_BLOCK as c_int;
 
 // ---------------------------------------------------------------------------
@@ -66,7 +66,7 @@ pub(crate) static SUPER_OPS: Table<sys::super_operations> = Table(sys::super_ope
     // Union inodes hashed in the inode cache (namei.rs `publish`) go as
     // soon as nobody uses them, as unhashed ones do: a cached inode would
     // pin its branch dentries (overlayfs: the same).
-    drop_inode: Some(sys::generic_delete_inode),
+    drop_inode: Some(sys::rfs_drop_inode),
     statfs: Some(statfs),
     sync_fs: Some(sync_fs),
     show_options: Some(show_options),
@@ -129,7 +129,7 @@ pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rfs_op_d_revalidate(dentry: *mut sys::dentry, flags: c_uint) -> c_int {
     if flags & LOOKUP_RCU != 0 {
-        if flags & sys::LOOKUP_REVAL != 0 {
+        if flags & LOOKUP_REVAL != 0 {
             // A forced revalidation resolves the name: ref-walk only.
             return ECHILD.to_errno();
         }
@@ -151,7 +151,7 @@ pub(crate) unsafe extern "C" fn rfs_op_d_revalidate(dentry: *mut sys::dentry, fl
     let inode = d.inode_raw();
     // SAFETY: the VFS's reference on `dentry` keeps its inode live.
     let ui = unsafe { if inode.is_null() { None } else { Some(FsInode::<InodeInfo>::from_vfs(inode)) } };
-    match crate::namei::revalidate(sb, d, ui, pi, flags & sys::LOOKUP_REVAL != 0) {
+    match crate::namei::revalidate(sb, d, ui, pi, flags & LOOKUP_REVAL != 0) {
         Ok(valid) => valid as c_int,
         Err(e) => e.to_errno(),
     }
@@ -198,7 +198,7 @@ pub(crate) static DIR_IOPS: Table<sys::inode_operations> = Table(sys::inode_oper
     fileattr_get: Some(fileattr_get),
     fileattr_set: Some(fileattr_set),
     listxattr: Some(listxattr),
-    create: Some(create),
+    create: Some(sys::rfs_create_tramp),
     link: Some(link),
     unlink: Some(unlink),
     symlink: Some(symlink),
@@ -457,13 +457,14 @@ unsafe fn dir_op<'a>(dir: *mut sys::inode, d: *mut sys::dentry) -> Option<(Super
     }
 }
 
-unsafe extern "C" fn create(
-    _idmap: *mut sys::mnt_idmap,
-    dir: *mut sys::inode,
-    d: *mut sys::dentry,
-    mode: sys::umode_t,
-    _excl: bool,
-) -> c_int {
+/// create, through `rfs_create_tramp` (include/rfs_helpers.c), which adapts
+/// the kernel's signature (an `excl` argument on older kernels).
+///
+/// # Safety
+/// Called by the VFS (through the trampoline) for a create in our locked
+/// directory `dir`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rfs_op_create(dir: *mut sys::inode, d: *mut sys::dentry, mode: sys::umode_t) -> c_int {
     // SAFETY: a create in our locked directory.
     let Some((sb, ui, d)) = (unsafe { dir_op(dir, d) }) else { return EINVAL.to_errno() };
     errno(crate::dir::create(sb, ui, d, New::File(mode)))
@@ -502,10 +503,10 @@ unsafe extern "C" fn symlink(
 ) -> c_int {
     // SAFETY: a symlink in our locked directory; `target` is the
     // NUL-terminated target string copied from user space.
-    let (Some((sb, ui, d)), target) = (unsafe { dir_op(dir, d) }, unsafe { CStr::from_char_ptr(target) }) else {
+    let (Some((sb, ui, d)), target) = (unsafe { dir_op(dir, d) }, unsafe { core::ffi::CStr::from_ptr(target.cast()) }) else {
         return EINVAL.to_errno();
     };
-    errno(crate::dir::create(sb, ui, d, New::Symlink(target.as_bytes())))
+    errno(crate::dir::create(sb, ui, d, New::Symlink(target.to_bytes())))
 }
 
 unsafe extern "C" fn link(old: *mut sys::dentry, dir: *mut sys::inode, new: *mut sys::dentry) -> c_int {
@@ -555,7 +556,7 @@ unsafe extern "C" fn tmpfile(
 ) -> c_int {
     // SAFETY: an O_TMPFILE open in our directory: `file` is being opened on
     // a new dentry whose parent is the directory's dentry.
-    let Some((sb, ui, d)) = (unsafe { dir_op(dir, (*file).f_path.dentry) }) else { return EINVAL.to_errno() };
+    let Some((sb, ui, d)) = (unsafe { dir_op(dir, (*sys::rfs_file_path(file)).dentry) }) else { return EINVAL.to_errno() };
     errno(crate::dir::tmpfile(sb, ui, file, mode, d))
 }
 
@@ -614,9 +615,9 @@ unsafe extern "C" fn xattr_set(
     let (sb, d, name, value) = unsafe {
         let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
         let value = if value.is_null() { None } else { Some(core::slice::from_raw_parts(value.cast::<u8>(), size)) };
-        (SuperBlock::from_raw((*dentry).d_sb), d, CStr::from_char_ptr(name), value)
+        (SuperBlock::from_raw((*dentry).d_sb), d, core::ffi::CStr::from_ptr(name.cast()), value)
     };
-    errno(crate::inode::set_xattr(sb, d.get(), name.as_bytes_with_nul(), value, flags))
+    errno(crate::inode::set_xattr(sb, d.get(), name.to_bytes_with_nul(), value, flags))
 }
 
 // ---------------------------------------------------------------------------
@@ -738,7 +739,7 @@ unsafe extern "C" fn file_open(inode: *mut sys::inode, file: *mut sys::file) -> 
     // is set.
     let (sb, ui, flags, d) = unsafe {
         let (sb, ui) = union_inode(inode);
-        let Some(d) = UnionDentry::from_raw((*file).f_path.dentry) else { return EINVAL.to_errno() };
+        let Some(d) = UnionDentry::from_raw((*sys::rfs_file_path(file)).dentry) else { return EINVAL.to_errno() };
         (sb, ui, (*file).f_flags, d.get())
     };
     let rf = match crate::file::open(sb, ui, &d, flags).and_then(|rf| Ok(KBox::new(rf, GFP_KERNEL)?)) {
@@ -1168,8 +1169,9 @@ unsafe extern "C" fn union_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong
     }
     // SAFETY: our open file pins its dentry, inode and mount.
     let (sb, d, mnt) = unsafe {
-        let Some(d) = UnionDentry::from_raw((*file).f_path.dentry) else { return EINVAL.to_errno() as c_long };
-        (SuperBlock::from_raw((*(*file).f_path.dentry).d_sb), d, (*file).f_path.mnt)
+        let path = sys::rfs_file_path(file);
+        let Some(d) = UnionDentry::from_raw((*path).dentry) else { return EINVAL.to_errno() as c_long };
+        (SuperBlock::from_raw((*(*path).dentry).d_sb), d, (*path).mnt)
     };
     let r: Result<c_long> = match cmd {
         ioctl::PLINK_INFO => crate::plink::info(sb.info()).and_then(|(epoch, count)| {

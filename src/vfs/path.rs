@@ -29,7 +29,7 @@ impl Path {
         buf.push(0, GFP_KERNEL)?;
         let mut raw = sys::path::default();
         // SAFETY: `buf` is NUL-terminated; `raw` is written on success only.
-        to_result(unsafe { sys::kern_path(buf.as_ptr(), sys::LOOKUP_FOLLOW, &mut raw) })?;
+        to_result(unsafe { sys::kern_path(buf.as_ptr(), sys::RFS_LOOKUP_FOLLOW, &mut raw) })?;
         // SAFETY: on success kern_path returned a path holding one reference
         // on each of mnt and dentry, which we take over here.
         let dentry = unsafe { Dentry::from_raw(raw.dentry) }.ok_or(EIO)?;
@@ -98,20 +98,13 @@ impl Path {
     }
 }
 
-/// getattr of a lower object. When the VFS asked rfs with
-/// AT_GETATTR_NOSEC (the security check was done already, on the union
-/// object), the lower object is asked the same way (vfs_getattr_nosec);
-/// vfs_getattr refuses that flag.
+/// getattr of a lower object for the union's getattr, as overlayfs asks
+/// its real one (`rfs_getattr_lower`: without a second security check
+/// where the VFS made it on the union object).
 pub(crate) fn getattr(path: &sys::path, stat: &mut sys::kstat, request_mask: u32, flags: u32) -> Result {
     // SAFETY: the caller keeps the path's mount and dentry referenced;
     // `stat` is a plain struct.
-    let ret = unsafe {
-        if flags & sys::AT_GETATTR_NOSEC != 0 {
-            sys::vfs_getattr_nosec(path, stat, request_mask, flags)
-        } else {
-            sys::vfs_getattr(path, stat, request_mask, flags)
-        }
-    };
+    let ret = unsafe { sys::rfs_getattr_lower(path, stat, request_mask, flags) };
     to_result(ret).map(|_| ())
 }
 

@@ -12,6 +12,8 @@
     dead_code,
     clippy::all,
     clippy::undocumented_unsafe_blocks,
+    // A lint of newer compilers (rustc 1.85, Debian's, does not know it).
+    unknown_lints,
     unnecessary_transmutes
 )]
 

@@ -66,7 +66,8 @@ impl Attr {
         let dst = a.name.get_mut(..name.len()).filter(|_| name.len() < 24).ok_or(EINVAL)?;
         dst.copy_from_slice(name);
         a.kattr.attr.mode = 0o444;
-        a.kattr.show = Some(show::<T>);
+        // SAFETY: `a` is ours; the helper sets the show function.
+        unsafe { sys::rfs_kobj_attr_set_show(&mut a.kattr, Some(show::<T>)) };
         Ok(a)
     }
 
