@@ -4,8 +4,9 @@
 #   make KVER=7.3 [FLAVOR=..]  build rfs.ko for a test kernel (6.12 or 7.3; built if
 #                          needed) in out/module-KVER-FLAVOR; for 7.3 in the Debian
 #                          trixie chroot with its rustc (scripts/build-module.sh)
-#   make check [T=suite]   set up, build the debug test kernel and the module, run
-#                          cargo test and the VM suites (all, or tests/T.sh only)
+#   make check [T=suite] [KVER=7.3]  set up, build the debug test kernel and the
+#                          module, run cargo test and the VM suites (all, or
+#                          tests/T.sh only) under Linux 6.12 (default) or 7.3
 #   make soak [T=suite]    the reliability suites' long soak mode (RFS_SOAK=1)
 #                          under the debug kernel: hours, not minutes
 #   make demo              boot the release test kernel and show a union mount
@@ -41,12 +42,12 @@ unit:
 	cargo test
 
 check:
-	scripts/check.sh $(if $(T),$(T))
+	$(if $(KVER),RFS_KVER=$(KVER)) scripts/check.sh $(if $(T),$(T))
 
 # The suites with a soak mode (tests/NAME.sh reading RFS_SOAK).
 SOAK_SUITES ?= model stress corpus lifecycle crash integrity
 soak:
-	RFS_SOAK=1 RFS_SUITE_TIMEOUT=$${RFS_SUITE_TIMEOUT:-21600} RFS_VM_TIMEOUT=$${RFS_VM_TIMEOUT:-86400} \
+	$(if $(KVER),RFS_KVER=$(KVER)) RFS_SOAK=1 RFS_SUITE_TIMEOUT=$${RFS_SUITE_TIMEOUT:-21600} RFS_VM_TIMEOUT=$${RFS_VM_TIMEOUT:-86400} \
 		scripts/check.sh $(if $(T),$(T),$(SOAK_SUITES))
 
 demo:

@@ -128,8 +128,11 @@ bool rfs_dir_emit(struct dir_context *ctx, const char *name, int namelen, u64 in
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
 int rfs_call_mmap(struct file *file, struct vm_area_struct *vma) { return vfs_mmap(file, vma); }
+/* Filesystems may have mmap_prepare in place of mmap. */
+bool rfs_can_mmap(struct file *file) { return can_mmap_file(file); }
 #else
 int rfs_call_mmap(struct file *file, struct vm_area_struct *vma) { return call_mmap(file, vma); }
+bool rfs_can_mmap(struct file *file) { return file->f_op->mmap; }
 #endif
 struct file *rfs_file_private(struct file *file) { return file->private_data; }
 void rfs_set_file_private(struct file *file, void *data) { file->private_data = data; }

@@ -207,6 +207,7 @@ bool rfs_filldir_actor(void *owner, const char *name, int namelen, u64 ino, unsi
 
 /* mmap of the lower file in place of the union file. */
 int rfs_call_mmap(struct file *file, struct vm_area_struct *vma);
+bool rfs_can_mmap(struct file *file);
 struct file *rfs_file_private(struct file *file);
 void rfs_set_file_private(struct file *file, void *data);
 

@@ -21,7 +21,8 @@
 # RFS_SUITE_TIMEOUT (per suite in the guest, s, default 900),
 # RFS_SOAK=1 (suites that have one run their long soak mode; `make soak`),
 # RFS_CONSOLE=1 (show the kernel console while the VM runs),
-# RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself).
+# RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself),
+# RFS_KVER=7.3 (the Linux 7.3 test kernel instead of 6.12; `make check KVER=7.3`).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -98,9 +99,9 @@ done
 log "setup"
 "$rfs_top/scripts/setup.sh" >"$out/setup.log" 2>&1 || hard_fail "scripts/setup.sh" "$out/setup.log"
 
-log "debug kernel (scripts/build-kernel.sh debug)"
+log "debug kernel (scripts/build-kernel.sh debug $RFS_KVER)"
 kdir=$(rfs_lock "$RFS_CACHE/.kernel-build.lock"
-	"$rfs_top/scripts/build-kernel.sh" debug 2>"$out/kernel-build.log") ||
+	"$rfs_top/scripts/build-kernel.sh" debug "$RFS_KVER" 2>"$out/kernel-build.log") ||
 	hard_fail "build the debug kernel" "$out/kernel-build.log"
 log "kernel: $kdir"
 
@@ -108,6 +109,14 @@ module="$rfs_top/rfs.ko"
 if [ "${RFS_SKIP_MODULE:-0}" = 1 ]; then
 	log "RFS_SKIP_MODULE=1: not building nor loading rfs.ko"
 	module=none
+elif [ "$RFS_KVER" != 6.12 ]; then
+	# Another kernel: built in its own copy with that kernel's toolchain.
+	log "module (scripts/build-module.sh $RFS_KVER debug)"
+	module=$("$rfs_top/scripts/build-module.sh" "$RFS_KVER" debug 2>"$out/module-build.log") || {
+		echo "# module build output (out/module-$RFS_KVER-debug.log):"
+		diag_file "$out/module-$RFS_KVER-debug.log" 200
+		hard_fail "build rfs.ko (scripts/build-module.sh $RFS_KVER debug)"
+	}
 else
 	log "module (make KDIR=$kdir)"
 	# Objects built for another kernel must not be mixed in.
@@ -152,7 +161,11 @@ fi
 
 log "initramfs"
 initrd=$out/initramfs-debug.cpio.gz
-"$rfs_top/scripts/mkinitramfs.sh" -k "$kdir" -m "$module" -o "$initrd" 2>"$out/initramfs.log" ||
+# The 6.12 kernel's gen_init_cpio runs on the host; others were built in a
+# chroot, so mkinitramfs.sh compiles its own.
+kargs=()
+[ "$RFS_KVER" != 6.12 ] || kargs=(-k "$kdir")
+"$rfs_top/scripts/mkinitramfs.sh" "${kargs[@]}" -m "$module" -o "$initrd" 2>"$out/initramfs.log" ||
 	hard_fail "build the initramfs" "$out/initramfs.log"
 grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
 

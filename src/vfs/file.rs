@@ -111,7 +111,7 @@ impl File {
         // VMA's file reference to `f`; the lower file's own mmap then sets up
         // the VMA. A lower file without mmap gives ENODEV, as mmap(2) would.
         unsafe {
-            if (*(*f).f_op).mmap.is_none() {
+            if !sys::rfs_can_mmap(f) {
                 return Err(ENODEV);
             }
             sys::vma_set_file(vma, f);
