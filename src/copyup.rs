@@ -228,11 +228,20 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     if ui.vfs().mode() & mode::S_IFMT != mode::S_IFREG || d.is_unhashed() {
         return Ok(false);
     }
-    // Decided by the lower file, not by the union's link count (the copy
-    // may have one link left, its pseudo-link).
-    let lower = match ui.data().view().lowers().first() {
-        Some(l) if crate::plink::applies(l) => Lower { branch: l.branch.clone(), dentry: l.dentry.clone() },
-        _ => return Ok(false),
+    // Decided by what this name is in the branches, not by the union inode
+    // (shared by all names of the file, it may have been made for another
+    // name, and its link count may be 1: the copy's pseudo-link).
+    let parent = d.parent();
+    let pui = union_inode_of(&parent).ok_or(ENOENT)?;
+    let name = d.name()?;
+    let lower = {
+        let _creds = sbi.cred.override_creds();
+        let tab = sbi.tab();
+        let res = crate::namei::resolve(sbi, &pui.data().view(), &name, tab.rw())?;
+        match (&res.upper, res.lowers.first()) {
+            (None, Some(l)) if crate::plink::applies(l) => Lower { branch: l.branch.clone(), dentry: l.dentry.clone() },
+            _ => return Ok(false),
+        }
     };
     let found = {
         let _creds = sbi.cred.override_creds();
@@ -242,19 +251,13 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
         return Ok(false);
     }
     // The directories above the name get their uppers first.
-    let parent = d.parent();
     copy_up(sb, &parent, Data::All)?;
-    let pui = union_inode_of(&parent).ok_or(ENOENT)?;
     // Then, as copy_up_one: the object's copy-up lock, the mount's lock for
     // hard-linked files, and everything checked again under them.
     let _lock = ui.data().lock_copyup()?;
-    if upper_in(ui, &w.rw)? && name_has_upper(ui, d)? {
-        return Ok(false);
-    }
     let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
     let pui_view = pui.data().view();
     let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
-    let name = d.name()?;
     let _creds = sbi.cred.override_creds();
     if d.is_unhashed() || upper_dir.lookup_child(&name)?.inode().is_some() || whited_out(upper_dir, &name)? {
         return Ok(false);
