@@ -33,14 +33,7 @@ log "rfs.ko for $(basename "$kdir") in $build"
 rm -rf "$build"
 mkdir -p "$build"
 # A private copy of the sources (tracked and new files; no build products).
-if git -C "$rfs_top" rev-parse --git-dir >/dev/null 2>&1; then
-	(cd "$rfs_top" && git ls-files -z --cached --others --exclude-standard |
-		while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done |
-		tar --null -T - -cf -) | tar -C "$build" -xf -
-else
-	tar -C "$rfs_top" --exclude=./.git --exclude=./out --exclude=./target \
-		--exclude='*.o' --exclude='*.ko' --exclude='*.cmd' -cf - . | tar -C "$build" -xf -
-fi
+rfs_copy_sources "$build"
 
 start=$SECONDS
 case $kver in

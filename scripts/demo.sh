@@ -34,14 +34,7 @@ build=$out/build-release
 log "module for $(basename "$kdir") in $build"
 rm -rf "$build"
 mkdir -p "$build"
-if git -C "$rfs_top" rev-parse --git-dir >/dev/null 2>&1; then
-	(cd "$rfs_top" && git ls-files -z --cached --others --exclude-standard |
-		while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done |
-		tar --null -T - -cf -) | tar -C "$build" -xf -
-else
-	tar -C "$rfs_top" --exclude=./.git --exclude=./out --exclude=./target \
-		--exclude='*.o' --exclude='*.ko' --exclude='*.cmd' -cf - . | tar -C "$build" -xf -
-fi
+rfs_copy_sources "$build"
 if ! make -C "$build" -j"$(nproc)" KDIR="$kdir" >"$out/demo/module-build.log" 2>&1 ||
 	[ ! -f "$build/rfs.ko" ]; then
 	tail -n 80 "$out/demo/module-build.log" >&2

@@ -161,3 +161,18 @@ rfs_mounts_below() {
 	dir=$(realpath -m "$1")
 	awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo
 }
+
+# rfs_copy_sources DIR: a private copy of the sources in DIR (tracked and new
+# files; no build products), for builds that must not share objects with the
+# in-tree one.
+rfs_copy_sources() {
+	local dest=$1
+	if git -C "$rfs_top" rev-parse --git-dir >/dev/null 2>&1; then
+		(cd "$rfs_top" && git ls-files -z --cached --others --exclude-standard |
+			while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done |
+			tar --null -T - -cf -) | tar -C "$dest" -xf -
+	else
+		tar -C "$rfs_top" --exclude=./.git --exclude=./out --exclude=./target \
+			--exclude='*.o' --exclude='*.ko' --exclude='*.cmd' -cf - . | tar -C "$dest" -xf -
+	fi
+}
