@@ -703,7 +703,14 @@ int rfs_vfs_create(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *c
 struct dentry *rfs_vfs_mkdir(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child,
 			     umode_t mode)
 {
-	return vfs_mkdir(idmap, d_inode(dir), child, mode, NULL);
+	struct dentry *ret = vfs_mkdir(idmap, d_inode(dir), child, mode, NULL);
+
+	/* On failure vfs_mkdir ends the creation (end_creating): it unlocks
+	 * @dir, which rfs's caller holds locked (a DirGuard, I_MUTEX_PARENT)
+	 * and unlocks itself: take it again. */
+	if (IS_ERR(ret))
+		inode_lock_nested(d_inode(dir), I_MUTEX_PARENT);
+	return ret;
 }
 
 int rfs_vfs_mknod(struct mnt_idmap *idmap, struct dentry *dir, struct dentry *child, umode_t mode,

@@ -126,7 +126,9 @@ impl DirOps<'_> {
 
     /// Creates a directory at `child` (vfs_mkdir). Some filesystems leave
     /// the dentry negative and unhashed, or give another one; the caller
-    /// gets the one to use.
+    /// gets the one to use. Only in a directory locked by
+    /// [`DirGuard::lock`] (`rfs_vfs_mkdir` relocks it with that class when
+    /// the kernel's vfs_mkdir unlocked it on failure).
     pub(crate) fn mkdir(&self, child: Dentry, name: &[u8], mode: u16) -> Result<Dentry> {
         let raw = child.into_raw();
         // SAFETY: as in `create`; the call takes over `raw`'s reference and
