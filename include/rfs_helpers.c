@@ -886,14 +886,10 @@ void rfs_rename_end(struct rfs_rename *r)
 struct dentry *rfs_rename_old(struct rfs_rename *r) { return r->old; }
 struct dentry *rfs_rename_new(struct rfs_rename *r) { return r->new; }
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
-/* The caller keeps its reference on @cred while it is in force. */
+/* Inline on newer kernels, where the override takes no reference: the
+ * caller keeps its own on @cred while it is in force (CredGuard). */
 const struct cred *rfs_override_creds(const struct cred *cred) { return override_creds(cred); }
 void rfs_revert_creds(const struct cred *old) { revert_creds(old); }
-#else
-const struct cred *rfs_override_creds(const struct cred *cred) { return override_creds(cred); }
-void rfs_revert_creds(const struct cred *old) { revert_creds(old); }
-#endif
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
 int rfs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value, size_t len)

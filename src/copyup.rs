@@ -239,7 +239,7 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
         let tab = sbi.tab();
         let res = crate::namei::resolve(sbi, &pui.data().view(), &name, tab.rw())?;
         match (&res.upper, res.lowers.first()) {
-            (None, Some(l)) if crate::plink::applies(l) => Lower { branch: l.branch.clone(), dentry: l.dentry.clone() },
+            (None, Some(l)) if crate::plink::applies(l) => l.clone(),
             _ => return Ok(false),
         }
     };
@@ -658,7 +658,7 @@ fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Den
     // behind rfs's back.
     let mut g = RenameGuard::start(rw.root.mnt(), work, Source::Dentry(tmp), upper_dir, name)
         .map_err(|e| if e == EINVAL { EIO } else { e })?;
-    let target = g.target();
+    let target = g.target()?;
     if target.inode().is_some() {
         // Created directly in the branch meanwhile (udba): keep it, and let
         // the caller walk the path again (see `copy_up_one`).

@@ -351,7 +351,7 @@ fn remove_upper_dir(sbi: &SbInfo, udir: &Dentry, name: &[u8], u: &Dentry) -> Res
         // changed behind the union's back.
         let mut g = RenameGuard::start(mnt, udir, Source::Name(name), work, &tmp_name)
             .map_err(|e| if e == ENOENT { code::estale() } else { e })?;
-        if !g.source().same(u) {
+        if !g.source()?.same(u) {
             return Err(code::estale());
         }
         g.rename(0)?;
@@ -469,14 +469,14 @@ pub(crate) fn rename(
     {
         let mut g = RenameGuard::start(mnt, &oudir, Source::Name(oname), &nudir, nname)
             .map_err(|e| if e == ENOENT { code::estale() } else { e })?;
-        let src = g.source();
+        let src = g.source()?;
         if !is_upper_of(&src, &ou.dentry) {
             return Err(code::estale());
         }
         if old_wh {
             create_whiteout(sbi, &g.old(), oname)?;
         }
-        let nu = g.target();
+        let nu = g.target()?;
         if nu.inode().is_some() {
             // The new name has an object in the writable branch: it must
             // be the upper of the union object the rename replaces. One made

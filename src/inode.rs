@@ -34,7 +34,8 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// A union inode as the operations see it.
 pub(crate) type UnionInode = FsInode<InodeInfo>;
 
-/// One lower object of a union inode.
+/// One lower object of a union inode (a clone takes references of its own).
+#[derive(Clone)]
 pub(crate) struct Lower {
     /// The branch it lives in (keeps the branch mounted).
     pub(crate) branch: Arc<Branch>,

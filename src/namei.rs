@@ -253,7 +253,9 @@ pub(crate) fn publish(mut inode: NewInode<InodeInfo>) -> Result<CachedInode> {
     let (key, upper) = {
         let data = inode.data_mut();
         let view = data.view();
-        let upper = view.upper().map(|u| Lower { branch: u.branch.clone(), dentry: u.dentry.clone() });
+        // Only an upper with several links can be another name's
+        // pseudo-link (the pseudo-link is one of them).
+        let upper = view.upper().filter(|u| u.dentry.inode().is_some_and(|i| i.nlink() > 1)).cloned();
         (view.top()?.dentry.inode().ok_or(ENOENT)?.as_ptr(), upper)
     };
     // SAFETY: `key` is the inode of a member the new inode holds a

@@ -222,6 +222,9 @@ pub(crate) struct RenameGuard<'a> {
     old_inode: *mut sys::inode,
     new_inode: *mut sys::inode,
     mnt: *mut sys::vfsmount,
+    /// Our references to the two dentries `r` holds.
+    source: Option<Dentry>,
+    target: Option<Dentry>,
 }
 
 impl<'a> RenameGuard<'a> {
@@ -262,24 +265,29 @@ impl<'a> RenameGuard<'a> {
                 nlen,
             )
         })?;
-        let g = RenameGuard { r, old_dir, new_dir, old_inode, new_inode, mnt };
-        if g.source().inode().is_none() {
+        let mut g = RenameGuard { r, old_dir, new_dir, old_inode, new_inode, mnt, source: None, target: None };
+        // SAFETY: rfs_rename_start stored two referenced dentries, which
+        // `g.r` holds until drop; rfs_dget takes one more for each copy.
+        let (source, target) = unsafe {
+            (Dentry::from_raw(sys::rfs_dget(g.r.old)), Dentry::from_raw(sys::rfs_dget(g.r.new)))
+        };
+        let (Some(source), Some(target)) = (source, target) else { return Err(EIO) };
+        if source.inode().is_none() {
             return Err(ENOENT);
         }
+        g.source = Some(source);
+        g.target = Some(target);
         Ok(g)
     }
 
     /// The source dentry (positive).
-    pub(crate) fn source(&self) -> Dentry {
-        // SAFETY: rfs_rename_start stored a referenced dentry, which we
-        // hold until drop; rfs_dget takes one more for the result.
-        unsafe { Dentry::from_raw(sys::rfs_dget(self.r.old)) }.expect("rename source")
+    pub(crate) fn source(&self) -> Result<Dentry> {
+        self.source.clone().ok_or(EIO)
     }
 
     /// The target dentry (may be negative).
-    pub(crate) fn target(&self) -> Dentry {
-        // SAFETY: as in `source`.
-        unsafe { Dentry::from_raw(sys::rfs_dget(self.r.new)) }.expect("rename target")
+    pub(crate) fn target(&self) -> Result<Dentry> {
+        self.target.clone().ok_or(EIO)
     }
 
     /// Operations in the (locked) old directory.

@@ -4,7 +4,7 @@
 
 use crate::{check, lossy, open, Fail, Fd, Res};
 use std::ffi::OsStr;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// `_IOR('r', 0x80, struct { __u64 epoch; __u64 count; })`
@@ -62,7 +62,7 @@ fn walk(dir: &Path, dev: u64, linked: &mut u64) -> Res {
         let ft = md.file_type();
         if ft.is_dir() {
             walk(&p, dev, linked)?;
-        } else if ft.is_file() && !ft.is_fifo() {
+        } else if ft.is_file() {
             let fd = match open(p.as_os_str(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0) {
                 Ok(fd) => fd,
                 Err(Fail::Sys(libc::ENOENT | libc::ESTALE, _)) => continue,
