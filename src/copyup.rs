@@ -171,8 +171,7 @@ fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
     // link (the pseudo-link) once the names copied up were removed, while
     // the other lower names still belong to it.
     let view = ui.data().view();
-    let lower_linked = view.lowers().first().is_some_and(crate::plink::applies);
-    if ui.vfs().is_dir() || (ui.vfs().nlink() <= 1 && !lower_linked) {
+    if ui.vfs().is_dir() || (ui.vfs().nlink() <= 1 && !view.lowers().first().is_some_and(crate::plink::applies)) {
         return Ok(true);
     }
     let Some(u) = view.upper().and_then(|u| u.dentry.inode()) else { return Ok(false) };
