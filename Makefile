@@ -15,6 +15,11 @@
 #                          by default; BENCH_FLAGS="-w w1,w2 -r 7" for more)
 #   make kernel FLAVOR=.. [KVER=7.3]  build (or reuse) a test kernel: debug or
 #                          release, Linux 6.12 (default) or 7.3
+#   make debian-module     build rfs.ko for Debian's stock kernel (default
+#                          7.3.4+deb13-amd64; RFS_DEBIAN_KREL=...) against its
+#                          headers in the trixie chroot (scripts/debian-kernel.sh)
+#   make check KVER=debian the VM suites under Debian's unmodified kernel with
+#                          that rfs.ko
 #   make clean
 #
 # The kernel build system does the real work for the module (see Kbuild).
@@ -22,7 +27,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all modules clean check soak demo kernel unit bench
+.PHONY: all modules clean check soak demo kernel unit bench debian-module
 
 all: modules
 
@@ -56,6 +61,9 @@ demo:
 MODE ?= quick
 bench:
 	scripts/bench.sh -m $(MODE) $(BENCH_FLAGS)
+
+debian-module:
+	scripts/debian-kernel.sh module
 
 FLAVOR ?= debug
 kernel:
