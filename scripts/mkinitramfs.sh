@@ -6,7 +6,12 @@
 #   (Rust crates; each binary at /tests/tools/NAME), and the Debian binaries
 #   of the stress suite (fio, stress-ng, dbench) with their libraries.
 #
-#   scripts/mkinitramfs.sh [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz
+#   scripts/mkinitramfs.sh [-k KDIR] [-m MODULE.ko|none] [-M LIST] -o OUT.cpio.gz
+#
+# LIST (for a distribution kernel, whose drivers and filesystems are modules):
+# a file naming kernel modules (.ko, .ko.xz, .ko.zst), one path a line, in the
+# order they must be loaded; they go uncompressed to /lib/modules/preload/ and
+# their names to /lib/modules/preload.list, and /init loads them first.
 #
 # KDIR only provides usr/gen_init_cpio (which writes root-owned entries and
 # /dev/console without needing root); without it, the tool is compiled from the
@@ -17,16 +22,19 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
-kdir='' module='' out=''
-while getopts k:m:o: opt; do
+usage="usage: $0 [-k KDIR] [-m MODULE.ko|none] [-M LIST] -o OUT.cpio.gz"
+kdir='' module='' out='' preload=''
+while getopts k:m:M:o: opt; do
 	case $opt in
 	k) kdir=$OPTARG ;;
 	m) module=$OPTARG ;;
+	M) preload=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) die "usage: $0 [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz" ;;
+	*) die "$usage" ;;
 	esac
 done
-[ -n "$out" ] || die "usage: $0 [-k KDIR] [-m MODULE.ko|none] -o OUT.cpio.gz"
+[ -n "$out" ] || die "$usage"
+[ -z "$preload" ] || [ -f "$preload" ] || die "no module list $preload"
 [ -n "$module" ] || module=$rfs_top/rfs.ko
 
 busybox=$(command -v busybox) || die "busybox not found (run scripts/setup.sh)"
@@ -126,7 +134,26 @@ for m in "${host_missing[@]}"; do
 done >"$missing_list"
 
 list=$(mktemp)
-trap 'rm -f "$list" "$missing_list"' EXIT
+premods=$(mktemp -d)
+trap 'rm -rf "$list" "$missing_list" "$premods"' EXIT
+
+# The modules to load first (-M), uncompressed (busybox insmod reads plain
+# .ko files), and their load order.
+if [ -n "$preload" ]; then
+	while IFS= read -r ko; do
+		[ -n "$ko" ] || continue
+		name=$(basename "$ko")
+		case $name in
+		*.ko.xz) xz -dc "$ko" >"$premods/${name%.xz}" ;;
+		*.ko.zst) zstd -qdc "$ko" >"$premods/${name%.zst}" ;;
+		*.ko.gz) gzip -dc "$ko" >"$premods/${name%.gz}" ;;
+		*.ko) cp "$ko" "$premods/$name" ;;
+		*) die "$preload: $ko is not a kernel module" ;;
+		esac
+		basename "${name%.ko*}.ko" >>"$premods/preload.list"
+	done <"$preload"
+	log "$(wc -l <"$premods/preload.list") kernel modules to load first (from $preload)"
+fi
 {
 	for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /tmp /scratch /mnt /root /etc /run \
 		/var /var/tmp /tests /tests/tools /lib /lib/modules; do
@@ -185,6 +212,14 @@ trap 'rm -f "$list" "$missing_list"' EXIT
 		echo "file $f ${host_files[$f]} 0755 0 0"
 	done
 	echo "file /etc/rfs-host-tools.missing $missing_list 0644 0 0"
+
+	if [ -f "$premods/preload.list" ]; then
+		echo "dir /lib/modules/preload 0755 0 0"
+		echo "file /lib/modules/preload.list $premods/preload.list 0644 0 0"
+		while IFS= read -r name; do
+			echo "file /lib/modules/preload/$name $premods/$name 0644 0 0"
+		done <"$premods/preload.list"
+	fi
 } >"$list"
 
 mkdir -p "$(dirname "$out")"

@@ -5,7 +5,8 @@
 #                 [-s SUITE,SUITE] [-t SECS] [-T SUITE_SECS] [-c] [-b] [-S]
 #                 [-a 'EXTRA KERNEL ARGS'] [-D DISK] [-r] [-K SECS]
 #
-#   -k  kernel build dir (default: the debug test kernel, scripts/build-kernel.sh)
+#   -k  kernel build dir (default: the debug test kernel, scripts/build-kernel.sh),
+#       or a directory with a vmlinuz (scripts/debian-kernel.sh kernel)
 #   -i  initramfs (default: OUTDIR/initramfs-debug.cpio.gz, scripts/mkinitramfs.sh)
 #   -o  where logs and the scratch disk go (default: ./out)
 #   -m  what the guest's /init does (rfs.mode=): check, crash, demo or shell
@@ -60,6 +61,8 @@ case $mode in check | crash | demo | shell) ;; *) die "unknown mode '$mode' (che
 [ -n "$kdir" ] || kdir=$(rfs_kdir debug)
 [ -n "$initrd" ] || initrd=$outdir/initramfs-debug.cpio.gz
 bzimage=$kdir/arch/x86/boot/bzImage
+# A distribution's kernel (scripts/debian-kernel.sh kernel): KDIR/vmlinuz.
+[ -f "$bzimage" ] || [ ! -f "$kdir/vmlinuz" ] || bzimage=$kdir/vmlinuz
 [ -f "$bzimage" ] || die "no kernel at $bzimage (scripts/build-kernel.sh debug)"
 [ -f "$initrd" ] || die "no initramfs at $initrd (scripts/mkinitramfs.sh)"
 
