@@ -22,7 +22,12 @@
 # RFS_SOAK=1 (suites that have one run their long soak mode; `make soak`),
 # RFS_CONSOLE=1 (show the kernel console while the VM runs),
 # RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself),
-# RFS_KVER=7.3 (the Linux 7.3 test kernel instead of 6.12; `make check KVER=7.3`).
+# RFS_KVER=7.3 (the Linux 7.3 test kernel instead of 6.12; `make check KVER=7.3`),
+# RFS_KVER=debian (Debian's unmodified kernel, RFS_DEBIAN_KREL, default
+# 7.3.4+deb13-amd64, with rfs.ko built against its headers and its driver and
+# filesystem modules in the initramfs: scripts/debian-kernel.sh;
+# `make check KVER=debian`), RFS_MODULE_KO=PATH (load this rfs.ko, built
+# elsewhere for that kernel, instead of building one).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -99,16 +104,33 @@ done
 log "setup"
 "$rfs_top/scripts/setup.sh" >"$out/setup.log" 2>&1 || hard_fail "scripts/setup.sh" "$out/setup.log"
 
-log "debug kernel (scripts/build-kernel.sh debug $RFS_KVER)"
-kdir=$(rfs_lock "$RFS_CACHE/.kernel-build.lock"
-	"$rfs_top/scripts/build-kernel.sh" debug "$RFS_KVER" 2>"$out/kernel-build.log") ||
-	hard_fail "build the debug kernel" "$out/kernel-build.log"
+if [ "$RFS_KVER" = debian ]; then
+	log "Debian's kernel (scripts/debian-kernel.sh kernel)"
+	kdir=$("$rfs_top/scripts/debian-kernel.sh" kernel 2>"$out/kernel-build.log") ||
+		hard_fail "get Debian's kernel" "$out/kernel-build.log"
+else
+	log "debug kernel (scripts/build-kernel.sh debug $RFS_KVER)"
+	kdir=$(rfs_lock "$RFS_CACHE/.kernel-build.lock"
+		"$rfs_top/scripts/build-kernel.sh" debug "$RFS_KVER" 2>"$out/kernel-build.log") ||
+		hard_fail "build the debug kernel" "$out/kernel-build.log"
+fi
 log "kernel: $kdir"
 
 module="$rfs_top/rfs.ko"
 if [ "${RFS_SKIP_MODULE:-0}" = 1 ]; then
 	log "RFS_SKIP_MODULE=1: not building nor loading rfs.ko"
 	module=none
+elif [ -n "${RFS_MODULE_KO:-}" ]; then
+	log "RFS_MODULE_KO: loading $RFS_MODULE_KO (not built here)"
+	[ -f "$RFS_MODULE_KO" ] || hard_fail "RFS_MODULE_KO: no $RFS_MODULE_KO"
+	module=$RFS_MODULE_KO
+elif [ "$RFS_KVER" = debian ]; then
+	log "module (scripts/debian-kernel.sh module)"
+	module=$("$rfs_top/scripts/debian-kernel.sh" module 2>"$out/module-build.log") || {
+		echo "# module build output (out/module-build.log, out/module-debian-*.log):"
+		diag_file "$out/module-build.log" 200
+		hard_fail "build rfs.ko for Debian's kernel (scripts/debian-kernel.sh module)"
+	}
 elif [ "$RFS_KVER" != 6.12 ]; then
 	# Another kernel: built in its own copy with that kernel's toolchain.
 	log "module (scripts/build-module.sh $RFS_KVER debug)"
@@ -162,9 +184,18 @@ fi
 log "initramfs"
 initrd=$out/initramfs-debug.cpio.gz
 # The 6.12 kernel's gen_init_cpio runs on the host; others were built in a
-# chroot, so mkinitramfs.sh compiles its own.
+# chroot, so mkinitramfs.sh compiles its own (Debian's kernel directory has
+# one compiled on the host).
 kargs=()
 [ "$RFS_KVER" != 6.12 ] || kargs=(-k "$kdir")
+if [ "$RFS_KVER" = debian ]; then
+	# Debian's kernel has the scratch disk's driver and most filesystems as
+	# modules: these and what they need go into the initramfs, loaded first.
+	initrd=$out/initramfs-debian.cpio.gz
+	"$rfs_top/scripts/debian-kernel.sh" modules >"$out/debian-modules.list" \
+		2>"$out/initramfs.log" || hard_fail "list Debian's kernel modules" "$out/initramfs.log"
+	kargs=(-k "$kdir" -M "$out/debian-modules.list")
+fi
 "$rfs_top/scripts/mkinitramfs.sh" "${kargs[@]}" -m "$module" -o "$initrd" 2>"$out/initramfs.log" ||
 	hard_fail "build the initramfs" "$out/initramfs.log"
 grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
