@@ -20,7 +20,11 @@
 #
 # Runs where the headers are installed: in the trixie chroot for
 # scripts/debian-kernel.sh, on Debian 13 itself as the PRE_BUILD step of
-# dkms.conf. The crates' metadata is only usable by the rustc that made it, and
+# dkms.conf. Does nothing when the headers already have the metadata of this
+# key (kernel release, Debian version, toolchain, .config; stamp
+# HEADERS/rust/.rfs-rust-metadata). The files it adds to the headers are not
+# the package's: `apt purge linux-headers-KREL` leaves them (and the
+# directory) behind. The crates' metadata is only usable by the rustc that made it, and
 # the symbol names of the kernel's Rust exports embed a hash of rustc's version
 # string, so rustc and bindgen must print exactly the versions in the headers'
 # .config (CONFIG_RUSTC_VERSION_TEXT, CONFIG_BINDGEN_VERSION_TEXT): for
@@ -76,6 +80,13 @@ mkdir -p "$work"
 rfs_lock "$work/.lock"
 key=$(printf '%s\n' "$krel" "$debver" "$have_rustc" "$have_bindgen" "$cc" | cat - "$config" | sha256sum | cut -c1-16)
 overlay=$work/overlay
+# Already done for these headers (a second DKMS build, another module).
+stamp=$hdir/rust/.rfs-rust-metadata
+if [ "$(cat "$stamp" 2>/dev/null)" = "$key" ] && [ -f "$hdir/rust/libkernel.rmeta" ] &&
+	[ -f "$hdir/scripts/target.json" ]; then
+	log "Rust metadata for $krel already in $hdir"
+	exit 0
+fi
 
 if [ "$(cat "$work/.rfs-ready" 2>/dev/null)" != "$key" ]; then
 	rm -f "$work/.rfs-ready"
@@ -137,4 +148,5 @@ mkdir -p "$hdir/rust/kernel"
 cp "$overlay"/rust/*.rmeta "$overlay"/rust/*.so "$hdir/rust/"
 cp "$overlay"/rust/kernel/*.rs "$hdir/rust/kernel/"
 cp "$overlay/scripts/target.json" "$hdir/scripts/"
+echo "$key" >"$stamp"
 log "Rust metadata for $krel installed in $hdir (from $overlay)"
