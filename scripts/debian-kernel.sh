@@ -17,6 +17,10 @@
 #     (vmlinuz, usr/lib/modules/KREL with modules.dep, usr/gen_init_cpio for
 #     scripts/mkinitramfs.sh -k) and prints that directory: a kernel directory
 #     for scripts/vm.sh -k.
+#   scripts/debian-kernel.sh dkms
+#     tests dkms.conf in the chroot: installs dkms and linux-source-X.Y there,
+#     removes the Rust metadata from the headers (a fresh Debian 13), then
+#     dkms add, build and install rfs for KREL; prints the installed module.
 #   scripts/debian-kernel.sh modules [MODULE...]
 #     prints the files (.ko.xz) of these Debian modules (default: the test
 #     VM's, RFS_DEBIAN_MODULES) and of the modules they need, in load order
@@ -87,18 +91,27 @@ source_for_prep() {
 	echo "$ddir/linux-source-$series.tar.xz"
 }
 
+# chroot_install PKG...: install PKG=$debver... in the trixie chroot (only
+# there) unless they are installed.
+chroot_install() {
+	local pkg want=()
+	for pkg in "$@"; do
+		# shellcheck disable=SC2016 # dpkg-query's format, not shell
+		[ "$(rfs_trixie_run dpkg-query -W -f '${Status} ${Version}' "$pkg" 2>/dev/null)" = \
+			"install ok installed $debver" ] || want+=("$pkg=$debver")
+	done
+	[ ${#want[@]} != 0 ] || return 0
+	log "installing ${want[*]} in the trixie chroot"
+	rfs_trixie_run -- apt-get install -y -q --no-install-recommends "${want[@]}" \
+		>"$RFS_CACHE/debian-apt.log" 2>&1 || {
+		tail -n 20 "$RFS_CACHE/debian-apt.log" >&2
+		die "installing ${want[*]} in the chroot failed ($RFS_CACHE/debian-apt.log)"
+	}
+}
+
 build_module() {
 	local hdir=/usr/src/linux-headers-$krel src build logf start vermagic undef missing
-	# shellcheck disable=SC2016 # dpkg-query's format, not shell
-	if [ "$(rfs_trixie_run dpkg-query -W -f '${Status} ${Version}' "linux-headers-$krel" 2>/dev/null)" != \
-		"install ok installed $debver" ]; then
-		log "installing linux-headers-$krel $debver in the trixie chroot"
-		rfs_trixie_run -- apt-get install -y -q --no-install-recommends "linux-headers-$krel=$debver" \
-			>"$RFS_CACHE/debian-apt.log" 2>&1 || {
-			tail -n 20 "$RFS_CACHE/debian-apt.log" >&2
-			die "installing linux-headers-$krel failed ($RFS_CACHE/debian-apt.log)"
-		}
-	fi
+	chroot_install "linux-headers-$krel"
 
 	src=$(source_for_prep)
 	rfs_trixie_run -b "$RFS_CACHE" -b "$rfs_top" -b "$src" -- \
@@ -168,7 +181,52 @@ unpack_kernel() {
 	echo "$img"
 }
 
+# The DKMS test: dkms.conf used as on Debian 13, in the chroot against the
+# headers installed there, starting from headers without the Rust metadata
+# (PRE_BUILD must make or restore it from linux-source-X.Y).
+dkms_test() {
+	local ver usrc hdir=/usr/src/linux-headers-$krel ko vermagic start
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$rfs_top/dkms.conf")
+	[ -n "$ver" ] || die "no PACKAGE_VERSION in dkms.conf"
+	chroot_install "linux-headers-$krel" "linux-source-$series"
+	if ! rfs_trixie_run dpkg-query -W dkms >/dev/null 2>&1; then
+		log "installing dkms in the trixie chroot"
+		rfs_trixie_run -- apt-get install -y -q --no-install-recommends dkms >"$RFS_CACHE/debian-apt.log" 2>&1 || {
+			tail -n 20 "$RFS_CACHE/debian-apt.log" >&2
+			die "installing dkms in the chroot failed ($RFS_CACHE/debian-apt.log)"
+		}
+	fi
+	# shellcheck disable=SC2016 # expanded by the chroot's sh
+	rfs_trixie_run -- sh -c 'dkms remove "rfs/$1" --all >/dev/null 2>&1 || true' sh "$ver"
+	rm -rf "$troot$hdir/rust" "$troot$hdir/scripts/target.json"
+	usrc=$troot/usr/src/rfs-$ver
+	rm -rf "$usrc"
+	mkdir -p "$usrc"
+	rfs_copy_sources "$usrc"
+	start=$SECONDS
+	log "dkms add, build, install rfs/$ver for $krel in the trixie chroot"
+	# shellcheck disable=SC2016 # expanded by the chroot's sh
+	rfs_trixie_run -- sh -exc '
+		dkms add "rfs/$1"
+		dkms build "rfs/$1" -k "$2"
+		dkms install "rfs/$1" -k "$2"
+		dkms status rfs
+	' sh "$ver" "$krel" >"$rfs_top/out/dkms-$krel.log" 2>&1 || {
+		tail -n 40 "$rfs_top/out/dkms-$krel.log" >&2
+		tail -n 40 "$troot/var/lib/dkms/rfs/$ver/build/make.log" >&2 2>/dev/null || true
+		die "dkms failed after $((SECONDS - start)) s ($rfs_top/out/dkms-$krel.log)"
+	}
+	ko=$(cd "$troot" && find "lib/modules/$krel/updates" -name 'rfs.ko*' | head -n 1)
+	[ -n "$ko" ] || die "dkms install put no rfs.ko under /lib/modules/$krel/updates"
+	vermagic=$(rfs_trixie_run -- modinfo -F vermagic "/$ko")
+	log "dkms: /$ko in the chroot, vermagic $vermagic, $((SECONDS - start)) s ($rfs_top/out/dkms-$krel.log)"
+	echo "$troot/$ko"
+}
+
 case $what in
+dkms)
+	dkms_test
+	;;
 module)
 	build_module
 	;;
@@ -184,6 +242,6 @@ modules)
 		awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
 	;;
 *)
-	die "usage: $0 [module | kernel | modules [MODULE...]]"
+	die "usage: $0 [module | kernel | modules [MODULE...] | dkms]"
 	;;
 esac
