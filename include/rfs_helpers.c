@@ -5,6 +5,8 @@
  *
  * Logic does not belong here: each function only forwards to the VFS.
  */
+#include <linux/security.h>
+#include <linux/backing-file.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/uaccess.h>
@@ -15,8 +17,6 @@ struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
 void rfs_path_get(const struct path *path) { path_get(path); }
 const struct cred *rfs_get_cred(const struct cred *cred) { return get_cred(cred); }
 void rfs_put_cred(const struct cred *cred) { put_cred(cred); }
-struct file *rfs_get_file(struct file *file) { return get_file(file); }
-long rfs_file_count(struct file *file) { return file_count(file); }
 
 void rfs_rcu_read_lock(void) { rcu_read_lock(); }
 void rfs_rcu_read_unlock(void) { rcu_read_unlock(); }
@@ -226,16 +226,62 @@ bool rfs_is_rfs_inode(const struct inode *inode, const struct super_operations *
 	return inode && inode->i_sb->s_op == sop;
 }
 
-/* A copy of the current credentials with @caller's fsuid and fsgid. */
-const struct cred *rfs_creds_for_create(const struct cred *caller)
+/*
+ * Credentials to create the union object @dentry (type and permissions
+ * @mode) in a branch on behalf of @caller: a copy of the current (the
+ * mounter's) credentials with @caller's fsuid and fsgid, which the LSM may
+ * change so that the object gets the label @caller would give it
+ * (security_dentry_create_files_as, as ovl_setup_cred_for_create). No hook
+ * for a hard link (@dentry NULL): it creates no object. 0 and *@out, or a
+ * negative errno.
+ */
+int rfs_creds_for_create(const struct cred *caller, struct dentry *dentry, umode_t mode,
+			 const struct cred **out)
 {
 	struct cred *new = prepare_creds();
+	int err;
 
 	if (!new)
-		return NULL;
+		return -ENOMEM;
 	new->fsuid = caller->fsuid;
 	new->fsgid = caller->fsgid;
-	return new;
+	if (dentry) {
+		err = security_dentry_create_files_as(dentry, mode, &dentry->d_name, caller, new);
+		if (err) {
+			put_cred(new);
+			return err;
+		}
+	}
+	*out = new;
+	return 0;
+}
+
+/*
+ * The credentials the LSM wants a copy-up of union object @dentry to run
+ * with (security_inode_copy_up, as ovl_prep_cu_creds): *@out is a new
+ * reference, or NULL when the mounter's serve. 0 or a negative errno.
+ */
+int rfs_copy_up_creds(struct dentry *dentry, const struct cred **out)
+{
+	struct cred *new = NULL;
+	int err = security_inode_copy_up(dentry, &new);
+
+	if (err < 0)
+		return err;
+	*out = new;
+	return 0;
+}
+
+/*
+ * Whether copy-up copies xattr @name of branch object @src: 0 or
+ * -EOPNOTSUPP (no LSM has a say) to copy it, -ECANCELED to leave it out
+ * (an LSM's own label, which it sets on the copy itself), another negative
+ * errno to fail the copy-up (security_inode_copy_up_xattr, as
+ * ovl_copy_xattr).
+ */
+int rfs_copy_up_xattr_allowed(struct dentry *src, const char *name)
+{
+	return security_inode_copy_up_xattr(src, name);
 }
 
 /* The RWF_* flags that carry a write's kiocb flags over to the branch file;
@@ -535,22 +581,70 @@ void rfs_inode_allow_odirect(struct inode *inode)
 
 /*
  * Before I/O through union file @file: make its branch file @real follow
- * an O_DIRECT set or cleared on @file since the open (fcntl F_SETFL);
- * -EINVAL if @real cannot do direct I/O (overlayfs: ovl_change_flags).
+ * the O_APPEND, O_NONBLOCK and O_DIRECT that fcntl(F_SETFL) set or cleared
+ * on @file since the open (the branch file was opened with @file's flags
+ * of then): a write through a branch file still opened O_APPEND would
+ * append although the caller cleared it. -EINVAL if @real cannot do direct
+ * I/O, -EPERM if its inode is append-only and O_APPEND would go (overlayfs:
+ * ovl_change_flags with OVL_SETFL_MASK).
  */
-int rfs_file_sync_direct(struct file *file, struct file *real)
+#define RFS_SETFL_MASK (O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT)
+int rfs_file_sync_flags(struct file *file, struct file *real)
 {
-	unsigned int want = READ_ONCE(file->f_flags) & O_DIRECT;
+	unsigned int want = READ_ONCE(file->f_flags) & RFS_SETFL_MASK;
+	unsigned int have = READ_ONCE(real->f_flags) & RFS_SETFL_MASK;
 
-	if ((READ_ONCE(real->f_flags) & O_DIRECT) == want)
+	if (have == want)
 		return 0;
-	if (want && !(real->f_mode & FMODE_CAN_ODIRECT))
+	if (((have ^ want) & O_APPEND) && IS_APPEND(file_inode(real)))
+		return -EPERM;
+	if ((want & O_DIRECT) && !(real->f_mode & FMODE_CAN_ODIRECT))
 		return -EINVAL;
 	spin_lock(&real->f_lock);
-	real->f_flags = (real->f_flags & ~O_DIRECT) | want;
+	real->f_flags = (real->f_flags & ~RFS_SETFL_MASK) | want;
 	real->f_iocb_flags = iocb_flags(real);
 	spin_unlock(&real->f_lock);
 	return 0;
+}
+
+/* Whether the current credentials may read @len bytes at @pos of @file
+ * (rw_verify_area: the LSM's file_permission, leases, locks); for the
+ * source of a copy between two unions, checked as the source's mounter
+ * (ovl_copyfile). */
+int rfs_verify_read(struct file *file, loff_t pos, size_t len)
+{
+	return rw_verify_area(READ, file, &pos, len);
+}
+
+/*
+ * The branch file of union file @user: a *backing file* (FMODE_BACKING)
+ * opened on @real_path with @cred, whose user path is @user's, so that
+ * /proc/PID/maps and the LSMs see the union path of a mapping (overlayfs:
+ * ovl_open_realfile).
+ */
+struct file *rfs_backing_file_open(const struct file *user, int flags,
+				   const struct path *real_path, const struct cred *cred)
+{
+	return backing_file_open(user, flags, real_path, cred);
+}
+
+/*
+ * Whether @real, the branch file of union file @user, may be mapped into
+ * @vma (security_mmap_backing_file, as backing_file_mmap; after the
+ * security_mmap_file check of @user the VFS made). The hook is for backing
+ * files only: others pass.
+ */
+int rfs_mmap_backing_check(struct vm_area_struct *vma, struct file *real, struct file *user)
+{
+	if (!(real->f_mode & FMODE_BACKING))
+		return 0;
+	return security_mmap_backing_file(vma, real, user);
+}
+
+/* Whether a memory mapping maps @inode's pages. */
+bool rfs_inode_mapped(struct inode *inode)
+{
+	return mapping_mapped(inode->i_mapping);
 }
 
 /* Whether setting an access ACL on @inode must clear its setgid bit first:

@@ -151,8 +151,6 @@ struct dentry *rfs_dget(struct dentry *dentry);
 void rfs_path_get(const struct path *path);
 const struct cred *rfs_get_cred(const struct cred *cred);
 void rfs_put_cred(const struct cred *cred);
-struct file *rfs_get_file(struct file *file);
-long rfs_file_count(struct file *file);
 
 /* RCU-walk (src/vfs/rcu.rs). */
 void rfs_rcu_read_lock(void);
@@ -235,7 +233,10 @@ void rfs_iattr_from_inode(struct iattr *attr, const struct inode *src, unsigned 
 void rfs_do_delayed_call(struct delayed_call *call);
 int rfs_dentry_name_copy(struct dentry *dentry, char *buf, int size);
 bool rfs_is_rfs_inode(const struct inode *inode, const struct super_operations *sop);
-const struct cred *rfs_creds_for_create(const struct cred *caller);
+int rfs_creds_for_create(const struct cred *caller, struct dentry *dentry, umode_t mode,
+			 const struct cred **out);
+int rfs_copy_up_creds(struct dentry *dentry, const struct cred **out);
+int rfs_copy_up_xattr_allowed(struct dentry *src, const char *name);
 int rfs_kiocb_write_flags(const struct kiocb *iocb);
 void rfs_inode_set_lock_class(struct inode *inode);
 void rfs_posix_acl_release(struct posix_acl *acl);
@@ -269,7 +270,12 @@ bool rfs_sb_has_encoding(struct super_block *sb);
 bool rfs_aufs_compat(void);
 int rfs_aufs_sysfs_link(struct kobject *rfs);
 void rfs_aufs_sysfs_unlink(void);
-int rfs_file_sync_direct(struct file *file, struct file *real);
+int rfs_file_sync_flags(struct file *file, struct file *real);
+int rfs_verify_read(struct file *file, loff_t pos, size_t len);
+struct file *rfs_backing_file_open(const struct file *user, int flags,
+				   const struct path *real_path, const struct cred *cred);
+int rfs_mmap_backing_check(struct vm_area_struct *vma, struct file *real, struct file *user);
+bool rfs_inode_mapped(struct inode *inode);
 int rfs_fileattr_get_real(struct dentry *real, rfs_fileattr *fa);
 int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, rfs_fileattr *fa);
 bool rfs_capable_sys_admin_noaudit(void);

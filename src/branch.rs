@@ -21,6 +21,7 @@ use core::ops::Deref;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
+use crate::vfs::dentry::Dentry;
 use crate::vfs::file::File;
 use kernel::sync::{Arc, Mutex};
 use kernel::{new_mutex, try_pin_init};
@@ -52,11 +53,12 @@ pub(crate) struct BranchRoot {
     /// racing with it fail instead of being missed.
     closing: AtomicBool,
     closing_write: AtomicBool,
-    /// The branch files of union files that were mmapped (one reference
-    /// each, see [`BranchRoot::note_mapped`]): a mapping keeps the branch
-    /// file, not the union file, so the open count alone misses them.
+    /// The branch objects of union files that were mmapped (a dentry
+    /// reference each, see [`BranchRoot::note_mapped`]): a mapping keeps
+    /// the branch file, not the union file, so the open count alone misses
+    /// them.
     #[pin]
-    mapped: Mutex<KVec<File>>,
+    mapped: Mutex<KVec<Dentry>>,
 }
 
 /// One version of a branch: its root and a permission.
@@ -234,13 +236,12 @@ impl Drop for OpenGuard {
 }
 
 impl BranchRoot {
-    /// Forgets the mapped files nobody maps any more (only our reference
-    /// is left).
-    fn prune_mapped(list: &mut KVec<File>) -> Result {
+    /// Forgets the mapped objects nothing maps any more.
+    fn prune_mapped(list: &mut KVec<Dentry>) -> Result {
         let mut kept = KVec::with_capacity(list.len(), GFP_KERNEL)?;
-        for f in core::mem::take(list) {
-            if f.count() > 1 {
-                kept.push(f, GFP_KERNEL)?;
+        for d in core::mem::take(list) {
+            if d.inode().is_some_and(|i| i.is_mapped()) {
+                kept.push(d, GFP_KERNEL)?;
             }
         }
         *list = kept;
@@ -248,12 +249,17 @@ impl BranchRoot {
     }
 
     /// Records that the branch file `f` of a union file was mmapped, so a
-    /// remount sees the branch busy for as long as a mapping keeps it.
+    /// remount sees the branch busy for as long as a mapping keeps it. The
+    /// list holds the file's dentry, not the file: the file is a backing
+    /// file that holds the union's path, and a reference to it would keep
+    /// the union mounted after the last mapping went. Any mapping of the
+    /// object counts, also one made directly in the branch.
     pub(crate) fn note_mapped(&self, f: &File) -> Result {
+        let Some(d) = f.dentry() else { return Ok(()) };
         let mut list = self.mapped.lock();
         Self::prune_mapped(&mut list)?;
-        if !list.iter().any(|m| m.same(f)) {
-            list.push(f.get(), GFP_KERNEL)?;
+        if !list.iter().any(|m| m.same(&d)) {
+            list.push(d, GFP_KERNEL)?;
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ use crate::inode::{Lower, UnionInode};
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::sysfs::Stats;
+use crate::vfs::cred::Cred;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::dir::for_each_entry;
 use crate::vfs::file::File;
@@ -37,15 +38,6 @@ use kernel::sync::Arc;
 /// branch. The reserved `.wh.` prefix hides it from the union; AUFS keeps its
 /// temporaries under the same name.
 pub(crate) const WORKDIR_NAME: &[u8] = b".wh..wh.orph";
-
-/// How much data a copy-up must bring along.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Data {
-    /// The whole file.
-    All,
-    /// Nothing: the caller truncates the file to zero anyway (O_TRUNC).
-    Empty,
-}
 
 /// Bytes spliced per step: between steps the copy checks for a fatal signal
 /// and lets others run.
@@ -186,7 +178,7 @@ fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
 
 /// Makes sure the union object of `d` has its upper: copies up `d` and,
 /// first, every ancestor that lacks one.
-pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
+pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry) -> Result {
     let sbi = sb.info();
     let w = writable(sbi)?;
     loop {
@@ -204,8 +196,7 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry, data: Data) -> Result {
             }
             let pui = union_inode_of(&parent).ok_or(EIO)?;
             if upper_in(pui, &w.rw)? {
-                let what = if cur.same(d) { data } else { Data::All };
-                copy_up_one(sb, &w, &cur, &parent, what)?;
+                copy_up_one(sb, &w, &cur, &parent)?;
                 break;
             }
             cur = parent;
@@ -250,7 +241,7 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
         return Ok(false);
     }
     // The directories above the name get their uppers first.
-    copy_up(sb, &parent, Data::All)?;
+    copy_up(sb, &parent)?;
     // Then, as copy_up_one: the object's copy-up lock, the mount's lock for
     // hard-linked files, and everything checked again under them.
     let _lock = ui.data().lock_copyup()?;
@@ -268,7 +259,7 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
 }
 
 /// Copies up the object of `d`, whose parent `parent` has an upper.
-fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, data: Data) -> Result {
+fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) -> Result {
     let sbi = sb.info();
     let (rw, work) = (&w.rw, &w.work);
     let ui = union_inode_of(d).ok_or(ENOENT)?;
@@ -307,6 +298,10 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
     let name = d.name()?;
     let _creds = sbi.cred.override_creds();
+    // An LSM may want the copy made with credentials of its choosing
+    // (security_inode_copy_up, as ovl_prep_cu_creds).
+    let cu_creds = Cred::for_copy_up(d.as_ptr())?;
+    let _cu = cu_creds.as_ref().map(|c| c.override_creds());
 
     // While we waited for the lock, the name may have been removed (the
     // union dentry is unhashed, or an unlink left its whiteout) or given an
@@ -331,10 +326,22 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
     // attribute change, not around the data copy: the copy takes the
     // filesystem's freeze protection itself, and it must not nest.
     let src_flags = inode_flags(src)?;
-    let tmp = make_temp(sbi, rw, work, src, data, src_flags)?;
+    let tmp = make_temp(sbi, rw, work, src, src_flags)?;
     // Copy-up does not change what the union shows in the parent: its
     // upper keeps its times.
     let parent_times = upper_dir.inode().ok_or(ENOENT)?.times();
+    // The copy keeps the union inode number of the original, recorded
+    // before the copy is in place (the rename keeps its inode number): a
+    // lookup of the name right after the rename must find the number, not
+    // make a new one (readdir would then show the old one). Not under the
+    // write access: the xino file may be on the same filesystem.
+    let tmp_ino = tmp.inode().map(|i| i.ino());
+    if let Some(ino) = tmp_ino {
+        if let Err(e) = sbi.alias_ino(rw.id, ino, ui.vfs().ino()) {
+            remove_temp(rw, work, &tmp);
+            return Err(e);
+        }
+    }
     let placed = WriteAccess::get(rw.root.mnt(), &rw.root).and_then(|_w| {
         finish(rw, work, upper_dir, &name, &tmp)?;
         // Best effort: the copy is in place whatever happens here.
@@ -379,8 +386,6 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
         Ok(()) => {
             if let Some(inode) = tmp.inode() {
                 ui.refresh_attr(inode);
-                // The copy keeps the union inode number of the original.
-                sbi.alias_ino(rw.id, inode.ino(), ui.vfs().ino())?;
             }
             if let Some(i) = tmp.inode() {
                 // The copy gives the union inode its data from now on.
@@ -389,7 +394,7 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
             ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
             let stats = &sbi.stats;
             Stats::add(&stats.copyups, 1);
-            if data == Data::All && !src.dentry.is_dir() {
+            if !src.dentry.is_dir() {
                 let bytes = src.dentry.inode().map_or(0, |i| i.size());
                 Stats::add(&stats.copyup_bytes, u64::try_from(bytes).unwrap_or(0));
             }
@@ -397,6 +402,9 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, da
         }
         Err(e) => {
             remove_temp(rw, work, &tmp);
+            if let Some(ino) = tmp_ino {
+                sbi.forget_ino(rw.id, ino);
+            }
             Err(e)
         }
     }
@@ -465,7 +473,7 @@ fn inode_flags(src: &Lower) -> Result<u32> {
 /// Builds the copy of `src` in the work directory: the object with its data
 /// and attributes, under a temporary name. `flags`: the inode flags of
 /// `src` (the copy gets those of `lower::flags::COPY`).
-fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data, flags: u32) -> Result<Dentry> {
+fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32) -> Result<Dentry> {
     let mnt = rw.root.mnt();
     let src_inode = src.dentry.inode().ok_or(ENOENT)?;
     let imode = src_inode.mode();
@@ -496,8 +504,7 @@ fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, data: Data, 
     };
     let filled = (|| {
         if imode & mode::S_IFMT == mode::S_IFREG {
-            let size = if data == Data::All { src_inode.size() } else { 0 };
-            copy_data(sbi, rw, src, &path::at(mnt, &tmp), size)?;
+            copy_data(sbi, rw, src, &path::at(mnt, &tmp), src_inode.size())?;
         }
         let _w = WriteAccess::get(mnt, &rw.root)?;
         copy_attrs(src, mnt, &tmp, src_inode)?;
@@ -637,14 +644,21 @@ fn copy_xattrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry) -> Result {
         if name.len() <= 1 || name.starts_with(b"system.posix_acl_") {
             continue;
         }
+        if !lower::xattr::copy_up_allowed(&src.dentry, name)? {
+            continue;
+        }
         let value = match lower::xattr::get(src.branch.root.mnt(), &src.dentry, name) {
             Ok(v) => v,
             Err(e) if e == code::enodata() || e == code::eopnotsupp() => continue,
             Err(e) => return Err(e),
         };
+        // A security label (SELinux, Smack, IMA, EVM, file capabilities)
+        // must not be lost: the copy-up fails if the writable branch
+        // refuses it (ovl_must_copy_xattr). Others it refuses are left out.
+        let must = name.starts_with(b"user.") || name.starts_with(b"security.");
         match lower::xattr::set(mnt, dst, name, &value, 0) {
             Ok(()) => {}
-            Err(e) if (e == code::eopnotsupp() || e == EPERM) && !name.starts_with(b"user.") => {}
+            Err(e) if (e == code::eopnotsupp() || e == EPERM) && !must => {}
             Err(e) => return Err(e),
         }
     }

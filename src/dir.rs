@@ -23,7 +23,7 @@
 //! New objects belong to the caller (fsuid/fsgid), created with the
 //! mounter's other credentials.
 
-use crate::copyup::{self, copy_up, exists_below, writable, Data};
+use crate::copyup::{self, copy_up, exists_below, writable};
 use crate::inode::{Lower, UnionInode};
 use crate::logic::whiteout;
 use crate::namei::{self, Resolved};
@@ -33,6 +33,7 @@ use crate::vfs::cred::Cred;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::vfs::file::File;
 use crate::vfs::fs::SuperBlock;
+use crate::vfs::inode::mode;
 use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, Source, WriteAccess};
 use crate::vfs::ops::union_inode_of;
 use crate::vfs::{path, sys};
@@ -119,9 +120,9 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let w = writable(sbi)?;
     let rw = &w.rw;
     let parent = dentry.get().parent();
-    copy_up(sb, &parent, Data::All)?;
+    copy_up(sb, &parent)?;
     if let New::Link(old) = what {
-        copy_up(sb, old, Data::All)?;
+        copy_up(sb, old)?;
     }
     // The branch work, with write access and the mounter's credentials;
     // the union inode is made after (inode numbers may be logged to the
@@ -129,7 +130,14 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let child = {
         let caller = Cred::current().ok_or(ENOMEM)?;
         let _creds = sbi.cred.override_creds();
-        let creator = Cred::for_create(&caller).ok_or(ENOMEM)?;
+        let object = match what {
+            New::File(m) => Some(mode::S_IFREG | (m & 0o7777)),
+            New::Dir(m) => Some(mode::S_IFDIR | (m & 0o7777)),
+            New::Node(m, _) => Some(m),
+            New::Symlink(_) => Some(mode::S_IFLNK | 0o777),
+            New::Link(_) => None,
+        };
+        let creator = Cred::for_create(&caller, object.map(|m| (dentry.as_ptr(), m)))?;
         let _as_caller = creator.override_creds();
         let mnt = rw.root.mnt();
         let _w = WriteAccess::get(mnt, &rw.root)?;
@@ -216,12 +224,12 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file
     let w = writable(sbi)?;
     let rw = &w.rw;
     let parent = dentry.get().parent();
-    copy_up(sb, &parent, Data::All)?;
+    copy_up(sb, &parent)?;
     let flags = crate::vfs::file::flags_of(file);
     let caller = Cred::current().ok_or(ENOMEM)?;
     let upper = {
         let _creds = sbi.cred.override_creds();
-        let creator = Cred::for_create(&caller).ok_or(ENOMEM)?;
+        let creator = Cred::for_create(&caller, Some((dentry.as_ptr(), mode::S_IFREG | (mode & 0o7777))))?;
         let _as_caller = creator.override_creds();
         let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
         let udir = upper_dir(dir)?;
@@ -273,7 +281,7 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     }
     let need_wh = exists_below(sbi, dir, name)?;
     let parent = d.parent();
-    copy_up(sb, &parent, Data::All)?;
+    copy_up(sb, &parent)?;
     // A copy-up of the victim that is under way finishes first (its upper
     // is then removed with it); one that starts later finds the whiteout
     // and gives up (copyup.rs). Overlayfs: ovl_nlink_start.
@@ -433,8 +441,8 @@ pub(crate) fn rename(
     }
     let old_wh = exists_below(sbi, odir, oname)?;
     let new_below = exists_below(sbi, ndir, nname)?;
-    copy_up(sb, &od, Data::All)?;
-    copy_up(sb, &nd.parent(), Data::All)?;
+    copy_up(sb, &od)?;
+    copy_up(sb, &nd.parent())?;
     // No copy-up of the renamed object or of the one it replaces runs
     // meanwhile (see `remove`); a copy-up of the replaced one that waited
     // finds the name taken and gives up (copyup.rs).

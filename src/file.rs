@@ -9,10 +9,10 @@
 //! file). Mappings made before stay on the lower file in both.
 
 use crate::branch::OpenGuard;
-use crate::copyup::{copy_up, Data};
+use crate::copyup::copy_up;
 use crate::inode::UnionInode;
 use crate::vfs::dentry::Dentry;
-use crate::vfs::file::File;
+use crate::vfs::file::{File, UserFile};
 use crate::vfs::fs::SuperBlock;
 use crate::vfs::once::SetOnce;
 use crate::vfs::sys;
@@ -35,6 +35,8 @@ pub(crate) struct RegFile {
     /// For a file opened on a lower file: the copy, opened when the union
     /// file is used after the object was copied up (see [`RegFile::current`]).
     copy: SetOnce<Copy>,
+    /// The union file itself: its branch files are backing files of it.
+    user: UserFile,
 }
 
 /// The upper file a union file opened on a lower one switched to.
@@ -62,8 +64,8 @@ impl RegFile {
         let sbi = sb.info();
         let open = OpenGuard::new(&upper.branch, false)?;
         // Without O_DIRECT: the union file's O_DIRECT as it is now is
-        // carried over before each read (ops.rs direct_io_check).
-        let file = File::open(&upper.path(), self.flags & !sys::O_DIRECT, &sbi.cred)?;
+        // carried over before each read (ops.rs sync_flags).
+        let file = File::open_backing(self.user, &upper.path(), self.flags & !sys::O_DIRECT, &sbi.cred)?;
         // A thread that raced us keeps its copy; ours is dropped.
         self.copy.set(Copy { file, open })?;
         self.copy.get().map(|c| &c.file).ok_or(EIO)
@@ -107,8 +109,9 @@ fn writes(flags: u32) -> bool {
     flags & sys::O_ACCMODE != sys::O_RDONLY || flags & sys::O_TRUNC != 0
 }
 
-/// `open` of the union file of `dentry`, with open flags `flags`.
-pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32) -> Result<RegFile> {
+/// `open` of the union file `user` of `dentry`, with open flags `flags`.
+/// Its branch file is a backing file of it (overlayfs: ovl_open_realfile).
+pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32, user: UserFile) -> Result<RegFile> {
     let sbi = sb.info();
     if flags & sys::O_DIRECT != 0 && sbi.nodio.load(core::sync::atomic::Ordering::Relaxed) {
         // `nodio`: AUFS's default, where O_DIRECT opens fail.
@@ -121,7 +124,7 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
         // O_RDONLY|O_TRUNC, an LSM's truncate hook): the union must then
         // still show the data. (overlayfs copies up empty here, and loses
         // the data in that case.)
-        copy_up(sb, dentry, Data::All)?;
+        copy_up(sb, dentry)?;
     }
     let ui_view = ui.data().view();
     let top = ui_view.top()?;
@@ -142,12 +145,12 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
     }
     let is_upper = ui_view.upper().is_some_and(|u| u.dentry.same(&top.dentry));
     let real = if is_upper {
-        File::open(&top.path(), real_flags, &sbi.cred)?
+        File::open_backing(user, &top.path(), real_flags, &sbi.cred)?
     } else {
         // A lower file (opened for reading only): its atime stays.
-        File::open_lower(&top.path(), real_flags, &sbi.cred)?
+        File::open_backing_lower(user, &top.path(), real_flags, &sbi.cred)?
     };
-    Ok(RegFile { real, open, flags: real_flags, on_upper: is_upper, copy: SetOnce::new() })
+    Ok(RegFile { real, open, flags: real_flags, on_upper: is_upper, copy: SetOnce::new(), user })
 }
 
 /// After a successful mmap of `rf` through its branch file `f`: the mapping

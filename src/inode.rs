@@ -25,7 +25,7 @@ use kernel::sync::Arc;
 use crate::super_::SbInfo;
 use crate::vfs::inode::Releasable;
 use crate::vfs::rcu::{RcuMember, RcuPtr, RcuSlot, RcuWalk, Retired};
-use crate::copyup::{copy_up, Data};
+use crate::copyup::copy_up;
 use crate::vfs::lower::{acl, xattr, Attr, WriteAccess};
 use crate::vfs::ops::union_inode_of;
 use crate::vfs::once::SetOnce;
@@ -514,12 +514,13 @@ pub(crate) fn link_source(ui: &UnionInode) -> Result<Dentry> {
     Ok(ui.data().view().top()?.dentry.clone())
 }
 
-/// setattr (chmod, chown, utimes, truncate): copies the object up (without
-/// data when it is truncated to zero) and changes the upper. The caller's
-/// right to make the change was checked on the union inode (setattr_prepare).
+/// setattr (chmod, chown, utimes, truncate): copies the object up, with its
+/// data also for a truncation to zero (the change below may still fail, and
+/// the union must then show the file as it was, as ovl_setattr), and changes
+/// the upper. The caller's right to make the change was checked on the union
+/// inode (setattr_prepare).
 pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
-    let data = if attr.size() == Some(0) { Data::Empty } else { Data::All };
-    copy_up(sb, &d, data)?;
+    copy_up(sb, &d)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
@@ -553,7 +554,7 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
         let _creds = sb.info().cred.override_creds();
         xattr::get(top.branch.root.mnt(), &top.dentry, name)?;
     }
-    copy_up(sb, &d, Data::All)?;
+    copy_up(sb, &d)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
@@ -580,6 +581,12 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
 /// # Safety
 /// `fa` must be the live fileattr of the caller's fileattr_set.
 pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::rfs_fileattr) -> Result {
+    // The owner check again, on the refreshed inode (see `set_acl`).
+    let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    refresh(ui);
+    if !ui.vfs().owner_or_capable() {
+        return Err(EPERM);
+    }
     change_upper(sb, &d, |mnt, upper| {
         // SAFETY: `upper` is a referenced positive branch object on `mnt`;
         // `fa` is live (caller).
@@ -592,7 +599,7 @@ pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::r
 /// mount `mnt`) with the mounter's credentials and write access to the
 /// branch; the union inode then mirrors the upper.
 fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(*mut sys::vfsmount, &Dentry) -> Result) -> Result {
-    copy_up(sb, d, Data::All)?;
+    copy_up(sb, d)?;
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
@@ -627,6 +634,12 @@ pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<
 pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut sys::posix_acl) -> Result {
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
     refresh(ui);
+    // The VFS checked the owner on the union inode as it was (no
+    // permission() refreshed it first): a chown made directly in the
+    // branch since must count (`D5`).
+    if !ui.vfs().owner_or_capable() {
+        return Err(EPERM);
+    }
     if a.is_null() {
         // Removing an ACL that is not there fails without a copy-up.
         let ui_view = ui.data().view();

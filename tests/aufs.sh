@@ -101,6 +101,18 @@ t_eq "O_DIRECT added by fcntl(F_SETFL) reaches the branch file (misaligned read 
 dd if="$T/want" bs=4096 count=1 2>/dev/null >"$T/want4k"
 t_ok "an aligned read after fcntl(F_SETFL, O_DIRECT) works" sh -c "rfsprobe direct-read '$M/l1' 4096 4096 setfl | cmp - '$T/want4k'"
 
+# O_APPEND cleared (set) by fcntl(F_SETFL) after the open: pwrite(2) at 0
+# overwrites (appends), as natively (overlayfs: ovl_change_flags).
+for mode in noappend append; do
+	printf 'abcdef' >"$B0/fl-$mode"
+	printf 'abcdef' >"$T/native/fl-$mode"
+	rfsprobe setfl-write "$T/native/fl-$mode" $mode XY 0
+	t_ok "fcntl(F_SETFL) $mode after the open: pwrite at 0 does what it does natively ($(cat "$T/native/fl-$mode"))" \
+		rfsprobe setfl-write "$M/fl-$mode" $mode XY 0
+	t_eq "... the file holds the same bytes" "$(cat "$T/native/fl-$mode")" "$(cat "$M/fl-$mode")"
+done
+rm -f "$M/fl-noappend" "$M/fl-append"
+
 # --- nodio ---------------------------------------------------------------------------
 t_ok "remount,nodio" mount -o remount,nodio "$M"
 t_eq "/proc/mounts shows nodio" "nodio" "$(mount_opts "$M" | tr , '\n' | grep -x nodio)"

@@ -392,6 +392,27 @@ stat "$M/lowned" >/dev/null
 chown 0:0 "$B1/lowned"
 t_errno "... also for a lower file (no copy-up)" EPERM rfsprobe --uid $RFS_UID chmod "$M/lowned" 4777
 t_eq "... which stays in its branch" none "$(fsize "$B0/lowned")"
+# The VFS checks the owner of setfacl and chattr on the union inode before
+# rfs is called, without a permission() that refreshes it first: rfs checks
+# again on the refreshed inode.
+for f in aowned fowned; do
+	echo owned >"$B0/$f"
+	chown $RFS_UID:$RFS_UID "$B0/$f"
+	chmod 0644 "$B0/$f"
+	stat "$M/$f" >/dev/null
+	chown 0:0 "$B0/$f"
+done
+: >"$T/acl-probe"
+if rfsprobe setacl "$T/acl-probe" access u::rw-,g::r--,o::--- >/dev/null 2>&1; then
+	t_errno "... the former owner's setfacl is EPERM" EPERM \
+		rfsprobe --uid $RFS_UID setacl "$M/aowned" access u::rw-,g::r--,o::rw-
+	t_eq "... its mode and ACL are unchanged" "644 ENODATA" \
+		"$(stat -c %a "$B0/aowned") $(rfsprobe getacl "$B0/aowned" access 2>&1 | grep -o ENODATA)"
+else
+	t_skip "setfacl after a direct chown" "the scratch filesystem takes no POSIX ACLs"
+fi
+t_errno "... the former owner's chattr +A is EPERM" EPERM rfsprobe --uid $RFS_UID chattr "$M/fowned" +A
+t_eq "... the flags are unchanged" - "$(rfsprobe lsattr "$B0/fowned")"
 
 # --- 9. whiteout/opaque changes never show a deleted tree -------------------------
 # mkdir over a whiteout and rename over an emptied directory pass through
@@ -546,6 +567,36 @@ while [ $i -lt 20 ]; do
 	i=$((i + 1))
 done
 t_eq "20 lazy umounts with walkers inside (KASAN watches the frees)" 20 "$i"
+
+# --- 8. d_real: a uprobe placed through a union path -----------------------------
+# A program run from the union executes a mapping of its branch file; a
+# uprobe placed by the union path must be attached to that file (d_real, as
+# overlayfs), or it never fires. Needs CONFIG_UPROBE_EVENTS (Debian's
+# kernel has it; the test kernels do not).
+TR=/sys/kernel/tracing
+[ -d "$TR/events" ] || mount -t tracefs nodev "$TR" 2>/dev/null
+if [ ! -w "$TR/uprobe_events" ]; then
+	t_skip "a uprobe placed through the union path fires" "this kernel has no CONFIG_UPROBE_EVENTS"
+else
+	probe_hits() { # PATH: runs PATH with a uprobe at its entry placed by PATH; prints the hits
+		_off=$(rfsprobe elf-entry-offset "$1") || return 1
+		echo "p:rfs_hardening/entry $1:0x$_off" >>"$TR/uprobe_events" || return 1
+		echo 1 >"$TR/events/rfs_hardening/entry/enable"
+		: >"$TR/trace"
+		"$1" >/dev/null 2>&1
+		echo 0 >"$TR/events/rfs_hardening/entry/enable"
+		grep -c "rfs_hardening/entry\|entry:" "$TR/trace"
+		echo "-:rfs_hardening/entry" >>"$TR/uprobe_events"
+	}
+	cp "$(command -v rfsprobe)" "$B1/uprog"
+	hits=$(probe_hits "$M/uprog")
+	t_ok "a uprobe placed by the union path of a lower program fires when it runs from the union ($hits hits)" \
+		[ "${hits:-0}" -ge 1 ]
+	chmod 755 "$M/uprog"
+	hits=$(probe_hits "$M/uprog")
+	t_ok "... and at the copy once it was copied up ($hits hits)" [ "${hits:-0}" -ge 1 ]
+	rm -f "$M/uprog"
+fi
 
 umount "$M"
 t_done

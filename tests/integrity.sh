@@ -20,7 +20,7 @@
 #     number (found by part 3): a new file must not get the number of a
 #     removed one, a copied-up file or directory keeps its number, and
 #     readdir's d_ino stays st_ino (rfs.rst, "Inode numbers and st_dev",
-#     "Readdir").
+#     "Readdir"), also for names looked up while they are copied up.
 #  3. rfsfsstress (tests/tools/rfsfsstress): several processes at once
 #     create, mkdir, rmdir, unlink, rename (also over existing targets),
 #     link, symlink, readlink, write, truncate, chmod, set and remove user.*
@@ -46,6 +46,7 @@ if [ "${RFS_SOAK:-0}" = 1 ]; then
 	# ~14 ms per rfsfsx and ~7 ms per rfsfsstress operation under the
 	# debug kernel: about 26 + 20 minutes
 	FSX_ROUNDS=3           # rounds of the six lower shapes (new files, new seeds)
+	COPYUP_RACE=3000       # copy-ups racing with lookups (part 2)
 	FSX_OPS=5000           # operations per lower file and round
 	FSX_NEW_OPS=10000      # the union-created file and the native baseline
 	FSS_ROUNDS=4           # fresh branches per round
@@ -54,6 +55,7 @@ if [ "${RFS_SOAK:-0}" = 1 ]; then
 	FSS_OPS=2500           # per process
 else
 	FSX_ROUNDS=1
+	COPYUP_RACE=300
 	FSX_OPS=1200
 	FSX_NEW_OPS=1000
 	FSS_ROUNDS=1
@@ -285,6 +287,22 @@ ino_reuse_case() {
 		"$([ "$before" = "$st" ] && [ "$st" = "$di" ] && [ "$st" = "$st2" ] && echo 1)" \
 		"lower dir c/D st_ino $before; mkdir c/e (upper inode $uz); rmdir c/e; chmod 700 c/D (copy-up, upper inode $u): st_ino $st, readdir d_ino $di, st_ino after drop_caches $st2"
 	t_ok "inode numbers: umount" umount "$m"
+
+	# Lookups racing with copy-ups (found by part 3 under Debian's
+	# kernel): a lookup between a copy's rename into place and the
+	# recording of its number gave the name a new number, and readdir's
+	# d_ino then differed from st_ino. Each of COPYUP_RACE directories and
+	# its file is copied up while a thread stats both in a loop.
+	mkdir -p "$d/r/b0" "$d/r/b1/t" "$d/r/mnt"
+	i=0
+	while [ $i -lt "$COPYUP_RACE" ]; do
+		mkdir "$d/r/b1/t/d$i" && echo f >"$d/r/b1/t/d$i/f"
+		i=$((i + 1))
+	done
+	t_ok "inode numbers, racing lookups: mount" rfs_mount "$d/r/mnt" "dirs=$d/r/b0=rw:$d/r/b1=ro" || return
+	t_eq "inode numbers: $COPYUP_RACE directories and files copied up while looked up keep st_ino = d_ino" \
+		"mismatches 0" "$(rfsprobe copyup-race "$d/r/mnt/t" "$COPYUP_RACE")"
+	t_ok "inode numbers, racing lookups: umount" umount "$d/r/mnt"
 }
 
 if [ "${no_rfsprobe:-0}" = 1 ]; then

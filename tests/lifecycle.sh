@@ -190,13 +190,26 @@ rfsprobe mmap-hold "$M/l2" "$T/ready" &
 bg=$!
 n=0
 while [ ! -e "$T/ready" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-# rfs.rst: the VMA's file is the branch file, not the union file; like
-# OverlayFS, a mapping alone does not keep the union mounted.
-t_errno "umount with a file mapped (fd closed) works: the mapping holds the branch file" 0 \
+# rfs.rst: the VMA's file is the branch file, opened as a backing file of
+# the union file: /proc/PID/maps names the union path, and the mapping keeps
+# the union mounted, as OverlayFS's (Linux 6.8 and later).
+t_eq "a mapping of a lower file through the union: /proc/PID/maps names the union path" 1 \
+	"$(grep -c " $M/l2\$" "/proc/$bg/maps")"
+t_errno "umount with a file mapped (fd closed): EBUSY (the mapping holds the union's path)" EBUSY \
 	rfsprobe umount "$M"
 rm -f "$T/ready"
 wait $bg
 t_eq "... the process with the mapping ended normally" 0 "$?"
+echo upper >"$M/mapped-upper"
+rfsprobe mmap-hold "$M/mapped-upper" "$T/ready" &
+bg=$!
+n=0
+while [ ! -e "$T/ready" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+t_eq "... and of a file of the writable branch" 1 "$(grep -c " $M/mapped-upper\$" "/proc/$bg/maps")"
+rm -f "$T/ready"
+wait $bg
+rm -f "$M/mapped-upper"
+t_errno "... umount once the mappings are gone" 0 rfsprobe umount "$M"
 # A union stacked on this one holds it as a branch.
 rfs_mount "$M" "$OPTS"
 mkdir -p "$T/top" "$T/topmnt"

@@ -6,6 +6,7 @@
 
 use super::sys;
 use core::ptr::NonNull;
+use kernel::error::{code::ENOMEM, to_result, Result};
 
 /// One reference to a `struct cred` (get_cred / put_cred).
 pub(crate) struct Cred(NonNull<sys::cred>);
@@ -36,12 +37,27 @@ impl Cred {
     /// Credentials for creating an object in a branch on behalf of the
     /// current task: a copy of the current (mounter's, overridden)
     /// credentials whose fsuid/fsgid are the caller's, so the new object
-    /// belongs to the caller (OverlayFS does the same).
-    pub(crate) fn for_create(caller: &Cred) -> Option<Self> {
-        // SAFETY: `caller` is live; the helper returns a new cred we own
-        // (prepare_creds), or NULL on allocation failure.
-        let p = unsafe { sys::rfs_creds_for_create(caller.as_ptr()) };
-        NonNull::new(p.cast_mut()).map(Cred)
+    /// belongs to the caller (OverlayFS does the same). `object` is the
+    /// union dentry being created and its mode (type included): the LSM may
+    /// then give the credentials the label the caller would give it
+    /// (security_dentry_create_files_as); `None` for a hard link.
+    pub(crate) fn for_create(caller: &Cred, object: Option<(*mut sys::dentry, u16)>) -> Result<Self> {
+        let (d, mode) = object.unwrap_or((core::ptr::null_mut(), 0));
+        let mut out: *const sys::cred = core::ptr::null();
+        // SAFETY: `caller` is live, `d` is null or a live union dentry (the
+        // caller's); on success the helper gives us a new cred we own.
+        to_result(unsafe { sys::rfs_creds_for_create(caller.as_ptr(), d, mode, &mut out) })?;
+        NonNull::new(out.cast_mut()).map(Cred).ok_or(ENOMEM)
+    }
+
+    /// The credentials an LSM wants the copy-up of the union object `d` to
+    /// run with (security_inode_copy_up), or `None`: the mounter's serve.
+    pub(crate) fn for_copy_up(d: *mut sys::dentry) -> Result<Option<Self>> {
+        let mut out: *const sys::cred = core::ptr::null();
+        // SAFETY: `d` is a live union dentry (the caller holds it); on
+        // success `out` is null or a new reference we own.
+        to_result(unsafe { sys::rfs_copy_up_creds(d, &mut out) })?;
+        Ok(NonNull::new(out.cast_mut()).map(Cred))
     }
 
     /// The raw pointer, for calls into the VFS.

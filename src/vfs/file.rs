@@ -27,6 +27,22 @@ impl File {
         NonNull::new(f).map(File).ok_or(EIO)
     }
 
+    /// Opens the branch file of the union file `user` as a backing file
+    /// (backing_file_open): its mappings show `user`'s path.
+    pub(crate) fn open_backing(user: UserFile, path: &sys::path, flags: u32, cred: &Cred) -> Result<File> {
+        let flags = i32::try_from(flags).map_err(|_| EINVAL)?;
+        // SAFETY: `user` is an open union file (UserFile), `path` names a
+        // dentry and mount the caller keeps referenced; `cred` is live.
+        let f = from_err_ptr(unsafe { sys::rfs_backing_file_open(user.0.as_ptr(), flags, path, cred.as_ptr()) })?;
+        NonNull::new(f).map(File).ok_or(EIO)
+    }
+
+    /// [`File::open_backing`] for a file of a read-only branch: with
+    /// O_NOATIME (see [`File::open_lower`]).
+    pub(crate) fn open_backing_lower(user: UserFile, path: &sys::path, flags: u32, cred: &Cred) -> Result<File> {
+        File::open_backing(user, path, flags | sys::O_NOATIME, cred)
+    }
+
     /// Opens a file of a read-only branch for reading: with O_NOATIME, so
     /// reading through the union never writes the branch's atime (overlayfs:
     /// ovl_path_open). dentry_open does not check O_NOATIME (only a path
@@ -120,30 +136,6 @@ impl File {
     }
 }
 
-impl File {
-    /// Another reference to the same open file.
-    pub(crate) fn get(&self) -> File {
-        // SAFETY: we hold a reference, so the file is live; get_file takes
-        // another one, which the new `File` owns.
-        let f = unsafe { sys::rfs_get_file(self.as_ptr()) };
-        // SAFETY: get_file returns its argument, which is not NULL.
-        File(unsafe { NonNull::new_unchecked(f) })
-    }
-
-    /// How many references the file has (ours included): more than the
-    /// ones we know of means someone else, e.g. a mapping, holds it.
-    pub(crate) fn count(&self) -> usize {
-        // SAFETY: we hold a reference; file_count only reads.
-        let n = unsafe { sys::rfs_file_count(self.as_ptr()) };
-        usize::try_from(n).unwrap_or(0)
-    }
-
-    /// Whether `self` and `other` are the same open file.
-    pub(crate) fn same(&self, other: &File) -> bool {
-        self.0 == other.0
-    }
-}
-
 impl Drop for File {
     fn drop(&mut self) {
         // SAFETY: we own one reference.
@@ -232,6 +224,20 @@ impl File {
             sys::rfs_dget(d);
             super::dentry::Dentry::from_raw(d)
         }
+    }
+}
+
+/// An open union file, for opening its branch files as backing files.
+/// Valid while the union file is open: a `RegFile` (its private data)
+/// keeps one and is freed before the union file.
+#[derive(Clone, Copy)]
+pub(crate) struct UserFile(NonNull<sys::file>);
+
+impl UserFile {
+    /// # Safety
+    /// `f` must be an open union file that outlives every use of the result.
+    pub(crate) unsafe fn from_raw(f: *mut sys::file) -> Option<Self> {
+        NonNull::new(f).map(UserFile)
     }
 }
 

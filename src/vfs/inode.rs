@@ -49,6 +49,20 @@ impl<'a> InodeRef<'a> {
         self.0.i_mode
     }
 
+    /// Whether the current task owns this inode or has CAP_FOWNER over it
+    /// (inode_owner_or_capable, without an idmap: unions are not
+    /// idmapped).
+    pub(crate) fn owner_or_capable(&self) -> bool {
+        // SAFETY: the inode is live for 'a.
+        unsafe { sys::inode_owner_or_capable(sys::rfs_nop_mnt_idmap(), self.as_ptr()) }
+    }
+
+    /// Whether a memory mapping maps this inode's pages (mapping_mapped).
+    pub(crate) fn is_mapped(&self) -> bool {
+        // SAFETY: the inode is live for 'a.
+        unsafe { sys::rfs_inode_mapped(self.as_ptr()) }
+    }
+
     /// Whether this is a directory.
     pub(crate) fn is_dir(&self) -> bool {
         self.mode() & mode::S_IFMT == mode::S_IFDIR

@@ -485,6 +485,24 @@ pub(crate) mod xattr {
         Ok(buf)
     }
 
+    /// Whether a copy-up copies xattr `name` (NUL-terminated) of the branch
+    /// object `d`: false when an LSM leaves it out (its own label, which it
+    /// sets on the copy itself); an error when it forbids the copy-up
+    /// (security_inode_copy_up_xattr, as ovl_copy_xattr).
+    pub(crate) fn copy_up_allowed(d: &Dentry, name: &[u8]) -> Result<bool> {
+        if name.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `d` is referenced and `name` NUL-terminated.
+        let r = unsafe { sys::rfs_copy_up_xattr_allowed(d.as_ptr(), name.as_ptr()) };
+        match r {
+            0 => Ok(true),
+            r if r == -(sys::ECANCELED as i32) => Ok(false),
+            r if r == -(sys::EOPNOTSUPP as i32) => Ok(true),
+            r => Err(kernel::error::Error::from_errno(r)),
+        }
+    }
+
     /// The value of xattr `name` (NUL-terminated) of `d`.
     pub(crate) fn get(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8]) -> Result<KVec<u8>> {
         if name.last() != Some(&0) {

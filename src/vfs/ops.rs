@@ -12,7 +12,7 @@
 use super::dentry::UnionDentry;
 use super::dir::DirEmitter;
 use super::fs::SuperBlock;
-use super::inode::FsInode;
+use super::inode::{mode, FsInode};
 use super::rcu::RcuWalk;
 use super::seq::SeqFile;
 use super::sys;
@@ -117,9 +117,35 @@ unsafe extern "C" fn show_options(m: *mut sys::seq_file, root: *mut sys::dentry)
 
 pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_operations {
     d_revalidate: Some(sys::rfs_d_revalidate_tramp),
+    d_real: Some(d_real),
     // SAFETY: all-zero is a valid dentry_operations.
     ..unsafe { core::mem::zeroed() }
 });
+
+/// d_real: for a union regular file, the branch dentry that holds its
+/// data (its upper, else its pseudo-link, else its lower), which is what
+/// runs when the file is executed or mapped (`file_mmap` maps the branch
+/// file): the kernel's users of the real inode (uprobes placed by path,
+/// IMA, EVM, IPE) act on it, as with ovl_d_real. Every other dentry is its
+/// own. No reference is taken, as for overlayfs: the union inode holds its
+/// members while the dentry is positive, and the caller holds the dentry.
+///
+/// # Safety
+/// Called by the VFS on one of our dentries, which it holds.
+unsafe extern "C" fn d_real(dentry: *mut sys::dentry, _type: sys::d_real_type) -> *mut sys::dentry {
+    // SAFETY: the caller holds `dentry`; its inode, if any, is an rfs inode
+    // (ours are the only ones in our dentries).
+    let inode = unsafe { (*dentry).d_inode };
+    if inode.is_null() || unsafe { (*inode).i_mode } & mode::S_IFMT != mode::S_IFREG {
+        return dentry;
+    }
+    // SAFETY: as above.
+    let (_, ui) = unsafe { union_inode(inode) };
+    match ui.data().view().top() {
+        Ok(top) => top.dentry.as_ptr(),
+        Err(_) => dentry,
+    }
+}
 
 /// d_revalidate, through `rfs_d_revalidate_tramp` (include/rfs_helpers.c),
 /// which adapts the kernel's signature.
@@ -742,7 +768,10 @@ unsafe extern "C" fn file_open(inode: *mut sys::inode, file: *mut sys::file) -> 
         let Some(d) = UnionDentry::from_raw((*sys::rfs_file_path(file)).dentry) else { return EINVAL.to_errno() };
         (sb, ui, (*file).f_flags, d.get())
     };
-    let rf = match crate::file::open(sb, ui, &d, flags).and_then(|rf| Ok(KBox::new(rf, GFP_KERNEL)?)) {
+    // SAFETY: the union file being opened; its RegFile (which keeps this)
+    // is freed in file_release, before the file.
+    let Some(user) = (unsafe { super::file::UserFile::from_raw(file) }) else { return EINVAL.to_errno() };
+    let rf = match crate::file::open(sb, ui, &d, flags, user).and_then(|rf| Ok(KBox::new(rf, GFP_KERNEL)?)) {
         Ok(rf) => rf,
         Err(e) => return e.to_errno(),
     };
@@ -803,7 +832,7 @@ unsafe extern "C" fn file_read_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_i
         }
     };
     // SAFETY: our open file.
-    let r = unsafe { direct_io_check(iocb.ki_filp, real) };
+    let r = unsafe { sync_flags(iocb.ki_filp, real) };
     if r != 0 {
         return r as isize;
     }
@@ -831,7 +860,7 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
         return rwf as isize;
     }
     // SAFETY: our open file.
-    let r = unsafe { direct_io_check(file, &rf.real) };
+    let r = unsafe { sync_flags(file, &rf.real) };
     if r != 0 {
         return r as isize;
     }
@@ -856,19 +885,21 @@ unsafe extern "C" fn file_write_iter(iocb: *mut sys::kiocb, iter: *mut sys::iov_
 }
 
 /// Before I/O through the union file `file`: O_DIRECT, if set on it now
-/// (at open or by fcntl since), is refused with `nodio` and otherwise
-/// passed on to the branch file. Returns 0 or a negative errno.
+/// (at open or by fcntl since), is refused with `nodio`; O_DIRECT,
+/// O_APPEND and O_NONBLOCK as they are now are passed on to the branch
+/// file (fcntl F_SETFL changes them on the union file only). Returns 0 or a
+/// negative errno.
 ///
 /// # Safety
 /// `file` must be an open union regular file and `real` its branch file.
-unsafe fn direct_io_check(file: *mut sys::file, real: &crate::vfs::file::File) -> c_int {
+unsafe fn sync_flags(file: *mut sys::file, real: &crate::vfs::file::File) -> c_int {
     // SAFETY: an open file's flags; the file pins its rfs inode.
     let (direct, sb) = unsafe { ((*file).f_flags & sys::O_DIRECT != 0, union_inode((*file).f_inode).0) };
     if direct && sb.info().nodio.load(core::sync::atomic::Ordering::Relaxed) {
         return EINVAL.to_errno();
     }
     // SAFETY: both files are open.
-    unsafe { sys::rfs_file_sync_direct(file, real.as_ptr()) }
+    unsafe { sys::rfs_file_sync_flags(file, real.as_ptr()) }
 }
 
 /// Before a write-like change of the union file `file` (of union inode
@@ -909,7 +940,7 @@ unsafe extern "C" fn file_splice_write(
     // that fills the pipe must not wait for the union inode meanwhile (the
     // branch serialises on its own inode).
     // SAFETY: our open file and its branch file.
-    let r = unsafe { direct_io_check(file, &rf.real) };
+    let r = unsafe { sync_flags(file, &rf.real) };
     if r != 0 {
         return r as isize;
     }
@@ -979,7 +1010,10 @@ fn on_upper(ui: &UnionInode, f: &crate::vfs::file::File) -> bool {
 /// destination's setuid/setgid bits go first, as the caller
 /// (file_remove_privs with the union inode locked), then the branch files
 /// do the work with the mounter's credentials (overlayfs: ovl_copyfile).
-/// `op` runs with the union inode of `fout` locked.
+/// When `fin` belongs to another union, its mounter must be allowed to
+/// read `read` (position, length) of its branch file first: the branch
+/// call checks only the destination's. `op` runs with the union inode of
+/// `fout` locked.
 ///
 /// # Safety
 /// `fin` and `fout` must be open union regular files.
@@ -987,6 +1021,7 @@ unsafe fn copy_between(
     fin: *mut sys::file,
     fout: *mut sys::file,
     drop_privs: bool,
+    read: (i64, usize),
     op: impl FnOnce(&crate::vfs::file::File, &crate::vfs::file::File) -> i64,
 ) -> i64 {
     // SAFETY: the VFS passes two open union files with our f_op.
@@ -1002,7 +1037,7 @@ unsafe fn copy_between(
     };
     for (f, real) in [(fin, src), (fout, &rout.real)] {
         // SAFETY: our open files with these branch files.
-        let r = unsafe { direct_io_check(f, real) };
+        let r = unsafe { sync_flags(f, real) };
         if r != 0 {
             return r as i64;
         }
@@ -1011,6 +1046,14 @@ unsafe fn copy_between(
     if drop_privs {
         // SAFETY: our open file, with its union inode locked.
         let r = unsafe { remove_privs(ui, fout) };
+        if r != 0 {
+            return r as i64;
+        }
+    }
+    if !core::ptr::eq(sbin.info(), sb.info()) {
+        let _creds = sbin.info().cred.override_creds();
+        // SAFETY: `src` is an open branch file.
+        let r = unsafe { sys::rfs_verify_read(src.as_ptr(), read.0, read.1) };
         if r != 0 {
             return r as i64;
         }
@@ -1026,7 +1069,7 @@ unsafe fn copy_between(
 unsafe extern "C" fn file_copy_range(fin: *mut sys::file, pin: i64, fout: *mut sys::file, pout: i64, len: usize, flags: c_uint) -> isize {
     // SAFETY: the VFS passes two open union files with our f_op.
     unsafe {
-        copy_between(fin, fout, true, |src, dst| {
+        copy_between(fin, fout, true, (pin, len), |src, dst| {
             // SAFETY: both branch files are open and held by their union files.
             sys::vfs_copy_file_range(src.as_ptr(), pin, dst.as_ptr(), pout, len, flags) as i64
         }) as isize
@@ -1057,7 +1100,7 @@ unsafe extern "C" fn file_remap_range(fin: *mut sys::file, pin: i64, fout: *mut 
     }
     // SAFETY: the VFS passes two open union files with our f_op.
     unsafe {
-        copy_between(fin, fout, !dedupe, |src, dst| {
+        copy_between(fin, fout, !dedupe, (pin, usize::try_from(len).unwrap_or(0)), |src, dst| {
             // SAFETY: both branch files are open and held by their union
             // files; a reflink or dedupe between them is checked by the branch.
             if dedupe {
@@ -1082,7 +1125,7 @@ unsafe extern "C" fn file_splice_read(
             Ok(c) => c,
             Err(e) => return e.to_errno() as isize,
         };
-        let r = direct_io_check(file, real);
+        let r = sync_flags(file, real);
         if r != 0 {
             return r as isize;
         }
@@ -1122,10 +1165,10 @@ unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_stru
         let (sb, _) = union_inode((*file).f_inode);
         let real = rf.copy().unwrap_or(&rf.real);
         // The mapping gets the branch file (vma_set_file), mapped as the
-        // mounter (overlayfs: backing_file_mmap).
+        // mounter, once the LSM allowed it (overlayfs: backing_file_mmap).
         let r = {
             let _creds = sb.info().cred.override_creds();
-            real.mmap(vma)
+            to_result(sys::rfs_mmap_backing_check(vma, real.as_ptr(), file)).and_then(|_| real.mmap(vma))
         };
         if r.is_ok() {
             crate::file::mapped(rf, real);

@@ -770,6 +770,11 @@ inspection:
                 mtime=S.N (not for fifos) fnv=HASH|-> TARGET|- xattrs=user.N=V,...
                 (sorted; for before/after snapshots of branches)
   readdir DIR [BUFSIZE]   one line per entry: NAME TYPE INO (getdents64 order)
+  elf-entry-offset FILE   the file offset of an ELF64 program's entry point (hex), for a
+                          uprobe (PATH:0xOFFSET)
+  copyup-race DIR COUNT   for i < COUNT: a thread stat(2)s DIR/dI and DIR/dI/f in a loop
+                          while chmod(2) of DIR/dI/f copies both up; then compares each
+                          one's st_ino with its d_ino in its parent: `mismatches N`
   seekdir-check DIR [SEED] telldir/seekdir/rewinddir consistency: `ok N entries`
 between files and flags:
   direct-write PATH OFF LEN SEED   O_WRONLY|O_DIRECT pwrite(2) of LEN bytes (a 4096-aligned
@@ -777,6 +782,9 @@ between files and flags:
   direct-read PATH OFF LEN [setfl]  O_RDONLY|O_DIRECT pread(2) of LEN bytes at OFF into a
                              4096-aligned buffer, written to stdout; with `setfl` the file
                              is opened without O_DIRECT and fcntl(F_SETFL) adds it
+  setfl-write PATH append|noappend DATA OFF  opens PATH O_WRONLY with O_APPEND for
+                             `noappend` (without it for `append`), lets fcntl(F_SETFL) clear
+                             (set) O_APPEND, then pwrite(2)s DATA at OFF
   fiemap PATH                FS_IOC_FIEMAP: prints the number of extents of the whole file
   fadvise PATH ADVICE        posix_fadvise(2) of the whole file (dontneed, willneed, normal,
                              sequential, random, noreuse)
@@ -1161,6 +1169,23 @@ fn run(args: &[OsString]) -> Res {
             println!("{n}");
             Ok(())
         }
+        "setfl-write" => {
+            need(4, 4)?;
+            let append = match lossy(&a[1]).as_ref() {
+                "append" => true,
+                "noappend" => false,
+                o => return usage(format!("setfl-write: unknown mode {o}")),
+            };
+            let off: i64 = num(&a[3], "offset")?;
+            let fd = open(&a[0], if append { libc::O_WRONLY } else { libc::O_WRONLY | libc::O_APPEND }, 0)?;
+            let fl = check(unsafe { libc::fcntl(fd.0, libc::F_GETFL) }, ctx(0))?;
+            let fl = if append { fl | libc::O_APPEND } else { fl & !libc::O_APPEND };
+            check(unsafe { libc::fcntl(fd.0, libc::F_SETFL, fl) }, format!("fcntl F_SETFL {}", lossy(&a[0])))?;
+            let data = a[2].as_bytes();
+            let n = unsafe { libc::pwrite(fd.0, data.as_ptr().cast(), data.len(), off) };
+            check(n as libc::c_int, format!("pwrite {}", lossy(&a[0])))?;
+            Ok(())
+        }
         "direct-read" => {
             need(3, 4)?;
             let (off, len): (i64, usize) = (num(&a[1], "offset")?, num(&a[2], "length")?);
@@ -1412,6 +1437,84 @@ fn run(args: &[OsString]) -> Res {
         "stat" | "lstat" => {
             need(1, 1)?;
             print_stat(&do_stat(&a[0], op == "stat")?)
+        }
+        "elf-entry-offset" => {
+            need(1, 1)?;
+            let b = std::fs::read(&a[0]).map_err(|e| Fail::Check(format!("read {}: {e}", lossy(&a[0]))))?;
+            let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes([x[0], x[1]]) as usize);
+            let u64_at = |o: usize| b.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8])));
+            let u32_at = |o: usize| b.get(o..o + 4).map(|x| u32::from_le_bytes(x.try_into().unwrap_or([0; 4])));
+            if b.get(..5) != Some(&b"\x7fELF\x02"[..]) {
+                return Err(Fail::Check(format!("{}: not an ELF64 file", lossy(&a[0]))));
+            }
+            let bad = || Fail::Check(format!("{}: truncated ELF header", lossy(&a[0])));
+            let entry = u64_at(0x18).ok_or_else(bad)?;
+            let (phoff, phentsize, phnum) = (u64_at(0x20).ok_or_else(bad)? as usize, u16_at(0x36).ok_or_else(bad)?, u16_at(0x38).ok_or_else(bad)?);
+            for i in 0..phnum {
+                let ph = phoff + i * phentsize;
+                let (ty, off, vaddr, filesz) = (u32_at(ph).ok_or_else(bad)?, u64_at(ph + 8).ok_or_else(bad)?, u64_at(ph + 16).ok_or_else(bad)?, u64_at(ph + 32).ok_or_else(bad)?);
+                if ty == 1 && vaddr <= entry && entry < vaddr + filesz {
+                    return out(format!("{:x}\n", entry - vaddr + off).as_bytes());
+                }
+            }
+            Err(Fail::Check(format!("{}: no loadable segment holds the entry point", lossy(&a[0]))))
+        }
+        "copyup-race" => {
+            use std::os::unix::fs::{DirEntryExt, MetadataExt, PermissionsExt};
+            use std::path::PathBuf;
+            use std::sync::atomic::{AtomicBool, Ordering};
+            use std::sync::Arc;
+            need(2, 2)?;
+            let dir = PathBuf::from(&a[0]);
+            let count: usize = num(&a[1], "count")?;
+            for i in 0..count {
+                let d = dir.join(format!("d{i}"));
+                let f = d.join("f");
+                let stop = Arc::new(AtomicBool::new(false));
+                let looper = {
+                    let (stop, d, f) = (stop.clone(), d.clone(), f.clone());
+                    std::thread::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let _ = std::fs::metadata(&d);
+                            let _ = std::fs::metadata(&f);
+                        }
+                    })
+                };
+                // Let the looper start walking before the copy-up.
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                let r = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640));
+                stop.store(true, Ordering::Relaxed);
+                let _ = looper.join();
+                r.map_err(|e| Fail::Check(format!("chmod {}: {e}", f.display())))?;
+            }
+            let d_inos = |p: &std::path::Path| -> Res<std::collections::HashMap<std::ffi::OsString, u64>> {
+                let rd = std::fs::read_dir(p).map_err(|e| Fail::Check(format!("readdir {}: {e}", p.display())))?;
+                let mut m = std::collections::HashMap::new();
+                for e in rd {
+                    let e = e.map_err(|e| Fail::Check(format!("readdir {}: {e}", p.display())))?;
+                    m.insert(e.file_name(), e.ino());
+                }
+                Ok(m)
+            };
+            let top = d_inos(&dir)?;
+            let mut bad = 0;
+            for i in 0..count {
+                let name = format!("d{i}");
+                let d = dir.join(&name);
+                let st = std::fs::metadata(&d).map_err(|e| Fail::Check(format!("stat {}: {e}", d.display())))?.ino();
+                if top.get(std::ffi::OsStr::new(&name)) != Some(&st) {
+                    eprintln!("{}: d_ino {:?} but st_ino {st}", d.display(), top.get(std::ffi::OsStr::new(&name)));
+                    bad += 1;
+                }
+                let f = d.join("f");
+                let st = std::fs::metadata(&f).map_err(|e| Fail::Check(format!("stat {}: {e}", f.display())))?.ino();
+                let inner = d_inos(&d)?;
+                if inner.get(std::ffi::OsStr::new("f")) != Some(&st) {
+                    eprintln!("{}: d_ino {:?} but st_ino {st}", f.display(), inner.get(std::ffi::OsStr::new("f")));
+                    bad += 1;
+                }
+            }
+            out(format!("mismatches {bad}\n").as_bytes())
         }
         "inode-of" => {
             need(1, 1)?;
