@@ -6,7 +6,10 @@
 #                          trixie chroot with its rustc (scripts/build-module.sh)
 #   make check [T=suite] [KVER=7.3]  set up, build the debug test kernel and the
 #                          module, run cargo test and the VM suites (all, or
-#                          tests/T.sh only) under Linux 6.12 (default) or 7.3
+#                          tests/T.sh only) under Linux 6.12 (default) or 7.3;
+#                          without T and KVER, then a cross-kernel smoke under
+#                          7.3 and Debian's kernel where those were built
+#                          (scripts/smoke.sh)
 #   make soak [T=suite]    the reliability suites' long soak mode (RFS_SOAK=1)
 #                          under the debug kernel: hours, not minutes
 #   make demo              boot the release test kernel and show a union mount
@@ -48,6 +51,7 @@ unit:
 
 check:
 	$(if $(KVER),RFS_KVER=$(KVER)) scripts/check.sh $(if $(T),$(T))
+	$(if $(KVER)$(T),,scripts/smoke.sh)
 
 # The suites with a soak mode (tests/NAME.sh reading RFS_SOAK).
 SOAK_SUITES ?= model stress corpus lifecycle crash integrity

@@ -27,12 +27,13 @@
 # 7.3.4+deb13-amd64, with rfs.ko built against its headers and its driver and
 # filesystem modules in the initramfs: scripts/debian-kernel.sh;
 # `make check KVER=debian`), RFS_MODULE_KO=PATH (load this rfs.ko, built
-# elsewhere for that kernel, instead of building one).
+# elsewhere for that kernel, instead of building one), RFS_OUT=DIR (logs and
+# images there instead of ./out; scripts/smoke.sh uses out/smoke-KVER).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
-out=$rfs_top/out
+out=${RFS_OUT:-$rfs_top/out}
 mkdir -p "$out"
 # One run at a time: runs share ./out and the in-tree module build.
 rfs_lock "$out/.check.lock"
