@@ -16,7 +16,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
-suites=${RFS_SMOKE_SUITES:-module-load aufs copyup rename}
+suites=${RFS_SMOKE_SUITES:-aufs copyup rename}
 read -r -a suites <<<"$suites"
 build=${RFS_SMOKE_BUILD:-0}
 krel=${RFS_DEBIAN_KREL:-7.3.4+deb13-amd64}
