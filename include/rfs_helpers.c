@@ -600,6 +600,12 @@ int rfs_file_sync_flags(struct file *file, struct file *real)
 		return -EPERM;
 	if ((want & O_DIRECT) && !(real->f_mode & FMODE_CAN_ODIRECT))
 		return -EINVAL;
+	if (real->f_op->check_flags) {
+		int err = real->f_op->check_flags(want);
+
+		if (err)
+			return err;
+	}
 	spin_lock(&real->f_lock);
 	real->f_flags = (real->f_flags & ~RFS_SETFL_MASK) | want;
 	real->f_iocb_flags = iocb_flags(real);
@@ -639,6 +645,13 @@ int rfs_mmap_backing_check(struct vm_area_struct *vma, struct file *real, struct
 	if (!(real->f_mode & FMODE_BACKING))
 		return 0;
 	return security_mmap_backing_file(vma, real, user);
+}
+
+/* The real dentry of @dentry, a branch dentry (d_real is inline): itself
+ * unless its filesystem stacks too. */
+struct dentry *rfs_d_real(struct dentry *dentry, enum d_real_type type)
+{
+	return d_real(dentry, type);
 }
 
 /* Whether a memory mapping maps @inode's pages. */

@@ -276,6 +276,7 @@ struct file *rfs_backing_file_open(const struct file *user, int flags,
 				   const struct path *real_path, const struct cred *cred);
 int rfs_mmap_backing_check(struct vm_area_struct *vma, struct file *real, struct file *user);
 bool rfs_inode_mapped(struct inode *inode);
+struct dentry *rfs_d_real(struct dentry *dentry, enum d_real_type type);
 int rfs_fileattr_get_real(struct dentry *real, rfs_fileattr *fa);
 int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, rfs_fileattr *fa);
 bool rfs_capable_sys_admin_noaudit(void);

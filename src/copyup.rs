@@ -298,10 +298,10 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
     let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
     let name = d.name()?;
     let _creds = sbi.cred.override_creds();
-    // An LSM may want the copy made with credentials of its choosing
-    // (security_inode_copy_up, as ovl_prep_cu_creds).
+    // An LSM may want the copy created with credentials of its choosing
+    // (security_inode_copy_up): `make_temp` creates it with them, and only
+    // the creation, as ovl_prep_cu_creds around ovl_create_temp.
     let cu_creds = Cred::for_copy_up(d.as_ptr())?;
-    let _cu = cu_creds.as_ref().map(|c| c.override_creds());
 
     // While we waited for the lock, the name may have been removed (the
     // union dentry is unhashed, or an unlink left its whiteout) or given an
@@ -326,7 +326,7 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
     // attribute change, not around the data copy: the copy takes the
     // filesystem's freeze protection itself, and it must not nest.
     let src_flags = inode_flags(src)?;
-    let tmp = make_temp(sbi, rw, work, src, src_flags)?;
+    let tmp = make_temp(sbi, rw, work, src, src_flags, cu_creds.as_ref())?;
     // Copy-up does not change what the union shows in the parent: its
     // upper keeps its times.
     let parent_times = upper_dir.inode().ok_or(ENOENT)?.times();
@@ -402,7 +402,9 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
         }
         Err(e) => {
             remove_temp(rw, work, &tmp);
-            if let Some(ino) = tmp_ino {
+            // Only once the copy is gone: one left in place (its removal
+            // failed too) keeps the number a lookup may have given its name.
+            if let Some(ino) = tmp_ino.filter(|_| tmp.inode().is_none_or(|i| i.nlink() == 0)) {
                 sbi.forget_ino(rw.id, ino);
             }
             Err(e)
@@ -473,12 +475,13 @@ fn inode_flags(src: &Lower) -> Result<u32> {
 /// Builds the copy of `src` in the work directory: the object with its data
 /// and attributes, under a temporary name. `flags`: the inode flags of
 /// `src` (the copy gets those of `lower::flags::COPY`).
-fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32) -> Result<Dentry> {
+fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32, cu_creds: Option<&Cred>) -> Result<Dentry> {
     let mnt = rw.root.mnt();
     let src_inode = src.dentry.inode().ok_or(ENOENT)?;
     let imode = src_inode.mode();
     let name = temp_name(sbi)?;
     let tmp = {
+        let _cu = cu_creds.map(|c| c.override_creds());
         let _w = WriteAccess::get(mnt, &rw.root)?;
         let g = DirGuard::lock(mnt, work)?;
         let t = g.lookup(&name)?;

@@ -121,16 +121,20 @@ impl File {
     ///
     /// # Safety
     /// `vma` must be the VMA of the caller's mmap.
-    pub(crate) unsafe fn mmap(&self, vma: *mut sys::vm_area_struct) -> Result {
+    pub(crate) unsafe fn mmap(&self, vma: *mut sys::vm_area_struct, user: *mut sys::file) -> Result {
         let f = self.as_ptr();
         // SAFETY: mmap_lock is held by the caller; vma_set_file swaps the
-        // VMA's file reference to `f`; the lower file's own mmap then sets up
-        // the VMA. A lower file without mmap gives ENODEV, as mmap(2) would.
+        // VMA's file reference to `f`; the LSM then judges the mapping of the
+        // backing file `f` of the union file `user` (security_mmap_backing_file
+        // expects vm_file to be the backing file already, as
+        // backing_file_mmap); the lower file's own mmap then sets up the VMA.
+        // A lower file without mmap gives ENODEV, as mmap(2) would.
         unsafe {
             if !sys::rfs_can_mmap(f) {
                 return Err(ENODEV);
             }
             sys::vma_set_file(vma, f);
+            to_result(sys::rfs_mmap_backing_check(vma, f, user))?;
             to_result(sys::rfs_call_mmap(f, vma)).map(|_| ())
         }
     }

@@ -132,7 +132,7 @@ pub(crate) static DENTRY_OPS: Table<sys::dentry_operations> = Table(sys::dentry_
 ///
 /// # Safety
 /// Called by the VFS on one of our dentries, which it holds.
-unsafe extern "C" fn d_real(dentry: *mut sys::dentry, _type: sys::d_real_type) -> *mut sys::dentry {
+unsafe extern "C" fn d_real(dentry: *mut sys::dentry, ty: sys::d_real_type) -> *mut sys::dentry {
     // SAFETY: the caller holds `dentry`; its inode, if any, is an rfs inode
     // (ours are the only ones in our dentries).
     let inode = unsafe { (*dentry).d_inode };
@@ -142,7 +142,10 @@ unsafe extern "C" fn d_real(dentry: *mut sys::dentry, _type: sys::d_real_type) -
     // SAFETY: as above.
     let (_, ui) = unsafe { union_inode(inode) };
     match ui.data().view().top() {
-        Ok(top) => top.dentry.as_ptr(),
+        // A branch that is itself a stacked filesystem (an overlayfs or
+        // rfs mount) has a real dentry of its own (ovl_d_real recurses too).
+        // SAFETY: the member is held by the union inode, as above.
+        Ok(top) => unsafe { sys::rfs_d_real(top.dentry.as_ptr(), ty) },
         Err(_) => dentry,
     }
 }
@@ -1168,7 +1171,7 @@ unsafe extern "C" fn file_mmap(file: *mut sys::file, vma: *mut sys::vm_area_stru
         // mounter, once the LSM allowed it (overlayfs: backing_file_mmap).
         let r = {
             let _creds = sb.info().cred.override_creds();
-            to_result(sys::rfs_mmap_backing_check(vma, real.as_ptr(), file)).and_then(|_| real.mmap(vma))
+            real.mmap(vma, file)
         };
         if r.is_ok() {
             crate::file::mapped(rf, real);
