@@ -509,6 +509,19 @@ pub(crate) fn refresh(ui: &UnionInode) {
     }
 }
 
+/// [`refresh`], then the owner check of setfacl and chattr once more: the
+/// VFS made it on the union inode as it was (no permission() refreshed it
+/// first), and a chown made directly in the branch since must count (`D5`
+/// in the parity audit). EPERM if the caller no longer owns the object.
+fn refresh_owned(ui: &UnionInode) -> Result {
+    refresh(ui);
+    if ui.vfs().owner_or_capable() {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
 /// The lower dentry a symlink's target is read from.
 pub(crate) fn link_source(ui: &UnionInode) -> Result<Dentry> {
     Ok(ui.data().view().top()?.dentry.clone())
@@ -581,12 +594,7 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
 /// # Safety
 /// `fa` must be the live fileattr of the caller's fileattr_set.
 pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::rfs_fileattr) -> Result {
-    // The owner check again, on the refreshed inode (see `set_acl`).
-    let ui = union_inode_of(&d).ok_or(ENOENT)?;
-    refresh(ui);
-    if !ui.vfs().owner_or_capable() {
-        return Err(EPERM);
-    }
+    refresh_owned(union_inode_of(&d).ok_or(ENOENT)?)?;
     change_upper(sb, &d, |mnt, upper| {
         // SAFETY: `upper` is a referenced positive branch object on `mnt`;
         // `fa` is live (caller).
@@ -633,13 +641,7 @@ pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<
 /// `a` must be NULL or an ACL the caller holds referenced during the call.
 pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut sys::posix_acl) -> Result {
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
-    refresh(ui);
-    // The VFS checked the owner on the union inode as it was (no
-    // permission() refreshed it first): a chown made directly in the
-    // branch since must count (`D5`).
-    if !ui.vfs().owner_or_capable() {
-        return Err(EPERM);
-    }
+    refresh_owned(ui)?;
     if a.is_null() {
         // Removing an ACL that is not there fails without a copy-up.
         let ui_view = ui.data().view();
