@@ -11,6 +11,7 @@
 #include <linux/moduleparam.h>
 #include <linux/uaccess.h>
 #include <linux/fsnotify.h>
+#include <linux/proc_fs.h>
 #include "rfs_vfs.h"
 
 struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
@@ -769,6 +770,79 @@ int rfs_aufs_sysfs_link(struct kobject *rfs)
 void rfs_aufs_sysfs_unlink(void)
 {
 	sysfs_remove_link(fs_kobj, "aufs");
+}
+
+/*
+ * /proc/fs/aufs/plink_maint (AUFS compatibility mode): aufs-util's auplink
+ * writes "si=<hex id>" to pick a union, then "clean" once it has made
+ * every name of a pseudo-linked file a real hard link. The commands are
+ * parsed and run by rfs (@cmd, with the per-open state in private_data);
+ * @release runs when the file is closed.
+ */
+static long (*rfs_maint_cmd)(void **state, const char *buf, size_t len);
+static void (*rfs_maint_release)(void *state);
+
+static int rfs_maint_open(struct inode *inode, struct file *file)
+{
+	file->private_data = NULL;
+	return nonseekable_open(inode, file);
+}
+
+static ssize_t rfs_maint_write(struct file *file, const char __user *ubuf,
+			       size_t len, loff_t *pos)
+{
+	char buf[64];
+	long err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EACCES;
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = '\0';
+	err = rfs_maint_cmd(&file->private_data, buf, len);
+	return err < 0 ? err : len;
+}
+
+static int rfs_maint_close(struct inode *inode, struct file *file)
+{
+	rfs_maint_release(file->private_data);
+	return 0;
+}
+
+static const struct proc_ops rfs_maint_ops = {
+	.proc_open	= rfs_maint_open,
+	.proc_write	= rfs_maint_write,
+	.proc_release	= rfs_maint_close,
+};
+
+int rfs_aufs_proc_create(long (*cmd)(void **, const char *, size_t), void (*release)(void *))
+{
+	struct proc_dir_entry *dir;
+
+	rfs_maint_cmd = cmd;
+	rfs_maint_release = release;
+	dir = proc_mkdir("fs/aufs", NULL);
+	if (!dir)
+		return -ENOMEM;
+	if (!proc_create("plink_maint", 0200, dir, &rfs_maint_ops)) {
+		remove_proc_subtree("fs/aufs", NULL);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void rfs_aufs_proc_remove(void)
+{
+	remove_proc_subtree("fs/aufs", NULL);
+}
+
+/* Calls @f for each live superblock of @type (s_umount held shared). */
+void rfs_for_each_super(struct file_system_type *type,
+			void (*f)(struct super_block *, void *), void *arg)
+{
+	iterate_supers_type(type, f, arg);
 }
 
 /* ------------------------------------------------------------------------

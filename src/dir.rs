@@ -57,6 +57,23 @@ pub(crate) enum New<'a> {
 }
 
 /// Refuses names rfs reserves (EPERM, as AUFS does).
+/// The flag checks of `may_delete` once more, on the union inodes
+/// refreshed from their branches: the VFS made them on the union inodes as
+/// last refreshed, and a `chattr +a` or `+i` made directly in a branch since
+/// must count (`D5` in the parity audit). An append-only or immutable
+/// victim, or an append-only directory, is EPERM, as natively. For an upper
+/// victim the branch's own unlink or rename would refuse too, but a lower
+/// one is only whited out, which nothing below checks.
+fn check_deletable(dir: &UnionInode, victim: &UnionInode) -> Result {
+    crate::inode::refresh(dir);
+    crate::inode::refresh(victim);
+    let v = victim.vfs();
+    if dir.vfs().is_append() || v.is_append() || v.is_immutable() {
+        return Err(EPERM);
+    }
+    Ok(())
+}
+
 fn check_name(name: &[u8]) -> Result {
     if whiteout::is_reserved(name) {
         return Err(EPERM);
@@ -276,6 +293,7 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let name = dentry.name();
     let d = dentry.get();
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    check_deletable(dir, ui)?;
     if is_dir && !is_empty(sb, ui)? {
         return Err(code::enotempty());
     }
@@ -427,6 +445,10 @@ pub(crate) fn rename(
     let nd = new.get();
     let ui = union_inode_of(&od).ok_or(ENOENT)?;
     let target = union_inode_of(&nd);
+    check_deletable(odir, ui)?;
+    if let Some(t) = target {
+        check_deletable(ndir, t)?;
+    }
     let is_dir = od.is_dir();
     // AUFS's rule (semantics.md "Rename"): a directory renames, empty or
     // not, unless a branch below the writable one has entries in it; those

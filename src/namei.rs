@@ -223,7 +223,16 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
     let sbi: &SbInfo = sb.info();
     let top = res.top().ok_or(ENOENT)?;
     let lower = top.dentry.inode().ok_or(ENOENT)?;
-    let ino = sbi.ino_of(top.branch.id, lower.ino())?;
+    let plink = plink_of(sbi, &res)?;
+    // A name served by a pseudo-link has the number of the copy it reads
+    // (which the copy-up gave the original's number): every name of the
+    // file then shows one number whichever is looked up first, also in a
+    // later mount with a fresh xino file, and it is the number the
+    // AUFS-style pseudo-link names give (plink.rs `aufs_names`).
+    let ino = match plink.as_ref().and_then(|p| Some((p.branch.id, p.dentry.inode()?.ino()))) {
+        Some((brid, hino)) => sbi.ino_of(brid, hino)?,
+        None => sbi.ino_of(top.branch.id, lower.ino())?,
+    };
     let imode = lower.mode();
     let kind = match imode & mode::S_IFMT {
         mode::S_IFDIR => Kind::Dir,
@@ -231,7 +240,6 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
         mode::S_IFLNK => Kind::Symlink,
         _ => Kind::Special(crate::vfs::inode::rdev(lower)),
     };
-    let plink = plink_of(sbi, &res)?;
     let mut inode = sb.new_inode()?;
     inode.init(ino, imode, kind);
     inode.copy_attr(lower);
@@ -367,6 +375,17 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     // A copy of the name: without the parent's lock a rename may change it.
     let name = dentry.get().name()?;
     let res = resolve(sbi, &pview, &name, tab.rw())?;
+    // The name has an upper its union inode does not know: a copy-up may be
+    // between renaming its copy into place and recording it in the union
+    // inode (copyup.rs). Its lock is held until then: once it is free, the
+    // union inode shows what the copy-up made, and the comparison below
+    // keeps the dentry and its inode (a new lookup would build a second
+    // union inode for the same object, with locks, leases and the like of
+    // its own: `D48` in the parity audit). Lock order: the union directory
+    // (a lookup may hold it) before an object's copy-up lock, as in unlink.
+    if let Some(ui) = inode.filter(|ui| res.upper.is_some() && ui.data().view().upper().is_none()) {
+        drop(ui.data().lock_copyup()?);
+    }
     let same = match inode {
         None => !res.is_positive(),
         Some(ui) if !ui.vfs().is_dir() => {

@@ -69,7 +69,25 @@ pub(crate) fn applies(l: &Lower) -> bool {
 /// so its names never read a copy made of the old one. A lower file
 /// changed in place while the union was not mounted is a new object too,
 /// as with AUFS (whose pseudo-links end at umount).
+///
+/// The name starts with `_` (`KEY_PREFIX`): AUFS's `auplink` reads every
+/// name in the directory as `<union inode number>.<anything>` (AUFS names
+/// its pseudo-links so), and a name that starts with a digit would make it
+/// touch the union file that happens to have that number. Names made
+/// before the prefix (`old_key`) are still found.
 fn key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
+    let old = old_key(inode)?;
+    let mut v = KVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
+    v.push(KEY_PREFIX, GFP_KERNEL)?;
+    v.extend_from_slice(&old, GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// The first byte of a pseudo-link name (see [`key`]).
+const KEY_PREFIX: u8 = b'_';
+
+/// [`key`] without its prefix, as rfs named pseudo-links before it.
+fn old_key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
     let mut v = legacy_key(inode)?;
     let uuid = inode.sb_uuid();
     let fold = uuid.chunks(8).fold(0u64, |acc, c| {
@@ -112,10 +130,12 @@ fn legacy_key(inode: InodeRef<'_>) -> Result<KVec<u8>> {
 /// caller runs with the mounter's credentials.
 pub(crate) fn find(dir: &Dentry, l: &Lower) -> Result<Option<Dentry>> {
     let inode = l.dentry.inode().ok_or(ENOENT)?;
-    let d = dir.lookup_child(&key(inode)?)?;
-    match d.inode() {
-        Some(i) if i.mode() & mode::S_IFMT == mode::S_IFREG => return Ok(Some(d)),
-        _ => {}
+    for name in [key(inode)?, old_key(inode)?] {
+        let d = dir.lookup_child(&name)?;
+        match d.inode() {
+            Some(i) if i.mode() & mode::S_IFMT == mode::S_IFREG => return Ok(Some(d)),
+            _ => {}
+        }
     }
     if inode.identity().2 == 0 {
         return Ok(None);
@@ -172,7 +192,106 @@ pub(crate) fn info(sbi: &SbInfo) -> Result<(u64, u64)> {
     let Some(plnk) = w.plnk.as_ref() else { return Ok((epoch, 0)) };
     let _creds = sbi.cred.override_creds();
     let names = list_names(&w.rw, plnk)?;
-    Ok((epoch, names.iter().filter(|&&b| b == 0).count() as u64))
+    // AUFS-style names (`aufs_names`) are second names of the same links.
+    let n = names.split(|&b| b == 0).filter(|n| !n.is_empty() && !is_aufs_name(n)).count();
+    Ok((epoch, n as u64))
+}
+
+/// Whether `name` in the pseudo-link directory is an AUFS-style second
+/// name (`<union ino>.<branch ino>`, decimal), made by [`aufs_names`].
+fn is_aufs_name(name: &[u8]) -> bool {
+    name.first().is_some_and(u8::is_ascii_digit) && name.iter().all(|&c| c.is_ascii_digit() || c == b'.')
+}
+
+/// The pseudo-link directory as AUFS's `auplink` expects it (AUFS
+/// compatibility mode, `/proc/fs/aufs/plink_maint`): every pseudo-link
+/// also gets the name AUFS gives it, `<union inode number>.<branch inode
+/// number>`, which `auplink` reads to find the union names to copy up
+/// (it then makes them real hard links with a `chown(-1, -1)` through the
+/// union, and removes every name in the directory). AUFS-style names left
+/// by an earlier run are made again (the union inode numbers may have
+/// changed since), and names from before [`KEY_PREFIX`] get it (`auplink`
+/// would read a number from them). Returns how many pseudo-links there
+/// are. The caller runs with the mounter's credentials.
+pub(crate) fn aufs_names(sbi: &SbInfo) -> Result<u64> {
+    let Ok(w) = writable(sbi) else { return Ok(0) };
+    let Some(plnk) = w.plnk.as_ref() else { return Ok(0) };
+    let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
+    let names = list_names(&w.rw, plnk)?;
+    let mnt = w.rw.root.mnt();
+    // The links, with the names their union objects have. The numbers are
+    // taken outside the branch's write access (the xino file may be on the
+    // same filesystem, as in copyup.rs).
+    let mut links = KVec::new();
+    {
+        let _w = WriteAccess::get(mnt, &w.rw.root)?;
+        let g = DirGuard::lock(mnt, plnk)?;
+        for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let d = g.lookup(name)?;
+            if !d.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) {
+                continue;
+            }
+            if is_aufs_name(name) {
+                g.unlink(&d)?;
+                continue;
+            }
+            if name.first() != Some(&KEY_PREFIX) {
+                let mut new = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+                new.push(KEY_PREFIX, GFP_KERNEL)?;
+                new.extend_from_slice(name, GFP_KERNEL)?;
+                let nd = g.lookup(&new)?;
+                if nd.inode().is_none() {
+                    g.link(&d, &nd)?;
+                }
+                g.unlink(&d)?;
+                links.push(g.lookup(&new)?, GFP_KERNEL)?;
+                continue;
+            }
+            links.push(d, GFP_KERNEL)?;
+        }
+    }
+    let mut named = KVec::new();
+    for d in links {
+        let Some(hino) = d.inode().map(|i| i.ino()) else { continue };
+        // The number the union gives the copy's names (copyup.rs keeps the
+        // original's for it).
+        let uino = sbi.ino_of(w.rw.id, hino)?;
+        let mut name = crate::logic::vec::Vec::new();
+        push_dec(&mut name, uino)?;
+        crate::logic::vec::VecExt::try_push(&mut name, b'.').map_err(|_| ENOMEM)?;
+        push_dec(&mut name, hino)?;
+        named.push((d, name), GFP_KERNEL)?;
+    }
+    let _w = WriteAccess::get(mnt, &w.rw.root)?;
+    let g = DirGuard::lock(mnt, plnk)?;
+    let mut count = 0u64;
+    for (d, name) in &named {
+        let nd = g.lookup(name)?;
+        if nd.inode().is_none() && !d.is_unhashed() {
+            g.link(d, &nd)?;
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Appends `n` in decimal.
+fn push_dec(v: &mut crate::logic::vec::Vec<u8>, n: u64) -> Result {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &c in &digits[i..] {
+        crate::logic::vec::VecExt::try_push(v, c).map_err(|_| ENOMEM)?;
+    }
+    Ok(())
 }
 
 /// Removes every pseudo-link if the plink epoch is still `epoch` (see

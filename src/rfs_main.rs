@@ -23,6 +23,7 @@ use kernel::prelude::*;
 #[path = "logic/mod.rs"]
 mod logic;
 
+mod aufs;
 mod branch;
 mod copyup;
 mod dir;
@@ -53,7 +54,9 @@ module! {
 /// The loaded module. Fields drop in declaration order: the filesystem is
 /// unregistered first, then /sys/fs/rfs goes, then the inode cache.
 struct Rfs {
-    /// `/sys/fs/aufs` in AUFS compatibility mode (dropped first).
+    /// `/proc/fs/aufs/plink_maint` and `/sys/fs/aufs` in AUFS
+    /// compatibility mode (dropped first).
+    _aufs_proc: Option<vfs::proc::AufsProc>,
     _aufs_link: Option<vfs::sysfs::AufsLink>,
     _fs: vfs::fs::Registration,
     _sysfs: vfs::sysfs::SysfsDir<sysfs::Config>,
@@ -66,7 +69,8 @@ impl kernel::Module for Rfs {
         let sysfs = sysfs::create_root()?;
         let fs = vfs::fs::Registration::register(module)?;
         let aufs_link = if fs.aufs() { vfs::sysfs::AufsLink::create().ok() } else { None };
+        let aufs_proc = if fs.aufs() { vfs::proc::AufsProc::create(aufs::plink_maint).ok() } else { None };
         pr_info!("rfs {} loaded\n", VERSION);
-        Ok(Rfs { _aufs_link: aufs_link, _fs: fs, _sysfs: sysfs, _cache: cache })
+        Ok(Rfs { _aufs_proc: aufs_proc, _aufs_link: aufs_link, _fs: fs, _sysfs: sysfs, _cache: cache })
     }
 }

@@ -454,11 +454,56 @@ if [ -n "${RFS_MODULE:-}" ] && rmmod rfs 2>/dev/null; then
 	t_ok "... /sys/fs/aufs/si_<id>/br0 names the rw branch" sh -c "cat /sys/fs/aufs/si_$(mount_si "$M")/br0 | grep -qx '$B0=rw'"
 	t_eq "... reads work" "after etc l1 w" "$(names "$M" | oneline)"
 	umount "$M"
+	# auplink (aufs-util), which Docker's driver runs before each umount:
+	# /proc/fs/aufs/plink_maint, AUFS_CTL_BRINFO, AUFS-style names in
+	# .wh..wh.plnk. rfsprobe auplink does what it does.
+	P=$T/auplink
+	mkdir -p "$P/u" "$P/l" "$P/mnt"
+	echo data >"$P/l/a" && ln "$P/l/a" "$P/l/b" && mkdir "$P/l/d" && ln "$P/l/a" "$P/l/d/c"
+	echo other >"$P/l/x"
+	t_ok "auplink: mount -t aufs" mount -t aufs -o "br:$P/u=rw:$P/l=ro+wh,xino=/dev/shm/aufs.xino" none "$P/mnt"
+	t_eq "auplink: AUFS_CTL_BRINFO lists the branches (id, AUFS perm bits, path)" \
+		"0x1 $P/u|0x1002 $P/l" "$(rfsprobe brinfo "$P/mnt" | cut -d' ' -f2- | tr '\n' '|' | sed 's/|$//')"
+	t_errno "auplink: ... on a file: ENOTTY" ENOTTY rfsprobe brinfo "$P/mnt/x"
+	echo more >>"$P/mnt/a"
+	t_eq "auplink: a copy-up of a hard-linked file makes one pseudo-link" 1 "$(ls -A "$P/u/.wh..wh.plnk" | wc -l)"
+	# One named as rfs did before its names started with "_": still used,
+	# and renamed for auplink (which reads a number before the first dot).
+	k=$(ls -A "$P/u/.wh..wh.plnk")
+	mv "$P/u/.wh..wh.plnk/$k" "$P/u/.wh..wh.plnk/${k#_}"
+	drop_caches
+	t_eq "auplink: a pseudo-link named the old way still serves the other names" "data more" "$(cat "$P/mnt/b" | oneline)"
+	# Docker mounts each time with a private xino file: the numbers are new.
+	t_ok "auplink: umount, mount again (a fresh xino file)" sh -c \
+		"umount '$P/mnt' && mount -t aufs -o 'br:$P/u=rw:$P/l=ro+wh,xino=/dev/shm/aufs.xino' none '$P/mnt'"
+	# A name served by the pseudo-link is looked up first (and kept).
+	exec 4<"$P/mnt/d/c"
+	t_eq "auplink: ... every name of the file shows one inode number" 1 \
+		"$(stat -c %i "$P/mnt/d/c" "$P/mnt/a" "$P/mnt/b" | sort -u | wc -l)"
+	ino=$(stat -c %i "$P/mnt/a")
+	t_eq "auplink: list names the names to link" "$P/mnt/a|$P/mnt/b|$P/mnt/d/c" \
+		"$(rfsprobe auplink "$P/mnt" list | grep '^/' | sort | tr '\n' '|' | sed 's/|$//')"
+	t_ok "auplink: ... and their inode number" sh -c "rfsprobe auplink '$P/mnt' list | head -n 1 | grep -qw $ino"
+	t_ok "auplink: flush" rfsprobe auplink "$P/mnt" flush
+	exec 4<&-
+	t_eq "auplink: ... every name is a hard link to the copy in the writable branch" "3 3 3" \
+		"$(stat -c %h "$P/u/a" "$P/u/b" "$P/u/d/c" | oneline)"
+	t_eq "auplink: ... of one inode" 1 "$(stat -c %i "$P/u/a" "$P/u/b" "$P/u/d/c" | sort -u | wc -l)"
+	t_eq "auplink: ... no pseudo-link is left" "" "$(ls -A "$P/u/.wh..wh.plnk")"
+	t_eq "auplink: ... nothing else was copied up" "none" "$(stat -c %s "$P/u/x" 2>/dev/null || echo none)"
+	t_eq "auplink: ... the union shows the change through every name" "data more|data more" \
+		"$(cat "$P/mnt/b" | oneline)|$(cat "$P/mnt/d/c" | oneline)"
+	t_ok "auplink: flush with no pseudo-link left" rfsprobe auplink "$P/mnt" flush
+	t_fail "plink_maint: an unknown union id is refused" sh -c 'printf si=fffffff0 >/proc/fs/aufs/plink_maint'
+	t_fail "plink_maint: clean before si= is refused" sh -c 'printf clean >/proc/fs/aufs/plink_maint'
+	t_fail "plink_maint: not for other users" rfsprobe --uid $RFS_UID open /proc/fs/aufs/plink_maint w
+	t_ok "auplink: umount" umount "$P/mnt"
 	t_ok "mount -t rfs still works and keeps its own magic" rfs_mount "$M" "br:$B0=rw:$B1=ro+wh"
 	t_eq "... statfs f_type is rfs's" 72667321 "$(stat -f -c %t "$M")"
 	umount "$M"
 	t_ok "rmmod" rmmod rfs
 	t_fail "... /sys/fs/aufs is gone" [ -e /sys/fs/aufs ]
+	t_fail "... and /proc/fs/aufs" [ -e /proc/fs/aufs ]
 	t_fail "... and aufs from /proc/filesystems" grep -q 'aufs$' /proc/filesystems
 	t_ok "insmod rfs.ko (default mode again)" insmod "$RFS_MODULE"
 else

@@ -413,6 +413,35 @@ else
 fi
 t_errno "... the former owner's chattr +A is EPERM" EPERM rfsprobe --uid $RFS_UID chattr "$M/fowned" +A
 t_eq "... the flags are unchanged" - "$(rfsprobe lsattr "$B0/fowned")"
+# The VFS checks a victim's append-only and immutable flags (may_delete) on
+# the union inode as last refreshed: a chattr made directly in a branch
+# since must count too. For a lower file nothing below would refuse (the
+# union only whites it out).
+echo lower >"$B1/dapp"
+echo lower >"$B1/dimm"
+echo lower >"$B1/dsrc"
+mkdir -p "$B1/dapd"
+echo lower >"$B1/dapd/f"
+stat "$M/dapp" "$M/dimm" "$M/dsrc" "$M/dapd/f" >/dev/null
+if rfsprobe chattr "$B1/dapp" +a >/dev/null; then
+	rfsprobe chattr "$B1/dimm" +i >/dev/null
+	rfsprobe chattr "$B1/dapd" +a >/dev/null
+	t_errno "a direct chattr +a of a lower file counts at once: unlink through the union is EPERM" EPERM \
+		rfsprobe unlink "$M/dapp"
+	t_errno "... rename of it is EPERM" EPERM rfsprobe rename "$M/dapp" "$M/dapp2"
+	t_errno "... a direct chattr +i: unlink is EPERM" EPERM rfsprobe unlink "$M/dimm"
+	t_errno "... rename of another file over it is EPERM" EPERM rfsprobe rename "$M/dsrc" "$M/dimm"
+	t_errno "... a direct chattr +a of a lower directory: unlink in it is EPERM" EPERM \
+		rfsprobe unlink "$M/dapd/f"
+	t_eq "... every name is still there" "yes yes yes yes" \
+		"$(for f in dapp dimm dsrc dapd/f; do [ -e "$M/$f" ] && echo yes; done | tr '\n' ' ' | sed 's/ $//')"
+	t_eq "... and nothing was whited out" "none none" "$(fsize "$B0/.wh.dapp") $(fsize "$B0/.wh.dimm")"
+	rfsprobe chattr "$B1/dapp" -a >/dev/null
+	rfsprobe chattr "$B1/dimm" -i >/dev/null
+	rfsprobe chattr "$B1/dapd" -a >/dev/null
+else
+	t_skip "direct chattr before unlink" "the scratch filesystem takes no chattr +a"
+fi
 
 # --- 9. whiteout/opaque changes never show a deleted tree -------------------------
 # mkdir over a whiteout and rename over an emptied directory pass through

@@ -303,6 +303,22 @@ ino_reuse_case() {
 	t_eq "inode numbers: $COPYUP_RACE directories and files copied up while looked up keep st_ino = d_ino" \
 		"mismatches 0" "$(rfsprobe copyup-race "$d/r/mnt/t" "$COPYUP_RACE")"
 	t_ok "inode numbers, racing lookups: umount" umount "$d/r/mnt"
+
+	# The same race seen through locks: a lookup in the window also built
+	# a second union inode for the object (D48 in the parity audit), so a
+	# flock taken before the copy-up no longer blocked a new open's. Each
+	# directory and file is opened and locked before its copy-up; a new
+	# open of each afterwards must find the lock held.
+	mkdir -p "$d/l/b0" "$d/l/b1/t" "$d/l/mnt"
+	i=0
+	while [ $i -lt "$COPYUP_RACE" ]; do
+		mkdir "$d/l/b1/t/d$i" && echo f >"$d/l/b1/t/d$i/f"
+		i=$((i + 1))
+	done
+	t_ok "one union inode, racing lookups: mount" rfs_mount "$d/l/mnt" "dirs=$d/l/b0=rw:$d/l/b1=ro" || return
+	t_eq "one union inode: $COPYUP_RACE directories and files copied up while looked up keep their flock" \
+		"split 0" "$(rfsprobe copyup-flock "$d/l/mnt/t" "$COPYUP_RACE")"
+	t_ok "one union inode, racing lookups: umount" umount "$d/l/mnt"
 }
 
 if [ "${no_rfsprobe:-0}" = 1 ]; then

@@ -243,6 +243,22 @@ t_eq "dcache: it is the new empty file, not the lower one" "reg 0" \
 	"$(s=$(rfsprobe stat "$M/dc/lower"); echo "$(val type "$s") $(val size "$s")")"
 t_eq "dcache: readdir agrees" "lower m" "$(names "$M/dc" | oneline)"
 
+# --- file handles (D37 in the parity audit) -------------------------------------------------------
+# Identifying handles (fanotify's FAN_REPORT_FID, name_to_handle_at with
+# AT_HANDLE_FID) come from the union inode number; decodable ones (NFS
+# export, open_by_handle_at) are not offered, as OverlayFS without
+# nfs_export=on.
+echo fid >"$B0/fid1"
+ln "$B0/fid1" "$B0/fid2"
+echo other >"$B0/fid3"
+h1=$(rfsprobe fid "$M/fid1")
+t_ok "file handles: AT_HANDLE_FID gives a handle" test -n "$h1"
+t_eq "... two names of one file give the same one" "$h1" "$(rfsprobe fid "$M/fid2")"
+t_ok "... another file another one" test "$h1" != "$(rfsprobe fid "$M/fid3")"
+echo 2 >/proc/sys/vm/drop_caches
+t_eq "... the same after the inode left the cache" "$h1" "$(rfsprobe fid "$M/fid1")"
+t_errno "... a decodable handle: EOPNOTSUPP" EOPNOTSUPP rfsprobe fid "$M/fid1" plain
+
 t_ok "umount" umount "$M"
 branch_snapshot "$B1" "$B2" >"$W/lower.after"
 diff_lists "the lower branches are unchanged" "$W/lower.before" "$W/lower.after"

@@ -113,6 +113,27 @@ impl Drop for Registration {
     }
 }
 
+/// Calls `f` for every live union (both names), with its `s_umount` held
+/// shared, as sync(2) walks superblocks: a union being mounted or
+/// unmounted is skipped.
+pub(crate) fn for_each_super(f: &mut dyn FnMut(SuperBlock<'_>)) {
+    unsafe extern "C" fn one(sb: *mut sys::super_block, arg: *mut core::ffi::c_void) {
+        // SAFETY: `arg` is the `&mut dyn FnMut` below, alive for the walk;
+        // iterate_supers_type gives only superblocks set up by fill_super
+        // (SB_BORN with a root), which have their SbInfo.
+        unsafe {
+            let f = &mut *arg.cast::<&mut dyn FnMut(SuperBlock<'_>)>();
+            f(SuperBlock::from_raw(sb));
+        }
+    }
+    let mut f = f;
+    for t in [FS_TYPE.0.get(), AUFS_TYPE.0.get()] {
+        // SAFETY: the types are this module's statics; an unregistered one
+        // has no superblocks (its list is empty).
+        unsafe { sys::rfs_for_each_super(t, Some(one), (&mut f as *mut &mut dyn FnMut(SuperBlock<'_>)).cast()) };
+    }
+}
+
 /// Whether `sb` was mounted as `aufs` (compatibility mode).
 pub(crate) fn is_aufs_sb(sb: *const sys::super_block) -> bool {
     // SAFETY: the caller's superblock is live; s_type is set at creation.

@@ -63,6 +63,16 @@ impl<'a> InodeRef<'a> {
         unsafe { sys::rfs_inode_mapped(self.as_ptr()) }
     }
 
+    /// Whether the inode is append-only (`S_APPEND`).
+    pub(crate) fn is_append(&self) -> bool {
+        self.0.i_flags & sys::S_APPEND != 0
+    }
+
+    /// Whether the inode is immutable (`S_IMMUTABLE`).
+    pub(crate) fn is_immutable(&self) -> bool {
+        self.0.i_flags & sys::S_IMMUTABLE != 0
+    }
+
     /// Whether this is a directory.
     pub(crate) fn is_dir(&self) -> bool {
         self.mode() & mode::S_IFMT == mode::S_IFDIR

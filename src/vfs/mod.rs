@@ -33,6 +33,7 @@ pub(crate) mod lower;
 pub(crate) mod once;
 pub(crate) mod ops;
 pub(crate) mod path;
+pub(crate) mod proc;
 pub(crate) mod rcu;
 pub(crate) mod seq;
 pub(crate) mod sysfs;

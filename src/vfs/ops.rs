@@ -1207,6 +1207,10 @@ pub(crate) mod ioctl {
 }
 
 unsafe extern "C" fn union_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    if cmd == crate::aufs::CTL_BRINFO {
+        // SAFETY: as below.
+        return unsafe { aufs_brinfo(file, arg) };
+    }
     if !matches!(cmd, ioctl::PLINK_INFO | ioctl::PLINK_LINK | ioctl::PLINK_CLEAN) {
         return ENOTTY.to_errno() as c_long;
     }
@@ -1250,6 +1254,34 @@ unsafe extern "C" fn union_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong
     };
     match r {
         Ok(v) => v,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// AUFS's `AUFS_CTL_BRINFO` on a directory of the union (aufs.rs): with a
+/// NULL argument the number of branches, else their records copied to
+/// `arg`. ENOTTY on other files, as AUFS.
+///
+/// # Safety
+/// `file` is an open file of the union (ioctl).
+unsafe fn aufs_brinfo(file: *mut sys::file, arg: c_ulong) -> c_long {
+    // SAFETY: our open file pins its dentry, inode and superblock.
+    let (sb, is_dir) = unsafe {
+        let d = (*sys::rfs_file_path(file)).dentry;
+        (SuperBlock::from_raw((*d).d_sb), UnionDentry::from_raw(d).is_some_and(|d| d.get().is_dir()))
+    };
+    if !is_dir {
+        return ENOTTY.to_errno() as c_long;
+    }
+    if arg == 0 {
+        return c_long::try_from(crate::aufs::branch_count(sb.info())).unwrap_or(c_long::MAX);
+    }
+    match crate::aufs::brinfo(sb.info()) {
+        // SAFETY: `recs` is readable for its length; the helper checks `arg`.
+        Ok(recs) => match to_result(unsafe { sys::rfs_copy_to_user(arg, recs.as_ptr().cast(), recs.len()) }) {
+            Ok(_) => 0,
+            Err(e) => e.to_errno() as c_long,
+        },
         Err(e) => e.to_errno() as c_long,
     }
 }

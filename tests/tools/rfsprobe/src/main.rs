@@ -28,6 +28,7 @@
 //! Run `rfsprobe help` for the list of operations.
 
 mod acl;
+mod auplink;
 mod corpus;
 mod dir;
 mod errno;
@@ -775,6 +776,14 @@ inspection:
   copyup-race DIR COUNT   for i < COUNT: a thread stat(2)s DIR/dI and DIR/dI/f in a loop
                           while chmod(2) of DIR/dI/f copies both up; then compares each
                           one's st_ino with its d_ino in its parent: `mismatches N`
+  fid PATH [plain]        name_to_handle_at(2) with AT_HANDLE_FID (plain: a decodable handle):
+                          `type=T HEX` (type and bytes of the handle)
+  brinfo DIR              AUFS_CTL_BRINFO on a union directory: `ID PERM PATH` per branch
+  auplink MNT list|flush  what AUFS's auplink does (plink_maint, BRINFO, a walk, lchown,
+                          clean, removal of the pseudo-links), in AUFS compatibility mode
+  copyup-flock DIR COUNT  for i < COUNT: flock(LOCK_EX) on DIR/dI and DIR/dI/f opened
+                          O_RDONLY, then as copyup-race; then a new open of each must
+                          find the lock held (one union inode per object): `split N`
   seekdir-check DIR [SEED] telldir/seekdir/rewinddir consistency: `ok N entries`
 between files and flags:
   direct-write PATH OFF LEN SEED   O_WRONLY|O_DIRECT pwrite(2) of LEN bytes (a 4096-aligned
@@ -1515,6 +1524,91 @@ fn run(args: &[OsString]) -> Res {
                 }
             }
             out(format!("mismatches {bad}\n").as_bytes())
+        }
+        "fid" => {
+            need(1, 2)?;
+            const AT_HANDLE_FID: i32 = 0x200;
+            let flags = match a.get(1).map(|s| s.as_bytes()) {
+                None => AT_HANDLE_FID,
+                Some(b"plain") => 0,
+                Some(_) => return Err(Fail::Usage("fid PATH [plain]".into())),
+            };
+            // struct file_handle: handle_bytes, handle_type, then the bytes.
+            let mut buf = [0u32; 2 + 32];
+            buf[0] = 128;
+            let mut mount_id: i32 = 0;
+            // SAFETY: `buf` holds a file_handle with room for 128 bytes.
+            let r = unsafe {
+                libc::syscall(libc::SYS_name_to_handle_at, libc::AT_FDCWD, path(0)?.as_ptr(), buf.as_mut_ptr(), &mut mount_id, flags)
+            };
+            check(r as i32, ctx(0))?;
+            let n = buf[0] as usize;
+            let bytes: Vec<u8> = buf[2..].iter().flat_map(|w| w.to_ne_bytes()).take(n).collect();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            out(format!("type={} {hex}\n", buf[1] as i32).as_bytes())
+        }
+        "auplink" => {
+            need(2, 2)?;
+            auplink::run(&a[0], &a[1])
+        }
+        "brinfo" => {
+            need(1, 1)?;
+            let mut s = String::new();
+            for b in auplink::brinfo(&a[0])? {
+                s.push_str(&format!("{} {:#x} {}\n", b.id, b.perm, lossy(&b.path)));
+            }
+            out(s.as_bytes())
+        }
+        "copyup-flock" => {
+            use std::os::unix::fs::PermissionsExt;
+            use std::os::fd::AsRawFd;
+            use std::path::PathBuf;
+            use std::sync::atomic::{AtomicBool, Ordering};
+            use std::sync::Arc;
+            need(2, 2)?;
+            let dir = PathBuf::from(&a[0]);
+            let count: usize = num(&a[1], "count")?;
+            let open_locked = |p: &std::path::Path, nb: bool| -> Res<(std::fs::File, bool)> {
+                let f = std::fs::File::open(p).map_err(|e| Fail::Check(format!("open {}: {e}", p.display())))?;
+                let op = if nb { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_EX };
+                // SAFETY: flock on an fd we own.
+                let r = unsafe { libc::flock(f.as_raw_fd(), op) };
+                let err = std::io::Error::last_os_error();
+                match r {
+                    0 => Ok((f, true)),
+                    _ if nb && err.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok((f, false)),
+                    _ => Err(Fail::Check(format!("flock {}: {err}", p.display()))),
+                }
+            };
+            let mut split = 0;
+            for i in 0..count {
+                let d = dir.join(format!("d{i}"));
+                let f = d.join("f");
+                let held = [open_locked(&d, false)?.0, open_locked(&f, false)?.0];
+                let stop = Arc::new(AtomicBool::new(false));
+                let looper = {
+                    let (stop, d, f) = (stop.clone(), d.clone(), f.clone());
+                    std::thread::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let _ = std::fs::metadata(&d);
+                            let _ = std::fs::metadata(&f);
+                        }
+                    })
+                };
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                let r = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640));
+                stop.store(true, Ordering::Relaxed);
+                let _ = looper.join();
+                r.map_err(|e| Fail::Check(format!("chmod {}: {e}", f.display())))?;
+                for p in [&d, &f] {
+                    if open_locked(p, true)?.1 {
+                        eprintln!("{}: a new open got LOCK_EX while the first open holds it", p.display());
+                        split += 1;
+                    }
+                }
+                drop(held);
+            }
+            out(format!("split {split}\n").as_bytes())
         }
         "inode-of" => {
             need(1, 1)?;
