@@ -197,6 +197,17 @@ pub(crate) fn info(sbi: &SbInfo) -> Result<(u64, u64)> {
     Ok((epoch, n as u64))
 }
 
+/// The regular files among `names` (NUL-separated, from `list_names`) in
+/// the locked pseudo-link directory, with their dentries. Regular files
+/// only (what rfs makes there): a directory or other object put there by
+/// hand stays.
+fn regular_entries<'a>(g: &'a DirGuard<'_>, names: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Result<Dentry>)> + 'a {
+    names.split(|&b| b == 0).filter(|n| !n.is_empty()).filter_map(move |name| match g.lookup(name) {
+        Ok(d) if !d.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) => None,
+        r => Some((name, r)),
+    })
+}
+
 /// Whether `name` in the pseudo-link directory is an AUFS-style second
 /// name (`<union ino>.<branch ino>`, decimal), made by [`aufs_names`].
 fn is_aufs_name(name: &[u8]) -> bool {
@@ -226,11 +237,8 @@ pub(crate) fn aufs_names(sbi: &SbInfo) -> Result<u64> {
     {
         let _w = WriteAccess::get(mnt, &w.rw.root)?;
         let g = DirGuard::lock(mnt, plnk)?;
-        for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-            let d = g.lookup(name)?;
-            if !d.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) {
-                continue;
-            }
+        for (name, d) in regular_entries(&g, &names) {
+            let d = d?;
             if is_aufs_name(name) {
                 g.unlink(&d)?;
                 continue;
@@ -314,13 +322,8 @@ pub(crate) fn clean(sbi: &SbInfo, epoch: u64) -> Result<u64> {
     let r = (|| -> Result {
         let _w = WriteAccess::get(mnt, &w.rw.root)?;
         let g = DirGuard::lock(mnt, plnk)?;
-        for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-            let d = g.lookup(name)?;
-            // Regular files only (what rfs makes there); a directory or
-            // other object put there by hand stays.
-            if !d.inode().is_some_and(|i| i.mode() & mode::S_IFMT == mode::S_IFREG) {
-                continue;
-            }
+        for (_, d) in regular_entries(&g, &names) {
+            let d = d?;
             // A second reference keeps the inode on the dentry after the
             // unlink, to see whether that was its last name.
             let keep = d.clone();

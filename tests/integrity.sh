@@ -237,6 +237,19 @@ reuse_result() {
 	fi
 }
 
+# race_tree DIR: COPYUP_RACE lower directories DIR/b1/t/dI, each with a
+# file f, mounted at DIR/mnt over an empty writable DIR/b0.
+# shellcheck disable=SC2317 # run through t_ok
+race_tree() {
+	local i=0
+	mkdir -p "$1/b0" "$1/b1/t" "$1/mnt" || return
+	while [ $i -lt "$COPYUP_RACE" ]; do
+		mkdir "$1/b1/t/d$i" && echo f >"$1/b1/t/d$i/f" || return
+		i=$((i + 1))
+	done
+	rfs_mount "$1/mnt" "dirs=$1/b0=rw:$1/b1=ro"
+}
+
 ino_reuse_case() {
 	local d=$T/ino m x ux y uy before after u uz st st2 di reused
 	mkdir -p "$d"
@@ -293,13 +306,7 @@ ino_reuse_case() {
 	# recording of its number gave the name a new number, and readdir's
 	# d_ino then differed from st_ino. Each of COPYUP_RACE directories and
 	# its file is copied up while a thread stats both in a loop.
-	mkdir -p "$d/r/b0" "$d/r/b1/t" "$d/r/mnt"
-	i=0
-	while [ $i -lt "$COPYUP_RACE" ]; do
-		mkdir "$d/r/b1/t/d$i" && echo f >"$d/r/b1/t/d$i/f"
-		i=$((i + 1))
-	done
-	t_ok "inode numbers, racing lookups: mount" rfs_mount "$d/r/mnt" "dirs=$d/r/b0=rw:$d/r/b1=ro" || return
+	t_ok "inode numbers, racing lookups: mount" race_tree "$d/r" || return
 	t_eq "inode numbers: $COPYUP_RACE directories and files copied up while looked up keep st_ino = d_ino" \
 		"mismatches 0" "$(rfsprobe copyup-race "$d/r/mnt/t" "$COPYUP_RACE")"
 	t_ok "inode numbers, racing lookups: umount" umount "$d/r/mnt"
@@ -309,13 +316,7 @@ ino_reuse_case() {
 	# flock taken before the copy-up no longer blocked a new open's. Each
 	# directory and file is opened and locked before its copy-up; a new
 	# open of each afterwards must find the lock held.
-	mkdir -p "$d/l/b0" "$d/l/b1/t" "$d/l/mnt"
-	i=0
-	while [ $i -lt "$COPYUP_RACE" ]; do
-		mkdir "$d/l/b1/t/d$i" && echo f >"$d/l/b1/t/d$i/f"
-		i=$((i + 1))
-	done
-	t_ok "one union inode, racing lookups: mount" rfs_mount "$d/l/mnt" "dirs=$d/l/b0=rw:$d/l/b1=ro" || return
+	t_ok "one union inode, racing lookups: mount" race_tree "$d/l" || return
 	t_eq "one union inode: $COPYUP_RACE directories and files copied up while looked up keep their flock" \
 		"split 0" "$(rfsprobe copyup-flock "$d/l/mnt/t" "$COPYUP_RACE")"
 	t_ok "one union inode, racing lookups: umount" umount "$d/l/mnt"

@@ -101,6 +101,30 @@ fn octal(s: &OsStr) -> Res<libc::mode_t> {
     }
 }
 
+/// chmod(2) of `f` (copying it and its directory `d` up) while a thread
+/// stat(2)s both in a loop (copyup-race, copyup-flock).
+fn chmod_while_looked_up(d: &std::path::Path, f: &std::path::Path) -> Res {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let looper = {
+        let (stop, d, f) = (stop.clone(), d.to_path_buf(), f.to_path_buf());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::metadata(&d);
+                let _ = std::fs::metadata(&f);
+            }
+        })
+    };
+    // Let the looper start walking before the copy-up.
+    std::thread::sleep(std::time::Duration::from_micros(200));
+    let r = std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o640));
+    stop.store(true, Ordering::Relaxed);
+    let _ = looper.join();
+    r.map_err(|e| Fail::Check(format!("chmod {}: {e}", f.display())))
+}
+
 /// Write bytes to stdout (a failing stdout is reported as a syscall error).
 pub fn out(bytes: &[u8]) -> Res {
     std::io::stdout()
@@ -1469,32 +1493,15 @@ fn run(args: &[OsString]) -> Res {
             Err(Fail::Check(format!("{}: no loadable segment holds the entry point", lossy(&a[0]))))
         }
         "copyup-race" => {
-            use std::os::unix::fs::{DirEntryExt, MetadataExt, PermissionsExt};
+            use std::os::unix::fs::{DirEntryExt, MetadataExt};
             use std::path::PathBuf;
-            use std::sync::atomic::{AtomicBool, Ordering};
-            use std::sync::Arc;
             need(2, 2)?;
             let dir = PathBuf::from(&a[0]);
             let count: usize = num(&a[1], "count")?;
             for i in 0..count {
                 let d = dir.join(format!("d{i}"));
                 let f = d.join("f");
-                let stop = Arc::new(AtomicBool::new(false));
-                let looper = {
-                    let (stop, d, f) = (stop.clone(), d.clone(), f.clone());
-                    std::thread::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            let _ = std::fs::metadata(&d);
-                            let _ = std::fs::metadata(&f);
-                        }
-                    })
-                };
-                // Let the looper start walking before the copy-up.
-                std::thread::sleep(std::time::Duration::from_micros(200));
-                let r = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640));
-                stop.store(true, Ordering::Relaxed);
-                let _ = looper.join();
-                r.map_err(|e| Fail::Check(format!("chmod {}: {e}", f.display())))?;
+                chmod_while_looked_up(&d, &f)?;
             }
             let d_inos = |p: &std::path::Path| -> Res<std::collections::HashMap<std::ffi::OsString, u64>> {
                 let rd = std::fs::read_dir(p).map_err(|e| Fail::Check(format!("readdir {}: {e}", p.display())))?;
@@ -1560,11 +1567,8 @@ fn run(args: &[OsString]) -> Res {
             out(s.as_bytes())
         }
         "copyup-flock" => {
-            use std::os::unix::fs::PermissionsExt;
             use std::os::fd::AsRawFd;
             use std::path::PathBuf;
-            use std::sync::atomic::{AtomicBool, Ordering};
-            use std::sync::Arc;
             need(2, 2)?;
             let dir = PathBuf::from(&a[0]);
             let count: usize = num(&a[1], "count")?;
@@ -1585,21 +1589,7 @@ fn run(args: &[OsString]) -> Res {
                 let d = dir.join(format!("d{i}"));
                 let f = d.join("f");
                 let held = [open_locked(&d, false)?.0, open_locked(&f, false)?.0];
-                let stop = Arc::new(AtomicBool::new(false));
-                let looper = {
-                    let (stop, d, f) = (stop.clone(), d.clone(), f.clone());
-                    std::thread::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            let _ = std::fs::metadata(&d);
-                            let _ = std::fs::metadata(&f);
-                        }
-                    })
-                };
-                std::thread::sleep(std::time::Duration::from_micros(200));
-                let r = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640));
-                stop.store(true, Ordering::Relaxed);
-                let _ = looper.join();
-                r.map_err(|e| Fail::Check(format!("chmod {}: {e}", f.display())))?;
+                chmod_while_looked_up(&d, &f)?;
                 for p in [&d, &f] {
                     if open_locked(p, true)?.1 {
                         eprintln!("{}: a new open got LOCK_EX while the first open holds it", p.display());
