@@ -23,6 +23,8 @@
 #                          headers in the trixie chroot (scripts/debian-kernel.sh)
 #   make check KVER=debian the VM suites under Debian's unmodified kernel with
 #                          that rfs.ko
+#   make rfsctl            the static command-line tool (tools/rfsctl, musl):
+#                          target/x86_64-unknown-linux-musl/release/rfsctl
 #   make clean
 #
 # The kernel build system does the real work for the module (see Kbuild).
@@ -30,7 +32,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all modules clean check soak demo kernel unit bench debian-module
+.PHONY: all modules clean check soak demo kernel unit bench debian-module rfsctl
 
 all: modules
 
@@ -48,6 +50,9 @@ clean:
 
 unit:
 	cargo test
+
+rfsctl:
+	cargo build --release --locked -p rfsctl --target x86_64-unknown-linux-musl
 
 check:
 	$(if $(KVER),RFS_KVER=$(KVER)) scripts/check.sh $(if $(T),$(T))

@@ -3,8 +3,9 @@
 #   /bin/busybox + every applet as a symlink, /init (scripts/vm-init),
 #   /demo (scripts/vm-demo), /rfs.ko (if given/present), the repo's tests/
 #   directory as /tests, and the static test tools built from tests/tools/*/
-#   (Rust crates; each binary at /tests/tools/NAME), and the Debian binaries
-#   of the stress suite (fio, stress-ng, dbench) with their libraries.
+#   (Rust crates; each binary at /tests/tools/NAME), rfsctl (tools/rfsctl,
+#   static, at /tests/tools/rfsctl), and the Debian binaries of the stress
+#   suite (fio, stress-ng, dbench) with their libraries.
 #
 #   scripts/mkinitramfs.sh [-k KDIR] [-m MODULE.ko|none] [-M LIST] -o OUT.cpio.gz
 #
@@ -80,6 +81,23 @@ for manifest in "$rfs_top"/tests/tools/*/Cargo.toml; do
 	fi
 done
 [ -n "${toolbin[rfsprobe]:-}" ] || log "warning: tests/tools/rfsprobe is not there yet; the VM has no rfsprobe"
+
+# rfsctl, the user's tool (a member of the top-level workspace): static for
+# musl when that target is installed (the release build), else for gnu with
+# crt-static like the test tools.
+if [ -f "$rfs_top/tools/rfsctl/Cargo.toml" ]; then
+	if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+		rtarget=x86_64-unknown-linux-musl rflags=
+	else
+		rtarget=x86_64-unknown-linux-gnu rflags='-C target-feature=+crt-static'
+	fi
+	log "building rfsctl (static, $rtarget)"
+	RUSTFLAGS=$rflags cargo build -q --release --locked -p rfsctl \
+		--manifest-path "$rfs_top/Cargo.toml" --target "$rtarget" \
+		--target-dir "$tools_target" >&2 || die "building rfsctl failed"
+	toolbin[rfsctl]=$tools_target/$rtarget/release/rfsctl
+	[ -x "${toolbin[rfsctl]}" ] || die "rfsctl built, but ${toolbin[rfsctl]} is not there"
+fi
 
 # Debian's dynamic binaries for tests/stress.sh (scripts/setup.sh installs
 # them), like scripts/bench.sh does for the FUSE unions: each binary goes to

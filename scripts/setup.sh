@@ -66,6 +66,12 @@ if [ ! -d "$sysroot/lib/rustlib/src/rust/library" ]; then
 	log "adding rust-src"
 	rustup component add rust-src
 fi
+# rfsctl's static build (scripts/mkinitramfs.sh falls back to the gnu target
+# with crt-static when this target cannot be added).
+if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+	log "adding the x86_64-unknown-linux-musl target (rfsctl)"
+	rustup target add x86_64-unknown-linux-musl || log "warning: no musl target; rfsctl is built for gnu with crt-static"
+fi
 
 if [ "$(bindgen --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
 	log "installing bindgen-cli $BINDGEN_VERSION"

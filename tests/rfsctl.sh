@@ -1,0 +1,264 @@
+#!/bin/sh
+# rfsctl.sh: the rfsctl command-line tool (tools/rfsctl, static, at
+# /tests/tools/rfsctl in the VM; issue 18).
+#
+#  1. rfsctl mount: branches as arguments (default and given permissions,
+#     generic flags), shown by /proc/mounts.
+#  2. rfsctl list: the human table and --json (branches with path, perm
+#     and id from sysfs, options, counters after a copy-up), every union or
+#     one.
+#  3. more branches than fit in one mount(2) page: 321 branches from
+#     --branches-from, passed as dirs= plus append= fsconfig keys; all in
+#     sysfs, the top-most copy of a name wins, the bottom layer is reached.
+#  4. rfsctl branch append / prepend / add / mod / del on a live union.
+#  5. mount.rfs (argv[0]): mount(8)'s helper call, and -o remount.
+#  6. rfsctl plink info / list / flush: hard links in the writable branch,
+#     no pseudo-link left; auplink (argv[0]) flush / list / cpup and its
+#     exit codes (22 for bad arguments).
+#  7. errors: a nonexistent branch, not an rfs mount, a path inside a
+#     union, a bad option, a del of no branch (with the kernel's message),
+#     mod without a permission.
+#  8. completions and man pages.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common-rfs.sh"
+
+T0=$(date +%s)
+D=$(rfs_tmpdir)
+OUT=$D/out ERR=$D/err
+mkdir -p "$D/bin"
+RFSCTL=$(command -v rfsctl)
+if [ -z "$RFSCTL" ]; then
+	t_skip "rfsctl" "not in the VM image (scripts/mkinitramfs.sh builds it)"
+	t_done
+fi
+ln -s "$RFSCTL" "$D/bin/mount.rfs"
+ln -s "$RFSCTL" "$D/bin/auplink"
+
+# t_has DESC FILE TEXT: pass if FILE has TEXT (a fixed string) in it.
+t_has() {
+	if grep -q -F -e "$3" "$2"; then
+		t_eq "$1" ok ok
+	else
+		t_eq "$1" "a line with: $3" "$(cat "$2")"
+	fi
+}
+
+# run CMD...: CMD's stdout to $OUT, stderr to $ERR; its status in $rc.
+run() {
+	"$@" >"$OUT" 2>"$ERR"
+	rc=$?
+}
+
+# --- 1. mount ----------------------------------------------------------------------------------
+mkdir -p "$D/u" "$D/l1/sub" "$D/l2" "$D/l3" "$D/l4" "$D/mnt"
+echo one >"$D/l1/f1"
+echo two >"$D/l2/f2"
+echo three >"$D/l3/f3"
+echo four >"$D/l4/f4"
+M=$D/mnt
+t_ok "mount: three branches as arguments" rfsctl mount -o nosuid,udba=none "$D/u" "$D/l1=ro+wh" "$D/l2" "$M"
+t_eq "mount: /proc/mounts shows the branches with their permissions" "$D/u=rw:$D/l1=ro+wh:$D/l2=ro" \
+	"$(mount_opt "$M" dirs)"
+t_eq "mount: rfs options reach the kernel" "none" "$(mount_opt "$M" udba)"
+t_has "mount: generic flags are mount attributes" /proc/mounts "$M rfs rw,nosuid"
+t_eq "mount: the union shows the lower files" "one two" "$(cat "$M/f1") $(cat "$M/f2")"
+SI=$(mount_si "$M")
+
+# --- 2. list -----------------------------------------------------------------------------------
+echo more >>"$M/f1"
+run rfsctl list "$M"
+t_eq "list: exit status 0" 0 "$rc"
+t_has "list: the union's line" "$OUT" "$M (rfs, si=$SI, rw,nosuid"
+t_ok "list: branch 1 with its id, permission and path" grep -q -E "^ +1 +65 +ro\\+wh +[0-9]+ +$D/l1\$" "$OUT"
+t_ok "list: the top branch is rw with id 64" grep -q -E "^ +0 +64 +rw +[0-9]+ +$D/u\$" "$OUT"
+t_has "list: options" "$OUT" "options: rw,udba=none"
+t_has "list: counters (one copy-up of 4 bytes)" "$OUT" "copy-ups 1 (4 bytes)"
+run rfsctl list
+t_has "list: every union (no argument)" "$OUT" "$M (rfs, si=$SI"
+run rfsctl list --json "$M"
+t_eq "list --json: exit status 0" 0 "$rc"
+t_has "list --json: the mount point" "$OUT" "\"mount_point\": \"$M\""
+t_has "list --json: the type" "$OUT" '"fstype": "rfs"'
+t_has "list --json: the sysfs id" "$OUT" "\"si\": \"$SI\""
+t_has "list --json: a branch path" "$OUT" "\"path\": \"$D/l1\""
+t_has "list --json: a permission" "$OUT" '"perm": "ro+wh"'
+t_has "list --json: a branch id" "$OUT" '"id": 66'
+t_has "list --json: the copy-up counter" "$OUT" '"copyups": 1'
+t_has "list --json: read from sysfs" "$OUT" '"branches_from": "sysfs"'
+t_eq "list --json: one object per branch" 3 "$(grep -c '"index":' "$OUT")"
+if command -v jq >/dev/null 2>&1; then
+	t_eq "list --json: parses (jq)" "$D/l2 ro" "$(jq -r '.[0].branches[2] | "\(.path) \(.perm)"' "$OUT")"
+else
+	t_eq "list --json: an array of one object" "[]" "$(sed -n '1p;$p' "$OUT" | tr -d '\n')"
+fi
+
+# --- 3. more branches than fit in one mount(2) page ----------------------------------------------
+N=320
+L=$D/many
+mkdir -p "$L/top" "$L/mnt"
+echo "# top first" >"$L/list"
+echo "$L/top=rw" >>"$L/list"
+t0=$(date +%s)
+i=0
+while [ "$i" -lt "$N" ]; do
+	n=$(printf '%04d' "$i")
+	echo "$L/layer-with-a-longer-name-$n" >>"$L/list"
+	i=$((i + 1))
+done
+# shellcheck disable=SC2046 # one path a line, no spaces in them
+mkdir $(grep -v '^#' "$L/list" | grep -v '=rw$')
+for l in $(grep -v '^#' "$L/list" | grep -v '=rw$'); do
+	n=${l##*-}
+	echo "$n" >"$l/only-$n"
+	echo "$n" >"$l/same"
+done
+diag "many: $N layers made in $(($(date +%s) - t0)) s"
+t_ok "many: the list is more than a page of mount(2) options" test "$(wc -c <"$L/list")" -gt 8192
+t_ok "many: mount $((N + 1)) branches from --branches-from" rfsctl mount --branches-from "$L/list" "$L/mnt"
+MSI=$(mount_si "$L/mnt")
+t_eq "many: sysfs has every branch" "$((N + 1))" "$(ls "/sys/fs/rfs/si_$MSI" | grep -c '^br[0-9]')"
+t_eq "many: the bottom branch is the last layer" "$L/layer-with-a-longer-name-0319=ro" \
+	"$(cat "/sys/fs/rfs/si_$MSI/br$N")"
+t_eq "many: the top-most copy of a name wins" "0000" "$(cat "$L/mnt/same")"
+t_eq "many: the bottom layer is reached" "0319" "$(cat "$L/mnt/only-0319")"
+t_eq "many: every layer's file is there" "$N" "$(ls "$L/mnt" | grep -c '^only-')"
+run rfsctl list --json "$L/mnt"
+t_eq "many: list --json shows every branch" "$((N + 1))" "$(grep -c '"index":' "$OUT")"
+umount "$L/mnt"
+# shellcheck disable=SC2046 # one argument a line, no spaces in them
+t_ok "many: the same list as arguments" rfsctl mount $(grep -v '^#' "$L/list") "$L/mnt"
+t_eq "many: ... every branch" "$((N + 1))" "$(ls "/sys/fs/rfs/si_$(mount_si "$L/mnt")" | grep -c '^br[0-9]')"
+umount "$L/mnt"
+diag "many: done in $(($(date +%s) - t0)) s"
+
+# --- 4. branch management ------------------------------------------------------------------------
+run rfsctl branch append "$M" "$D/l3"
+t_eq "branch append: exit status 0" "0 " "$rc $(cat "$ERR")"
+t_eq "branch append: at the bottom" "$D/u=rw:$D/l1=ro+wh:$D/l2=ro:$D/l3=ro" "$(mount_opt "$M" dirs)"
+t_has "branch append: prints the new table" "$OUT" "$D/l3"
+t_eq "branch append: its file shows" "three" "$(cat "$M/f3")"
+t_ok "branch del" rfsctl branch del "$M" "$D/l3"
+t_eq "branch del: gone" "$D/u=rw:$D/l1=ro+wh:$D/l2=ro" "$(mount_opt "$M" dirs)"
+t_ok "branch del: its file is gone" test ! -e "$M/f3"
+t_ok "branch add at index 2" rfsctl branch add "$M" 2 "$D/l3=ro+wh" "$D/l4"
+t_eq "branch add: in place, in order" "$D/u=rw:$D/l1=ro+wh:$D/l3=ro+wh:$D/l4=ro:$D/l2=ro" "$(mount_opt "$M" dirs)"
+t_ok "branch mod" rfsctl branch mod "$M" "$D/l2=rr"
+t_eq "branch mod: the new permission" "$D/l2=rr" "$(cat "/sys/fs/rfs/si_$SI/br4")"
+t_ok "branch del of two" rfsctl branch del "$M" "$D/l3" "$D/l4/"
+t_eq "branch del of two: both gone" "$D/u=rw:$D/l1=ro+wh:$D/l2=rr" "$(mount_opt "$M" dirs)"
+mkdir -p "$D/p1" "$D/p2"
+t_ok "branch prepend of two" rfsctl branch prepend "$M" "$D/p1=ro" "$D/p2=ro"
+t_eq "branch prepend: the first given on top" "$D/p1=ro:$D/p2=ro:$D/u=rw" "$(mount_opt "$M" dirs | cut -d: -f1-3)"
+t_ok "branch del of the prepended" rfsctl branch del "$M" "$D/p1" "$D/p2"
+run rfsctl branch append --json "$M" "$D/l3"
+t_has "branch append --json: the new state" "$OUT" "\"path\": \"$D/l3\""
+rfsctl branch del "$M" "$D/l3" >/dev/null
+
+# --- 5. mount.rfs ----------------------------------------------------------------------------------
+mkdir -p "$D/m2" "$D/u2"
+t_ok "mount.rfs: mount(8)'s helper call" "$D/bin/mount.rfs" none "$D/m2" -n -o "rw,nodev,dirs=$D/u2=rw:$D/l1=ro"
+t_eq "mount.rfs: the branches" "$D/u2=rw:$D/l1=ro" "$(mount_opt "$D/m2" dirs)"
+t_has "mount.rfs: nodev" /proc/mounts "$D/m2 rfs rw,nodev"
+t_ok "mount.rfs: -o remount,append:BR" "$D/bin/mount.rfs" none "$D/m2" -o "remount,append:$D/l2"
+t_eq "mount.rfs: remount applied" "$D/u2=rw:$D/l1=ro:$D/l2=ro" "$(mount_opt "$D/m2" dirs)"
+run "$D/bin/mount.rfs" none "$D/m2x" -o "dirs=$D/u2"
+t_eq "mount.rfs: a missing mount point is mount(8)'s failure status 32" 32 "$rc"
+umount "$D/m2"
+
+# --- 6. pseudo-links -----------------------------------------------------------------------------
+P=$D/plink
+mkdir -p "$P/u" "$P/l/sub" "$P/mnt"
+echo data >"$P/l/h1" && ln "$P/l/h1" "$P/l/sub/h2" && ln "$P/l/h1" "$P/l/sub/h3"
+echo cdata >"$P/l/c1" && ln "$P/l/c1" "$P/l/c2"
+echo keep >"$P/l/k1" && ln "$P/l/k1" "$P/l/k2"
+t_ok "plink: mount" rfsctl mount "$P/u" "$P/l=ro+wh" "$P/mnt"
+t_eq "plink info: none at first" "count 0" "$(rfsctl plink info "$P/mnt" | cut -d' ' -f3-)"
+echo more >>"$P/mnt/h1"
+t_eq "plink info: one pseudo-link" "count 1" "$(rfsctl plink info "$P/mnt" | cut -d' ' -f3-)"
+run rfsctl plink info --json "$P/mnt"
+t_has "plink info --json" "$OUT" '"count": 1'
+t_eq "plink list: one path in the writable branch" "1 $P/u/.wh..wh.plnk/" \
+	"$(rfsctl plink list "$P/mnt" | wc -l) $(rfsctl plink list "$P/mnt" | sed 's|[^/]*$||')"
+t_eq "plink flush: links both other names, removes the pseudo-link" "linked 2 removed 1" \
+	"$(rfsctl plink flush "$P/mnt")"
+t_eq "plink flush: hard links of one inode in the writable branch" "3 3 3" \
+	"$(stat -c %h "$P/u/h1" "$P/u/sub/h2" "$P/u/sub/h3" | tr '\n' ' ' | sed 's/ $//')"
+t_eq "plink flush: ... one inode" 1 "$(stat -c %i "$P/u/h1" "$P/u/sub/h2" "$P/u/sub/h3" | sort -u | wc -l)"
+t_eq "plink flush: no pseudo-link left" "" "$(ls -A "$P/u/.wh..wh.plnk")"
+t_eq "plink flush: untouched hard links stay below" "" "$(ls "$P/u" | grep -x -e k1 -e k2)"
+t_eq "plink flush: the union shows the same data" "data more|data more" \
+	"$(cat "$P/mnt/sub/h2" | tr '\n' ' ' | sed 's/ $//')|$(cat "$P/mnt/sub/h3" | tr '\n' ' ' | sed 's/ $//')"
+run rfsctl plink flush --json "$P/mnt"
+t_has "plink flush --json" "$OUT" '"removed": 0'
+
+# auplink, as Docker runs it before umount
+echo cmore >>"$P/mnt/c1"
+run "$D/bin/auplink" "$P/mnt" list
+t_eq "auplink list: one pseudo-link" "0 1" "$rc $(wc -l <"$OUT")"
+run "$D/bin/auplink" "$P/mnt" cpup
+t_eq "auplink cpup: exit status 0" 0 "$rc"
+# c1, c2 and the pseudo-link in .wh..wh.plnk/
+t_eq "auplink cpup: the other name is linked" 3 "$(stat -c %h "$P/u/c2")"
+t_eq "auplink cpup: the pseudo-link stays" "count 1" "$(rfsctl plink info "$P/mnt" | cut -d' ' -f3-)"
+run "$D/bin/auplink" "$P/mnt" flush
+t_eq "auplink flush: exit status 0" 0 "$rc"
+t_eq "auplink flush: no pseudo-link left" "count 0" "$(rfsctl plink info "$P/mnt" | cut -d' ' -f3-)"
+t_eq "auplink flush: the copy keeps its two names" 2 "$(stat -c %h "$P/u/c2")"
+run "$D/bin/auplink"
+t_eq "auplink: no arguments is 22 (EINVAL)" 22 "$rc"
+run "$D/bin/auplink" "$P/mnt" bogus
+t_eq "auplink: an unknown command is 22" 22 "$rc"
+run "$D/bin/auplink" "$D" flush
+t_eq "auplink: not an rfs mount is 22" 22 "$rc"
+t_has "auplink: ... with a message" "$ERR" "not an rfs mount"
+umount "$P/mnt"
+
+# --- 7. errors -----------------------------------------------------------------------------------
+mkdir -p "$D/m3"
+run rfsctl mount "$D/u" "$D/nonexistent" "$D/m3"
+t_eq "error: a nonexistent branch fails (status 1)" 1 "$rc"
+t_has "error: ... naming the branch" "$ERR" "rfsctl: branch $D/nonexistent: No such file or directory"
+t_fail "error: ... and mounts nothing" is_mounted "$D/m3"
+run rfsctl mount "$D/u" "$D/nonexistent-mnt"
+t_has "error: a missing mount point" "$ERR" "mount point $D/nonexistent-mnt: No such file or directory"
+run rfsctl list "$D"
+t_eq "error: list of a directory that is not a mount" 2 "$rc"
+t_has "error: ... not an rfs mount, on what it is" "$ERR" "$D: not an rfs mount (it is on "
+run rfsctl list /proc
+t_has "error: list of another filesystem's mount" "$ERR" "/proc: not an rfs mount (type proc)"
+run rfsctl branch append "$M/sub" "$D/l3"
+t_has "error: a path inside a union" "$ERR" "inside the union mounted at $M"
+run rfsctl branch append "$D" "$D/l3"
+t_has "error: branch append on a non-union" "$ERR" "not an rfs mount"
+run rfsctl branch append "$M" "$D/nonexistent"
+t_has "error: appending a nonexistent branch" "$ERR" "branch $D/nonexistent: No such file or directory"
+run rfsctl branch del "$M" "$D/l4"
+t_eq "error: del of a directory that is no branch fails" 1 "$rc"
+t_has "error: ... with the errno" "$ERR" "rfsctl: remount: Invalid argument"
+t_has "error: ... and the kernel's message from the fs_context log" "$ERR" "rfsctl: kernel: error:"
+t_eq "error: ... and changes nothing" "$D/u=rw:$D/l1=ro+wh:$D/l2=rr" "$(mount_opt "$M" dirs)"
+run rfsctl branch mod "$M" "$D/l2"
+t_has "error: mod without a permission" "$ERR" "give PATH=PERM"
+run rfsctl mount -o udba=sometimes "$D/u" "$D/m3"
+t_has "error: a bad option, found by the logic crate's parser" "$ERR" "option udba=sometimes:"
+run rfsctl mount "$D/u" "$D/u/" "$D/m3"
+t_has "error: a duplicate branch" "$ERR" "branches: duplicate"
+run rfsctl mount -o "dirs=$D/u" "$D/l1" "$D/m3"
+t_has "error: branches given two ways" "$ERR" "give the branches one way"
+run rfsctl plink flush "$D"
+t_has "error: plink flush of a non-union" "$ERR" "not an rfs mount"
+run rfsctl bogus
+t_eq "error: an unknown subcommand is status 2" 2 "$rc"
+umount "$M"
+
+# --- 8. completions, man pages --------------------------------------------------------------------
+run rfsctl completions bash
+t_has "completions bash" "$OUT" "complete -F _rfsctl"
+mkdir -p "$D/man"
+t_ok "man: writes the pages" rfsctl man --dir "$D/man"
+t_has "man: rfsctl.1 is a man page" "$D/man/rfsctl.1" ".TH rfsctl 1"
+t_ok "man: one page per subcommand" test -s "$D/man/rfsctl-branch.1"
+t_ok "--help of every subcommand" sh -c 'for c in list mount branch plink completions man; do rfsctl $c --help >/dev/null || exit 1; done'
+
+diag "rfsctl suite: $(($(date +%s) - T0)) s"
+t_done
