@@ -23,7 +23,10 @@
 #     an opaque lower directory, a package manager's rename); the diff as
 #     the driver tars it.
 #  6. AUFS compatibility mode (insmod rfs.ko aufs_compat=1): registered as
-#     "aufs" too, AUFS's statfs magic, /sys/fs/aufs; off by default.
+#     "aufs" too, AUFS's statfs magic, /sys/fs/aufs; off by default. AUFS's
+#     own auplink protocol (/proc/fs/aufs/plink_maint, AUFS_CTL_BRINFO,
+#     <ino>.<hino> pseudo-link names; rfsprobe auplink does what aufs-util's
+#     auplink does), also after a remount with a fresh xino file.
 #  7. the pseudo-link flush (what `auplink MNT flush` does before umount):
 #     every name of a hard-linked lower file of which one name was copied up
 #     becomes a real hard link in the writable branch, the pseudo-links go
