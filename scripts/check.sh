@@ -18,7 +18,7 @@
 # out/module-build.log, out/cargo-test.log.
 #
 # Environment: RFS_VM_TIMEOUT (QEMU limit, s, default 3600),
-# RFS_SUITE_TIMEOUT (per suite in the guest, s, default 900),
+# RFS_SUITE_TIMEOUT (per suite in the guest, s, default 1500),
 # RFS_SOAK=1 (suites that have one run their long soak mode; `make soak`),
 # RFS_CONSOLE=1 (show the kernel console while the VM runs),
 # RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself),
@@ -204,7 +204,7 @@ grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
 if [ ${#names[@]} != 0 ] || [ $# = 0 ]; then
 # The VM; its TAP (ttyS1) is printed as it arrives.
 vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-3600}"
-	-T "${RFS_SUITE_TIMEOUT:-900}")
+	-T "${RFS_SUITE_TIMEOUT:-1500}")
 [ "${RFS_SOAK:-0}" = 0 ] || vmargs+=(-a "rfs.soak=$RFS_SOAK")
 [ ${#names[@]} = 0 ] || vmargs+=(-s "$(IFS=,; echo "${names[*]}")")
 [ "${RFS_CONSOLE:-0}" != 1 ] || vmargs+=(-c)

@@ -14,7 +14,7 @@
 #   -s  check mode: run only these suites (rfs.suites=)
 #   -t  QEMU wall-clock limit in seconds (default: check 3600, others 900;
 #       none for an interactive session)
-#   -T  check mode: per-suite limit in the guest (rfs.timeout=, default 900)
+#   -T  check mode: per-suite limit in the guest (rfs.timeout=, default 1500)
 #   -c  batch mode: also show the kernel console on stdout while it runs
 #   -b  batch mode even on a terminal
 #   -S  start a shell in the guest at the end, also in check mode

@@ -35,7 +35,8 @@
 #  14. reading through the union leaves the lower file's atime alone;
 #  15. /proc/mounts escapes branch paths the way libmount reads them back.
 #
-# Runs in about a minute under the debug kernel.
+# Runs in about 8 to 12 minutes under the debug kernel (the copy-up races
+# of section 1 with their large files take most of it).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
