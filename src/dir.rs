@@ -31,7 +31,7 @@ use crate::super_::SbInfo;
 use crate::sysfs::Stats;
 use crate::vfs::cred::Cred;
 use crate::vfs::dentry::{Dentry, UnionDentry};
-use crate::vfs::file::File;
+use crate::vfs::file::{File, TmpFile};
 use crate::vfs::fs::SuperBlock;
 use crate::vfs::inode::mode;
 use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, Source, WriteAccess};
@@ -198,8 +198,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
                 oui.set_nlink(i.nlink());
                 oui.refresh_attr(i);
             }
-            // SAFETY: `dentry` is the negative dentry of this link(2).
-            unsafe { oui.instantiate_alias(dentry.as_ptr()) };
+            oui.instantiate_alias(&dentry);
         }
         _ => {
             // A new object: a new number, also when the branch gave it the
@@ -209,8 +208,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             }
             let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: child });
             let inode = namei::publish(namei::make_inode(sb, res)?)?;
-            // SAFETY: `dentry` is the negative dentry of this operation.
-            unsafe { inode.instantiate(dentry.as_ptr()) };
+            inode.instantiate(&dentry);
         }
     }
     dentry.set_stamp(stamp);
@@ -219,13 +217,13 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 
 /// O_TMPFILE in `dir`: an unnamed file in the upper directory, which
 /// link(2) can later give a name.
-pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file, mode: u16, dentry: UnionDentry<'_>) -> Result {
+pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: TmpFile<'_>, mode: u16, dentry: UnionDentry<'_>) -> Result {
     let sbi = sb.info();
     let w = writable(sbi)?;
     let rw = &w.rw;
     let parent = dentry.get().parent();
     copy_up(sb, &parent)?;
-    let flags = crate::vfs::file::flags_of(file);
+    let flags = file.flags();
     let caller = Cred::current().ok_or(ENOMEM)?;
     let upper = {
         let _creds = sbi.cred.override_creds();
@@ -243,9 +241,8 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file
     let mut inode = namei::make_inode(sb, res)?;
     // d_tmpfile drops the link count from one to zero.
     inode.set_nlink_new(1);
-    // SAFETY: `file` is the file of this tmpfile operation.
-    unsafe { inode.tmpfile(file) };
-    crate::vfs::file::finish_open(file)
+    inode.tmpfile(&file);
+    file.finish_open()
 }
 
 /// Whether the union directory `d` shows no entries (whiteouts and what they

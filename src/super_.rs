@@ -728,9 +728,7 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
             continue;
         }
         seen.push(sb, GFP_KERNEL)?;
-        // SAFETY: all-zero is a valid kstatfs to fill.
-        let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
-        br.root.statfs(&mut st)?;
+        let st = br.root.statfs_new()?;
         // Block counts are in fragment units (f_frsize; f_bsize when a
         // filesystem leaves that 0).
         let frsize = if st.f_frsize > 0 { st.f_frsize } else { st.f_bsize.max(1) };
@@ -768,9 +766,9 @@ pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
     let tab = sbi.tab();
     let Some((rw, _)) = tab.top_rw() else { return Ok(()) };
     let _creds = sbi.cred.override_creds();
-    // SAFETY: the branch holds its mount, so its superblock is live; the
-    // helper takes its s_umount (order: the union's, then the branch's).
-    crate::vfs::to_result(unsafe { crate::vfs::sys::rfs_sync_branch_fs(rw.root.sb()) })?;
+    // The helper takes the branch's s_umount (order: the union's, then the
+    // branch's).
+    rw.root.sync_fs()?;
     Ok(())
 }
 

@@ -459,6 +459,35 @@ pub(crate) mod flags {
         Ok(())
     }
 
+    /// The `struct fileattr` of a fileattr_get/fileattr_set on the union
+    /// (chattr, lsattr), borrowed for the operation.
+    pub(crate) struct FileAttr<'a>(&'a mut sys::rfs_fileattr);
+
+    impl<'a> FileAttr<'a> {
+        /// # Safety
+        /// `fa` must be NULL or the live fileattr of the operation in
+        /// progress, which nobody else uses during `'a`.
+        pub(crate) unsafe fn from_raw(fa: *mut sys::rfs_fileattr) -> Option<Self> {
+            // SAFETY: guaranteed by the caller.
+            unsafe { fa.as_mut() }.map(FileAttr)
+        }
+
+        /// Fills it with the attributes of `real` (a positive branch
+        /// object): vfs_fileattr_get.
+        pub(crate) fn get_real(&mut self, real: &Dentry) -> Result {
+            // SAFETY: `real` is referenced; the fileattr is ours for 'a.
+            to_result(unsafe { sys::rfs_fileattr_get_real(real.as_ptr(), self.0) }).map(|_| ())
+        }
+
+        /// Sets these attributes on `real` (a positive branch object on
+        /// mount `mnt`; the caller has write access): vfs_fileattr_set.
+        pub(crate) fn set_real(&mut self, mnt: *mut sys::vfsmount, real: &Dentry) -> Result {
+            // SAFETY: `real` is referenced and on `mnt`; the fileattr is
+            // ours for 'a.
+            to_result(unsafe { sys::rfs_fileattr_set_real(idmap(mnt), real.as_ptr(), self.0) }).map(|_| ())
+        }
+    }
+
     /// Whether `e` means "this filesystem has no inode flags".
     pub(crate) fn unsupported(e: kernel::error::Error) -> bool {
         e == crate::vfs::errno(sys::ENOTTY) || e == kernel::error::code::EINVAL || e == crate::vfs::code::eopnotsupp()
@@ -604,6 +633,26 @@ pub(crate) mod acl {
         }
     }
 
+    impl Acl {
+        /// The ACL, borrowed.
+        pub(crate) fn borrow(&self) -> AclRef<'_> {
+            AclRef(self.0, PhantomData)
+        }
+    }
+
+    /// An ACL someone holds a reference on for `'a` (the ACL a set_acl
+    /// operation is given).
+    #[derive(Clone, Copy)]
+    pub(crate) struct AclRef<'a>(core::ptr::NonNull<sys::posix_acl>, PhantomData<&'a sys::posix_acl>);
+
+    impl AclRef<'_> {
+        /// # Safety
+        /// `acl` must be NULL or an ACL the caller holds referenced for `'a`.
+        pub(crate) unsafe fn from_raw(acl: *mut sys::posix_acl) -> Option<Self> {
+            core::ptr::NonNull::new(acl).map(|p| AclRef(p, PhantomData))
+        }
+    }
+
     impl Drop for Acl {
         fn drop(&mut self) {
             // SAFETY: we own one reference.
@@ -640,22 +689,18 @@ pub(crate) mod acl {
     }
 
     /// Sets (or, with `None`, removes) ACL `kind` of `d`.
-    ///
-    /// # Safety
-    /// `acl`, if not NULL, must be a live ACL the caller holds a reference
-    /// on for the duration of the call.
-    pub(crate) unsafe fn set_raw(mnt: *mut sys::vfsmount, d: &Dentry, kind: i32, acl: *mut sys::posix_acl) -> Result {
+    pub(crate) fn set(mnt: *mut sys::vfsmount, d: &Dentry, kind: i32, acl: Option<AclRef<'_>>) -> Result {
         let name = name_of(kind)?;
-        // SAFETY: `d` is referenced, `name` NUL-terminated, `acl` live (caller).
+        // SAFETY: `d` is referenced, `name` NUL-terminated, `acl` live for
+        // the borrow.
         let r = unsafe {
-            if acl.is_null() {
-                sys::vfs_remove_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast())
-            } else {
-                sys::vfs_set_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast(), acl)
+            match acl {
+                None => sys::vfs_remove_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast()),
+                Some(a) => sys::vfs_set_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast(), a.0.as_ptr()),
             }
         };
         match to_result(r) {
-            Err(e) if acl.is_null() && e.to_errno() == -(sys::ENODATA as i32) => Ok(()),
+            Err(e) if acl.is_none() && e.to_errno() == -(sys::ENODATA as i32) => Ok(()),
             r => r.map(|_| ()),
         }
     }
@@ -663,7 +708,6 @@ pub(crate) mod acl {
     /// Copies ACL `kind` of `src` to `dst`.
     pub(crate) fn copy(src_mnt: *mut sys::vfsmount, src: &Dentry, mnt: *mut sys::vfsmount, dst: &Dentry, kind: i32) -> Result {
         let Some(a) = get(src_mnt, src, kind)? else { return Ok(()) };
-        // SAFETY: `a` holds a reference across the call.
-        unsafe { set_raw(mnt, dst, kind, a.0.as_ptr()) }
+        set(mnt, dst, kind, Some(a.borrow()))
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! Layout:
 //! - `sys`: the bindgen output over `include/rfs_vfs.h`;
+//! - `bitlock`: a sleeping lock in one bit of a word;
 //! - `dentry`, `path`, `inode`, `file`, `cred`: refcounted object wrappers;
 //! - `dir`: iterating a lower directory;
 //! - `fs`: file_system_type, fs_context and superblock glue;
@@ -22,6 +23,7 @@
 
 pub(crate) mod sys;
 
+pub(crate) mod bitlock;
 pub(crate) mod cred;
 pub(crate) mod dentry;
 pub(crate) mod dir;

@@ -394,7 +394,8 @@ unsafe extern "C" fn set_acl(
         (SuperBlock::from_raw((*dentry).d_sb), d.get())
     };
     // SAFETY: `acl` stays referenced by the VFS during the call.
-    errno(unsafe { crate::inode::set_acl(sb, d, kind, acl) })
+    let acl = unsafe { acl::AclRef::from_raw(acl) };
+    errno(crate::inode::set_acl(sb, d, kind, acl))
 }
 
 unsafe extern "C" fn listxattr(dentry: *mut sys::dentry, list: *mut c_char, size: usize) -> isize {
@@ -424,9 +425,10 @@ unsafe extern "C" fn fileattr_get(dentry: *mut sys::dentry, fa: *mut sys::rfs_fi
         Ok(t) => t,
         Err(e) => return e.to_errno(),
     };
+    // SAFETY: `fa` is the live output of this call, for us alone.
+    let Some(mut fa) = (unsafe { super::lower::flags::FileAttr::from_raw(fa) }) else { return EINVAL.to_errno() };
     let _creds = sb.info().cred.override_creds();
-    // SAFETY: `top.dentry` is a referenced branch object; `fa` is live.
-    unsafe { sys::rfs_fileattr_get_real(top.dentry.as_ptr(), fa) }
+    errno(fa.get_real(&top.dentry))
 }
 
 unsafe extern "C" fn fiemap(inode: *mut sys::inode, fieinfo: *mut sys::fiemap_extent_info, start: u64, len: u64) -> c_int {
@@ -453,8 +455,9 @@ unsafe extern "C" fn fileattr_set(_idmap: *mut sys::mnt_idmap, dentry: *mut sys:
         let Some(d) = UnionDentry::from_raw(dentry) else { return EINVAL.to_errno() };
         (SuperBlock::from_raw((*dentry).d_sb), d.get())
     };
-    // SAFETY: `fa` stays live during the call.
-    errno(unsafe { crate::inode::set_fileattr(sb, d, fa) })
+    // SAFETY: `fa` stays live during the call, for us alone.
+    let Some(mut fa) = (unsafe { super::lower::flags::FileAttr::from_raw(fa) }) else { return EINVAL.to_errno() };
+    errno(crate::inode::set_fileattr(sb, d, &mut fa))
 }
 
 unsafe extern "C" fn setattr(_idmap: *mut sys::mnt_idmap, dentry: *mut sys::dentry, attr: *mut sys::iattr) -> c_int {
@@ -585,7 +588,11 @@ unsafe extern "C" fn tmpfile(
 ) -> c_int {
     // SAFETY: an O_TMPFILE open in our directory: `file` is being opened on
     // a new dentry whose parent is the directory's dentry.
-    let Some((sb, ui, d)) = (unsafe { dir_op(dir, (*sys::rfs_file_path(file)).dentry) }) else { return EINVAL.to_errno() };
+    let (Some((sb, ui, d)), Some(file)) =
+        (unsafe { dir_op(dir, (*sys::rfs_file_path(file)).dentry) }, unsafe { super::file::TmpFile::from_raw(file) })
+    else {
+        return EINVAL.to_errno();
+    };
     errno(crate::dir::tmpfile(sb, ui, file, mode, d))
 }
 

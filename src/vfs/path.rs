@@ -90,6 +90,40 @@ pub(crate) fn at(mnt: *mut sys::vfsmount, dentry: &Dentry) -> sys::path {
 }
 
 impl Path {
+    /// Whether the mount is idmapped.
+    pub(crate) fn is_idmapped(&self) -> bool {
+        // SAFETY: we hold a reference on the mount.
+        unsafe { sys::rfs_mnt_is_idmapped(self.mnt()) }
+    }
+
+    /// Whether the path's filesystem may fold case (has an encoding).
+    pub(crate) fn has_encoding(&self) -> bool {
+        // SAFETY: we hold a reference on the mount, so its superblock is live.
+        unsafe { sys::rfs_sb_has_encoding(self.sb()) }
+    }
+
+    /// Whether the mount or its filesystem cannot be written at all.
+    pub(crate) fn natively_ro(&self) -> bool {
+        // SAFETY: we hold a reference on the mount.
+        unsafe { sys::rfs_mnt_natively_ro(self.mnt()) }
+    }
+
+    /// Syncs the filesystem the path is on (`rfs_sync_branch_fs`, which
+    /// takes its s_umount).
+    pub(crate) fn sync_fs(&self) -> Result {
+        // SAFETY: we hold a reference on the mount, so its superblock is live.
+        to_result(unsafe { sys::rfs_sync_branch_fs(self.sb()) }).map(|_| ())
+    }
+
+    /// statfs of the filesystem the path is on (vfs_statfs), into a new
+    /// buffer.
+    pub(crate) fn statfs_new(&self) -> Result<sys::kstatfs> {
+        // SAFETY: all-zero is a valid kstatfs to fill.
+        let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
+        self.statfs(&mut st)?;
+        Ok(st)
+    }
+
     /// statfs of the filesystem the path is on (vfs_statfs).
     pub(crate) fn statfs(&self, buf: &mut sys::kstatfs) -> Result {
         let raw = self.raw();
