@@ -32,29 +32,17 @@ use crate::sysfs::Stats;
 use crate::vfs::cred::Cred;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::vfs::file::{File, TmpFile};
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::inode::mode;
 use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, Source, WriteAccess};
-use crate::vfs::ops::union_inode_of;
+use crate::union::union_inode_of;
 use crate::vfs::{path, sys};
 use crate::vfs::code;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 
 /// What a create-like operation makes.
-#[derive(Clone, Copy)]
-pub(crate) enum New<'a> {
-    /// A regular file with this mode.
-    File(u16),
-    /// A directory.
-    Dir(u16),
-    /// A fifo, socket or device node: mode and device number.
-    Node(u16, u32),
-    /// A symlink to this target.
-    Symlink(&'a [u8]),
-    /// A hard link to this union object.
-    Link(&'a Dentry),
-}
+pub(crate) use crate::vfs::ops::New;
 
 /// Refuses names rfs reserves (EPERM, as AUFS does).
 fn check_name(name: &[u8]) -> Result {

@@ -15,7 +15,7 @@
 
 use crate::branch::Branch;
 use crate::vfs::dentry::Dentry;
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, FsInode, InodeData};
 use crate::vfs::path;
 use crate::vfs::sys;
@@ -27,7 +27,7 @@ use crate::vfs::inode::{Destroying, Releasable};
 use crate::vfs::rcu::{RcuMember, RcuPtr, RcuSlot, RcuWalk, Retired};
 use crate::copyup::copy_up;
 use crate::vfs::lower::{acl, flags::FileAttr, xattr, Attr, WriteAccess};
-use crate::vfs::ops::union_inode_of;
+use crate::union::union_inode_of;
 use crate::vfs::once::SetOnce;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

@@ -30,7 +30,7 @@ use crate::logic::options::Udba;
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::vfs::dentry::{Dentry, UnionDentry};
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
 use crate::vfs::rcu::RcuWalk;
 use kernel::error::{code::*, Result};

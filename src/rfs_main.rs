@@ -34,6 +34,7 @@ mod plink;
 mod readdir;
 mod super_;
 mod sysfs;
+mod union;
 mod vfs;
 mod workdir;
 mod xino;
@@ -64,7 +65,7 @@ impl kernel::Module for Rfs {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let cache = vfs::inode::InodeCache::create::<inode::InodeInfo>()?;
         let sysfs = sysfs::create_root()?;
-        let fs = vfs::fs::Registration::register(module)?;
+        let fs = vfs::fs::Registration::register::<union::Union>(module)?;
         let aufs_link = if fs.aufs() { vfs::sysfs::AufsLink::create().ok() } else { None };
         pr_info!("rfs {} loaded\n", VERSION);
         Ok(Rfs { _aufs_link: aufs_link, _fs: fs, _sysfs: sysfs, _cache: cache })

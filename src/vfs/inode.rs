@@ -371,8 +371,9 @@ impl<T: InodeData> NewInode<T> {
     /// Sets the inode number, the mode and, from `kind`, the operations.
     pub(crate) fn init(&mut self, ino: u64, imode: u16, kind: Kind) {
         let i = self.inode.as_ptr();
+        let Some(vt) = super::ops::vtable() else { return };
         // SAFETY: the inode is ours alone (see `data_mut`); the op tables are
-        // statics.
+        // static.
         unsafe {
             (*i).i_ino = ino as _;
             (*i).i_mode = imode;
@@ -380,19 +381,19 @@ impl<T: InodeData> NewInode<T> {
             sys::rfs_inode_dont_cache_acl(i);
             match kind {
                 Kind::Dir => {
-                    (*i).i_op = &super::ops::DIR_IOPS.0;
-                    (*i).__bindgen_anon_3.i_fop = &super::ops::DIR_FOPS.0;
+                    (*i).i_op = vt.dir_iops;
+                    (*i).__bindgen_anon_3.i_fop = vt.dir_fops;
                 }
                 Kind::Reg => {
-                    (*i).i_op = &super::ops::FILE_IOPS.0;
-                    (*i).__bindgen_anon_3.i_fop = &super::ops::FILE_FOPS.0;
+                    (*i).i_op = vt.file_iops;
+                    (*i).__bindgen_anon_3.i_fop = vt.file_fops;
                     sys::rfs_inode_allow_odirect(i);
                 }
                 Kind::Symlink => {
-                    (*i).i_op = &super::ops::SYMLINK_IOPS.0;
+                    (*i).i_op = vt.symlink_iops;
                 }
                 Kind::Special(rdev) => {
-                    (*i).i_op = &super::ops::SPECIAL_IOPS.0;
+                    (*i).i_op = vt.special_iops;
                     sys::init_special_inode(i, imode, rdev);
                 }
             }
