@@ -39,6 +39,7 @@ use crate::union::union_inode_of;
 use crate::vfs::{path, sys};
 use crate::vfs::code;
 use kernel::error::{code::*, Result};
+use crate::vfs::path::Mount;
 use kernel::prelude::*;
 
 /// What a create-like operation makes.
@@ -90,7 +91,7 @@ fn remove_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result<bool> {
 
 /// Marks the upper directory `d` opaque (`.wh..wh..opq` inside it). The
 /// caller may hold the lock of `d`'s parent.
-fn set_opaque(mnt: *mut sys::vfsmount, d: &Dentry) -> Result {
+fn set_opaque(mnt: Mount<'_>, d: &Dentry) -> Result {
     let g = DirGuard::lock_child(mnt, d)?;
     let m = g.lookup(whiteout::OPAQUE_NAME)?;
     if m.inode().is_none() {
@@ -125,7 +126,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             New::Symlink(_) => Some(mode::S_IFLNK | 0o777),
             New::Link(_) => None,
         };
-        let creator = Cred::for_create(&caller, object.map(|m| (dentry.as_ptr(), m)))?;
+        let creator = Cred::for_create(&caller, object.map(|m| (&dentry, m)))?;
         let _as_caller = creator.override_creds();
         let mnt = rw.root.mnt();
         let _w = WriteAccess::get(mnt, &rw.root)?;
@@ -215,7 +216,7 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: TmpFile<'_>, m
     let caller = Cred::current().ok_or(ENOMEM)?;
     let upper = {
         let _creds = sbi.cred.override_creds();
-        let creator = Cred::for_create(&caller, Some((dentry.as_ptr(), mode::S_IFREG | (mode & 0o7777))))?;
+        let creator = Cred::for_create(&caller, Some((&dentry, mode::S_IFREG | (mode & 0o7777))))?;
         let _as_caller = creator.override_creds();
         let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
         let udir = upper_dir(dir)?;

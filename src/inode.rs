@@ -20,6 +20,7 @@ use crate::vfs::inode::{mode, FsInode, InodeData};
 use crate::vfs::path;
 use crate::vfs::sys;
 use kernel::error::{code::*, Result};
+use crate::vfs::path::Mount;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use crate::super_::SbInfo;
@@ -477,10 +478,10 @@ pub(crate) fn permission_rcu(sbi: &SbInfo, ui: &UnionInode, mask: i32, w: &RcuWa
 
 /// get_inode_acl in RCU-walk: the top member's cached ACL (no reference:
 /// the caller reads it under RCU), or ECHILD.
-pub(crate) fn inode_acl_rcu(sbi: &SbInfo, ui: &UnionInode, kind: i32, w: &RcuWalk) -> *mut sys::posix_acl {
+pub(crate) fn inode_acl_rcu(sbi: &SbInfo, ui: &UnionInode, kind: i32, w: &RcuWalk) -> acl::CachedAcl {
     match ui.data().rcu_top(sbi, w).and_then(|t| t.inode(w)) {
         Some(lower) => acl::get_cached_acl_rcu(lower, kind),
-        None => ECHILD.to_ptr(),
+        None => acl::CachedAcl::echild(),
     }
 }
 
@@ -584,7 +585,7 @@ pub(crate) fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: &mut FileAttr<'_>)
 /// Copies the object of `d` up, then makes `change` to its upper (on branch
 /// mount `mnt`) with the mounter's credentials and write access to the
 /// branch; the union inode then mirrors the upper.
-fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(*mut sys::vfsmount, &Dentry) -> Result) -> Result {
+fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(Mount<'_>, &Dentry) -> Result) -> Result {
     copy_up(sb, d)?;
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();

@@ -306,7 +306,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     let mut posix_acl = false;
     for b in branches.iter() {
         // The branch root pins its superblock.
-        let (bytes, d, acl) = crate::vfs::fs::sb_limits(b.root.sb());
+        let (bytes, d, acl) = b.root.sb_limits();
         maxbytes = maxbytes.max(bytes);
         depth = depth.max(d);
         posix_acl |= acl;
@@ -600,11 +600,11 @@ fn check_new_branches(sb: SuperBlock<'_>, old: &Tab, table: &BranchTable<Arc<Bra
     let all = || table.as_slice().iter().map(|b| &b.data);
     for b in all().filter(|b| old.table.index_of_id(b.id).is_none()) {
         crate::vfs::task::cond_resched();
-        if sb.is(b.root.sb()) {
+        if sb.is(b.root.sb_key()) {
             log.error("a branch cannot be in the union itself", Some(&b.name));
             return Err(EINVAL);
         }
-        let (_, depth, _) = crate::vfs::fs::sb_limits(b.root.sb());
+        let (_, depth, _) = b.root.sb_limits();
         if depth + 1 > sb.stack_depth() {
             log.error("branch is stacked deeper than the union allows", Some(&b.name));
             return Err(EINVAL);
@@ -722,9 +722,9 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
     // overflows stays at u64::MAX (no 128-bit division in the kernel).
     let (mut blocks, mut bfree, mut bavail, mut files, mut ffree) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut bsize = isize::MAX;
-    let mut seen: KVec<*mut sys::super_block> = KVec::new();
+    let mut seen: KVec<crate::vfs::path::SbKey> = KVec::new();
     for br in tab.branches() {
-        let sb = br.root.sb();
+        let sb = br.root.sb_key();
         if seen.iter().any(|&s| s == sb) {
             continue;
         }

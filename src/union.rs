@@ -21,6 +21,7 @@ use crate::vfs::seq::SeqFile;
 use crate::vfs::sys;
 use core::sync::atomic::Ordering;
 use kernel::error::Result;
+use crate::vfs::path::Mount;
 use kernel::prelude::*;
 
 /// The union filesystem (`rfs`, and `aufs` in compatibility mode).
@@ -86,6 +87,7 @@ impl FileSystem for Union {
     }
 }
 
+#[vtable]
 impl DentryOperations for Union {
     fn revalidate(
         sb: SuperBlock<'_>,
@@ -102,8 +104,9 @@ impl DentryOperations for Union {
     }
 }
 
+#[vtable]
 impl InodeOperations for Union {
-    fn with_top<R>(ui: &UnionInode, f: impl FnOnce(*mut sys::vfsmount, &Dentry) -> R) -> Result<R> {
+    fn with_top<R>(ui: &UnionInode, f: impl FnOnce(Mount<'_>, &Dentry) -> R) -> Result<R> {
         let view = ui.data().view();
         let top = view.top()?;
         Ok(f(top.branch.root.mnt(), &top.dentry))
@@ -129,7 +132,7 @@ impl InodeOperations for Union {
         crate::inode::link_source(ui)
     }
 
-    fn inode_acl_rcu(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32, w: &RcuWalk) -> *mut sys::posix_acl {
+    fn inode_acl_rcu(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32, w: &RcuWalk) -> acl::CachedAcl {
         crate::inode::inode_acl_rcu(sb.info(), ui, kind, w)
     }
 
@@ -185,6 +188,7 @@ impl InodeOperations for Union {
     }
 }
 
+#[vtable]
 impl FileOperations for Union {
     fn open(sb: SuperBlock<'_>, ui: &UnionInode, d: &Dentry, flags: u32, user: UserFile) -> Result<RegFile> {
         crate::file::open(sb, ui, d, flags, user)
@@ -247,6 +251,7 @@ impl FileOperations for Union {
     }
 }
 
+#[vtable]
 impl DirOperations for Union {
     fn open_dir() -> DirFile {
         DirFile::new()

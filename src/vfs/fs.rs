@@ -319,8 +319,8 @@ impl<'a, T: FileSystem> SuperBlock<'a, T> {
     }
 
     /// Whether `other` (e.g. a branch's superblock) is this superblock.
-    pub(crate) fn is(&self, other: *mut sys::super_block) -> bool {
-        core::ptr::eq(self.sb, other)
+    pub(crate) fn is(&self, other: super::path::SbKey) -> bool {
+        super::path::SbKey::of(self.sb) == other
     }
 
     /// Drops every unused dentry of the union (and with them the inodes and

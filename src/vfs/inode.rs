@@ -8,6 +8,7 @@
 //! (dropping every reference it holds) and freed after an RCU grace period in
 //! `free_inode`.
 
+use super::path::Mount;
 use super::{dentry::{Dentry, UnionDentry}, sys};
 use core::ptr::NonNull;
 use core::cell::UnsafeCell;
@@ -495,9 +496,9 @@ pub(crate) fn generic_permission(inode: InodeRef<'_>, mask: i32) -> Result {
 
 /// inode_permission on a lower inode reached through `mnt`, for the current
 /// task.
-pub(crate) fn inode_permission(mnt: *mut sys::vfsmount, inode: InodeRef<'_>, mask: i32) -> Result {
+pub(crate) fn inode_permission(mnt: Mount<'_>, inode: InodeRef<'_>, mask: i32) -> Result {
     // SAFETY: `mnt` is a branch mount the caller holds; the inode is live.
-    super::to_result(unsafe { sys::inode_permission(sys::rfs_mnt_idmap(mnt), inode.as_ptr(), mask) })
+    super::to_result(unsafe { sys::inode_permission(sys::rfs_mnt_idmap(mnt.as_ptr()), inode.as_ptr(), mask) })
         .map(|_| ())
 }
 

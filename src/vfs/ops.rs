@@ -24,6 +24,7 @@ use super::sys;
 use super::dentry::Dentry;
 use super::lower::{acl, flags::FileAttr, Attr};
 use core::marker::PhantomData;
+use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::error::{code::*, Result};
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use super::to_result;
@@ -56,115 +57,145 @@ pub(crate) enum New<'a> {
 
 /// The dentry operations (`d_revalidate`; `d_real` goes to
 /// [`InodeOperations::with_top`]).
+#[vtable]
 pub(crate) trait DentryOperations: FileSystem {
     /// Ref-walk d_revalidate of `d` (inode `inode`, in directory `parent`;
     /// `force`: LOOKUP_REVAL): whether it is still valid.
     fn revalidate(
-        sb: SuperBlock<'_, Self>,
-        d: UnionDentry<'_>,
-        inode: Option<&Inode<Self>>,
-        parent: &Inode<Self>,
-        force: bool,
-    ) -> Result<bool>;
+        _sb: SuperBlock<'_, Self>,
+        _d: UnionDentry<'_>,
+        _inode: Option<&Inode<Self>>,
+        _parent: &Inode<Self>,
+        _force: bool,
+    ) -> Result<bool> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// RCU-walk d_revalidate: true when certainly valid, false when
     /// ref-walk must decide. `stamp` is the dentry's `d_fsdata`.
     fn revalidate_rcu(
-        sb: SuperBlock<'_, Self>,
-        stamp: u64,
-        inode: Option<&Inode<Self>>,
-        parent: &Inode<Self>,
-        w: &RcuWalk,
-    ) -> bool;
+        _sb: SuperBlock<'_, Self>,
+        _stamp: u64,
+        _inode: Option<&Inode<Self>>,
+        _parent: &Inode<Self>,
+        _w: &RcuWalk,
+    ) -> bool {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The inode operations of every kind of inode, and the xattr handler.
+#[vtable]
 pub(crate) trait InodeOperations: FileSystem {
     /// Calls `f` with the branch object that gives `ui` its data and
     /// attributes (its mount and dentry), or fails when there is none.
-    fn with_top<R>(ui: &Inode<Self>, f: impl FnOnce(*mut sys::vfsmount, &Dentry) -> R) -> Result<R>;
+    fn with_top<R>(_ui: &Inode<Self>, _f: impl FnOnce(super::path::Mount<'_>, &Dentry) -> R) -> Result<R>;
     /// lookup in directory `dir`: the inode for `d`, or `None` (negative).
-    fn lookup(sb: SuperBlock<'_, Self>, dir: &Inode<Self>, d: UnionDentry<'_>) -> Result<Option<CachedInode>>;
+    fn lookup(sb: SuperBlock<'_, Self>, _dir: &Inode<Self>, _d: UnionDentry<'_>) -> Result<Option<CachedInode>>;
     /// permission in ref-walk.
-    fn permission(ui: &Inode<Self>, mask: i32) -> Result;
+    fn permission(ui: &Inode<Self>, _mask: i32) -> Result;
     /// permission in RCU-walk (ECHILD: ref-walk must decide).
-    fn permission_rcu(sb: SuperBlock<'_, Self>, ui: &Inode<Self>, mask: i32, w: &RcuWalk) -> Result;
+    fn permission_rcu(sb: SuperBlock<'_, Self>, _ui: &Inode<Self>, _mask: i32, _w: &RcuWalk) -> Result;
     /// getattr.
-    fn getattr(sb: SuperBlock<'_, Self>, ui: &Inode<Self>, stat: &mut sys::kstat, request_mask: u32, flags: u32) -> Result;
+    fn getattr(sb: SuperBlock<'_, Self>, _ui: &Inode<Self>, _stat: &mut sys::kstat, _request_mask: u32, _flags: u32) -> Result;
     /// The symlink `get_link` reads (with the superblock's credentials).
     fn link_source(ui: &Inode<Self>) -> Result<Dentry>;
     /// get_inode_acl in RCU-walk: a cached ACL, NULL, or an ERR_PTR.
-    fn inode_acl_rcu(sb: SuperBlock<'_, Self>, ui: &Inode<Self>, kind: i32, w: &RcuWalk) -> *mut sys::posix_acl;
+    fn inode_acl_rcu(_sb: SuperBlock<'_, Self>, _ui: &Inode<Self>, _kind: i32, _w: &RcuWalk) -> acl::CachedAcl {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// get_acl.
-    fn get_acl(sb: SuperBlock<'_, Self>, ui: &Inode<Self>, kind: i32) -> Result<Option<acl::Acl>>;
+    fn get_acl(_sb: SuperBlock<'_, Self>, _ui: &Inode<Self>, _kind: i32) -> Result<Option<acl::Acl>> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// set_acl (`None`: remove).
-    fn set_acl(sb: SuperBlock<'_, Self>, d: Dentry, kind: i32, acl: Option<acl::AclRef<'_>>) -> Result;
+    fn set_acl(_sb: SuperBlock<'_, Self>, _d: Dentry, _kind: i32, _acl: Option<acl::AclRef<'_>>) -> Result {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// listxattr: the NUL-separated names.
-    fn list_xattr(sb: SuperBlock<'_, Self>, ui: &Inode<Self>) -> Result<KVec<u8>>;
+    fn list_xattr(_sb: SuperBlock<'_, Self>, _ui: &Inode<Self>) -> Result<KVec<u8>> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// fileattr_set.
-    fn set_fileattr(sb: SuperBlock<'_, Self>, d: Dentry, fa: &mut FileAttr<'_>) -> Result;
+    fn set_fileattr(_sb: SuperBlock<'_, Self>, _d: Dentry, _fa: &mut FileAttr<'_>) -> Result {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Brings the inode's attributes up to date with its branch objects.
-    fn refresh(ui: &Inode<Self>);
+    fn refresh(_ui: &Inode<Self>);
     /// setattr, after setattr_prepare.
-    fn setattr(sb: SuperBlock<'_, Self>, d: Dentry, attr: Attr) -> Result;
+    fn setattr(sb: SuperBlock<'_, Self>, _d: Dentry, _attr: Attr) -> Result;
     /// create, mkdir, mknod, symlink and link into `dir`.
-    fn create(sb: SuperBlock<'_, Self>, dir: &Inode<Self>, d: UnionDentry<'_>, what: New<'_>) -> Result;
+    fn create(sb: SuperBlock<'_, Self>, _dir: &Inode<Self>, _d: UnionDentry<'_>, _what: New<'_>) -> Result;
     /// unlink and rmdir.
-    fn remove(sb: SuperBlock<'_, Self>, dir: &Inode<Self>, d: UnionDentry<'_>, is_dir: bool) -> Result;
+    fn remove(sb: SuperBlock<'_, Self>, _dir: &Inode<Self>, _d: UnionDentry<'_>, _is_dir: bool) -> Result;
     /// rename.
     fn rename(
-        sb: SuperBlock<'_, Self>,
-        odir: &Inode<Self>,
-        od: UnionDentry<'_>,
-        ndir: &Inode<Self>,
-        nd: UnionDentry<'_>,
-        flags: u32,
-    ) -> Result;
+        _sb: SuperBlock<'_, Self>,
+        _odir: &Inode<Self>,
+        _od: UnionDentry<'_>,
+        _ndir: &Inode<Self>,
+        _nd: UnionDentry<'_>,
+        _flags: u32,
+    ) -> Result {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// O_TMPFILE in `dir` (`d` is the new file's dentry).
-    fn tmpfile(sb: SuperBlock<'_, Self>, dir: &Inode<Self>, file: TmpFile<'_>, mode: u16, d: UnionDentry<'_>) -> Result;
+    fn tmpfile(_sb: SuperBlock<'_, Self>, _dir: &Inode<Self>, _file: TmpFile<'_>, _mode: u16, _d: UnionDentry<'_>) -> Result {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Sets (`None`: removes) the xattr `name` (NUL-terminated).
-    fn set_xattr(sb: SuperBlock<'_, Self>, d: Dentry, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result;
+    fn set_xattr(_sb: SuperBlock<'_, Self>, _d: Dentry, _name: &[u8], _value: Option<&[u8]>, _flags: i32) -> Result;
 }
 
 /// The file operations of regular files, which pass I/O to a branch file.
+#[vtable]
 pub(crate) trait FileOperations: FileSystem {
     /// open: the private data of the new open file.
-    fn open(sb: SuperBlock<'_, Self>, ui: &Inode<Self>, d: &Dentry, flags: u32, user: UserFile) -> Result<Self::RegFileData>;
+    fn open(sb: SuperBlock<'_, Self>, _ui: &Inode<Self>, _d: &Dentry, _flags: u32, _user: UserFile) -> Result<Self::RegFileData>;
     /// After a successful open, once the private data is in place.
     fn opened(ui: &Inode<Self>);
     /// release, before the private data is dropped.
-    fn release(sb: SuperBlock<'_, Self>, ui: &Inode<Self>, rf: &Self::RegFileData);
+    fn release(sb: SuperBlock<'_, Self>, _ui: &Inode<Self>, _rf: &Self::RegFileData);
     /// The branch file opened by `open`.
     fn real(rf: &Self::RegFileData) -> &File;
     /// The branch file switched to since the open, if any.
     fn copy(rf: &Self::RegFileData) -> Option<&File>;
     /// The branch file reads, seeks and syncs go to now.
-    fn current<'a>(rf: &'a Self::RegFileData, sb: SuperBlock<'_, Self>, ui: &Inode<Self>) -> Result<&'a File>;
+    fn current<'a>(rf: &'a Self::RegFileData, _sb: SuperBlock<'_, Self>, _ui: &Inode<Self>) -> Result<&'a File>;
     /// After a change through the file: brings the inode up to date.
-    fn refresh_file(ui: &Inode<Self>, rf: &Self::RegFileData);
+    fn refresh_file(ui: &Inode<Self>, _rf: &Self::RegFileData);
     /// After `real` was mapped for the file.
-    fn mapped(rf: &Self::RegFileData, real: &File);
+    fn mapped(rf: &Self::RegFileData, _real: &File);
     /// Whether `f` is the upper object of `ui`.
-    fn on_upper(ui: &Inode<Self>, f: &File) -> bool;
+    fn on_upper(ui: &Inode<Self>, _f: &File) -> bool;
     /// Whether O_DIRECT is refused.
     fn nodio(sb: SuperBlock<'_, Self>) -> bool;
     /// `ioctl::PLINK_INFO`: (epoch, count).
-    fn plink_info(sb: SuperBlock<'_, Self>) -> Result<(u64, u64)>;
+    fn plink_info(_sb: SuperBlock<'_, Self>) -> Result<(u64, u64)> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `ioctl::PLINK_LINK` on the file's dentry.
-    fn plink_link(sb: SuperBlock<'_, Self>, d: &Dentry) -> Result<bool>;
+    fn plink_link(_sb: SuperBlock<'_, Self>, _d: &Dentry) -> Result<bool> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// `ioctl::PLINK_CLEAN` up to `epoch`: how many went.
-    fn plink_clean(sb: SuperBlock<'_, Self>, epoch: u64) -> Result<u64>;
+    fn plink_clean(_sb: SuperBlock<'_, Self>, _epoch: u64) -> Result<u64> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The file operations of directories.
+#[vtable]
 pub(crate) trait DirOperations: FileSystem {
     /// The private data of a new open directory.
     fn open_dir() -> Self::DirFileData;
     /// A seek to 0.
     fn rewind(df: &mut Self::DirFileData);
     /// iterate_shared.
-    fn iterate(sb: SuperBlock<'_, Self>, dir: &Inode<Self>, df: &mut Self::DirFileData, ctx: &mut DirEmitter<'_>) -> Result;
+    fn iterate(sb: SuperBlock<'_, Self>, _dir: &Inode<Self>, _df: &mut Self::DirFileData, _ctx: &mut DirEmitter<'_>) -> Result;
     /// fsync.
-    fn fsync(sb: SuperBlock<'_, Self>, dir: &Inode<Self>, datasync: bool) -> Result;
+    fn fsync(_sb: SuperBlock<'_, Self>, _dir: &Inode<Self>, _datasync: bool) -> Result {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// A filesystem with every operation table.
@@ -185,6 +216,9 @@ unsafe fn union_inode<'a, T: FileSystem>(inode: *mut sys::inode) -> (SuperBlock<
 }
 
 impl<T: Operations> Tables<T> {
+    /// Whether `T` serves rfs's pseudo-link ioctls (`ioctl`).
+    const HAS_PLINK: bool = T::HAS_PLINK_INFO && T::HAS_PLINK_LINK && T::HAS_PLINK_CLEAN;
+
     /// See [`VTable`].
     const VTABLE: VTable = VTable {
         super_ops: &Self::SUPER_OPS,
@@ -217,7 +251,7 @@ impl<T: Operations> Tables<T> {
     };
 
     pub(crate) const DENTRY_OPS: sys::dentry_operations = sys::dentry_operations {
-        d_revalidate: Some(sys::rfs_d_revalidate_tramp),
+        d_revalidate: if T::HAS_REVALIDATE { Some(sys::rfs_d_revalidate_tramp) } else { None },
         d_real: Some(d_real::<T>),
         // SAFETY: all-zero is a valid dentry_operations.
         ..unsafe { core::mem::zeroed() }
@@ -228,12 +262,12 @@ impl<T: Operations> Tables<T> {
         permission: Some(permission::<T>),
         getattr: Some(getattr::<T>),
         setattr: Some(setattr::<T>),
-        get_inode_acl: Some(get_inode_acl::<T>),
-        get_acl: Some(get_acl::<T>),
-        set_acl: Some(set_acl::<T>),
+        get_inode_acl: if T::HAS_INODE_ACL_RCU { Some(get_inode_acl::<T>) } else { None },
+        get_acl: if T::HAS_GET_ACL { Some(get_acl::<T>) } else { None },
+        set_acl: if T::HAS_SET_ACL { Some(set_acl::<T>) } else { None },
         fileattr_get: Some(fileattr_get::<T>),
-        fileattr_set: Some(fileattr_set::<T>),
-        listxattr: Some(listxattr::<T>),
+        fileattr_set: if T::HAS_SET_FILEATTR { Some(fileattr_set::<T>) } else { None },
+        listxattr: if T::HAS_LIST_XATTR { Some(listxattr::<T>) } else { None },
         create: Some(sys::rfs_create_tramp),
         link: Some(link::<T>),
         unlink: Some(unlink::<T>),
@@ -241,8 +275,8 @@ impl<T: Operations> Tables<T> {
         mkdir: Some(sys::rfs_mkdir_tramp),
         rmdir: Some(rmdir::<T>),
         mknod: Some(mknod::<T>),
-        rename: Some(rename::<T>),
-        tmpfile: Some(tmpfile::<T>),
+        rename: if T::HAS_RENAME { Some(rename::<T>) } else { None },
+        tmpfile: if T::HAS_TMPFILE { Some(tmpfile::<T>) } else { None },
         // SAFETY: all-zero is a valid inode_operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -251,12 +285,12 @@ impl<T: Operations> Tables<T> {
         permission: Some(permission::<T>),
         getattr: Some(getattr::<T>),
         setattr: Some(setattr::<T>),
-        get_inode_acl: Some(get_inode_acl::<T>),
-        get_acl: Some(get_acl::<T>),
-        set_acl: Some(set_acl::<T>),
+        get_inode_acl: if T::HAS_INODE_ACL_RCU { Some(get_inode_acl::<T>) } else { None },
+        get_acl: if T::HAS_GET_ACL { Some(get_acl::<T>) } else { None },
+        set_acl: if T::HAS_SET_ACL { Some(set_acl::<T>) } else { None },
         fileattr_get: Some(fileattr_get::<T>),
-        fileattr_set: Some(fileattr_set::<T>),
-        listxattr: Some(listxattr::<T>),
+        fileattr_set: if T::HAS_SET_FILEATTR { Some(fileattr_set::<T>) } else { None },
+        listxattr: if T::HAS_LIST_XATTR { Some(listxattr::<T>) } else { None },
         fiemap: Some(fiemap::<T>),
         // SAFETY: all-zero is a valid inode_operations.
         ..unsafe { core::mem::zeroed() }
@@ -266,7 +300,7 @@ impl<T: Operations> Tables<T> {
         get_link: Some(get_link::<T>),
         getattr: Some(getattr::<T>),
         setattr: Some(setattr::<T>),
-        listxattr: Some(listxattr::<T>),
+        listxattr: if T::HAS_LIST_XATTR { Some(listxattr::<T>) } else { None },
         // SAFETY: all-zero is a valid inode_operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -275,10 +309,10 @@ impl<T: Operations> Tables<T> {
         permission: Some(permission::<T>),
         getattr: Some(getattr::<T>),
         setattr: Some(setattr::<T>),
-        get_inode_acl: Some(get_inode_acl::<T>),
-        get_acl: Some(get_acl::<T>),
-        set_acl: Some(set_acl::<T>),
-        listxattr: Some(listxattr::<T>),
+        get_inode_acl: if T::HAS_INODE_ACL_RCU { Some(get_inode_acl::<T>) } else { None },
+        get_acl: if T::HAS_GET_ACL { Some(get_acl::<T>) } else { None },
+        set_acl: if T::HAS_SET_ACL { Some(set_acl::<T>) } else { None },
+        listxattr: if T::HAS_LIST_XATTR { Some(listxattr::<T>) } else { None },
         // SAFETY: all-zero is a valid inode_operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -301,8 +335,8 @@ impl<T: Operations> Tables<T> {
         iterate_shared: Some(dir_iterate::<T>),
         llseek: Some(dir_llseek::<T>),
         read: Some(dir_read::<T>),
-        fsync: Some(dir_fsync::<T>),
-        unlocked_ioctl: Some(union_ioctl::<T>),
+        fsync: if T::HAS_FSYNC { Some(dir_fsync::<T>) } else { None },
+        unlocked_ioctl: if Self::HAS_PLINK { Some(union_ioctl::<T>) } else { None },
         // SAFETY: all-zero is a valid file_operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -322,7 +356,7 @@ impl<T: Operations> Tables<T> {
         flush: Some(file_flush::<T>),
         remap_file_range: Some(file_remap_range::<T>),
         fadvise: Some(file_fadvise::<T>),
-        unlocked_ioctl: Some(union_ioctl::<T>),
+        unlocked_ioctl: if Self::HAS_PLINK { Some(union_ioctl::<T>) } else { None },
         // SAFETY: all-zero is a valid file_operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -638,7 +672,7 @@ unsafe extern "C" fn get_inode_acl<T: Operations>(inode: *mut sys::inode, kind: 
         // SAFETY: `rcu`: called from get_cached_acl_rcu inside
         // rcu_read_lock(); the inode stays allocated for the section.
         let (w, (sb, ui)) = unsafe { (RcuWalk::assume(), union_inode::<T>(inode)) };
-        return T::inode_acl_rcu(sb, ui, kind, &w);
+        return T::inode_acl_rcu(sb, ui, kind, &w).into_raw();
     }
     // SAFETY: ref-walk: the VFS holds the inode.
     let (_, ui) = unsafe { union_inode::<T>(inode) };
@@ -885,7 +919,7 @@ unsafe extern "C" fn xattr_get<T: Operations>(
         let _creds = sb.cred().override_creds();
         // SAFETY: `name` is the full NUL-terminated name; `buffer` holds
         // `size` bytes. The lower mount's idmap applies to the lower dentry.
-        unsafe { sys::vfs_getxattr(sys::rfs_mnt_idmap(mnt), top.as_ptr(), name, buffer, size) as c_int }
+        unsafe { sys::vfs_getxattr(sys::rfs_mnt_idmap(mnt.as_ptr()), top.as_ptr(), name, buffer, size) as c_int }
     });
     r.unwrap_or_else(|e| e.to_errno())
 }
