@@ -6,7 +6,9 @@
 //! Documentation/filesystems/rfs.rst for what rfs does and how.
 //!
 //! - `vfs/`: the binding layer, the only code that touches the C VFS
-//!   (all `unsafe` lives there);
+//!   (all `unsafe` lives there); generic over the filesystem;
+//! - `union`: `Union`, which implements the binding layer's traits by
+//!   calling the modules below;
 //! - `logic/`: the pure union logic (option syntax, whiteout names, readdir
 //!   merge, inode-number map), shared with the host crate and its tests;
 //! - `super_`, `options`, `branch`: mounting and the per-mount state;
