@@ -264,15 +264,8 @@ impl<T: Operations> Tables<T> {
 
     pub(crate) const DIR_IOPS: sys::inode_operations = sys::inode_operations {
         lookup: Some(lookup::<T>),
-        permission: Some(permission::<T>),
-        getattr: Some(getattr::<T>),
-        setattr: Some(setattr::<T>),
-        get_inode_acl: if T::HAS_INODE_ACL_RCU { Some(get_inode_acl::<T>) } else { None },
-        get_acl: if T::HAS_GET_ACL { Some(get_acl::<T>) } else { None },
-        set_acl: if T::HAS_SET_ACL { Some(set_acl::<T>) } else { None },
         fileattr_get: Some(fileattr_get::<T>),
         fileattr_set: if T::HAS_SET_FILEATTR { Some(fileattr_set::<T>) } else { None },
-        listxattr: if T::HAS_LIST_XATTR { Some(listxattr::<T>) } else { None },
         create: Some(sys::rfs_create_tramp),
         link: Some(link::<T>),
         unlink: Some(unlink::<T>),
@@ -282,23 +275,14 @@ impl<T: Operations> Tables<T> {
         mknod: Some(mknod::<T>),
         rename: if T::HAS_RENAME { Some(rename::<T>) } else { None },
         tmpfile: if T::HAS_TMPFILE { Some(tmpfile::<T>) } else { None },
-        // SAFETY: all-zero is a valid inode_operations.
-        ..unsafe { core::mem::zeroed() }
+        ..Self::ATTR_IOPS
     };
 
     pub(crate) const FILE_IOPS: sys::inode_operations = sys::inode_operations {
-        permission: Some(permission::<T>),
-        getattr: Some(getattr::<T>),
-        setattr: Some(setattr::<T>),
-        get_inode_acl: if T::HAS_INODE_ACL_RCU { Some(get_inode_acl::<T>) } else { None },
-        get_acl: if T::HAS_GET_ACL { Some(get_acl::<T>) } else { None },
-        set_acl: if T::HAS_SET_ACL { Some(set_acl::<T>) } else { None },
         fileattr_get: Some(fileattr_get::<T>),
         fileattr_set: if T::HAS_SET_FILEATTR { Some(fileattr_set::<T>) } else { None },
-        listxattr: if T::HAS_LIST_XATTR { Some(listxattr::<T>) } else { None },
         fiemap: Some(fiemap::<T>),
-        // SAFETY: all-zero is a valid inode_operations.
-        ..unsafe { core::mem::zeroed() }
+        ..Self::ATTR_IOPS
     };
 
     pub(crate) const SYMLINK_IOPS: sys::inode_operations = sys::inode_operations {
@@ -310,7 +294,9 @@ impl<T: Operations> Tables<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
-    pub(crate) const SPECIAL_IOPS: sys::inode_operations = sys::inode_operations {
+    /// The attribute, permission and ACL callbacks every inode but a
+    /// symlink has (also the whole table of device nodes, fifos, sockets).
+    pub(crate) const ATTR_IOPS: sys::inode_operations = sys::inode_operations {
         permission: Some(permission::<T>),
         getattr: Some(getattr::<T>),
         setattr: Some(setattr::<T>),
@@ -321,6 +307,8 @@ impl<T: Operations> Tables<T> {
         // SAFETY: all-zero is a valid inode_operations.
         ..unsafe { core::mem::zeroed() }
     };
+
+    pub(crate) const SPECIAL_IOPS: sys::inode_operations = Self::ATTR_IOPS;
 
     const XATTR_HANDLER: sys::xattr_handler = sys::xattr_handler {
         name: core::ptr::null(),
@@ -1472,7 +1460,7 @@ pub(crate) mod ioctl {
 }
 
 unsafe extern "C" fn union_ioctl<T: Operations>(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    if cmd == ioctl::AUFS_CTL_BRINFO {
+    if cmd == ioctl::AUFS_CTL_BRINFO && T::HAS_BRANCH_INFO {
         // SAFETY: as below.
         return unsafe { aufs_brinfo::<T>(file, arg) };
     }
