@@ -20,16 +20,14 @@
 
 use crate::logic::perm::Perm;
 use crate::super_::SbInfo;
-use crate::vfs::fs::{for_each_super, SuperBlock};
+use crate::union::SuperBlock;
+use crate::vfs::fs::for_each_super;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 
-/// `AUFS_CTL_BRINFO`: `_IOW('A', 5, union aufs_brinfo)`, 4096 bytes.
-pub(crate) const CTL_BRINFO: u32 = (1 << 30) | (4096 << 16) | ((b'A' as u32) << 8) | 5;
-
 /// One BRINFO record: `__s16 id` at 0, `int perm` at 4, the path
 /// (NUL-terminated) from 8; one page each.
-pub(crate) const BRINFO_SIZE: usize = 4096;
+const BRINFO_SIZE: usize = crate::vfs::ops::ioctl::BRINFO_SIZE;
 
 /// AUFS's permission bits (aufs_type.h): `AuBrPerm_RW`, `_RO`, `_RR`, and
 /// the `+wh` attribute.
@@ -76,16 +74,11 @@ pub(crate) fn brinfo(sbi: &SbInfo) -> Result<KVVec<u8>> {
     Ok(out)
 }
 
-/// The number of branches (BRINFO with a NULL argument).
-pub(crate) fn branch_count(sbi: &SbInfo) -> usize {
-    sbi.tab().branches().len()
-}
-
 /// Runs `f` on the union whose `si` id is `si`, if it is mounted.
 fn with_union<R>(si: u64, f: impl FnOnce(SuperBlock<'_>) -> Result<R>) -> Result<R> {
     let mut f = Some(f);
     let mut r = None;
-    for_each_super(&mut |sb| {
+    for_each_super(&mut |sb: SuperBlock<'_>| {
         if sb.info().si == si {
             if let Some(f) = f.take() {
                 r = Some(f(sb));

@@ -91,21 +91,18 @@ impl Branch {
         // rfs copies owners between branches and into union inodes as the
         // filesystems store them; through an idmapped mount those would be
         // the wrong ids (parity audit: idmaps). Refused until rfs maps them.
-        // SAFETY: `root` holds its mount.
-        if unsafe { crate::vfs::sys::rfs_mnt_is_idmapped(root.mnt()) } {
+        if root.is_idmapped() {
             log.error("idmapped branch mounts are not supported", Some(&spec.path));
             return Err(EINVAL);
         }
         // Case-folding filesystems compare names in their own way, which
         // whiteouts and the readdir merge cannot follow; automount points
         // and the like cannot be stacked on (overlayfs refuses both).
-        // SAFETY: `root` holds its mount and dentry.
-        if unsafe { crate::vfs::sys::rfs_sb_has_encoding(root.sb()) } {
+        if root.has_encoding() {
             log.error("case-insensitive capable filesystem not supported", Some(&spec.path));
             return Err(EINVAL);
         }
-        // SAFETY: as above.
-        if unsafe { crate::vfs::sys::rfs_dentry_weird(root.dentry().as_ptr()) } {
+        if root.dentry().is_weird() {
             log.error("filesystem not supported as a branch", Some(&spec.path));
             return Err(EINVAL);
         }
@@ -116,8 +113,7 @@ impl Branch {
         // squashfs or iso9660 image, a read-only mount): `rr`, as AUFS
         // picks, rather than a default `rw` that would fail (live CDs:
         // `dirs=/cdrom` gives a read-only union).
-        // SAFETY: `root` holds its mount.
-        let perm = if !spec.perm_given && unsafe { crate::vfs::sys::rfs_mnt_natively_ro(root.mnt()) } {
+        let perm = if !spec.perm_given && root.natively_ro() {
             Perm::Rr
         } else {
             spec.perm

@@ -23,14 +23,16 @@ use crate::vfs::cred::Cred;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::dir::for_each_entry;
 use crate::vfs::file::File;
-use crate::vfs::fs::{FcLog, SuperBlock};
+use crate::union::{union_inode_of, SuperBlock};
+use crate::vfs::fs::FcLog;
 use crate::vfs::inode::{mode, InodeRef};
 use crate::vfs::lower::{self, Attr, DirGuard, RenameGuard, Source, WriteAccess};
-use crate::vfs::{ops::union_inode_of, path, sys, task};
+use crate::vfs::{path, sys, task};
 use core::sync::atomic::Ordering;
 use crate::vfs::code;
 use crate::workdir::WorkClaim;
 use kernel::error::{code::*, Result};
+use crate::vfs::path::Mount;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -301,7 +303,7 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
     // An LSM may want the copy created with credentials of its choosing
     // (security_inode_copy_up): `make_temp` creates it with them, and only
     // the creation, as ovl_prep_cu_creds around ovl_create_temp.
-    let cu_creds = Cred::for_copy_up(d.as_ptr())?;
+    let cu_creds = Cred::for_copy_up(d)?;
 
     // While we waited for the lock, the name may have been removed (the
     // union dentry is unhashed, or an unlink left its whiteout) or given an
@@ -536,8 +538,8 @@ fn copy_data(sbi: &SbInfo, rw: &Branch, src: &Lower, dst: &sys::path, size: i64)
     }
     // The size also covers a trailing hole and a shortened copy.
     {
-        let _w = WriteAccess::get(dst.mnt, &rw.root)?;
-        Attr::new().set_size(size).apply(dst.mnt, &out.dentry().ok_or(EIO)?)?;
+        let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
+        Attr::new().set_size(size).apply(rw.root.mnt(), &out.dentry().ok_or(EIO)?)?;
     }
     out.fsync(0, i64::MAX, false)
 }
@@ -576,7 +578,7 @@ fn copy_ranges(inp: &File, out: &File, size: i64) -> Result {
 
 /// Copies xattrs, owner, mode and times of `src` (whose inode is `si`) to
 /// the new object `dst` on branch mount `mnt`.
-fn copy_attrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry, si: InodeRef<'_>) -> Result {
+fn copy_attrs(src: &Lower, mnt: Mount<'_>, dst: &Dentry, si: InodeRef<'_>) -> Result {
     copy_xattrs(src, mnt, dst)?;
     let is_link = si.mode() & mode::S_IFMT == mode::S_IFLNK;
     if !is_link {
@@ -603,7 +605,7 @@ fn copy_attrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry, si: InodeRef<'
 /// overlayfs does), and makes sure that the append-only and immutable flags,
 /// set once the copy is in place, can be: if the branch cannot keep them,
 /// the copy-up fails (EPERM) rather than lose the protection.
-fn copy_flags(mnt: *mut sys::vfsmount, dst: &Dentry, flags: u32) -> Result {
+fn copy_flags(mnt: Mount<'_>, dst: &Dentry, flags: u32) -> Result {
     let protect = if dst.is_dir() { 0 } else { flags & lower::flags::PROTECT };
     let copy = flags & lower::flags::COPY;
     if copy == 0 && protect == 0 {
@@ -634,7 +636,7 @@ fn copy_flags(mnt: *mut sys::vfsmount, dst: &Dentry, flags: u32) -> Result {
 /// Copies the xattrs of `src` to `dst` (POSIX ACLs go through the ACL API,
 /// in `copy_attrs`); namespaces the writable branch does not support are
 /// skipped, except `user.`, whose loss would be visible.
-fn copy_xattrs(src: &Lower, mnt: *mut sys::vfsmount, dst: &Dentry) -> Result {
+fn copy_xattrs(src: &Lower, mnt: Mount<'_>, dst: &Dentry) -> Result {
     let names = match lower::xattr::list(&src.dentry) {
         Ok(n) => n,
         Err(e) if e == code::eopnotsupp() => return Ok(()),

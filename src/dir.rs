@@ -31,30 +31,19 @@ use crate::super_::SbInfo;
 use crate::sysfs::Stats;
 use crate::vfs::cred::Cred;
 use crate::vfs::dentry::{Dentry, UnionDentry};
-use crate::vfs::file::File;
-use crate::vfs::fs::SuperBlock;
+use crate::vfs::file::{File, TmpFile};
+use crate::union::SuperBlock;
 use crate::vfs::inode::mode;
 use crate::vfs::lower::{DirGuard, DirOps, RenameGuard, Source, WriteAccess};
-use crate::vfs::ops::union_inode_of;
+use crate::union::union_inode_of;
 use crate::vfs::{path, sys};
 use crate::vfs::code;
 use kernel::error::{code::*, Result};
+use crate::vfs::path::Mount;
 use kernel::prelude::*;
 
 /// What a create-like operation makes.
-#[derive(Clone, Copy)]
-pub(crate) enum New<'a> {
-    /// A regular file with this mode.
-    File(u16),
-    /// A directory.
-    Dir(u16),
-    /// A fifo, socket or device node: mode and device number.
-    Node(u16, u32),
-    /// A symlink to this target.
-    Symlink(&'a [u8]),
-    /// A hard link to this union object.
-    Link(&'a Dentry),
-}
+pub(crate) use crate::vfs::ops::New;
 
 /// Refuses names rfs reserves (EPERM, as AUFS does).
 /// The flag checks of `may_delete` once more, on the union inodes
@@ -119,7 +108,7 @@ fn remove_whiteout(dir: &DirOps<'_>, name: &[u8]) -> Result<bool> {
 
 /// Marks the upper directory `d` opaque (`.wh..wh..opq` inside it). The
 /// caller may hold the lock of `d`'s parent.
-fn set_opaque(mnt: *mut sys::vfsmount, d: &Dentry) -> Result {
+fn set_opaque(mnt: Mount<'_>, d: &Dentry) -> Result {
     let g = DirGuard::lock_child(mnt, d)?;
     let m = g.lookup(whiteout::OPAQUE_NAME)?;
     if m.inode().is_none() {
@@ -154,7 +143,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             New::Symlink(_) => Some(mode::S_IFLNK | 0o777),
             New::Link(_) => None,
         };
-        let creator = Cred::for_create(&caller, object.map(|m| (dentry.as_ptr(), m)))?;
+        let creator = Cred::for_create(&caller, object.map(|m| (&dentry, m)))?;
         let _as_caller = creator.override_creds();
         let mnt = rw.root.mnt();
         let _w = WriteAccess::get(mnt, &rw.root)?;
@@ -215,8 +204,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
                 oui.set_nlink(i.nlink());
                 oui.refresh_attr(i);
             }
-            // SAFETY: `dentry` is the negative dentry of this link(2).
-            unsafe { oui.instantiate_alias(dentry.as_ptr()) };
+            oui.instantiate_alias(&dentry);
         }
         _ => {
             // A new object: a new number, also when the branch gave it the
@@ -226,8 +214,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             }
             let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: child });
             let inode = namei::publish(namei::make_inode(sb, res)?)?;
-            // SAFETY: `dentry` is the negative dentry of this operation.
-            unsafe { inode.instantiate(dentry.as_ptr()) };
+            inode.instantiate(&dentry);
         }
     }
     dentry.set_stamp(stamp);
@@ -236,17 +223,17 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 
 /// O_TMPFILE in `dir`: an unnamed file in the upper directory, which
 /// link(2) can later give a name.
-pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file, mode: u16, dentry: UnionDentry<'_>) -> Result {
+pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: TmpFile<'_>, mode: u16, dentry: UnionDentry<'_>) -> Result {
     let sbi = sb.info();
     let w = writable(sbi)?;
     let rw = &w.rw;
     let parent = dentry.get().parent();
     copy_up(sb, &parent)?;
-    let flags = crate::vfs::file::flags_of(file);
+    let flags = file.flags();
     let caller = Cred::current().ok_or(ENOMEM)?;
     let upper = {
         let _creds = sbi.cred.override_creds();
-        let creator = Cred::for_create(&caller, Some((dentry.as_ptr(), mode::S_IFREG | (mode & 0o7777))))?;
+        let creator = Cred::for_create(&caller, Some((&dentry, mode::S_IFREG | (mode & 0o7777))))?;
         let _as_caller = creator.override_creds();
         let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
         let udir = upper_dir(dir)?;
@@ -260,9 +247,8 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: *mut sys::file
     let mut inode = namei::make_inode(sb, res)?;
     // d_tmpfile drops the link count from one to zero.
     inode.set_nlink_new(1);
-    // SAFETY: `file` is the file of this tmpfile operation.
-    unsafe { inode.tmpfile(file) };
-    crate::vfs::file::finish_open(file)
+    inode.tmpfile(&file);
+    file.finish_open()
 }
 
 /// Whether the union directory `d` shows no entries (whiteouts and what they

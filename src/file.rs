@@ -13,7 +13,7 @@ use crate::copyup::copy_up;
 use crate::inode::UnionInode;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::file::{File, UserFile};
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::once::SetOnce;
 use crate::vfs::sys;
 use kernel::error::{code::{EINVAL, EIO, EROFS}, Result};

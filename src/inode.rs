@@ -15,19 +15,20 @@
 
 use crate::branch::Branch;
 use crate::vfs::dentry::Dentry;
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, FsInode, InodeData};
 use crate::vfs::path;
 use crate::vfs::sys;
 use kernel::error::{code::*, Result};
+use crate::vfs::path::Mount;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use crate::super_::SbInfo;
-use crate::vfs::inode::Releasable;
+use crate::vfs::inode::{Destroying, Releasable};
 use crate::vfs::rcu::{RcuMember, RcuPtr, RcuSlot, RcuWalk, Retired};
 use crate::copyup::copy_up;
-use crate::vfs::lower::{acl, xattr, Attr, WriteAccess};
-use crate::vfs::ops::union_inode_of;
+use crate::vfs::lower::{acl, flags::FileAttr, xattr, Attr, WriteAccess};
+use crate::union::union_inode_of;
 use crate::vfs::once::SetOnce;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -197,27 +198,13 @@ pub(crate) struct InodeInfo {
 }
 
 /// The copy-up lock of a union inode, held until dropped.
-pub(crate) struct CopyupLock<'a>(&'a AtomicUsize);
+pub(crate) type CopyupLock<'a> = crate::vfs::bitlock::BitLock<'a>;
 
 /// Takes bit 0 of `word` as a lock, waiting killably (EINTR when the task
 /// is killed while it waits): the copy-up locks of union inodes and of the
 /// superblock (`SbInfo::copyup`).
 pub(crate) fn bit_lock_killable(word: &AtomicUsize) -> Result<CopyupLock<'_>> {
-    // SAFETY: a bit lock on a live word; the word is an `unsigned long`
-    // (AtomicUsize on a 64-bit kernel).
-    let r = unsafe { sys::rfs_bit_lock_killable(word.as_ptr().cast(), 0) };
-    if r != 0 {
-        return Err(EINTR);
-    }
-    Ok(CopyupLock(word))
-}
-
-impl Drop for CopyupLock<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the bit was set by our `lock_copyup`; the word lives as
-        // long as the inode, which the lock's user holds.
-        unsafe { sys::rfs_bit_unlock(self.0.as_ptr().cast(), 0) };
-    }
+    CopyupLock::lock_killable(word)
 }
 
 impl InodeData for InodeInfo {
@@ -233,11 +220,11 @@ impl InodeData for InodeInfo {
         }
     }
 
-    fn release(&self) {
-        // SAFETY: called once, from destroy_inode: nobody holds the inode
-        // any more, so no borrow of the stack (`view`) is live; RCU-walk
-        // reads only `rcu`, `visible` and `root`, which stay.
-        unsafe { self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }) };
+    fn release(&self, d: &Destroying) {
+        // Called once, from destroy_inode: nobody holds the inode any more,
+        // so no borrow of the stack (`view`) is live; RCU-walk reads only
+        // `rcu`, `visible` and `root`, which stay.
+        self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }, d);
     }
 }
 
@@ -491,10 +478,10 @@ pub(crate) fn permission_rcu(sbi: &SbInfo, ui: &UnionInode, mask: i32, w: &RcuWa
 
 /// get_inode_acl in RCU-walk: the top member's cached ACL (no reference:
 /// the caller reads it under RCU), or ECHILD.
-pub(crate) fn inode_acl_rcu(sbi: &SbInfo, ui: &UnionInode, kind: i32, w: &RcuWalk) -> *mut sys::posix_acl {
+pub(crate) fn inode_acl_rcu(sbi: &SbInfo, ui: &UnionInode, kind: i32, w: &RcuWalk) -> acl::CachedAcl {
     match ui.data().rcu_top(sbi, w).and_then(|t| t.inode(w)) {
         Some(lower) => acl::get_cached_acl_rcu(lower, kind),
-        None => ECHILD.to_ptr(),
+        None => acl::CachedAcl::echild(),
     }
 }
 
@@ -590,23 +577,15 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
 /// fileattr_set (chattr): copies the object up and sets its inode flags
 /// there with the mounter's credentials (overlayfs: ovl_fileattr_set); the
 /// union inode then mirrors them.
-///
-/// # Safety
-/// `fa` must be the live fileattr of the caller's fileattr_set.
-pub(crate) unsafe fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: *mut sys::rfs_fileattr) -> Result {
+pub(crate) fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: &mut FileAttr<'_>) -> Result {
     refresh_owned(union_inode_of(&d).ok_or(ENOENT)?)?;
-    change_upper(sb, &d, |mnt, upper| {
-        // SAFETY: `upper` is a referenced positive branch object on `mnt`;
-        // `fa` is live (caller).
-        crate::vfs::to_result(unsafe { sys::rfs_fileattr_set_real(sys::rfs_mnt_idmap(mnt), upper.as_ptr(), fa) })
-            .map(|_| ())
-    })
+    change_upper(sb, &d, |mnt, upper| fa.set_real(mnt, upper))
 }
 
 /// Copies the object of `d` up, then makes `change` to its upper (on branch
 /// mount `mnt`) with the mounter's credentials and write access to the
 /// branch; the union inode then mirrors the upper.
-fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(*mut sys::vfsmount, &Dentry) -> Result) -> Result {
+fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(Mount<'_>, &Dentry) -> Result) -> Result {
     copy_up(sb, d)?;
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     let ui_view = ui.data().view();
@@ -635,14 +614,11 @@ pub(crate) fn get_acl(sb: SuperBlock<'_>, ui: &UnionInode, kind: i32) -> Result<
     }
 }
 
-/// set_acl: copies the object up and sets (NULL: removes) its ACL `kind`.
-///
-/// # Safety
-/// `a` must be NULL or an ACL the caller holds referenced during the call.
-pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut sys::posix_acl) -> Result {
+/// set_acl: copies the object up and sets (`None`: removes) its ACL `kind`.
+pub(crate) fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: Option<acl::AclRef<'_>>) -> Result {
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
     refresh_owned(ui)?;
-    if a.is_null() {
+    if a.is_none() {
         // Removing an ACL that is not there fails without a copy-up.
         let ui_view = ui.data().view();
         let top = ui_view.top()?;
@@ -655,12 +631,10 @@ pub(crate) unsafe fn set_acl(sb: SuperBlock<'_>, d: Dentry, kind: i32, a: *mut s
     // the setgid bit that the VFS would clear for a caller outside the
     // file's group: clear it first, as that caller (overlayfs:
     // ovl_set_or_remove_acl).
-    // SAFETY: the union inode is live (the caller holds `d`).
-    if kind == acl::ACL_TYPE_ACCESS && unsafe { sys::rfs_acl_kills_sgid(ui.vfs().as_ptr()) } {
+    if kind == acl::ACL_TYPE_ACCESS && ui.vfs().acl_kills_sgid() {
         setattr(sb, d.clone(), Attr::new().kill_sgid())?;
     }
-    // SAFETY: guaranteed by the caller.
-    change_upper(sb, &d, |mnt, upper| unsafe { acl::set_raw(mnt, upper, kind, a) })?;
+    change_upper(sb, &d, |mnt, upper| acl::set(mnt, upper, kind, a))?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ use crate::logic::options::Udba;
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::vfs::dentry::{Dentry, UnionDentry};
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
 use crate::vfs::rcu::RcuWalk;
 use kernel::error::{code::*, Result};
@@ -264,12 +264,8 @@ pub(crate) fn publish(mut inode: NewInode<InodeInfo>) -> Result<CachedInode> {
         // Only an upper with several links can be another name's
         // pseudo-link (the pseudo-link is one of them).
         let upper = view.upper().filter(|u| u.dentry.inode().is_some_and(|i| i.nlink() > 1)).cloned();
-        (view.top()?.dentry.inode().ok_or(ENOENT)?.as_ptr(), upper)
+        (view.top()?.dentry.inode().ok_or(ENOENT)?.key(), upper)
     };
-    // SAFETY: `key` is the inode of a member the new inode holds a
-    // reference on, so it is live until `cached` returns (which only
-    // compares it).
-    let key = unsafe { InodeRef::from_raw(key) }.ok_or(ENOENT)?;
     Ok(inode.cached(key, |existing| {
         // A name of a hard-linked lower file that has no upper of its own
         // was looked up first: its union inode reads the pseudo-link, which
@@ -278,7 +274,7 @@ pub(crate) fn publish(mut inode: NewInode<InodeInfo>) -> Result<CachedInode> {
         // name this lookup found in the writable branch.
         let Some(u) = upper else { return };
         let view = existing.data().view();
-        if view.upper().is_none() && view.plink().is_some_and(|p| p.dentry.inode().map(|i| i.as_ptr()) == Some(key.as_ptr())) {
+        if view.upper().is_none() && view.plink().is_some_and(|p| p.dentry.inode().map(|i| i.key()) == Some(key)) {
             drop(view);
             let _ = existing.data().set_upper(u);
         }

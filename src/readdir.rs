@@ -12,7 +12,7 @@ use crate::inode::UnionInode;
 use crate::logic::merge::DirMerge;
 use crate::vfs::dir::{for_each_entry, DirEmitter};
 use crate::vfs::file::File;
-use crate::vfs::fs::SuperBlock;
+use crate::union::SuperBlock;
 use crate::vfs::sys;
 use kernel::error::{code::*, Result};
 

@@ -6,7 +6,9 @@
 //! Documentation/filesystems/rfs.rst for what rfs does and how.
 //!
 //! - `vfs/`: the binding layer, the only code that touches the C VFS
-//!   (all `unsafe` lives there);
+//!   (all `unsafe` lives there); generic over the filesystem;
+//! - `union`: `Union`, which implements the binding layer's traits by
+//!   calling the modules below;
 //! - `logic/`: the pure union logic (option syntax, whiteout names, readdir
 //!   merge, inode-number map), shared with the host crate and its tests;
 //! - `super_`, `options`, `branch`: mounting and the per-mount state;
@@ -35,6 +37,7 @@ mod plink;
 mod readdir;
 mod super_;
 mod sysfs;
+mod union;
 mod vfs;
 mod workdir;
 mod xino;
@@ -67,7 +70,7 @@ impl kernel::Module for Rfs {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let cache = vfs::inode::InodeCache::create::<inode::InodeInfo>()?;
         let sysfs = sysfs::create_root()?;
-        let fs = vfs::fs::Registration::register(module)?;
+        let fs = vfs::fs::Registration::register::<union::Union>(module)?;
         let aufs_link = if fs.aufs() { vfs::sysfs::AufsLink::create().ok() } else { None };
         let aufs_proc = if fs.aufs() { vfs::proc::AufsProc::create(aufs::plink_maint).ok() } else { None };
         pr_info!("rfs {} loaded\n", VERSION);

@@ -11,7 +11,8 @@ use crate::options::MountConfig;
 use crate::sysfs::{SiView, Stats};
 use crate::vfs::cred::Cred;
 use crate::vfs::dentry::Dentry;
-use crate::vfs::fs::{FcLog, SuperBlock, SuperParams, SuperSetup};
+use crate::union::{SuperBlock, SuperSetup};
+use crate::vfs::fs::{FcLog, SuperParams};
 use crate::vfs::inode::Kind;
 use crate::vfs::path::Path;
 use crate::vfs::seq::SeqFile;
@@ -305,7 +306,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     let mut posix_acl = false;
     for b in branches.iter() {
         // The branch root pins its superblock.
-        let (bytes, d, acl) = crate::vfs::fs::sb_limits(b.root.sb());
+        let (bytes, d, acl) = b.root.sb_limits();
         maxbytes = maxbytes.max(bytes);
         depth = depth.max(d);
         posix_acl |= acl;
@@ -599,11 +600,11 @@ fn check_new_branches(sb: SuperBlock<'_>, old: &Tab, table: &BranchTable<Arc<Bra
     let all = || table.as_slice().iter().map(|b| &b.data);
     for b in all().filter(|b| old.table.index_of_id(b.id).is_none()) {
         crate::vfs::task::cond_resched();
-        if sb.is(b.root.sb()) {
+        if sb.is(b.root.sb_key()) {
             log.error("a branch cannot be in the union itself", Some(&b.name));
             return Err(EINVAL);
         }
-        let (_, depth, _) = crate::vfs::fs::sb_limits(b.root.sb());
+        let (_, depth, _) = b.root.sb_limits();
         if depth + 1 > sb.stack_depth() {
             log.error("branch is stacked deeper than the union allows", Some(&b.name));
             return Err(EINVAL);
@@ -721,16 +722,14 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
     // overflows stays at u64::MAX (no 128-bit division in the kernel).
     let (mut blocks, mut bfree, mut bavail, mut files, mut ffree) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut bsize = isize::MAX;
-    let mut seen: KVec<*mut sys::super_block> = KVec::new();
+    let mut seen: KVec<crate::vfs::path::SbKey> = KVec::new();
     for br in tab.branches() {
-        let sb = br.root.sb();
+        let sb = br.root.sb_key();
         if seen.iter().any(|&s| s == sb) {
             continue;
         }
         seen.push(sb, GFP_KERNEL)?;
-        // SAFETY: all-zero is a valid kstatfs to fill.
-        let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
-        br.root.statfs(&mut st)?;
+        let st = br.root.statfs_new()?;
         // Block counts are in fragment units (f_frsize; f_bsize when a
         // filesystem leaves that 0).
         let frsize = if st.f_frsize > 0 { st.f_frsize } else { st.f_bsize.max(1) };
@@ -768,9 +767,9 @@ pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
     let tab = sbi.tab();
     let Some((rw, _)) = tab.top_rw() else { return Ok(()) };
     let _creds = sbi.cred.override_creds();
-    // SAFETY: the branch holds its mount, so its superblock is live; the
-    // helper takes its s_umount (order: the union's, then the branch's).
-    crate::vfs::to_result(unsafe { crate::vfs::sys::rfs_sync_branch_fs(rw.root.sb()) })?;
+    // The helper takes the branch's s_umount (order: the union's, then the
+    // branch's).
+    rw.root.sync_fs()?;
     Ok(())
 }
 

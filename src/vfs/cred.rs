@@ -41,8 +41,8 @@ impl Cred {
     /// union dentry being created and its mode (type included): the LSM may
     /// then give the credentials the label the caller would give it
     /// (security_dentry_create_files_as); `None` for a hard link.
-    pub(crate) fn for_create(caller: &Cred, object: Option<(*mut sys::dentry, u16)>) -> Result<Self> {
-        let (d, mode) = object.unwrap_or((core::ptr::null_mut(), 0));
+    pub(crate) fn for_create(caller: &Cred, object: Option<(&super::dentry::UnionDentry<'_>, u16)>) -> Result<Self> {
+        let (d, mode) = object.map_or((core::ptr::null_mut(), 0), |(d, m)| (d.as_ptr(), m));
         let mut out: *const sys::cred = core::ptr::null();
         // SAFETY: `caller` is live, `d` is null or a live union dentry (the
         // caller's); on success the helper gives us a new cred we own.
@@ -52,11 +52,11 @@ impl Cred {
 
     /// The credentials an LSM wants the copy-up of the union object `d` to
     /// run with (security_inode_copy_up), or `None`: the mounter's serve.
-    pub(crate) fn for_copy_up(d: *mut sys::dentry) -> Result<Option<Self>> {
+    pub(crate) fn for_copy_up(d: &super::dentry::Dentry) -> Result<Option<Self>> {
         let mut out: *const sys::cred = core::ptr::null();
         // SAFETY: `d` is a live union dentry (the caller holds it); on
         // success `out` is null or a new reference we own.
-        to_result(unsafe { sys::rfs_copy_up_creds(d, &mut out) })?;
+        to_result(unsafe { sys::rfs_copy_up_creds(d.as_ptr(), &mut out) })?;
         Ok(NonNull::new(out.cast_mut()).map(Cred))
     }
 

@@ -245,18 +245,37 @@ impl UserFile {
     }
 }
 
-/// The open flags of a file being opened.
-pub(crate) fn flags_of(file: *mut sys::file) -> u32 {
-    // SAFETY: the VFS passes a live file being opened; f_flags is set.
-    unsafe { (*file).f_flags }
+/// The union file an O_TMPFILE open (the `tmpfile` inode operation) is
+/// setting up, borrowed for the operation.
+pub(crate) struct TmpFile<'a> {
+    file: NonNull<sys::file>,
+    _op: core::marker::PhantomData<&'a sys::file>,
 }
 
-/// Completes the open of a file set up by a tmpfile operation
-/// (finish_open_simple): calls the union file's `open`.
-pub(crate) fn finish_open(file: *mut sys::file) -> Result {
-    // SAFETY: `file` is the file of the tmpfile operation in progress, its
-    // dentry now has an inode (d_tmpfile).
-    to_result(unsafe { sys::rfs_finish_open_simple(file) }).map(|_| ())
+impl<'a> TmpFile<'a> {
+    /// # Safety
+    /// `file` must be the file of the tmpfile operation in progress, for `'a`.
+    pub(crate) unsafe fn from_raw(file: *mut sys::file) -> Option<Self> {
+        NonNull::new(file).map(|file| TmpFile { file, _op: core::marker::PhantomData })
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut sys::file {
+        self.file.as_ptr()
+    }
+
+    /// The open flags (f_flags, set by the VFS).
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: the VFS passes a live file being opened; f_flags is set.
+        unsafe { (*self.as_ptr()).f_flags }
+    }
+
+    /// Completes the open (finish_open_simple): calls the union file's
+    /// `open`. The file's dentry must have its inode by now (d_tmpfile).
+    pub(crate) fn finish_open(self) -> Result {
+        // SAFETY: the file of the tmpfile operation in progress.
+        to_result(unsafe { sys::rfs_finish_open_simple(self.as_ptr()) }).map(|_| ())
+    }
 }
 
 /// Plain file I/O for rfs's own files in a branch (the xino file).

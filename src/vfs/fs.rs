@@ -1,21 +1,58 @@
 //! The filesystem type, mount contexts (fs_context) and superblocks.
 //!
 //! Mounting goes through the new mount API: `init_fs_context` attaches an
-//! empty [`MountConfig`] to the context, `parse_monolithic`/`parse_param`
-//! fill it (from mount(2) data or fsconfig(2) keys), `get_tree` builds the
-//! superblock with [`fill_super`], and `reconfigure` serves remount.
+//! empty configuration ([`FileSystem::Config`]) to the context,
+//! `parse_monolithic`/`parse_param` fill it (from mount(2) data or
+//! fsconfig(2) keys), `get_tree` builds the superblock with
+//! [`FileSystem::fill_super`], and `reconfigure` serves remount.
 //!
-//! Ownership: the `MountConfig` belongs to the fs_context (freed by `free`);
-//! the [`SbInfo`] belongs to the superblock (`s_fs_info`), created in
-//! `fill_super` and freed in `kill_sb` after kill_anon_super has evicted
-//! every union inode (which hold references into the branches).
+//! Ownership: the configuration belongs to the fs_context (freed by
+//! `free`); the superblock's data ([`FileSystem::Data`]) belongs to the
+//! superblock (`s_fs_info`), created in `fill_super` and freed in `kill_sb`
+//! after kill_anon_super has evicted every inode (which hold references
+//! into the branches).
 
-use super::{inode::NewInode, sys};
-use crate::inode::InodeInfo;
-use crate::options::MountConfig;
-use crate::super_::{fill_super, reconfigure, SbInfo};
+use super::{cred::Cred, inode::{InodeData, NewInode}, seq::SeqFile, sys};
+use core::marker::PhantomData;
 use kernel::error::{code::*, Error, Result};
 use kernel::prelude::*;
+
+/// A filesystem served through this binding layer: its types, its mount
+/// and superblock operations. The other operation tables are the traits
+/// of `ops.rs`.
+pub(crate) trait FileSystem: Sized + 'static {
+    /// The superblock's data (`s_fs_info`).
+    type Data: Send + Sync;
+    /// A mount context's data (`fs_private`): the options being parsed.
+    type Config;
+    /// The filesystem's part of each inode.
+    type Inode: InodeData;
+    /// The private data of an open regular file.
+    type RegFileData;
+    /// The private data of an open directory.
+    type DirFileData;
+
+    /// An empty configuration, for a new mount context.
+    fn new_config() -> Self::Config;
+    /// One option (`key`, with its value if it has one).
+    fn parse_param(cfg: &mut Self::Config, key: &[u8], value: Option<&[u8]>, log: &FcLog) -> Result;
+    /// Sets up a new superblock from `cfg`, as the mounter `cred`.
+    fn fill_super(sb: &mut SuperSetup<Self>, cfg: &Self::Config, cred: Option<Cred>, log: &FcLog) -> Result;
+    /// remount: changes the mounted superblock as `cfg` says.
+    fn reconfigure(sb: SuperBlock<'_, Self>, cfg: &Self::Config, log: &FcLog) -> Result;
+    /// After a successful `reconfigure`: the flags of `cfg` take effect.
+    fn apply_remount_flags(sb: SuperBlock<'_, Self>, cfg: &Self::Config);
+    /// kill_sb, once the inodes are gone: stops what still runs for `data`.
+    fn shutdown(data: &Self::Data);
+    /// The credentials the filesystem works with (the mounter's).
+    fn cred(data: &Self::Data) -> &Cred;
+    /// statfs.
+    fn statfs(sb: SuperBlock<'_, Self>, buf: &mut sys::kstatfs) -> Result;
+    /// sync_fs.
+    fn sync_fs(sb: SuperBlock<'_, Self>, wait: bool) -> Result;
+    /// show_options: the options part of the /proc/mounts line.
+    fn show_options(sb: SuperBlock<'_, Self>, m: &mut SeqFile<'_>) -> Result;
+}
 
 /// The `rfs` file_system_type. It must be static: lockdep requires the
 /// lock class keys embedded in it (s_umount_key, i_mutex_key, ...) to live
@@ -29,8 +66,7 @@ unsafe impl Sync for FsTypeCell {}
 
 static FS_TYPE: FsTypeCell = FsTypeCell(core::cell::UnsafeCell::new(sys::file_system_type {
     name: c"rfs".as_ptr().cast(),
-    init_fs_context: Some(init_fs_context),
-    kill_sb: Some(kill_sb),
+    // `init_fs_context` and `kill_sb` are set in `Registration::register`.
     // SAFETY: all-zero is a valid file_system_type (no flags, no keys
     // registered yet, empty lists that register_filesystem sets up).
     ..unsafe { core::mem::zeroed() }
@@ -42,8 +78,6 @@ static FS_TYPE: FsTypeCell = FsTypeCell(core::cell::UnsafeCell::new(sys::file_sy
 /// magic) find rfs. A separate static for lockdep's keys, as `FS_TYPE`.
 static AUFS_TYPE: FsTypeCell = FsTypeCell(core::cell::UnsafeCell::new(sys::file_system_type {
     name: c"aufs".as_ptr().cast(),
-    init_fs_context: Some(init_fs_context),
-    kill_sb: Some(kill_sb),
     // SAFETY: as for FS_TYPE.
     ..unsafe { core::mem::zeroed() }
 }));
@@ -62,14 +96,17 @@ impl Registration {
     /// and, with the module parameter `aufs_compat`, `aufs` too, unless a
     /// filesystem of that name is registered already (the real AUFS): then
     /// compatibility mode stays off, with a message. Only one registration
-    /// exists: the module's.
-    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+    /// exists: the module's, of filesystem `T`.
+    pub(crate) fn register<T: super::ops::Operations>(module: &'static ThisModule) -> Result<Self> {
+        super::ops::set_vtable::<T>();
         let fs = FS_TYPE.0.get();
         // SAFETY: module init runs once, before the type is registered, so
         // nobody else accesses FS_TYPE; the static lives as long as the
         // module, and unregistering it (drop) happens before unload.
         let ret = unsafe {
             (*fs).owner = module.as_ptr().cast();
+            (*fs).init_fs_context = Some(init_fs_context::<T>);
+            (*fs).kill_sb = Some(kill_sb::<T>);
             sys::register_filesystem(fs)
         };
         if ret != 0 {
@@ -82,6 +119,8 @@ impl Registration {
             // SAFETY: as for FS_TYPE.
             let ret = unsafe {
                 (*afs).owner = module.as_ptr().cast();
+                (*afs).init_fs_context = Some(init_fs_context::<T>);
+                (*afs).kill_sb = Some(kill_sb::<T>);
                 sys::register_filesystem(afs)
             };
             if ret == 0 {
@@ -116,13 +155,13 @@ impl Drop for Registration {
 /// Calls `f` for every live union (both names), with its `s_umount` held
 /// shared, as sync(2) walks superblocks: a union being mounted or
 /// unmounted is skipped.
-pub(crate) fn for_each_super(f: &mut dyn FnMut(SuperBlock<'_>)) {
-    unsafe extern "C" fn one(sb: *mut sys::super_block, arg: *mut core::ffi::c_void) {
+pub(crate) fn for_each_super<T: FileSystem>(f: &mut dyn FnMut(SuperBlock<'_, T>)) {
+    unsafe extern "C" fn one<T: FileSystem>(sb: *mut sys::super_block, arg: *mut core::ffi::c_void) {
         // SAFETY: `arg` is the `&mut dyn FnMut` below, alive for the walk;
         // iterate_supers_type gives only superblocks set up by fill_super
-        // (SB_BORN with a root), which have their SbInfo.
+        // (SB_BORN with a root), which have their data.
         unsafe {
-            let f = &mut *arg.cast::<&mut dyn FnMut(SuperBlock<'_>)>();
+            let f = &mut *arg.cast::<&mut dyn FnMut(SuperBlock<'_, T>)>();
             f(SuperBlock::from_raw(sb));
         }
     }
@@ -130,7 +169,7 @@ pub(crate) fn for_each_super(f: &mut dyn FnMut(SuperBlock<'_>)) {
     for t in [FS_TYPE.0.get(), AUFS_TYPE.0.get()] {
         // SAFETY: the types are this module's statics; an unregistered one
         // has no superblocks (its list is empty).
-        unsafe { sys::rfs_for_each_super(t, Some(one), (&mut f as *mut &mut dyn FnMut(SuperBlock<'_>)).cast()) };
+        unsafe { sys::rfs_for_each_super(t, Some(one::<T>), (&mut f as *mut &mut dyn FnMut(SuperBlock<'_, T>)).cast()) };
     }
 }
 
@@ -163,8 +202,9 @@ impl FcLog {
 }
 
 /// The superblock being set up by `fill_super`.
-pub(crate) struct SuperSetup {
+pub(crate) struct SuperSetup<T: FileSystem> {
     sb: *mut sys::super_block,
+    _fs: PhantomData<T>,
 }
 
 /// SB_POSIXACL (include/linux/fs.h: BIT(16), which bindgen cannot read).
@@ -186,7 +226,7 @@ pub(crate) struct SuperParams {
     pub(crate) posix_acl: bool,
 }
 
-impl SuperSetup {
+impl<T: FileSystem> SuperSetup<T> {
     /// Sets the superblock's fixed parameters and operations.
     pub(crate) fn set_params(&mut self, p: &SuperParams) {
         let sb = self.sb;
@@ -200,15 +240,17 @@ impl SuperSetup {
             if p.posix_acl {
                 (*sb).s_flags |= SB_POSIXACL;
             }
-            (*sb).s_op = &super::ops::SUPER_OPS.0;
-            sys::rfs_set_default_d_op(sb, &super::ops::DENTRY_OPS.0);
-            (*sb).s_xattr = super::ops::XATTR_HANDLERS.0.as_ptr();
+            if let Some(vt) = super::ops::vtable() {
+                (*sb).s_op = vt.super_ops;
+                sys::rfs_set_default_d_op(sb, vt.dentry_ops);
+                (*sb).s_xattr = vt.xattr_handlers.as_ptr();
+            }
         }
     }
 
-    /// Hands the union state to the superblock (s_fs_info); from now on
-    /// `kill_sb` frees it.
-    pub(crate) fn set_info(&mut self, info: Pin<KBox<SbInfo>>) {
+    /// Hands the filesystem's data to the superblock (s_fs_info); from now
+    /// on `kill_sb` frees it.
+    pub(crate) fn set_info(&mut self, info: Pin<KBox<T::Data>>) {
         // SAFETY: the box is never moved out of again (kill_sb rebuilds it
         // with from_raw to drop it), so the pin holds.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(info) });
@@ -216,20 +258,20 @@ impl SuperSetup {
         unsafe { (*self.sb).s_fs_info = raw.cast() };
     }
 
-    /// The union state set by `set_info`.
-    pub(crate) fn info(&self) -> Option<&SbInfo> {
-        // SAFETY: s_fs_info is NULL or the SbInfo set above, alive until kill_sb.
-        unsafe { (*self.sb).s_fs_info.cast::<SbInfo>().as_ref() }
+    /// The data set by `set_info`.
+    pub(crate) fn info(&self) -> Option<&T::Data> {
+        // SAFETY: s_fs_info is NULL or the data set above, alive until kill_sb.
+        unsafe { (*self.sb).s_fs_info.cast::<T::Data>().as_ref() }
     }
 
-    /// A new union inode on this superblock.
-    pub(crate) fn new_inode(&self) -> Result<NewInode<InodeInfo>> {
+    /// A new inode on this superblock.
+    pub(crate) fn new_inode(&self) -> Result<NewInode<T::Inode>> {
         // SAFETY: our superblock, live during fill_super.
         unsafe { NewInode::new(self.sb) }
     }
 
     /// Installs the root directory.
-    pub(crate) fn set_root(&mut self, root: NewInode<InodeInfo>) -> Result {
+    pub(crate) fn set_root(&mut self, root: NewInode<T::Inode>) -> Result {
         let d = root.make_root()?;
         // SAFETY: as in `set_params`.
         unsafe { (*self.sb).s_root = d };
@@ -237,29 +279,42 @@ impl SuperSetup {
     }
 }
 
-/// The superblock of a live union, as seen by operations on it.
-#[derive(Clone, Copy)]
-pub(crate) struct SuperBlock<'a> {
+/// A live superblock of filesystem `T`, as seen by operations on it.
+pub(crate) struct SuperBlock<'a, T: FileSystem> {
     sb: &'a sys::super_block,
+    _fs: PhantomData<T>,
 }
 
-impl<'a> SuperBlock<'a> {
+impl<T: FileSystem> Clone for SuperBlock<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: FileSystem> Copy for SuperBlock<'_, T> {}
+
+impl<'a, T: FileSystem> SuperBlock<'a, T> {
     /// # Safety
-    /// `sb` must be a live rfs superblock with its SbInfo set, for `'a`.
+    /// `sb` must be a live superblock of `T` with its data set, for `'a`.
     pub(crate) unsafe fn from_raw(sb: *mut sys::super_block) -> Self {
         // SAFETY: guaranteed by the caller.
-        SuperBlock { sb: unsafe { &*sb } }
+        SuperBlock { sb: unsafe { &*sb }, _fs: PhantomData }
     }
 
-    /// The union state.
-    pub(crate) fn info(&self) -> &'a SbInfo {
-        // SAFETY: rfs sets s_fs_info in fill_super before any inode exists,
-        // and frees it only in kill_sb after the last inode is gone.
-        unsafe { &*self.sb.s_fs_info.cast::<SbInfo>() }
+    /// The filesystem's data.
+    pub(crate) fn info(&self) -> &'a T::Data {
+        // SAFETY: s_fs_info is set in fill_super before any inode exists,
+        // and freed only in kill_sb after the last inode is gone.
+        unsafe { &*self.sb.s_fs_info.cast::<T::Data>() }
     }
 
-    /// A new union inode.
-    pub(crate) fn new_inode(&self) -> Result<NewInode<InodeInfo>> {
+    /// The credentials the filesystem works with ([`FileSystem::cred`]).
+    pub(crate) fn cred(&self) -> &'a Cred {
+        T::cred(self.info())
+    }
+
+    /// A new inode.
+    pub(crate) fn new_inode(&self) -> Result<NewInode<T::Inode>> {
         // SAFETY: live rfs superblock (see from_raw).
         unsafe { NewInode::new((self.sb as *const sys::super_block).cast_mut()) }
     }
@@ -285,8 +340,8 @@ impl<'a> SuperBlock<'a> {
     }
 
     /// Whether `other` (e.g. a branch's superblock) is this superblock.
-    pub(crate) fn is(&self, other: *mut sys::super_block) -> bool {
-        core::ptr::eq(self.sb, other)
+    pub(crate) fn is(&self, other: super::path::SbKey) -> bool {
+        super::path::SbKey::of(self.sb) == other
     }
 
     /// Drops every unused dentry of the union (and with them the inodes and
@@ -301,52 +356,56 @@ impl<'a> SuperBlock<'a> {
 // ---------------------------------------------------------------------------
 // Entry points called by the VFS.
 
-static FC_OPS: super::ops::Table<sys::fs_context_operations> =
-    super::ops::Table(sys::fs_context_operations {
-        free: Some(fc_free),
-        dup: None,
-        parse_param: Some(fc_parse_param),
-        parse_monolithic: Some(fc_parse_monolithic),
-        get_tree: Some(fc_get_tree),
-        reconfigure: Some(fc_reconfigure),
-    });
+/// The fs_context operations of filesystem `T`.
+struct FcOps<T>(PhantomData<T>);
 
-unsafe extern "C" fn init_fs_context(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
-    let cfg = match KBox::new(MountConfig::new(), GFP_KERNEL) {
+impl<T: super::ops::Operations> FcOps<T> {
+    const OPS: sys::fs_context_operations = sys::fs_context_operations {
+        free: Some(fc_free::<T>),
+        dup: None,
+        parse_param: Some(fc_parse_param::<T>),
+        parse_monolithic: Some(fc_parse_monolithic),
+        get_tree: Some(fc_get_tree::<T>),
+        reconfigure: Some(fc_reconfigure::<T>),
+    };
+}
+
+unsafe extern "C" fn init_fs_context<T: super::ops::Operations>(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+    let cfg = match KBox::new(T::new_config(), GFP_KERNEL) {
         Ok(c) => c,
         Err(_) => return ENOMEM.to_errno(),
     };
     // SAFETY: `fc` is the new context, ours to set up.
     unsafe {
         (*fc).fs_private = KBox::into_raw(cfg).cast();
-        (*fc).ops = &FC_OPS.0;
+        (*fc).ops = const { &FcOps::<T>::OPS };
     }
     0
 }
 
-/// The MountConfig of a context.
+/// The configuration of a context.
 ///
 /// # Safety
-/// `fc` must be a live rfs fs_context; the VFS serialises operations on it
-/// (fc->uapi_mutex or the mount syscall itself), so `&mut` is exclusive.
-unsafe fn config<'a>(fc: *mut sys::fs_context) -> Option<&'a mut MountConfig> {
-    // SAFETY: fs_private is the MountConfig set in init_fs_context (or NULL).
-    unsafe { (*fc).fs_private.cast::<MountConfig>().as_mut() }
+/// `fc` must be a live fs_context of `T`; the VFS serialises operations on
+/// it (fc->uapi_mutex or the mount syscall itself), so `&mut` is exclusive.
+unsafe fn config<'a, T: FileSystem>(fc: *mut sys::fs_context) -> Option<&'a mut T::Config> {
+    // SAFETY: fs_private is the configuration set in init_fs_context (or NULL).
+    unsafe { (*fc).fs_private.cast::<T::Config>().as_mut() }
 }
 
-unsafe extern "C" fn fc_free(fc: *mut sys::fs_context) {
+unsafe extern "C" fn fc_free<T: FileSystem>(fc: *mut sys::fs_context) {
     // SAFETY: called once, when the context goes away.
-    let p = unsafe { (*fc).fs_private.cast::<MountConfig>() };
+    let p = unsafe { (*fc).fs_private.cast::<T::Config>() };
     if !p.is_null() {
         // SAFETY: made by KBox::into_raw in init_fs_context.
         drop(unsafe { KBox::from_raw(p) });
     }
 }
 
-unsafe extern "C" fn fc_parse_param(fc: *mut sys::fs_context, param: *mut sys::fs_parameter) -> kernel::ffi::c_int {
+unsafe extern "C" fn fc_parse_param<T: FileSystem>(fc: *mut sys::fs_context, param: *mut sys::fs_parameter) -> kernel::ffi::c_int {
     let log = FcLog(fc);
     // SAFETY: the VFS passes a live context and parameter.
-    let (Some(cfg), Some(param)) = (unsafe { config(fc) }, unsafe { param.as_ref() }) else {
+    let (Some(cfg), Some(param)) = (unsafe { config::<T>(fc) }, unsafe { param.as_ref() }) else {
         return EINVAL.to_errno();
     };
     // SAFETY: `key` is a NUL-terminated string owned by the parameter.
@@ -369,7 +428,7 @@ unsafe extern "C" fn fc_parse_param(fc: *mut sys::fs_context, param: *mut sys::f
         // Leave the device name ("none") to the VFS.
         return -(sys::ENOPARAM as i32);
     }
-    match cfg.parse_param(key, value, &log) {
+    match T::parse_param(cfg, key, value, &log) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -409,36 +468,36 @@ unsafe extern "C" fn fc_parse_monolithic(fc: *mut sys::fs_context, data: *mut ke
     0
 }
 
-unsafe extern "C" fn fc_get_tree(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+unsafe extern "C" fn fc_get_tree<T: super::ops::Operations>(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
     // SAFETY: `fc` is live; fill_super_tramp gets it back from the VFS.
-    unsafe { sys::get_tree_nodev(fc, Some(fill_super_tramp)) }
+    unsafe { sys::get_tree_nodev(fc, Some(fill_super_tramp::<T>)) }
 }
 
-unsafe extern "C" fn fill_super_tramp(sb: *mut sys::super_block, fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+unsafe extern "C" fn fill_super_tramp<T: super::ops::Operations>(sb: *mut sys::super_block, fc: *mut sys::fs_context) -> kernel::ffi::c_int {
     let log = FcLog(fc);
     // SAFETY: the context outlives get_tree.
-    let Some(cfg) = (unsafe { config(fc) }) else {
+    let Some(cfg) = (unsafe { config::<T>(fc) }) else {
         return EINVAL.to_errno();
     };
     // SAFETY: `fc->cred` is the mounter's credentials, live with the context.
     let cred = unsafe { (*fc).cred };
-    let mut setup = SuperSetup { sb };
+    let mut setup = SuperSetup::<T> { sb, _fs: PhantomData };
     // SAFETY: as above.
-    match fill_super(&mut setup, cfg, unsafe { super::cred::Cred::get(cred) }, &log) {
+    match T::fill_super(&mut setup, cfg, unsafe { super::cred::Cred::get(cred) }, &log) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-unsafe extern "C" fn fc_reconfigure(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
+unsafe extern "C" fn fc_reconfigure<T: FileSystem>(fc: *mut sys::fs_context) -> kernel::ffi::c_int {
     let log = FcLog(fc);
     // SAFETY: on reconfigure, fc->root is the root of the mounted union.
     let (cfg, sb) = unsafe {
-        let Some(cfg) = config(fc) else { return EINVAL.to_errno() };
+        let Some(cfg) = config::<T>(fc) else { return EINVAL.to_errno() };
         (cfg, (*(*fc).root).d_sb)
     };
     // SAFETY: the superblock of a mounted union (s_umount held).
-    let sb = unsafe { SuperBlock::from_raw(sb) };
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
     // rw -> ro: what rfs wrote to the writable branch goes to disk first,
     // before a branch change in the same remount can take the branch away
     // (overlayfs: ovl_reconfigure syncs its upper).
@@ -447,26 +506,26 @@ unsafe extern "C" fn fc_reconfigure(fc: *mut sys::fs_context) -> kernel::ffi::c_
         (*fc).sb_flags_mask & SB_RDONLY != 0 && (*fc).sb_flags & SB_RDONLY != 0 && !sb.is_rdonly()
     };
     if to_ro {
-        if let Err(e) = crate::super_::sync_fs(sb.info(), true) {
+        if let Err(e) = T::sync_fs(sb, true) {
             return e.to_errno();
         }
     }
-    if let Err(e) = reconfigure(sb, cfg, &log) {
+    if let Err(e) = T::reconfigure(sb, cfg, &log) {
         return e.to_errno();
     }
-    crate::super_::apply_remount_flags(sb.info(), cfg);
+    T::apply_remount_flags(sb, cfg);
     0
 }
 
-unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
+unsafe extern "C" fn kill_sb<T: FileSystem>(sb: *mut sys::super_block) {
     // SAFETY: the VFS tears down our superblock; s_fs_info is NULL (failed
     // early in fill_super) or the box made by `set_info`.
     unsafe {
-        let info = (*sb).s_fs_info.cast::<SbInfo>();
+        let info = (*sb).s_fs_info.cast::<T::Data>();
         sys::kill_anon_super(sb);
         if !info.is_null() {
-            (*info).shutdown();
-            // RCU-walk reads the SbInfo and the root's member list without
+            T::shutdown(&*info);
+            // RCU-walk reads the data and the root's member list without
             // references (d_revalidate, permission: vfs/rcu.rs); a walk that
             // started before the last mount went may still be inside. Free
             // only after a grace period, as overlayfs and fuse do.

@@ -8,7 +8,8 @@
 //! (dropping every reference it holds) and freed after an RCU grace period in
 //! `free_inode`.
 
-use super::{dentry::Dentry, sys};
+use super::path::Mount;
+use super::{dentry::{Dentry, UnionDentry}, sys};
 use core::ptr::NonNull;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -26,6 +27,11 @@ pub(crate) mod mode {
     pub(crate) const S_IFLNK: u16 = 0o120000;
 }
 
+/// The identity of an inode (its address), which outlives no borrow: it
+/// only compares, and keys the union inode cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InodeKey(usize);
+
 /// A borrowed inode (of a branch, or of the union) that the caller keeps
 /// alive, e.g. through a dentry reference.
 #[derive(Clone, Copy)]
@@ -42,6 +48,18 @@ impl<'a> InodeRef<'a> {
     /// The raw pointer.
     pub(crate) fn as_ptr(&self) -> *mut sys::inode {
         (self.0 as *const sys::inode).cast_mut()
+    }
+
+    /// The inode's identity, for comparisons only.
+    pub(crate) fn key(&self) -> InodeKey {
+        InodeKey(self.as_ptr() as usize)
+    }
+
+    /// Whether setting an access ACL on this inode clears its setgid bit
+    /// for the current task (posix_acl_update_mode's rule).
+    pub(crate) fn acl_kills_sgid(&self) -> bool {
+        // SAFETY: the inode is live for 'a.
+        unsafe { sys::rfs_acl_kills_sgid(self.as_ptr()) }
     }
 
     /// `i_mode`.
@@ -149,8 +167,12 @@ pub(crate) trait InodeData: Sized {
     /// sleep); the memory itself goes in `free_inode`. RCU-walk may still
     /// be reading the data meanwhile (vfs/rcu.rs): only what is kept in a
     /// [`Releasable`] may change.
-    fn release(&self);
+    fn release(&self, d: &Destroying);
 }
+
+/// Proof that the inode whose data is at hand is in `destroy_inode`: only
+/// [`FsInode::destroy`] makes one.
+pub(crate) struct Destroying(());
 
 /// The part of an inode's data that `destroy_inode` empties while RCU-walk
 /// may still read the *other* parts of the same data.
@@ -184,13 +206,11 @@ impl<T> Releasable<T> {
         self.0.get_mut()
     }
 
-    /// Replaces the value with `empty`, dropping the old one.
-    ///
-    /// # Safety
-    /// No reference from [`Releasable::get`] may be live now or taken
-    /// until `empty` is in place: call it from `destroy_inode` only.
-    pub(crate) unsafe fn release(&self, empty: T) {
-        // SAFETY: exclusive by the caller's contract.
+    /// Replaces the value with `empty`, dropping the old one, in
+    /// `destroy_inode` (`Destroying`).
+    pub(crate) fn release(&self, empty: T, _: &Destroying) {
+        // SAFETY: the inode is being destroyed: nobody holds it, so no
+        // reference from [`Releasable::get`] is live or can be taken.
         let old = unsafe { core::ptr::replace(self.0.get(), empty) };
         drop(old);
     }
@@ -283,7 +303,7 @@ impl<T: InodeData> FsInode<T> {
     pub(crate) unsafe fn destroy(inode: *mut sys::inode) {
         // SAFETY: the inode is being torn down: no ordinary user is left, and
         // RCU-walkers only read (`InodeData::release` keeps what they read).
-        unsafe { (*Self::container(inode)).data.release() };
+        unsafe { (*Self::container(inode)).data.release(&Destroying(())) };
     }
 
     /// `free_inode`: drops the data and returns the memory (RCU callback).
@@ -362,8 +382,9 @@ impl<T: InodeData> NewInode<T> {
     /// Sets the inode number, the mode and, from `kind`, the operations.
     pub(crate) fn init(&mut self, ino: u64, imode: u16, kind: Kind) {
         let i = self.inode.as_ptr();
+        let Some(vt) = super::ops::vtable() else { return };
         // SAFETY: the inode is ours alone (see `data_mut`); the op tables are
-        // statics.
+        // static.
         unsafe {
             (*i).i_ino = ino as _;
             (*i).i_mode = imode;
@@ -371,19 +392,19 @@ impl<T: InodeData> NewInode<T> {
             sys::rfs_inode_dont_cache_acl(i);
             match kind {
                 Kind::Dir => {
-                    (*i).i_op = &super::ops::DIR_IOPS.0;
-                    (*i).__bindgen_anon_3.i_fop = &super::ops::DIR_FOPS.0;
+                    (*i).i_op = vt.dir_iops;
+                    (*i).__bindgen_anon_3.i_fop = vt.dir_fops;
                 }
                 Kind::Reg => {
-                    (*i).i_op = &super::ops::FILE_IOPS.0;
-                    (*i).__bindgen_anon_3.i_fop = &super::ops::FILE_FOPS.0;
+                    (*i).i_op = vt.file_iops;
+                    (*i).__bindgen_anon_3.i_fop = vt.file_fops;
                     sys::rfs_inode_allow_odirect(i);
                 }
                 Kind::Symlink => {
-                    (*i).i_op = &super::ops::SYMLINK_IOPS.0;
+                    (*i).i_op = vt.symlink_iops;
                 }
                 Kind::Special(rdev) => {
-                    (*i).i_op = &super::ops::SPECIAL_IOPS.0;
+                    (*i).i_op = vt.special_iops;
                     sys::init_special_inode(i, imode, rdev);
                 }
             }
@@ -421,13 +442,13 @@ impl<T: InodeData> NewInode<T> {
     /// non-directories only.
     /// `found` is called with the cached inode if there was one (ours is
     /// dropped then).
-    pub(crate) fn cached(self, key: InodeRef<'_>, found: impl FnOnce(&FsInode<T>)) -> CachedInode {
+    pub(crate) fn cached(self, key: InodeKey, found: impl FnOnce(&FsInode<T>)) -> CachedInode {
         let i = self.inode.as_ptr();
         core::mem::forget(self);
         // SAFETY: we own the only reference to the unpublished inode; the
         // helper returns a referenced inode (ours, or the cached one with
         // ours put). The key is only compared, never dereferenced.
-        let r = unsafe { sys::rfs_inode_cache_insert(i, key.as_ptr().cast()) };
+        let r = unsafe { sys::rfs_inode_cache_insert(i, key.0 as *mut kernel::ffi::c_void) };
         if r != i {
             // SAFETY: the cache of this superblock holds only inodes made by
             // `NewInode<T>` of it, with data `T`; `r` is referenced.
@@ -485,9 +506,9 @@ pub(crate) fn generic_permission(inode: InodeRef<'_>, mask: i32) -> Result {
 
 /// inode_permission on a lower inode reached through `mnt`, for the current
 /// task.
-pub(crate) fn inode_permission(mnt: *mut sys::vfsmount, inode: InodeRef<'_>, mask: i32) -> Result {
+pub(crate) fn inode_permission(mnt: Mount<'_>, inode: InodeRef<'_>, mask: i32) -> Result {
     // SAFETY: `mnt` is a branch mount the caller holds; the inode is live.
-    super::to_result(unsafe { sys::inode_permission(sys::rfs_mnt_idmap(mnt), inode.as_ptr(), mask) })
+    super::to_result(unsafe { sys::inode_permission(sys::rfs_mnt_idmap(mnt.as_ptr()), inode.as_ptr(), mask) })
         .map(|_| ())
 }
 
@@ -513,18 +534,16 @@ impl<T: InodeData> FsInode<T> {
         unsafe { sys::rfs_clear_nlink(self.vfs().as_ptr()) };
     }
 
-    /// Gives the union inode one more name: `dentry`, a negative union
-    /// dentry of a link(2) (ihold + d_instantiate).
-    ///
-    /// # Safety
-    /// `dentry` must be the negative dentry of the link operation in progress.
-    pub(crate) unsafe fn instantiate_alias(&self, dentry: *mut sys::dentry) {
+    /// Gives the union inode one more name: `dentry`, the negative union
+    /// dentry of the link(2) in progress (ihold + d_instantiate).
+    pub(crate) fn instantiate_alias(&self, dentry: &UnionDentry<'_>) {
         let i = self.vfs().as_ptr();
-        // SAFETY: the inode is live (the VFS holds the old dentry);
+        // SAFETY: the inode is live (the VFS holds the old dentry); a
+        // `UnionDentry` is the dentry of the operation in progress;
         // d_instantiate consumes the reference ihold takes.
         unsafe {
             sys::ihold(i);
-            sys::d_instantiate(dentry, i);
+            sys::d_instantiate(dentry.as_ptr(), i);
         }
     }
 }
@@ -532,14 +551,12 @@ impl<T: InodeData> FsInode<T> {
 
 impl<T: InodeData> NewInode<T> {
     /// Publishes the inode as the one of an O_TMPFILE file (d_tmpfile).
-    ///
-    /// # Safety
-    /// `file` must be the file of the tmpfile operation in progress.
-    pub(crate) unsafe fn tmpfile(self, file: *mut sys::file) {
+    pub(crate) fn tmpfile(self, file: &super::file::TmpFile<'_>) {
         let i = self.inode.as_ptr();
         core::mem::forget(self);
-        // SAFETY: d_tmpfile takes over our inode reference.
-        unsafe { sys::d_tmpfile(file, i) };
+        // SAFETY: `file` is the file of the tmpfile operation in progress;
+        // d_tmpfile takes over our inode reference.
+        unsafe { sys::d_tmpfile(file.as_ptr(), i) };
     }
 }
 
@@ -560,15 +577,14 @@ impl CachedInode {
         Ok(unsafe { Dentry::from_raw(d) })
     }
 
-    /// Publishes it under the negative dentry of a create (d_instantiate).
-    ///
-    /// # Safety
-    /// `dentry` must be the negative dentry of the operation in progress.
-    pub(crate) unsafe fn instantiate(self, dentry: *mut sys::dentry) {
+    /// Publishes it under `dentry`, the negative dentry of the create in
+    /// progress (d_instantiate).
+    pub(crate) fn instantiate(self, dentry: &UnionDentry<'_>) {
         let i = self.0;
         core::mem::forget(self);
-        // SAFETY: guaranteed by the caller; d_instantiate takes our reference.
-        unsafe { sys::d_instantiate(dentry, i) };
+        // SAFETY: a `UnionDentry` is the dentry of the operation in
+        // progress; d_instantiate takes our reference.
+        unsafe { sys::d_instantiate(dentry.as_ptr(), i) };
     }
 }
 

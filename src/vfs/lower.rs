@@ -17,6 +17,7 @@
 //! come first, branch locks second; the lock classes differ (they belong to
 //! different filesystem types), so lockdep sees no inversion.
 
+use super::path::Mount;
 use super::{dentry::Dentry, from_err_ptr, sys, to_result};
 use core::marker::PhantomData;
 use kernel::error::{code::*, Result};
@@ -24,30 +25,29 @@ use kernel::prelude::*;
 
 /// Write access to a branch's mount, held while rfs changes the branch.
 pub(crate) struct WriteAccess<'a> {
-    mnt: *mut sys::vfsmount,
-    _path: PhantomData<&'a ()>,
+    mnt: Mount<'a>,
 }
 
 impl<'a> WriteAccess<'a> {
     /// mnt_want_write on `mnt`, which the caller keeps referenced for `'a`.
-    pub(crate) fn get(mnt: *mut sys::vfsmount, _owner: &'a super::path::Path) -> Result<Self> {
+    pub(crate) fn get(mnt: Mount<'a>, _owner: &'a super::path::Path) -> Result<Self> {
         // SAFETY: `mnt` is referenced by `_owner`, borrowed for 'a.
-        to_result(unsafe { sys::mnt_want_write(mnt) })?;
-        Ok(WriteAccess { mnt, _path: PhantomData })
+        to_result(unsafe { sys::mnt_want_write(mnt.as_ptr()) })?;
+        Ok(WriteAccess { mnt })
     }
 }
 
 impl Drop for WriteAccess<'_> {
     fn drop(&mut self) {
         // SAFETY: paired with the successful mnt_want_write in `get`.
-        unsafe { sys::mnt_drop_write(self.mnt) };
+        unsafe { sys::mnt_drop_write(self.mnt.as_ptr()) };
     }
 }
 
 /// The idmap of a branch mount.
-fn idmap(mnt: *mut sys::vfsmount) -> *mut sys::mnt_idmap {
+fn idmap(mnt: Mount<'_>) -> *mut sys::mnt_idmap {
     // SAFETY: the callers hold a reference on the mount.
-    unsafe { sys::rfs_mnt_idmap(mnt) }
+    unsafe { sys::rfs_mnt_idmap(mnt.as_ptr()) }
 }
 
 /// The inode of a positive dentry, or ENOENT.
@@ -66,7 +66,7 @@ fn name_len(name: &[u8]) -> Result<i32> {
 pub(crate) struct DirOps<'a> {
     dir: &'a Dentry,
     inode: *mut sys::inode,
-    mnt: *mut sys::vfsmount,
+    mnt: Mount<'a>,
 }
 
 /// A lower directory with its inode lock held (I_MUTEX_PARENT, or the
@@ -78,7 +78,7 @@ pub(crate) struct DirGuard<'a> {
 
 impl<'a> DirGuard<'a> {
     /// Locks `dir`, a directory of the branch mounted at `mnt`.
-    pub(crate) fn lock(mnt: *mut sys::vfsmount, dir: &'a Dentry) -> Result<Self> {
+    pub(crate) fn lock(mnt: Mount<'a>, dir: &'a Dentry) -> Result<Self> {
         let inode = inode_of(dir)?;
         // SAFETY: `dir` is referenced, so its inode is live; unlocked in drop.
         unsafe { sys::rfs_inode_lock_parent(inode) };
@@ -88,7 +88,7 @@ impl<'a> DirGuard<'a> {
     /// Locks `dir` while the caller holds its parent's lock (a
     /// [`DirGuard`] on the parent): the normal lock class, nested below the
     /// parent's, as vfs_rmdir locks its victim.
-    pub(crate) fn lock_child(mnt: *mut sys::vfsmount, dir: &'a Dentry) -> Result<Self> {
+    pub(crate) fn lock_child(mnt: Mount<'a>, dir: &'a Dentry) -> Result<Self> {
         let inode = inode_of(dir)?;
         // SAFETY: as in `lock`.
         unsafe { sys::rfs_inode_lock(inode) };
@@ -221,7 +221,7 @@ pub(crate) struct RenameGuard<'a> {
     new_dir: &'a Dentry,
     old_inode: *mut sys::inode,
     new_inode: *mut sys::inode,
-    mnt: *mut sys::vfsmount,
+    mnt: Mount<'a>,
     /// Our references to the two dentries `r` holds.
     source: Option<Dentry>,
     target: Option<Dentry>,
@@ -233,7 +233,7 @@ impl<'a> RenameGuard<'a> {
     /// the source name is negative, EINVAL if the source dentry moved or
     /// a directory would move below itself, ENOTEMPTY if over an ancestor.
     pub(crate) fn start(
-        mnt: *mut sys::vfsmount,
+        mnt: Mount<'a>,
         old_dir: &'a Dentry,
         src: Source<'_>,
         new_dir: &'a Dentry,
@@ -391,7 +391,7 @@ impl Attr {
 
     /// Applies the change to `d` on branch mount `mnt` (notify_change,
     /// with `d`'s inode locked as it requires).
-    pub(crate) fn apply(mut self, mnt: *mut sys::vfsmount, d: &Dentry) -> Result {
+    pub(crate) fn apply(mut self, mnt: Mount<'_>, d: &Dentry) -> Result {
         let inode = inode_of(d)?;
         if self.0.ia_valid == 0 {
             return Ok(());
@@ -433,7 +433,7 @@ impl Drop for InodeWriteAccess {
 
 /// Inode flags (`FS_*_FL`, the chattr flags) of branch objects.
 pub(crate) mod flags {
-    use super::{idmap, sys, to_result, Dentry, Result};
+    use super::{idmap, sys, to_result, Dentry, Mount, Result};
 
     /// Kept by a copy-up on the copy before it is moved into place
     /// (overlayfs: OVL_COPY_FS_FLAGS_MASK).
@@ -453,10 +453,39 @@ pub(crate) mod flags {
 
     /// Sets the flags of `d` (on branch mount `mnt`) named by `mask` to
     /// those of `flags` (vfs_fileattr_set; the caller has write access).
-    pub(crate) fn set(mnt: *mut sys::vfsmount, d: &Dentry, flags: u32, mask: u32) -> Result {
+    pub(crate) fn set(mnt: Mount<'_>, d: &Dentry, flags: u32, mask: u32) -> Result {
         // SAFETY: `d` is a referenced positive dentry on `mnt`.
         to_result(unsafe { sys::rfs_fileattr_set_flags(idmap(mnt), d.as_ptr(), flags, mask) })?;
         Ok(())
+    }
+
+    /// The `struct fileattr` of a fileattr_get/fileattr_set on the union
+    /// (chattr, lsattr), borrowed for the operation.
+    pub(crate) struct FileAttr<'a>(&'a mut sys::rfs_fileattr);
+
+    impl<'a> FileAttr<'a> {
+        /// # Safety
+        /// `fa` must be NULL or the live fileattr of the operation in
+        /// progress, which nobody else uses during `'a`.
+        pub(crate) unsafe fn from_raw(fa: *mut sys::rfs_fileattr) -> Option<Self> {
+            // SAFETY: guaranteed by the caller.
+            unsafe { fa.as_mut() }.map(FileAttr)
+        }
+
+        /// Fills it with the attributes of `real` (a positive branch
+        /// object): vfs_fileattr_get.
+        pub(crate) fn get_real(&mut self, real: &Dentry) -> Result {
+            // SAFETY: `real` is referenced; the fileattr is ours for 'a.
+            to_result(unsafe { sys::rfs_fileattr_get_real(real.as_ptr(), self.0) }).map(|_| ())
+        }
+
+        /// Sets these attributes on `real` (a positive branch object on
+        /// mount `mnt`; the caller has write access): vfs_fileattr_set.
+        pub(crate) fn set_real(&mut self, mnt: Mount<'_>, real: &Dentry) -> Result {
+            // SAFETY: `real` is referenced and on `mnt`; the fileattr is
+            // ours for 'a.
+            to_result(unsafe { sys::rfs_fileattr_set_real(idmap(mnt), real.as_ptr(), self.0) }).map(|_| ())
+        }
     }
 
     /// Whether `e` means "this filesystem has no inode flags".
@@ -504,7 +533,7 @@ pub(crate) mod xattr {
     }
 
     /// The value of xattr `name` (NUL-terminated) of `d`.
-    pub(crate) fn get(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8]) -> Result<KVec<u8>> {
+    pub(crate) fn get(mnt: Mount<'_>, d: &Dentry, name: &[u8]) -> Result<KVec<u8>> {
         if name.last() != Some(&0) {
             return Err(EINVAL);
         }
@@ -529,7 +558,7 @@ pub(crate) mod xattr {
 
     /// Sets xattr `name` (NUL-terminated) of `d` (vfs_setxattr; it locks the
     /// inode itself).
-    pub(crate) fn set(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8], value: &[u8], flags: i32) -> Result {
+    pub(crate) fn set(mnt: Mount<'_>, d: &Dentry, name: &[u8], value: &[u8], flags: i32) -> Result {
         if name.last() != Some(&0) {
             return Err(EINVAL);
         }
@@ -541,7 +570,7 @@ pub(crate) mod xattr {
     }
 
     /// Removes xattr `name` (NUL-terminated) of `d`.
-    pub(crate) fn remove(mnt: *mut sys::vfsmount, d: &Dentry, name: &[u8]) -> Result {
+    pub(crate) fn remove(mnt: Mount<'_>, d: &Dentry, name: &[u8]) -> Result {
         if name.last() != Some(&0) {
             return Err(EINVAL);
         }
@@ -604,6 +633,26 @@ pub(crate) mod acl {
         }
     }
 
+    impl Acl {
+        /// The ACL, borrowed.
+        pub(crate) fn borrow(&self) -> AclRef<'_> {
+            AclRef(self.0, PhantomData)
+        }
+    }
+
+    /// An ACL someone holds a reference on for `'a` (the ACL a set_acl
+    /// operation is given).
+    #[derive(Clone, Copy)]
+    pub(crate) struct AclRef<'a>(core::ptr::NonNull<sys::posix_acl>, PhantomData<&'a sys::posix_acl>);
+
+    impl AclRef<'_> {
+        /// # Safety
+        /// `acl` must be NULL or an ACL the caller holds referenced for `'a`.
+        pub(crate) unsafe fn from_raw(acl: *mut sys::posix_acl) -> Option<Self> {
+            core::ptr::NonNull::new(acl).map(|p| AclRef(p, PhantomData))
+        }
+    }
+
     impl Drop for Acl {
         fn drop(&mut self) {
             // SAFETY: we own one reference.
@@ -612,7 +661,7 @@ pub(crate) mod acl {
     }
 
     /// ACL `kind` of `d` (vfs_get_acl); `None` when it has none.
-    pub(crate) fn get(mnt: *mut sys::vfsmount, d: &Dentry, kind: i32) -> Result<Option<Acl>> {
+    pub(crate) fn get(mnt: Mount<'_>, d: &Dentry, kind: i32) -> Result<Option<Acl>> {
         let name = name_of(kind)?;
         // SAFETY: `d` is referenced; `name` is NUL-terminated.
         let p = unsafe { sys::vfs_get_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast()) };
@@ -627,11 +676,27 @@ pub(crate) mod acl {
     /// lower inode, as a raw referenced pointer, NULL or ERR_PTR.
     /// The ACL `kind` the VFS has cached for a lower inode, without taking
     /// a reference (RCU-walk; may be ACL_NOT_CACHED or NULL).
-    pub(crate) fn get_cached_acl_rcu(inode: super::super::inode::InodeRef<'_>, kind: i32) -> *mut sys::posix_acl {
+    pub(crate) fn get_cached_acl_rcu(inode: super::super::inode::InodeRef<'_>, kind: i32) -> CachedAcl {
         // SAFETY: the inode stays allocated for the borrow (the caller is in
         // an RCU read-side section); the helper only reads i_acl/i_default_acl
         // or asks the lower fs in its RCU mode.
-        unsafe { sys::get_cached_acl_rcu(inode.as_ptr(), kind) }
+        CachedAcl(unsafe { sys::get_cached_acl_rcu(inode.as_ptr(), kind) })
+    }
+
+    /// What get_inode_acl answers in RCU-walk: a cached ACL (no reference),
+    /// NULL, ACL_NOT_CACHED, or an ERR_PTR.
+    pub(crate) struct CachedAcl(*mut sys::posix_acl);
+
+    impl CachedAcl {
+        /// ECHILD: ref-walk must answer.
+        pub(crate) fn echild() -> Self {
+            CachedAcl(ECHILD.to_ptr())
+        }
+
+        /// The raw value for the VFS.
+        pub(crate) fn into_raw(self) -> *mut sys::posix_acl {
+            self.0
+        }
     }
 
     pub(crate) fn get_inode_acl(inode: super::super::inode::InodeRef<'_>, kind: i32) -> *mut sys::posix_acl {
@@ -640,30 +705,25 @@ pub(crate) mod acl {
     }
 
     /// Sets (or, with `None`, removes) ACL `kind` of `d`.
-    ///
-    /// # Safety
-    /// `acl`, if not NULL, must be a live ACL the caller holds a reference
-    /// on for the duration of the call.
-    pub(crate) unsafe fn set_raw(mnt: *mut sys::vfsmount, d: &Dentry, kind: i32, acl: *mut sys::posix_acl) -> Result {
+    pub(crate) fn set(mnt: Mount<'_>, d: &Dentry, kind: i32, acl: Option<AclRef<'_>>) -> Result {
         let name = name_of(kind)?;
-        // SAFETY: `d` is referenced, `name` NUL-terminated, `acl` live (caller).
+        // SAFETY: `d` is referenced, `name` NUL-terminated, `acl` live for
+        // the borrow.
         let r = unsafe {
-            if acl.is_null() {
-                sys::vfs_remove_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast())
-            } else {
-                sys::vfs_set_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast(), acl)
+            match acl {
+                None => sys::vfs_remove_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast()),
+                Some(a) => sys::vfs_set_acl(idmap(mnt), d.as_ptr(), name.as_ptr().cast(), a.0.as_ptr()),
             }
         };
         match to_result(r) {
-            Err(e) if acl.is_null() && e.to_errno() == -(sys::ENODATA as i32) => Ok(()),
+            Err(e) if acl.is_none() && e.to_errno() == -(sys::ENODATA as i32) => Ok(()),
             r => r.map(|_| ()),
         }
     }
 
     /// Copies ACL `kind` of `src` to `dst`.
-    pub(crate) fn copy(src_mnt: *mut sys::vfsmount, src: &Dentry, mnt: *mut sys::vfsmount, dst: &Dentry, kind: i32) -> Result {
+    pub(crate) fn copy(src_mnt: Mount<'_>, src: &Dentry, mnt: Mount<'_>, dst: &Dentry, kind: i32) -> Result {
         let Some(a) = get(src_mnt, src, kind)? else { return Ok(()) };
-        // SAFETY: `a` holds a reference across the call.
-        unsafe { set_raw(mnt, dst, kind, a.0.as_ptr()) }
+        set(mnt, dst, kind, Some(a.borrow()))
     }
 }

@@ -4,14 +4,20 @@
 //! here own exactly one reference each (a dentry, a path, an open file, a set
 //! of credentials) and release it on drop, so the union logic above works with
 //! plain values and `?`. The extern "C" entry points that the VFS calls
-//! (`ops.rs`) turn raw pointers into these types and call the union logic.
+//! (`ops.rs`, `fs.rs`) turn raw pointers into these types and call the
+//! filesystem through the traits it implements ([`fs::FileSystem`] and the
+//! operation traits of `ops.rs`, the Rust-for-Linux way: `#[vtable]`,
+//! tables built per filesystem). Nothing here names a type of the union
+//! (`src/union.rs` implements the traits for it).
 //!
 //! Layout:
 //! - `sys`: the bindgen output over `include/rfs_vfs.h`;
+//! - `bitlock`: a sleeping lock in one bit of a word;
 //! - `dentry`, `path`, `inode`, `file`, `cred`: refcounted object wrappers;
 //! - `dir`: iterating a lower directory;
-//! - `fs`: file_system_type, fs_context and superblock glue;
-//! - `ops`: the operation tables handed to the VFS;
+//! - `fs`: the `FileSystem` trait; file_system_type, fs_context and
+//!   superblock glue;
+//! - `ops`: the operation traits and the tables handed to the VFS;
 //! - `lower`: changing a branch (locked directories, namespace operations,
 //!   attributes, xattrs);
 //! - `once`, `task`: a set-once slot; the current task;
@@ -22,6 +28,7 @@
 
 pub(crate) mod sys;
 
+pub(crate) mod bitlock;
 pub(crate) mod cred;
 pub(crate) mod dentry;
 pub(crate) mod dir;

@@ -6,6 +6,40 @@ use core::ptr::NonNull;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 
+/// The identity of a superblock (its address), for comparisons only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SbKey(usize);
+
+impl SbKey {
+    /// The key of `sb`.
+    pub(crate) fn of(sb: *const sys::super_block) -> Self {
+        SbKey(sb as usize)
+    }
+}
+
+/// A mount someone holds a reference on for `'a` (a branch's [`Path`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mount<'a>(NonNull<sys::vfsmount>, core::marker::PhantomData<&'a sys::vfsmount>);
+
+impl Mount<'_> {
+    /// The raw pointer.
+    pub(crate) fn as_ptr(self) -> *mut sys::vfsmount {
+        self.0.as_ptr()
+    }
+
+    /// The pointer, never NULL.
+    pub(crate) fn as_nonnull(self) -> NonNull<sys::vfsmount> {
+        self.0
+    }
+
+    /// # Safety
+    /// `mnt` must be a mount the caller keeps referenced (or, in RCU-walk,
+    /// allocated) for the lifetime it gives the result.
+    pub(crate) unsafe fn from_nonnull<'a>(mnt: NonNull<sys::vfsmount>) -> Mount<'a> {
+        Mount(mnt, core::marker::PhantomData)
+    }
+}
+
 /// An owned `struct path` (path_get / path_put): how rfs holds on to the
 /// root of each branch.
 pub(crate) struct Path {
@@ -42,9 +76,19 @@ impl Path {
         &self.dentry
     }
 
-    /// The mount, as a raw pointer (for `sys::path` values below it).
-    pub(crate) fn mnt(&self) -> *mut sys::vfsmount {
-        self.mnt.as_ptr()
+    /// The mount.
+    pub(crate) fn mnt(&self) -> Mount<'_> {
+        Mount(self.mnt, core::marker::PhantomData)
+    }
+
+    /// The identity of the superblock the path lives on, for comparisons.
+    pub(crate) fn sb_key(&self) -> SbKey {
+        SbKey(self.sb() as usize)
+    }
+
+    /// `(s_maxbytes, s_stack_depth, POSIX ACLs?)` of the path's superblock.
+    pub(crate) fn sb_limits(&self) -> (i64, i32, bool) {
+        super::fs::sb_limits(self.sb())
     }
 
     /// The superblock the path lives on.
@@ -85,11 +129,45 @@ impl Drop for Path {
 
 /// A `struct path` value naming `dentry` on `mnt`, taking no references: the
 /// caller keeps both alive while the value is used.
-pub(crate) fn at(mnt: *mut sys::vfsmount, dentry: &Dentry) -> sys::path {
-    sys::path { mnt, dentry: dentry.as_ptr() }
+pub(crate) fn at(mnt: Mount<'_>, dentry: &Dentry) -> sys::path {
+    sys::path { mnt: mnt.as_ptr(), dentry: dentry.as_ptr() }
 }
 
 impl Path {
+    /// Whether the mount is idmapped.
+    pub(crate) fn is_idmapped(&self) -> bool {
+        // SAFETY: we hold a reference on the mount.
+        unsafe { sys::rfs_mnt_is_idmapped(self.mnt.as_ptr()) }
+    }
+
+    /// Whether the path's filesystem may fold case (has an encoding).
+    pub(crate) fn has_encoding(&self) -> bool {
+        // SAFETY: we hold a reference on the mount, so its superblock is live.
+        unsafe { sys::rfs_sb_has_encoding(self.sb()) }
+    }
+
+    /// Whether the mount or its filesystem cannot be written at all.
+    pub(crate) fn natively_ro(&self) -> bool {
+        // SAFETY: we hold a reference on the mount.
+        unsafe { sys::rfs_mnt_natively_ro(self.mnt.as_ptr()) }
+    }
+
+    /// Syncs the filesystem the path is on (`rfs_sync_branch_fs`, which
+    /// takes its s_umount).
+    pub(crate) fn sync_fs(&self) -> Result {
+        // SAFETY: we hold a reference on the mount, so its superblock is live.
+        to_result(unsafe { sys::rfs_sync_branch_fs(self.sb()) }).map(|_| ())
+    }
+
+    /// statfs of the filesystem the path is on (vfs_statfs), into a new
+    /// buffer.
+    pub(crate) fn statfs_new(&self) -> Result<sys::kstatfs> {
+        // SAFETY: all-zero is a valid kstatfs to fill.
+        let mut st: sys::kstatfs = unsafe { core::mem::zeroed() };
+        self.statfs(&mut st)?;
+        Ok(st)
+    }
+
     /// statfs of the filesystem the path is on (vfs_statfs).
     pub(crate) fn statfs(&self, buf: &mut sys::kstatfs) -> Result {
         let raw = self.raw();

@@ -18,6 +18,7 @@
 //! `synchronize_rcu()` ([`RcuPtr`]). Code reading these needs an [`RcuWalk`],
 //! the proof that it runs inside an RCU read-side section.
 
+use super::path::Mount;
 use super::dentry::Dentry;
 use super::inode::InodeRef;
 use super::sys;
@@ -90,7 +91,7 @@ pub(crate) fn synchronize() {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RcuMember {
     dentry: *mut sys::dentry,
-    mnt: *mut sys::vfsmount,
+    mnt: core::ptr::NonNull<sys::vfsmount>,
 }
 
 // SAFETY: plain pointers to objects that are freed only after an RCU grace
@@ -101,13 +102,16 @@ unsafe impl Sync for RcuMember {}
 
 impl RcuMember {
     /// The copy of a member: `dentry` in the branch mounted at `mnt`.
-    pub(crate) fn new(mnt: *mut sys::vfsmount, dentry: &Dentry) -> Self {
-        RcuMember { dentry: dentry.as_ptr(), mnt }
+    pub(crate) fn new(mnt: Mount<'_>, dentry: &Dentry) -> Self {
+        RcuMember { dentry: dentry.as_ptr(), mnt: mnt.as_nonnull() }
     }
 
     /// The branch mount.
-    pub(crate) fn mnt(&self) -> *mut sys::vfsmount {
-        self.mnt
+    pub(crate) fn mnt(&self) -> Mount<'_> {
+        // SAFETY: the mount of a branch, which the union holds while its
+        // inodes (and their member copies) exist; under RCU-walk it stays
+        // allocated for the read-side section.
+        unsafe { Mount::from_nonnull(self.mnt) }
     }
 
     /// The member's inode now (NULL for a member that became negative).
@@ -142,7 +146,7 @@ impl RcuSlot {
 
     /// Fills the slot (once; the caller serialises, see `SetOnce`).
     pub(crate) fn set(&self, m: RcuMember) {
-        self.mnt.store(m.mnt, Ordering::Relaxed);
+        self.mnt.store(m.mnt.as_ptr(), Ordering::Relaxed);
         // Release: a reader that sees the dentry sees the mount too.
         self.dentry.store(m.dentry, Ordering::Release);
     }
@@ -153,7 +157,9 @@ impl RcuSlot {
         if dentry.is_null() {
             return None;
         }
-        Some(RcuMember { dentry, mnt: self.mnt.load(Ordering::Relaxed) })
+        // The mount was stored before the dentry (see `set`).
+        let mnt = core::ptr::NonNull::new(self.mnt.load(Ordering::Relaxed))?;
+        Some(RcuMember { dentry, mnt })
     }
 }
 
