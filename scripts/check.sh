@@ -17,7 +17,7 @@
 # non-zero if anything failed. Logs: out/console.log, out/tap.log,
 # out/module-build.log, out/cargo-test.log.
 #
-# Environment: RFS_VM_TIMEOUT (QEMU limit, s, default 3600),
+# Environment: RFS_VM_TIMEOUT (QEMU limit, s, default 4800),
 # RFS_SUITE_TIMEOUT (per suite in the guest, s, default 1500),
 # RFS_SOAK=1 (suites that have one run their long soak mode; `make soak`),
 # RFS_CONSOLE=1 (show the kernel console while the VM runs),
@@ -203,7 +203,7 @@ grep -i warning "$out/initramfs.log" | sed 's/^/# /' || true
 
 if [ ${#names[@]} != 0 ] || [ $# = 0 ]; then
 # The VM; its TAP (ttyS1) is printed as it arrives.
-vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-3600}"
+vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-4800}"
 	-T "${RFS_SUITE_TIMEOUT:-1500}")
 [ "${RFS_SOAK:-0}" = 0 ] || vmargs+=(-a "rfs.soak=$RFS_SOAK")
 [ ${#names[@]} = 0 ] || vmargs+=(-s "$(IFS=,; echo "${names[*]}")")
@@ -249,7 +249,7 @@ boot=$(sed -n 's/^rfs-init: started at \([0-9.]*\)s.*/\1/p' "$console" | head -n
 echo "# VM: ${boot:+/init started ${boot}s after boot, }$((t1 - t0))s in all, QEMU status $vmrc"
 if ! grep -q '^# rfs-run-suites: done' "$tap"; then
 	why="VM run did not finish"
-	[ "$vmrc" != 124 ] || why="$why (killed after ${RFS_VM_TIMEOUT:-3600}s)"
+	[ "$vmrc" != 124 ] || why="$why (killed after ${RFS_VM_TIMEOUT:-4800}s)"
 	[ "$n_ok$n_notok" != 00 ] || why="$why: no results at all"
 	result FAIL "$why"
 	echo "# last lines of $console:"

@@ -12,7 +12,7 @@
 #   -m  what the guest's /init does (rfs.mode=): check, crash, demo or shell
 #       (default shell)
 #   -s  check mode: run only these suites (rfs.suites=)
-#   -t  QEMU wall-clock limit in seconds (default: check 3600, others 900;
+#   -t  QEMU wall-clock limit in seconds (default: check 4800, others 900;
 #       none for an interactive session)
 #   -T  check mode: per-suite limit in the guest (rfs.timeout=, default 1500)
 #   -c  batch mode: also show the kernel console on stdout while it runs
@@ -74,7 +74,7 @@ if [ -z "$limit" ]; then
 	if [ "$interactive" = 1 ] && [ "$mode" != check ]; then
 		limit=0
 	elif [ "$mode" = check ] || [ "$mode" = crash ]; then
-		limit=3600
+		limit=4800
 	else
 		limit=900
 	fi
