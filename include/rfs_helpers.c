@@ -776,11 +776,10 @@ void rfs_aufs_sysfs_unlink(void)
  * /proc/fs/aufs/plink_maint (AUFS compatibility mode): aufs-util's auplink
  * writes "si=<hex id>" to pick a union, then "clean" once it has made
  * every name of a pseudo-linked file a real hard link. The commands are
- * parsed and run by rfs (@cmd, with the per-open state in private_data);
- * @release runs when the file is closed.
+ * parsed and run by rfs (@cmd, with the per-open state in private_data:
+ * a number, nothing to free at close).
  */
 static long (*rfs_maint_cmd)(void **state, const char *buf, size_t len);
-static void (*rfs_maint_release)(void *state);
 
 static int rfs_maint_open(struct inode *inode, struct file *file)
 {
@@ -805,24 +804,16 @@ static ssize_t rfs_maint_write(struct file *file, const char __user *ubuf,
 	return err < 0 ? err : len;
 }
 
-static int rfs_maint_close(struct inode *inode, struct file *file)
-{
-	rfs_maint_release(file->private_data);
-	return 0;
-}
-
 static const struct proc_ops rfs_maint_ops = {
 	.proc_open	= rfs_maint_open,
 	.proc_write	= rfs_maint_write,
-	.proc_release	= rfs_maint_close,
 };
 
-int rfs_aufs_proc_create(long (*cmd)(void **, const char *, size_t), void (*release)(void *))
+int rfs_aufs_proc_create(long (*cmd)(void **, const char *, size_t))
 {
 	struct proc_dir_entry *dir;
 
 	rfs_maint_cmd = cmd;
-	rfs_maint_release = release;
 	dir = proc_mkdir("fs/aufs", NULL);
 	if (!dir)
 		return -ENOMEM;

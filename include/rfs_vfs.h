@@ -270,7 +270,7 @@ bool rfs_sb_has_encoding(struct super_block *sb);
 bool rfs_aufs_compat(void);
 int rfs_aufs_sysfs_link(struct kobject *rfs);
 void rfs_aufs_sysfs_unlink(void);
-int rfs_aufs_proc_create(long (*cmd)(void **, const char *, size_t), void (*release)(void *));
+int rfs_aufs_proc_create(long (*cmd)(void **, const char *, size_t));
 void rfs_aufs_proc_remove(void);
 void rfs_for_each_super(struct file_system_type *type,
 			void (*f)(struct super_block *, void *), void *arg);

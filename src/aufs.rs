@@ -48,27 +48,30 @@ pub(crate) fn brinfo(sbi: &SbInfo) -> Result<KVVec<u8>> {
     let tab = sbi.tab();
     let mut out = KVVec::from_elem(0u8, tab.branches().len() * BRINFO_SIZE, GFP_KERNEL)?;
     for (b, rec) in tab.branches().zip(out.chunks_mut(BRINFO_SIZE)) {
-        rec[0..2].copy_from_slice(&(b.id as u16).to_ne_bytes());
-        rec[4..8].copy_from_slice(&aufs_perm(b.perm).to_ne_bytes());
         let name = b.root.name().or_else(|_| {
             let mut v = KVec::new();
             v.extend_from_slice(&b.name, GFP_KERNEL)?;
             Ok::<_, Error>(v)
         })?;
-        let mut at = 8;
+        let mut path = KVec::new();
         for &c in name.iter() {
-            let esc = c <= b' ' || c == b'\\' || c == 0x7f;
-            let n = if esc { 4 } else { 1 };
-            // Room for the NUL after it.
-            if at + n >= BRINFO_SIZE {
-                return Err(E2BIG);
-            }
-            if esc {
-                rec[at..at + 4].copy_from_slice(&[b'\\', b'0' + (c >> 6), b'0' + ((c >> 3) & 7), b'0' + (c & 7)]);
+            if c <= b' ' || c == b'\\' || c == 0x7f {
+                path.extend_from_slice(&[b'\\', b'0' + (c >> 6), b'0' + ((c >> 3) & 7), b'0' + (c & 7)], GFP_KERNEL)?;
             } else {
-                rec[at] = c;
+                path.push(c, GFP_KERNEL)?;
             }
-            at += n;
+        }
+        // The record is zeroed: the byte after the path is its NUL, so the
+        // path must end before the record's last byte.
+        let mut put = |at: usize, bytes: &[u8]| -> Result {
+            rec.get_mut(at..at + bytes.len()).ok_or(E2BIG)?.copy_from_slice(bytes);
+            Ok(())
+        };
+        put(0, &(b.id as u16).to_ne_bytes())?;
+        put(4, &aufs_perm(b.perm).to_ne_bytes())?;
+        put(8, &path)?;
+        if 8 + path.len() >= BRINFO_SIZE {
+            return Err(E2BIG);
         }
     }
     Ok(out)

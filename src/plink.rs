@@ -265,9 +265,9 @@ pub(crate) fn aufs_names(sbi: &SbInfo) -> Result<u64> {
         // original's for it).
         let uino = sbi.ino_of(w.rw.id, hino)?;
         let mut name = crate::logic::vec::Vec::new();
-        push_dec(&mut name, uino)?;
+        crate::super_::push_dec(&mut name, uino)?;
         crate::logic::vec::VecExt::try_push(&mut name, b'.').map_err(|_| ENOMEM)?;
-        push_dec(&mut name, hino)?;
+        crate::super_::push_dec(&mut name, hino)?;
         named.push((d, name), GFP_KERNEL)?;
     }
     let _w = WriteAccess::get(mnt, &w.rw.root)?;
@@ -281,25 +281,6 @@ pub(crate) fn aufs_names(sbi: &SbInfo) -> Result<u64> {
         count += 1;
     }
     Ok(count)
-}
-
-/// Appends `n` in decimal.
-fn push_dec(v: &mut crate::logic::vec::Vec<u8>, n: u64) -> Result {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &c in &digits[i..] {
-        crate::logic::vec::VecExt::try_push(v, c).map_err(|_| ENOMEM)?;
-    }
-    Ok(())
 }
 
 /// Removes every pseudo-link if the plink epoch is still `epoch` (see

@@ -826,16 +826,27 @@ fn push_str(v: &mut crate::logic::vec::Vec<u8>, s: &[u8]) -> Result {
 
 /// Appends `n` in lowercase hex.
 pub(crate) fn push_hex(v: &mut crate::logic::vec::Vec<u8>, n: u64) -> Result {
-    let mut digits = [0u8; 16];
+    push_radix(v, n, 16)
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_dec(v: &mut crate::logic::vec::Vec<u8>, n: u64) -> Result {
+    push_radix(v, n, 10)
+}
+
+/// Appends `n` in base `radix` (2 to 16, lowercase digits).
+fn push_radix(v: &mut crate::logic::vec::Vec<u8>, n: u64, radix: u64) -> Result {
+    // Enough for u64::MAX in base 2.
+    let mut digits = [0u8; 64];
     let mut len = 0;
     let mut x = n;
     loop {
-        let d = (x & 0xf) as u8;
+        let d = (x % radix) as u8;
         if let Some(slot) = digits.get_mut(len) {
             *slot = if d < 10 { b'0' + d } else { b'a' + d - 10 };
         }
         len += 1;
-        x >>= 4;
+        x /= radix;
         if x == 0 || len == digits.len() {
             break;
         }

@@ -27,10 +27,8 @@ unsafe extern "C" fn maint_cmd(state: *mut *mut c_void, buf: *const c_char, len:
     // SAFETY: the C side passes `len` bytes it copied in, and the open
     // file's private_data, which only this function writes.
     let (cmd, slot) = unsafe { (core::slice::from_raw_parts(buf.cast::<u8>(), len), &mut *state) };
-    let cmd = match cmd.iter().rposition(|c| !c.is_ascii_whitespace()) {
-        Some(end) => &cmd[..=end],
-        None => &[][..],
-    };
+    let end = cmd.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let cmd = cmd.get(..end).unwrap_or(&[]);
     let mut st = *slot as usize as u64;
     let r = h(cmd, &mut st);
     *slot = st as usize as *mut c_void;
@@ -39,8 +37,6 @@ unsafe extern "C" fn maint_cmd(state: *mut *mut c_void, buf: *const c_char, len:
         Err(e) => e.to_errno() as c_long,
     }
 }
-
-unsafe extern "C" fn maint_release(_state: *mut c_void) {}
 
 /// `/proc/fs/aufs/plink_maint`, removed on drop.
 pub(crate) struct AufsProc(());
@@ -51,7 +47,7 @@ impl AufsProc {
         HANDLER.store(handler as *mut (), Ordering::Release);
         // SAFETY: both callbacks live as long as the module; the file is
         // removed (drop) before the module goes.
-        let ret = unsafe { sys::rfs_aufs_proc_create(Some(maint_cmd), Some(maint_release)) };
+        let ret = unsafe { sys::rfs_aufs_proc_create(Some(maint_cmd)) };
         if ret != 0 {
             pr_warn!("rfs: cannot make /proc/fs/aufs/plink_maint\n");
             return Err(Error::from_errno(ret));
