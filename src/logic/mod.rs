@@ -62,6 +62,7 @@ pub mod merge;
 pub mod model;
 pub mod options;
 pub mod perm;
+pub mod policy;
 pub mod vec;
 pub mod whiteout;
 pub mod xino;
