@@ -15,7 +15,9 @@
 //! credentials; the caller's rights were checked on the union object before.
 
 use crate::branch::Branch;
-use crate::inode::{Lower, UnionInode};
+use crate::inode::{Lower, UnionInode, View};
+use crate::logic::policy::{self, Facts, Slot};
+use crate::super_::Tab;
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::sysfs::Stats;
@@ -119,11 +121,13 @@ pub(crate) fn list_names(b: &Branch, dir: &Dentry) -> Result<KVec<u8>> {
     Ok(out)
 }
 
-/// The writable branch and its work directory, taken from the branch table
-/// at the start of an operation (a remount may change the table meanwhile;
-/// the operation finishes on what it took).
+/// A writable branch and its private directories, taken from the branch
+/// table at the start of an operation (a remount may change the table
+/// meanwhile; the operation finishes on what it took).
 pub(crate) struct Writable {
     pub(crate) rw: Arc<Branch>,
+    /// Its index in the table it comes from (0 is the top).
+    pub(crate) index: usize,
     pub(crate) work: Dentry,
     /// The pseudo-link directory (plink.rs).
     pub(crate) plnk: Option<Dentry>,
@@ -131,34 +135,74 @@ pub(crate) struct Writable {
     pub(crate) gen: u64,
 }
 
-/// The writable branch, if modifications are possible at all: there is one
-/// and it is the top branch (objects of branches above it could not be
-/// changed).
-pub(crate) fn writable(sbi: &SbInfo) -> Result<Writable> {
-    let tab = sbi.tab();
-    match tab.top_rw() {
-        Some((rw, work)) => Ok(Writable { rw: rw.clone(), work: work.clone(), plnk: tab.plnk.clone(), gen: tab.gen }),
-        None => Err(EROFS),
-    }
+/// The writable branch at `index` of `tab`; EROFS if it is not writable.
+pub(crate) fn writable_at(tab: &Tab, index: usize) -> Result<Writable> {
+    let b = tab.branch(index).ok_or(EROFS)?;
+    let w = tab.wbr(b.id).filter(|_| b.perm.is_writable()).ok_or(EROFS)?;
+    Ok(Writable { rw: b.clone(), index, work: w.work.clone(), plnk: Some(w.plnk.clone()), gen: tab.gen })
 }
 
-/// Whether the union object of `ui` has its upper in `rw`; an upper in
-/// another branch (a remount replaced the writable branch since the object
-/// was looked up) is ESTALE: the caller looks it up again.
-fn upper_in(ui: &UnionInode, rw: &Branch) -> Result<bool> {
-    match ui.data().view().upper() {
-        None => Ok(false),
-        Some(u) if u.branch.id == rw.id => Ok(true),
-        Some(_) => Err(crate::vfs::code::estale()),
-    }
+/// The index in `tab` of the branch of member `l`; ESTALE when the branch
+/// is no longer in the table as it was (a remount since the object was
+/// looked up: the caller looks it up again).
+fn index_in(tab: &Tab, l: &Lower) -> Result<usize> {
+    tab.index_of(&l.branch).ok_or_else(code::estale)
 }
 
-/// Whether the name `d` has the upper of its union object `ui` (which has
-/// one) in the writable branch. A union inode is shared by the names of one
-/// file (namei.rs `publish`), and the copy-up of one name gives the union
-/// inode its upper without giving the other names theirs; only such a
-/// shared inode (a non-directory with more than one link) is checked.
-fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
+/// The branches as the policies see them (logic/policy.rs), with the
+/// directory whose members are `pview` as the parent.
+fn slots(tab: &Tab, pview: &View<'_>) -> Result<KVVec<Slot>> {
+    let mut v = KVVec::with_capacity(tab.table.len(), GFP_KERNEL)?;
+    for b in tab.branches() {
+        v.push(Slot { writable: b.perm.is_writable(), parent: false, free: 0 }, GFP_KERNEL)?;
+    }
+    for l in pview.members() {
+        if let Some(s) = tab.index_of(&l.branch).and_then(|i| v.get_mut(i)) {
+            s.parent = true;
+        }
+    }
+    Ok(v)
+}
+
+/// The index of the top member of `view` (not a pseudo-link).
+fn top_index(tab: &Tab, view: &View<'_>) -> Result<usize> {
+    index_in(tab, view.members().next().ok_or(EIO)?)
+}
+
+/// Where a change of an existing object goes (`view`: its members; `pview`:
+/// its parent directory's): its top member's branch when that is writable
+/// (changed in place), else the branch the copy-up policy picks above it.
+/// EROFS when there is none.
+pub(crate) fn change_target(sbi: &SbInfo, tab: &Tab, view: &View<'_>, pview: &View<'_>) -> Result<usize> {
+    let top = top_index(tab, view)?;
+    if view.members().next().is_some_and(|l| l.branch.perm.is_writable()) {
+        return Ok(top);
+    }
+    let slots = slots(tab, pview)?;
+    let f = Facts { slots: &slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) };
+    policy::copyup(sbi.copyup_policy(), &f).ok_or(EROFS)
+}
+
+/// Where a new name in the directory whose members are `pview` goes: the
+/// branch the creation policy picks (then the copy-up policy, as AUFS
+/// does). EROFS when there is none.
+pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, pview: &View<'_>, is_dir: bool) -> Result<usize> {
+    let top = top_index(tab, pview)?;
+    let slots = slots(tab, pview)?;
+    let f = Facts { slots: &slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) };
+    let mut state = policy::CreateState::default();
+    policy::create(sbi.create_policy(), &f, &mut state, is_dir)
+        .or_else(|| policy::copyup(sbi.copyup_policy(), &f))
+        .ok_or(EROFS)
+}
+
+/// Whether the name `d` has the member of its union object `ui` in the
+/// writable branch `rw` (the object has one there). A union inode is
+/// shared by the names of one file (namei.rs `publish`), and the copy-up of
+/// one name gives the union inode its upper without giving the other names
+/// theirs; only such a shared inode (a non-directory with more than one
+/// link) is checked.
+fn name_has_upper(ui: &UnionInode, d: &Dentry, rw: &Branch) -> Result<bool> {
     // Directories are never shared (they have one name, and are not in
     // the union inode cache). A file is shared only if it has several
     // links, or had them in its lower branch: its copy may keep a single
@@ -168,42 +212,76 @@ fn name_has_upper(ui: &UnionInode, d: &Dentry) -> Result<bool> {
     if ui.vfs().is_dir() || (ui.vfs().nlink() <= 1 && !view.lowers().first().is_some_and(crate::plink::applies)) {
         return Ok(true);
     }
-    let Some(u) = view.upper().and_then(|u| u.dentry.inode()) else { return Ok(false) };
+    let Some(u) = view.member_in(rw.id).and_then(|u| u.dentry.inode()) else { return Ok(false) };
     let parent = d.parent();
     let Some(pui) = union_inode_of(&parent) else { return Ok(true) };
     let pview = pui.data().view();
-    let Some(udir) = pview.upper() else { return Ok(false) };
+    let Some(udir) = pview.member_in(rw.id) else { return Ok(false) };
     let name = d.name()?;
     let cur = udir.dentry.lookup_child(&name)?;
     Ok(cur.inode().is_some_and(|i| i.as_ptr() == u.as_ptr()))
 }
 
-/// Makes sure the union object of `d` has its upper: copies up `d` and,
-/// first, every ancestor that lacks one.
-pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry) -> Result {
+/// Makes sure the union object of `d` can be changed: it has its upper (a
+/// top member in a writable branch), copied up (with every ancestor that
+/// lacks a member there) into the branch the copy-up policy picks when it
+/// has none. Returns that branch.
+pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry) -> Result<Writable> {
     let sbi = sb.info();
-    let w = writable(sbi)?;
+    let tab = sbi.tab();
+    let ui = union_inode_of(d).ok_or(ENOENT)?;
+    let parent = d.parent();
+    let b = if parent.same(d) {
+        // The root: changed in place, in branch 0, or not at all.
+        if ui.data().view().upper().is_none() {
+            return Err(EROFS);
+        }
+        0
+    } else {
+        let pui = union_inode_of(&parent).ok_or(EIO)?;
+        change_target(sbi, &tab, &ui.data().view(), &pui.data().view())?
+    };
+    let w = writable_at(&tab, b)?;
+    copy_into(sb, d, &w)?;
+    Ok(w)
+}
+
+/// Makes sure the union object of `d` has a member in the writable branch
+/// `w`: copies `d` there and, first, every ancestor that lacks one. A
+/// non-directory is only ever copied above its top member (it becomes the
+/// upper); a directory may also be made below its top, as a lower member
+/// (a change further down goes to a branch under the directory's top).
+pub(crate) fn copy_into(sb: SuperBlock<'_>, d: &Dentry, w: &Writable) -> Result {
     loop {
         let ui = union_inode_of(d).ok_or(ENOENT)?;
-        if upper_in(ui, &w.rw)? && name_has_upper(ui, d)? {
+        if ui.data().view().member_in(w.rw.id).is_some() && name_has_upper(ui, d, &w.rw)? {
             return Ok(());
         }
-        // The top-most ancestor-or-self whose parent has an upper.
+        // The top-most ancestor-or-self whose parent has a member there.
         let mut cur = d.clone();
         loop {
             let parent = cur.parent();
             if parent.same(&cur) {
-                // The root always has an upper when the union is writable.
-                return Err(EIO);
+                // The root has every branch down to an opaque one.
+                return Err(EROFS);
             }
             let pui = union_inode_of(&parent).ok_or(EIO)?;
-            if upper_in(pui, &w.rw)? {
-                copy_up_one(sb, &w, &cur, &parent)?;
+            if pui.data().view().member_in(w.rw.id).is_some() {
+                copy_up_one(sb, w, &cur, &parent)?;
                 break;
             }
             cur = parent;
         }
     }
+}
+
+/// The member of the union directory `dir` in the writable branch `w`,
+/// made there first if it has none (see [`copy_into`]).
+pub(crate) fn dir_in(sb: SuperBlock<'_>, dir: &Dentry, w: &Writable) -> Result<Dentry> {
+    copy_into(sb, dir, w)?;
+    let ui = union_inode_of(dir).ok_or(ENOENT)?;
+    let view = ui.data().view();
+    view.member_in(w.rw.id).map(|l| l.dentry.clone()).ok_or(EIO)
 }
 
 /// The pseudo-link flush of one name (`RFS_IOC_PLINK_LINK`, plink.rs): if
@@ -214,8 +292,6 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry) -> Result {
 /// link was made.
 pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     let sbi = sb.info();
-    let w = writable(sbi)?;
-    let Some(plnk) = w.plnk.as_ref() else { return Ok(false) };
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     if ui.vfs().mode() & mode::S_IFMT != mode::S_IFREG || d.is_unhashed() {
         return Ok(false);
@@ -226,15 +302,19 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     let parent = d.parent();
     let pui = union_inode_of(&parent).ok_or(ENOENT)?;
     let name = d.name()?;
+    let tab = sbi.tab();
     let lower = {
         let _creds = sbi.cred.override_creds();
-        let tab = sbi.tab();
-        let res = crate::namei::resolve(sbi, &pui.data().view(), &name, tab.rw())?;
+        let res = crate::namei::resolve(sbi, &pui.data().view(), &name)?;
         match (&res.upper, res.lowers.first()) {
             (None, Some(l)) if crate::plink::applies(l) => l.clone(),
             _ => return Ok(false),
         }
     };
+    // The branch a copy-up of the name would go to holds the pseudo-link
+    // if one was made for it (the other name went there by the same rule).
+    let w = writable_at(&tab, change_target(sbi, &tab, &ui.data().view(), &pui.data().view())?)?;
+    let Some(plnk) = w.plnk.as_ref() else { return Ok(false) };
     let found = {
         let _creds = sbi.cred.override_creds();
         crate::plink::find(plnk, &lower)?.is_some()
@@ -242,14 +322,14 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     if !found {
         return Ok(false);
     }
-    // The directories above the name get their uppers first.
-    copy_up(sb, &parent)?;
+    // The directories above the name get their members there first.
+    copy_into(sb, &parent, &w)?;
     // Then, as copy_up_one: the object's copy-up lock, the mount's lock for
     // hard-linked files, and everything checked again under them.
     let _lock = ui.data().lock_copyup()?;
     let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
     let pui_view = pui.data().view();
-    let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
+    let upper_dir = &pui_view.member_in(w.rw.id).ok_or(EIO)?.dentry;
     let _creds = sbi.cred.override_creds();
     if d.is_unhashed() || upper_dir.lookup_child(&name)?.inode().is_some() || whited_out(upper_dir, &name)? {
         return Ok(false);
@@ -260,7 +340,8 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     }
 }
 
-/// Copies up the object of `d`, whose parent `parent` has an upper.
+/// Copies the object of `d` into the writable branch `w`, where its parent
+/// `parent` has a member.
 fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) -> Result {
     let sbi = sb.info();
     let (rw, work) = (&w.rw, &w.work);
@@ -269,17 +350,17 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
     // The object's own copy-up lock (killable), held until its upper is
     // recorded: unlink and rename of the same object wait for it (dir.rs).
     let _lock = ui.data().lock_copyup()?;
-    if upper_in(ui, rw)? {
-        if name_has_upper(ui, d)? {
+    if ui.data().view().member_in(rw.id).is_some() {
+        if name_has_upper(ui, d, rw)? {
             return Ok(());
         }
         // Another name of the same file was copied up: this name becomes
         // another link to that copy.
         let _creds = sbi.cred.override_creds();
         let view = ui.data().view();
-        let upper = view.upper().ok_or(EIO)?.dentry.clone();
+        let upper = view.member_in(rw.id).ok_or(EIO)?.dentry.clone();
         let pui_view = pui.data().view();
-        let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
+        let upper_dir = &pui_view.member_in(rw.id).ok_or(EIO)?.dentry;
         let name = d.name()?;
         if d.is_unhashed() || whited_out(upper_dir, &name)? {
             return Err(code::estale());
@@ -297,8 +378,31 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
         None => None,
     };
     let pui_view = pui.data().view();
-    let upper_dir = &pui_view.upper().ok_or(EIO)?.dentry;
+    let upper_dir = &pui_view.member_in(rw.id).ok_or(EIO)?.dentry;
     let name = d.name()?;
+    // Where the copy goes among the members: on top (it becomes the
+    // upper), or, for a directory made under its top for a change further
+    // down, among the lowers (`pos`: how many lie above it).
+    let below_top = {
+        let tab = sbi.tab();
+        let top = index_in(&tab, src)?;
+        let here = tab.index_of(rw).ok_or_else(code::estale)?;
+        if here > top && !src.dentry.is_dir() {
+            // A file is never copied down.
+            return Err(EXDEV);
+        }
+        if here > top {
+            let mut pos = 0;
+            for l in ui_view.lowers() {
+                if index_in(&tab, l)? < here {
+                    pos += 1;
+                }
+            }
+            Some(pos)
+        } else {
+            None
+        }
+    };
     let _creds = sbi.cred.override_creds();
     // An LSM may want the copy created with credentials of its choosing
     // (security_inode_copy_up): `make_temp` creates it with them, and only
@@ -385,6 +489,12 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
         })
     });
     match placed {
+        Ok(()) if below_top.is_some() => {
+            // A directory made under its top: the union keeps its
+            // attributes from the top.
+            ui.data().insert_lower(Lower { branch: rw.clone(), dentry: tmp }, below_top.unwrap_or(0))?;
+            Ok(())
+        }
         Ok(()) => {
             if let Some(inode) = tmp.inode() {
                 ui.refresh_attr(inode);
@@ -727,13 +837,16 @@ fn remove_temp(rw: &Branch, work: &Dentry, tmp: &Dentry) {
     }
 }
 
-/// Whether `name` exists (or would, without the writable branch) in a
-/// branch below the writable one, in the directory `dir`: deciding whether
-/// removing or renaming it needs a whiteout.
-pub(crate) fn exists_below(sbi: &SbInfo, dir: &UnionInode, name: &[u8]) -> Result<bool> {
+/// Whether `name` exists (or would, without the branches above) in a
+/// branch below branch `index` of `tab`, in the directory `dir`: deciding
+/// whether removing or renaming it in that branch needs a whiteout there.
+pub(crate) fn exists_below(sbi: &SbInfo, tab: &Tab, dir: &UnionInode, name: &[u8], index: usize) -> Result<bool> {
     let _creds = sbi.cred.override_creds();
     let view = dir.data().view();
-    for l in view.lowers() {
+    for l in view.members() {
+        if index_in(tab, l)? <= index {
+            continue;
+        }
         let child = match l.dentry.lookup_child(name) {
             Ok(c) => c,
             Err(e) if e == ENOENT => continue,
@@ -756,4 +869,38 @@ pub(crate) fn exists_below(sbi: &SbInfo, dir: &UnionInode, name: &[u8]) -> Resul
         }
     }
     Ok(false)
+}
+
+/// Whether a name made (by rename or link) in branch `index` of the
+/// directory whose members are `pview` would show in the union: the
+/// directory has a member there or gets one above its top (a member made
+/// under its top could be cut off by an opaque directory further up), and
+/// no member above `index` has the name (`replacing`: a replaced object
+/// there shadows it), a whiteout of it, or an opaque marker.
+pub(crate) fn shows_from(sbi: &SbInfo, tab: &Tab, pview: &View<'_>, name: &[u8], index: usize, replacing: bool) -> Result<bool> {
+    let top = top_index(tab, pview)?;
+    if index > top && !pview.members().any(|l| tab.index_of(&l.branch) == Some(index)) {
+        return Ok(false);
+    }
+    let _creds = sbi.cred.override_creds();
+    for l in pview.members() {
+        if index_in(tab, l)? >= index {
+            break;
+        }
+        let child = match l.dentry.lookup_child(name) {
+            Ok(c) => c,
+            Err(e) if e == ENOENT => continue,
+            Err(e) => return Err(e),
+        };
+        if child.inode().is_some() {
+            // Only a replaced object can be there (the name is negative
+            // in the union otherwise), and it would stay on top.
+            let _ = replacing;
+            return Ok(false);
+        }
+        if l.branch.honors_whiteouts() && (whited_out(&l.dentry, name)? || crate::namei::is_opaque(&l.branch, &l.dentry)?) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -23,7 +23,7 @@
 //! New objects belong to the caller (fsuid/fsgid), created with the
 //! mounter's other credentials.
 
-use crate::copyup::{self, copy_up, exists_below, writable};
+use crate::copyup::{self, copy_up, dir_in, exists_below, Writable};
 use crate::inode::{Lower, UnionInode};
 use crate::logic::whiteout;
 use crate::namei::{self, Resolved};
@@ -73,9 +73,10 @@ fn check_name(name: &[u8]) -> Result {
     Ok(())
 }
 
-/// The upper directory of the union directory `dir`, which must have one.
-fn upper_dir(dir: &UnionInode) -> Result<Dentry> {
-    dir.data().view().upper().map(|u| u.dentry.clone()).ok_or(EIO)
+/// The member of the union directory `dir` in the writable branch `w`,
+/// which it must have (the caller made it: `copyup::dir_in`).
+fn dir_member(dir: &UnionInode, w: &Writable) -> Result<Dentry> {
+    dir.data().view().member_in(w.rw.id).map(|u| u.dentry.clone()).ok_or(EIO)
 }
 
 /// `.wh.NAME`.
@@ -123,13 +124,25 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let sbi = sb.info();
     let name = dentry.name();
     check_name(name)?;
-    let w = writable(sbi)?;
-    let rw = &w.rw;
     let parent = dentry.get().parent();
-    copy_up(sb, &parent)?;
-    if let New::Link(old) = what {
-        copy_up(sb, old)?;
+    let w = match what {
+        // A hard link goes where its file is: in place when that is
+        // writable, else where the file's copy-up goes (AUFS does the same).
+        New::Link(old) => copy_up(sb, old)?,
+        _ => {
+            let tab = sbi.tab();
+            let b = copyup::create_target(sbi, &tab, &dir.data().view(), matches!(what, New::Dir(_)))?;
+            copyup::writable_at(&tab, b)?
+        }
+    };
+    let rw = &w.rw;
+    if let New::Link(_) = what {
+        let tab = sbi.tab();
+        if !copyup::shows_from(sbi, &tab, &dir.data().view(), name, w.index, false)? {
+            return Err(EXDEV);
+        }
     }
+    dir_in(sb, &parent, &w)?;
     // The branch work, with write access and the mounter's credentials;
     // the union inode is made after (inode numbers may be logged to the
     // xino file, which must not nest in the write access).
@@ -147,7 +160,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let _as_caller = creator.override_creds();
         let mnt = rw.root.mnt();
         let _w = WriteAccess::get(mnt, &rw.root)?;
-        let udir = upper_dir(dir)?;
+        let udir = dir_member(dir, &w)?;
         let g = DirGuard::lock(mnt, &udir)?;
         let child = g.lookup(name)?;
         if child.inode().is_some() {
@@ -176,7 +189,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             New::Link(old) => {
                 let oui = union_inode_of(old).ok_or(ENOENT)?;
                 let oui_view = oui.data().view();
-                let oupper = oui_view.upper().ok_or(EIO)?;
+                let oupper = oui_view.member_in(rw.id).ok_or(EIO)?;
                 g.link(&oupper.dentry, &child)?;
                 child
             }
@@ -225,10 +238,13 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 /// link(2) can later give a name.
 pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: TmpFile<'_>, mode: u16, dentry: UnionDentry<'_>) -> Result {
     let sbi = sb.info();
-    let w = writable(sbi)?;
+    let w = {
+        let tab = sbi.tab();
+        copyup::writable_at(&tab, copyup::create_target(sbi, &tab, &dir.data().view(), false)?)?
+    };
     let rw = &w.rw;
     let parent = dentry.get().parent();
-    copy_up(sb, &parent)?;
+    dir_in(sb, &parent, &w)?;
     let flags = file.flags();
     let caller = Cred::current().ok_or(ENOMEM)?;
     let upper = {
@@ -236,7 +252,7 @@ pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: TmpFile<'_>, m
         let creator = Cred::for_create(&caller, Some((&dentry, mode::S_IFREG | (mode & 0o7777))))?;
         let _as_caller = creator.override_creds();
         let _w = WriteAccess::get(rw.root.mnt(), &rw.root)?;
-        let udir = upper_dir(dir)?;
+        let udir = dir_member(dir, &w)?;
         let f = File::open_tmpfile(&path::at(rw.root.mnt(), &udir), mode, flags, &creator)?;
         f.dentry().ok_or(EIO)?
     };
@@ -259,12 +275,12 @@ pub(crate) fn is_empty(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
 }
 
 /// Whether the union directory `d` has entries in a branch below the
-/// writable one: listed there and not whited out above, shown in the union
-/// or shadowed by the same name higher up (AUFS counts those too). A
-/// directory without an upper member has all its entries below.
-fn has_lower_entries(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
+/// writable one `w`: listed there and not whited out above, shown in the
+/// union or shadowed by the same name higher up (AUFS counts those too). A
+/// directory without its upper in `w` has all its entries below.
+fn has_lower_entries(sb: SuperBlock<'_>, d: &UnionInode, w: &Writable) -> Result<bool> {
     let merged = crate::readdir::build(sb, d)?;
-    if d.data().view().upper().is_some() {
+    if d.data().view().upper().is_some_and(|u| u.branch.id == w.rw.id) {
         Ok(merged.entries_below_first() > 0)
     } else {
         Ok(!merged.is_empty())
@@ -274,18 +290,22 @@ fn has_lower_entries(sb: SuperBlock<'_>, d: &UnionInode) -> Result<bool> {
 /// unlink and rmdir of the positive union dentry `dentry` in `dir`.
 pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'_>, is_dir: bool) -> Result {
     let sbi = sb.info();
-    let w = writable(sbi)?;
-    let rw = &w.rw;
     let name = dentry.name();
     let d = dentry.get();
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    // The change goes where a change of the victim would: its own branch
+    // when that is writable (removed there, with a whiteout there if the
+    // name exists below), else the copy-up target (a whiteout only).
+    let tab = sbi.tab();
+    let w = copyup::writable_at(&tab, copyup::change_target(sbi, &tab, &ui.data().view(), &dir.data().view())?)?;
+    let rw = &w.rw;
     check_deletable(dir, ui)?;
     if is_dir && !is_empty(sb, ui)? {
         return Err(code::enotempty());
     }
-    let need_wh = exists_below(sbi, dir, name)?;
+    let need_wh = exists_below(sbi, &tab, dir, name, w.index)?;
     let parent = d.parent();
-    copy_up(sb, &parent)?;
+    dir_in(sb, &parent, &w)?;
     // A copy-up of the victim that is under way finishes first (its upper
     // is then removed with it); one that starts later finds the whiteout
     // and gives up (copyup.rs). Overlayfs: ovl_nlink_start.
@@ -293,9 +313,9 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
     let write_access = WriteAccess::get(mnt, &rw.root)?;
-    let udir = upper_dir(dir)?;
+    let udir = dir_member(dir, &w)?;
     let ui_view = ui.data().view();
-    let upper = ui_view.upper().map(|u| u.dentry.clone());
+    let upper = ui_view.member_in(rw.id).map(|u| u.dentry.clone());
     let mut gone: Option<Dentry> = None;
     {
         let g = DirGuard::lock(mnt, &udir)?;
@@ -320,9 +340,9 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         }
     }
     if let Some(u) = gone {
-        remove_upper_dir(sbi, &udir, name, &u)?;
+        remove_upper_dir(sbi, &w, &udir, name, &u)?;
     }
-    match ui.data().view().upper().and_then(|u| u.dentry.inode()) {
+    match ui.data().view().member_in(rw.id).and_then(|u| u.dentry.inode()) {
         Some(i) if !is_dir => ui.set_nlink(i.nlink()),
         _ => ui.clear_nlink(),
     }
@@ -352,8 +372,7 @@ fn is_upper_of(cur: &Dentry, u: &Dentry) -> bool {
 
 /// Removes the upper directory `u` (named `name` in `udir`): moves it into
 /// the work directory, then empties and removes it there.
-fn remove_upper_dir(sbi: &SbInfo, udir: &Dentry, name: &[u8], u: &Dentry) -> Result {
-    let w = writable(sbi)?;
+fn remove_upper_dir(sbi: &SbInfo, w: &Writable, udir: &Dentry, name: &[u8], u: &Dentry) -> Result {
     let rw = &w.rw;
     let mnt = rw.root.mnt();
     let work = &w.work;
@@ -425,12 +444,21 @@ pub(crate) fn rename(
     }
     let (oname, nname) = (old.name(), new.name());
     check_name(nname)?;
-    let w = writable(sbi)?;
-    let rw = &w.rw;
     let od = old.get();
     let nd = new.get();
     let ui = union_inode_of(&od).ok_or(ENOENT)?;
     let target = union_inode_of(&nd);
+    // The rename happens in one writable branch: where a change of the
+    // renamed object goes (its own branch when writable, else its copy-up
+    // target). The new name must show from there: not shadowed by a
+    // replaced object higher up, nor hidden by a whiteout or an opaque
+    // directory above it; else EXDEV (mv(1) then copies and removes).
+    let tab = sbi.tab();
+    let w = copyup::writable_at(&tab, copyup::change_target(sbi, &tab, &ui.data().view(), &odir.data().view())?)?;
+    let rw = &w.rw;
+    if !copyup::shows_from(sbi, &tab, &ndir.data().view(), nname, w.index, target.is_some())? {
+        return Err(EXDEV);
+    }
     check_deletable(odir, ui)?;
     if let Some(t) = target {
         check_deletable(ndir, t)?;
@@ -439,7 +467,7 @@ pub(crate) fn rename(
     // AUFS's rule (semantics.md "Rename"): a directory renames, empty or
     // not, unless a branch below the writable one has entries in it; those
     // cannot move with it (no redirects), so EXDEV lets mv(1) copy.
-    if is_dir && has_lower_entries(sb, ui)? {
+    if is_dir && has_lower_entries(sb, ui, &w)? {
         return Err(EXDEV);
     }
     if let Some(t) = target {
@@ -447,10 +475,10 @@ pub(crate) fn rename(
             return Err(code::enotempty());
         }
     }
-    let old_wh = exists_below(sbi, odir, oname)?;
-    let new_below = exists_below(sbi, ndir, nname)?;
-    copy_up(sb, &od)?;
-    copy_up(sb, &nd.parent())?;
+    let old_wh = exists_below(sbi, &tab, odir, oname, w.index)?;
+    let new_below = exists_below(sbi, &tab, ndir, nname, w.index)?;
+    copyup::copy_into(sb, &od, &w)?;
+    dir_in(sb, &nd.parent(), &w)?;
     // No copy-up of the renamed object or of the one it replaces runs
     // meanwhile (see `remove`); a copy-up of the replaced one that waited
     // finds the name taken and gives up (copyup.rs).
@@ -459,7 +487,7 @@ pub(crate) fn rename(
     let mnt = rw.root.mnt();
     let write_access = WriteAccess::get(mnt, &rw.root)?;
     let target_view = target.map(|t| t.data().view());
-    if let Some(tu) = target_view.as_ref().and_then(|v| v.upper()) {
+    if let Some(tu) = target_view.as_ref().and_then(|v| v.member_in(rw.id)) {
         if tu.dentry.is_dir() {
             // Only whiteouts are left in it; the rename replaces it, and the
             // branch rename needs it empty. While it is emptied, a whiteout
@@ -468,7 +496,7 @@ pub(crate) fn rename(
             // namei.rs), so a crash in between never shows the deleted
             // tree; the rename below removes that whiteout.
             if new_below {
-                let nudir = upper_dir(ndir)?;
+                let nudir = dir_member(ndir, &w)?;
                 let g = DirGuard::lock(mnt, &nudir)?;
                 create_whiteout(sbi, &g, nname)?;
             }
@@ -476,12 +504,12 @@ pub(crate) fn rename(
         }
     }
     let ui_view = ui.data().view();
-    let ou = ui_view.upper().ok_or(EIO)?;
+    let ou = ui_view.member_in(rw.id).ok_or(EIO)?;
     if is_dir && new_below {
         // At its new name it must not merge with what is below there.
         set_opaque(mnt, &ou.dentry)?;
     }
-    let (oudir, nudir) = (upper_dir(odir)?, upper_dir(ndir)?);
+    let (oudir, nudir) = (dir_member(odir, &w)?, dir_member(ndir, &w)?);
     {
         let mut g = RenameGuard::start(mnt, &oudir, Source::Name(oname), &nudir, nname)
             .map_err(|e| if e == ENOENT { code::estale() } else { e })?;
@@ -499,7 +527,7 @@ pub(crate) fn rename(
             // directly in the branch since (the union shows no target, or
             // another one) is not overwritten: ESTALE, the system call walks
             // the paths again (overlayfs checks the same).
-            if !target.is_some_and(|t| t.data().view().upper().is_some_and(|tu| is_upper_of(&nu, &tu.dentry))) {
+            if !target.is_some_and(|t| t.data().view().member_in(rw.id).is_some_and(|tu| is_upper_of(&nu, &tu.dentry))) {
                 return Err(code::estale());
             }
         }
@@ -514,12 +542,12 @@ pub(crate) fn rename(
         ui.data().make_opaque();
     }
     if let Some(t) = target {
-        match t.data().view().upper().and_then(|u| u.dentry.inode()) {
+        match t.data().view().member_in(rw.id).and_then(|u| u.dentry.inode()) {
             Some(i) if !nd.is_dir() => t.set_nlink(i.nlink()),
             _ => t.clear_nlink(),
         }
     }
-    let dead = target_view.as_ref().and_then(|v| v.upper()).and_then(|tu| dead_ino(&tu.dentry));
+    let dead = target_view.as_ref().and_then(|v| v.member_in(rw.id)).and_then(|tu| dead_ino(&tu.dentry));
     drop(write_access);
     if let Some(ino) = dead {
         sbi.forget_ino(rw.id, ino);

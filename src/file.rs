@@ -138,9 +138,9 @@ pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: 
         // stops refusing write counts (super_.rs `Closing`), so once
         // counted, the current table tells. A write open then gives up
         // rather than hand out a writable file of a read-only branch.
-        match crate::copyup::writable(sbi) {
-            Ok(w) if w.rw.id == top.branch.id => {}
-            _ => return Err(EROFS),
+        let tab = sbi.tab();
+        if !tab.index_of(&top.branch).is_some_and(|i| tab.branch(i).is_some_and(|b| b.perm.is_writable())) {
+            return Err(EROFS);
         }
     }
     let is_upper = ui_view.upper().is_some_and(|u| u.dentry.same(&top.dentry));

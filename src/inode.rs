@@ -29,7 +29,7 @@ use crate::vfs::rcu::{RcuMember, RcuPtr, RcuSlot, RcuWalk, Retired};
 use crate::copyup::copy_up;
 use crate::vfs::lower::{acl, flags::FileAttr, xattr, Attr, WriteAccess};
 use crate::union::union_inode_of;
-use crate::vfs::once::SetOnce;
+use crate::vfs::once::{SetOnce, Versions};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A union inode as the operations see it.
@@ -127,7 +127,13 @@ enum Stack {
     ///   copy-up lock, and then stays until the inode is destroyed.
     /// - `plink` is the pseudo-link of a hard-linked lower file (plink.rs),
     ///   set before the inode is published.
-    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, plink: Option<Lower> },
+    ///
+    /// A directory may gain a lower member later: a change below it made
+    /// the directory in a writable branch under its top (copyup.rs
+    /// `dir_in`). `more` then holds the whole new list, which replaces
+    /// `lowers` for readers; older lists stay allocated until the inode is
+    /// destroyed (so borrowed views stay valid).
+    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, more: Versions<KVVec<Lower>>, plink: Option<Lower> },
     /// The root directory.
     Live(Arc<LiveStack>),
 }
@@ -139,6 +145,8 @@ enum Stack {
 struct RcuStack {
     upper: RcuSlot,
     lowers: RcuLowers,
+    /// The lists that replaced `lowers` ([`Stack::Fixed`] `more`).
+    more: Versions<KVVec<RcuMember>>,
     plink: Option<RcuMember>,
 }
 
@@ -210,8 +218,8 @@ pub(crate) fn bit_lock_killable(word: &AtomicUsize) -> Result<CopyupLock<'_>> {
 impl InodeData for InodeInfo {
     fn empty() -> Self {
         InodeInfo {
-            stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }),
-            rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), plink: None },
+            stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), plink: None }),
+            rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), more: Versions::new(), plink: None },
             visible: AtomicUsize::new(0),
             own: AtomicU64::new(0),
             root: false,
@@ -224,7 +232,7 @@ impl InodeData for InodeInfo {
         // Called once, from destroy_inode: nobody holds the inode any more,
         // so no borrow of the stack (`view`) is live; RCU-walk reads only
         // `rcu`, `visible` and `root`, which stay.
-        self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), plink: None }, d);
+        self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), plink: None }, d);
     }
 }
 
@@ -258,6 +266,11 @@ impl View<'_> {
         Iterator::chain(self.upper().into_iter(), self.lowers().iter())
     }
 
+    /// The member in the branch with id `id`, if the object has one there.
+    pub(crate) fn member_in(&self, id: u32) -> Option<&Lower> {
+        self.members().find(|l| l.branch.id == id)
+    }
+
     /// Where attributes and data come from: the top-most member, or the
     /// pseudo-link of a hard-linked lower file whose other name was copied
     /// up (plink.rs).
@@ -286,14 +299,14 @@ impl InodeInfo {
     /// An inode made of its members, top first (never none for a real
     /// object).
     pub(crate) fn new(upper: Option<Lower>, lowers: KVVec<Lower>) -> Result<Self> {
-        let rcu = RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::of(&lowers)?, plink: None };
+        let rcu = RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::of(&lowers)?, more: Versions::new(), plink: None };
         let slot = SetOnce::new();
         if let Some(u) = upper {
             rcu.upper.set(u.rcu());
             slot.set(u)?;
         }
         let visible = AtomicUsize::new(lowers.len());
-        let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, plink: None });
+        let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, more: Versions::new(), plink: None });
         Ok(InodeInfo {
             stack,
             rcu,
@@ -341,7 +354,10 @@ impl InodeInfo {
     /// The members as they are now.
     pub(crate) fn view(&self) -> View<'_> {
         match self.stack.get() {
-            Stack::Fixed { upper, lowers, plink } => {
+            Stack::Fixed { upper, lowers, more, plink } => {
+                // The list first: the count that goes with a newer list is
+                // published before it (`insert_lower`).
+                let lowers = more.get().map_or(&lowers[..], |m| &m[..]);
                 let n = self.visible.load(Ordering::Acquire).min(lowers.len());
                 View::Fixed { upper: upper.get(), lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
             }
@@ -356,7 +372,7 @@ impl InodeInfo {
         if self.root {
             return (None, &sbi.root_stack().borrow(w).rcu);
         }
-        let lowers = self.rcu.lowers.as_slice();
+        let lowers = self.rcu.more.get().map_or(self.rcu.lowers.as_slice(), |m| &m[..]);
         let n = self.visible.load(Ordering::Acquire).min(lowers.len());
         (self.rcu.upper.get(), lowers.get(..n).unwrap_or(&[]))
     }
@@ -397,6 +413,41 @@ impl InodeInfo {
             }
             Stack::Live(_) => Err(EROFS),
         }
+    }
+
+    /// Adds `member` to the lower members of a directory, at `pos` among
+    /// all of them (the caller keeps branch order: copyup.rs `dir_in`).
+    /// The caller holds the inode's copy-up lock (writers are serialised);
+    /// readers see the old list or the new one. The root gains no members
+    /// this way.
+    pub(crate) fn insert_lower(&self, member: Lower, pos: usize) -> Result {
+        let Stack::Fixed { lowers, more, .. } = self.stack.get() else { return Err(EROFS) };
+        let old = more.get().map_or(&lowers[..], |m| &m[..]);
+        let pos = pos.min(old.len());
+        let mut list = KVVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
+        let mut rcu = KVVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
+        for (i, l) in old.iter().enumerate() {
+            if i == pos {
+                rcu.push(member.rcu(), GFP_KERNEL)?;
+                list.push(member.clone(), GFP_KERNEL)?;
+            }
+            rcu.push(l.rcu(), GFP_KERNEL)?;
+            list.push(l.clone(), GFP_KERNEL)?;
+        }
+        if pos == old.len() {
+            rcu.push(member.rcu(), GFP_KERNEL)?;
+            list.push(member, GFP_KERNEL)?;
+        }
+        // `visible` is all of the lowers or none (opaque). The count goes
+        // first: a reader of the old list clamps it to that list's length,
+        // and a reader of the new list sees the new count (readers load the
+        // list, then the count).
+        if self.visible.load(Ordering::Acquire) == old.len() {
+            self.visible.store(old.len() + 1, Ordering::Release);
+        }
+        self.rcu.more.push(rcu)?;
+        more.push(list)?;
+        Ok(())
     }
 
     /// Hides every lower member (the directory became opaque). The root is

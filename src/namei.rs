@@ -35,7 +35,6 @@ use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
 use crate::vfs::rcu::RcuWalk;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::Arc;
 
 /// The result of resolving a name: its members, top first (none when the
 /// name does not exist in the union).
@@ -70,8 +69,10 @@ impl Resolved {
         self.upper.as_ref().or(self.lowers.first())
     }
 
-    fn push(&mut self, l: Lower, rw: Option<&Arc<Branch>>) -> Result {
-        let is_upper = !self.is_positive() && rw.is_some_and(|rw| rw.id == l.branch.id);
+    /// Adds the next member, top first: the first one is the upper when
+    /// its branch is writable (changed in place; copyup.rs).
+    fn push(&mut self, l: Lower) -> Result {
+        let is_upper = !self.is_positive() && l.branch.perm.is_writable();
         if is_upper {
             self.upper = Some(l);
         } else {
@@ -103,8 +104,8 @@ fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
 }
 
 /// Resolves `name` in the directory whose members are `parent` (mounter's
-/// credentials must be in force). `rw` is the union's writable branch.
-pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8], rw: Option<&Arc<Branch>>) -> Result<Resolved> {
+/// credentials must be in force).
+pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8]) -> Result<Resolved> {
     let mut res = Resolved::empty();
     if whiteout::is_reserved(name) {
         return Ok(res);
@@ -148,7 +149,7 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8], rw: Option<&
                 let opaque = is_dir
                     && !last
                     && (is_opaque(&layer.branch, &child)? || is_whited_out(&layer.branch, &layer.dentry, name)?);
-                res.push(Lower { branch: layer.branch.clone(), dentry: child }, rw)?;
+                res.push(Lower { branch: layer.branch.clone(), dentry: child })?;
                 if opaque {
                     cut = true;
                 }
@@ -288,9 +289,15 @@ fn plink_of(sbi: &SbInfo, res: &Resolved) -> Result<Option<Lower>> {
         return Ok(None);
     };
     let tab = sbi.tab();
-    let Some(((rw, _), dir)) = tab.top_rw().zip(tab.plnk.as_ref()) else { return Ok(None) };
     let _creds = sbi.cred.override_creds();
-    Ok(crate::plink::find(dir, l)?.map(|d| Lower { branch: rw.clone(), dentry: d }))
+    // In the writable branch a copy of another name went to (top first).
+    for w in tab.wbr.iter() {
+        let Some(rw) = tab.table.index_of_id(w.id).and_then(|i| tab.branch(i)) else { continue };
+        if let Some(d) = crate::plink::find(&w.plnk, l)? {
+            return Ok(Some(Lower { branch: rw.clone(), dentry: d }));
+        }
+    }
+    Ok(None)
 }
 
 /// `lookup` in a union directory: returns the inode for `dentry`, or `None`
@@ -307,7 +314,7 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let tab = sbi.tab();
         let view = dir.data().view();
         let stamp = dir_stamp(sbi, tab.gen, &view);
-        let res = resolve(sbi, &view, name, tab.rw())?;
+        let res = resolve(sbi, &view, name)?;
         dentry.set_stamp(stamp);
         res
     };
@@ -367,10 +374,9 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     if !force && stamp == dentry.stamp() && own.is_none_or(|(ui, s)| s == ui.data().own_stamp()) {
         return Ok(true);
     }
-    let tab = sbi.tab();
     // A copy of the name: without the parent's lock a rename may change it.
     let name = dentry.get().name()?;
-    let res = resolve(sbi, &pview, &name, tab.rw())?;
+    let res = resolve(sbi, &pview, &name)?;
     // The name has an upper its union inode does not know: a copy-up may be
     // between renaming its copy into place and recording it in the union
     // inode (copyup.rs). Its lock is held until then: once it is free, the

@@ -21,7 +21,7 @@
 //! branch after umount (the links remain valid for the next mount).
 
 use crate::branch::Branch;
-use crate::copyup::{list_names, writable};
+use crate::copyup::{list_names, Writable};
 use crate::inode::Lower;
 use crate::super_::SbInfo;
 use crate::vfs::dentry::Dentry;
@@ -188,13 +188,15 @@ pub(crate) fn record(rw: &Branch, dir: &Dentry, l: &Lower, upper: &Dentry) -> Re
 /// (EBUSY) while there is one.
 pub(crate) fn info(sbi: &SbInfo) -> Result<(u64, u64)> {
     let epoch = sbi.plink_epoch();
-    let Ok(w) = writable(sbi) else { return Ok((epoch, 0)) };
-    let Some(plnk) = w.plnk.as_ref() else { return Ok((epoch, 0)) };
     let _creds = sbi.cred.override_creds();
-    let names = list_names(&w.rw, plnk)?;
-    // AUFS-style names (`aufs_names`) are second names of the same links.
-    let n = names.split(|&b| b == 0).filter(|n| !n.is_empty() && !is_aufs_name(n)).count();
-    Ok((epoch, n as u64))
+    let mut n = 0u64;
+    for w in writables(sbi)? {
+        let Some(plnk) = w.plnk.as_ref() else { continue };
+        let names = list_names(&w.rw, plnk)?;
+        // AUFS-style names (`aufs_names`) are second names of the same links.
+        n += names.split(|&b| b == 0).filter(|n| !n.is_empty() && !is_aufs_name(n)).count() as u64;
+    }
+    Ok((epoch, n))
 }
 
 /// The regular files among `names` (NUL-separated, from `list_names`) in
@@ -225,9 +227,17 @@ fn is_aufs_name(name: &[u8]) -> bool {
 /// would read a number from them). Returns how many pseudo-links there
 /// are. The caller runs with the mounter's credentials.
 pub(crate) fn aufs_names(sbi: &SbInfo) -> Result<u64> {
-    let Ok(w) = writable(sbi) else { return Ok(0) };
-    let Some(plnk) = w.plnk.as_ref() else { return Ok(0) };
     let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
+    let mut count = 0u64;
+    for w in writables(sbi)? {
+        count += aufs_names_in(sbi, &w)?;
+    }
+    Ok(count)
+}
+
+/// [`aufs_names`] in the writable branch `w`.
+fn aufs_names_in(sbi: &SbInfo, w: &Writable) -> Result<u64> {
+    let Some(plnk) = w.plnk.as_ref() else { return Ok(0) };
     let names = list_names(&w.rw, plnk)?;
     let mnt = w.rw.root.mnt();
     // The links, with the names their union objects have. The numbers are
@@ -286,8 +296,10 @@ pub(crate) fn aufs_names(sbi: &SbInfo) -> Result<u64> {
 /// Removes every pseudo-link if the plink epoch is still `epoch` (see
 /// [`info`]); EAGAIN if it moved. Returns how many were removed.
 pub(crate) fn clean(sbi: &SbInfo, epoch: u64) -> Result<u64> {
-    let w = writable(sbi)?;
-    let Some(plnk) = w.plnk.as_ref() else { return Ok(0) };
+    let all = writables(sbi)?;
+    if all.is_empty() {
+        return Err(EROFS);
+    }
     let _serial = crate::inode::bit_lock_killable(&sbi.copyup)?;
     if sbi.plink_epoch() != epoch {
         return Err(EAGAIN);
@@ -296,6 +308,37 @@ pub(crate) fn clean(sbi: &SbInfo, epoch: u64) -> Result<u64> {
         return Err(EBUSY);
     }
     let _creds = sbi.cred.override_creds();
+    let mut removed = 0u64;
+    let mut first_err = None;
+    for w in all.iter() {
+        match clean_in(sbi, w) {
+            Ok(n) => removed += n,
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(removed),
+    }
+}
+
+/// Every writable branch of the current table, top first.
+fn writables(sbi: &SbInfo) -> Result<KVec<Writable>> {
+    let tab = sbi.tab();
+    let mut v = KVec::new();
+    for (i, b) in tab.branches().enumerate() {
+        if b.perm.is_writable() {
+            v.push(crate::copyup::writable_at(&tab, i)?, GFP_KERNEL)?;
+        }
+    }
+    Ok(v)
+}
+
+/// [`clean`] in the writable branch `w` (locks and checks done).
+fn clean_in(sbi: &SbInfo, w: &Writable) -> Result<u64> {
+    let Some(plnk) = w.plnk.as_ref() else { return Ok(0) };
     let names = list_names(&w.rw, plnk)?;
     let mnt = w.rw.root.mnt();
     let mut dead = KVec::new();

@@ -98,13 +98,16 @@ pub(crate) fn iterate(sb: SuperBlock<'_>, dir: &UnionInode, df: &mut DirFile, ct
     }
 }
 
-/// fsync of a union directory: syncs its upper directory (the only one rfs
-/// changes); a directory without one has nothing of rfs's to sync.
+/// fsync of a union directory: syncs its directories in writable branches
+/// (the only ones rfs changes); a directory without one has nothing of
+/// rfs's to sync.
 pub(crate) fn fsync(sb: SuperBlock<'_>, dir: &UnionInode, datasync: bool) -> Result {
     let view = dir.data().view();
-    let Some(upper) = view.upper() else { return Ok(()) };
     let sbi = sb.info();
     let _creds = sbi.cred.override_creds();
-    let f = File::open(&upper.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
-    f.fsync(0, i64::MAX, datasync)
+    for m in view.members().filter(|m| m.branch.perm.is_writable()) {
+        let f = File::open(&m.path(), sys::O_RDONLY | sys::O_DIRECTORY, &sbi.cred)?;
+        f.fsync(0, i64::MAX, datasync)?;
+    }
+    Ok(())
 }

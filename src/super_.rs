@@ -32,6 +32,18 @@ pub(crate) const RFS_SUPER_MAGIC: u64 = 0x7266_7321;
 /// Source of the `si` ids (per module load).
 static NEXT_SI: AtomicU64 = AtomicU64::new(1);
 
+/// A writable branch's private directories, made at mount (or by the
+/// remount that made the branch writable): its work directory (copyup.rs)
+/// and its pseudo-link directory (plink.rs).
+pub(crate) struct Wbr {
+    /// The branch's id.
+    pub(crate) id: u32,
+    /// `.wh..wh.orph` at its top.
+    pub(crate) work: Dentry,
+    /// `.wh..wh.plnk` at its top.
+    pub(crate) plnk: Dentry,
+}
+
 /// One version of the branch stack. A remount builds a new `Tab` and
 /// publishes it whole (see [`SbInfo`]); a `Tab` never changes.
 pub(crate) struct Tab {
@@ -40,10 +52,8 @@ pub(crate) struct Tab {
     pub(crate) gen: u64,
     /// The branches, top (index 0) first, with their stable ids.
     pub(crate) table: BranchTable<Arc<Branch>>,
-    /// The work directory in branch 0, when that branch is writable.
-    pub(crate) work: Option<Dentry>,
-    /// The pseudo-link directory in branch 0 (plink.rs), likewise.
-    pub(crate) plnk: Option<Dentry>,
+    /// Every writable branch's private directories, top first.
+    pub(crate) wbr: KVVec<Wbr>,
 }
 
 impl Tab {
@@ -52,20 +62,26 @@ impl Tab {
         self.table.as_slice().iter().map(|b| &b.data)
     }
 
+    /// The branch at `index` (0 is the top).
+    pub(crate) fn branch(&self, index: usize) -> Option<&Arc<Branch>> {
+        self.table.get(index).map(|b| &b.data)
+    }
+
+    /// The index of the branch `b` in this stack, if it is in it (the same
+    /// version of it: a remount that changes a branch's permission makes a
+    /// new one).
+    pub(crate) fn index_of(&self, b: &Branch) -> Option<usize> {
+        self.table.index_of_id(b.id).filter(|&i| self.branch(i).is_some_and(|x| core::ptr::eq(&**x, b)))
+    }
+
     /// The top-most writable branch, if any.
     pub(crate) fn rw(&self) -> Option<&Arc<Branch>> {
         self.branches().find(|b| b.perm.is_writable())
     }
 
-    /// Branch 0 and its work directory, when modifications are possible:
-    /// branch 0 is writable (objects of branches above the writable one
-    /// could not be changed).
-    pub(crate) fn top_rw(&self) -> Option<(&Arc<Branch>, &Dentry)> {
-        let b = &self.table.get(0)?.data;
-        if !b.perm.is_writable() {
-            return None;
-        }
-        Some((b, self.work.as_ref()?))
+    /// The private directories of the writable branch with id `id`.
+    pub(crate) fn wbr(&self, id: u32) -> Option<&Wbr> {
+        self.wbr.iter().find(|w| w.id == id)
     }
 
     /// The members of the root directory in this stack: every branch root,
@@ -88,6 +104,30 @@ impl Tab {
     }
 }
 
+/// The private directories of every writable branch among `branches`:
+/// those `old` has are kept, the others are made (with this mount's claim
+/// on the work directory, which cleans what an earlier mount left there).
+/// The caller runs with the mounter's credentials.
+fn prepare_wbrs<'a>(
+    branches: impl Iterator<Item = &'a Arc<Branch>>,
+    old: Option<&Tab>,
+    log: &FcLog,
+) -> Result<(KVVec<Wbr>, KVVec<(u32, WorkClaim)>)> {
+    let mut wbr = KVVec::new();
+    let mut claims = KVVec::new();
+    for b in branches.filter(|b| b.perm.is_writable()) {
+        if let Some(w) = old.and_then(|o| o.wbr(b.id)) {
+            wbr.push(Wbr { id: w.id, work: w.work.clone(), plnk: w.plnk.clone() }, GFP_KERNEL)?;
+            continue;
+        }
+        let (work, claim) = crate::copyup::prepare_workdir(b, log)?;
+        let plnk = crate::plink::prepare_dir(b, log)?;
+        wbr.push(Wbr { id: b.id, work, plnk }, GFP_KERNEL)?;
+        claims.push((b.id, claim), GFP_KERNEL)?;
+    }
+    Ok((wbr, claims))
+}
+
 /// Per-mount state, owned by the superblock (`s_fs_info`).
 ///
 /// Locking and lifetimes:
@@ -103,8 +143,8 @@ impl Tab {
 ///   the xino file. Never taken with a branch's write access held.
 /// - `copyup` serialises copy-ups of hard-linked lower files (see
 ///   `copyup.rs` and inode.rs `lock_copyup` for the lock order).
-/// - `work_claim` is this mount's count on the work directory of branch 0
-///   (workdir.rs); replaced only under `s_umount` (remount), dropped with
+/// - `work_claims` are this mount's counts on the work directories of its
+///   writable branches (workdir.rs); changed only under `s_umount` (remount), dropped with
 ///   the superblock, like `_xino_claim` (the branch of the default xino
 ///   file, which the mount writes for its whole life).
 /// - `sysfs` is held while the `si_<id>/` directory is replaced.
@@ -148,9 +188,10 @@ pub(crate) struct SbInfo {
     pub(crate) merge_seed: u64,
     /// Source of temporary names in the work directory.
     pub(crate) tmp_seq: AtomicU64,
-    /// This mount's claim on the work directory in branch 0, if writable.
+    /// This mount's claims on the work directories of its writable
+    /// branches (branch id, claim).
     #[pin]
-    work_claim: Mutex<Option<WorkClaim>>,
+    work_claims: Mutex<KVVec<(u32, WorkClaim)>>,
     /// A claim on the branch that holds the default xino file, for the
     /// whole mount (the file stays open there).
     _xino_claim: Option<WorkClaim>,
@@ -177,6 +218,16 @@ impl SbInfo {
         &self.root
     }
 
+    /// The copy-up policy (`cpup=`; logic/policy.rs).
+    pub(crate) fn copyup_policy(&self) -> crate::logic::policy::Copyup {
+        crate::logic::policy::Copyup::Tdp
+    }
+
+    /// The creation policy (`create=`; logic/policy.rs).
+    pub(crate) fn create_policy(&self) -> crate::logic::policy::Create {
+        crate::logic::policy::Create::Tdp
+    }
+
     /// The pseudo-link epoch (see `plink.rs`).
     pub(crate) fn plink_epoch(&self) -> u64 {
         self.plink_epoch.load(Ordering::Acquire)
@@ -187,15 +238,16 @@ impl SbInfo {
         self.plink_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Whether another mount shares this one's writable branch (its work
-    /// directory, workdir.rs).
+    /// Whether another mount shares one of this one's writable branches
+    /// (their work directories, workdir.rs).
     pub(crate) fn writable_branch_shared(&self) -> bool {
-        let claim = self.work_claim.lock();
-        let Some(c) = claim.as_ref() else { return false };
-        // This mount's own claims: the writable branch's, and the default
-        // xino file's if it is in the same branch.
-        let own = 1 + u32::from(self._xino_claim.as_ref().is_some_and(|x| x.same_dir(c)));
-        c.users() > own
+        let claims = self.work_claims.lock();
+        claims.iter().any(|(_, c)| {
+            // This mount's own claims: the branch's, and the default xino
+            // file's if it is in the same branch.
+            let own = 1 + u32::from(self._xino_claim.as_ref().is_some_and(|x| x.same_dir(c)));
+            c.users() > own
+        })
     }
 
     /// The current generation (see [`Tab::gen`]).
@@ -319,7 +371,6 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     sb.set_params(&SuperParams { magic: RFS_SUPER_MAGIC, maxbytes, stack_depth: depth, time_gran: 1, posix_acl });
 
     let si = NEXT_SI.fetch_add(1, Ordering::Relaxed);
-    let rw0 = branches.first().filter(|b| b.perm.is_writable());
     let at = match (&cfg.xino_path, cfg.noxino) {
         (_, true) => xino::Where::Memory,
         (Some(p), false) => xino::Where::Path(p),
@@ -330,46 +381,37 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
         xino::Where::Path(_) => xino::Where::Path(b""),
         xino::Where::Memory => xino::Where::Memory,
     };
-    let (work, plnk, work_claim) = match rw0 {
-        Some(rw) => {
-            let _creds = cred.override_creds();
-            let (work, claim) = crate::copyup::prepare_workdir(rw, log)?;
-            (Some(work), Some(crate::plink::prepare_dir(rw, log)?), Some(claim))
-        }
-        None => {
-            // The union is read-only, but the top-most `rw` branch gets its
-            // work directory all the same (documented), so a mount fails for
-            // the same reasons whichever branch the `rw` one is. The claim
-            // is only needed while it is cleaned: this mount never writes.
-            if let Some(rw) = branches.iter().find(|b| b.perm.is_writable()) {
-                let _creds = cred.override_creds();
-                crate::copyup::prepare_workdir(rw, log)?;
-            }
-            (None, None, None)
-        }
+    let (wbr, claims) = {
+        let _creds = cred.override_creds();
+        prepare_wbrs(branches.iter(), None, log)?
     };
+    // The default xino file goes to the top-most writable branch (AUFS's
+    // default too), beside its work directory.
+    let rw_top = branches.iter().find(|b| b.perm.is_writable());
+    let top_claim = rw_top.and_then(|b| claims.iter().find(|(id, _)| *id == b.id)).map(|(_, c)| c);
     // A mount that shares its writable branch with a live one (workdir.rs)
     // must not write the same default xino file: its numbers stay in memory.
-    let at = match (&at, &work_claim) {
+    let at = match (&at, top_claim) {
         (xino::Where::Default, Some(c)) if !c.is_first() => {
             pr_info!("rfs: the writable branch is in use by another mount: inode numbers of this one are kept in memory\n");
             xino::Where::Memory
         }
         _ => at,
     };
-    // The default xino file is in branch 0 and stays open for the whole
-    // mount, even after a remount gives branch 0 to another branch: a
-    // second claim stands for it.
-    let xino_claim = match (&at, &work, &work_claim) {
-        (xino::Where::Default, Some(work), Some(_)) => Some(WorkClaim::take(work, || {})?),
+    // The default xino file stays open for the whole mount, even after a
+    // remount makes its branch read-only or deletes it: a second claim
+    // stands for it.
+    let top_work = rw_top.and_then(|b| wbr.iter().find(|w| w.id == b.id)).map(|w| &w.work);
+    let xino_claim = match (&at, top_work) {
+        (xino::Where::Default, Some(work)) => Some(WorkClaim::take(work, || {})?),
         _ => None,
     };
     let (ino_state, xi_path) = {
         let _creds = cred.override_creds();
-        xino::open(at, rw0, cfg.trunc_xino, &cred, log)?
+        xino::open(at, rw_top, cfg.trunc_xino, &cred, log)?
     };
     let udba = cfg.udba.unwrap_or(Udba::Reval);
-    let tab = Tab { gen: 1, table: table_of(branches)?, work, plnk };
+    let tab = Tab { gen: 1, table: table_of(branches)?, wbr };
     let members = {
         let _creds = cred.override_creds();
         tab.root_members()?
@@ -396,7 +438,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             copyup: core::sync::atomic::AtomicUsize::new(0),
             merge_seed: crate::vfs::task::random_u64(),
             tmp_seq: AtomicU64::new(0),
-            work_claim <- new_mutex!(work_claim),
+            work_claims <- new_mutex!(claims),
             _xino_claim: xino_claim,
             sysfs <- new_mutex!(sysfs),
             si_view: view,
@@ -481,22 +523,15 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
 
     // Busy branches. The guard clears the marks on every way out.
     let closing = Closing::mark(&old, &table, log)?;
-    // The work directory: kept when branch 0 stays the same writable
-    // branch; else a new claim (`Some(new)`) replaces the old one on success.
-    let (work, plnk, claim) = {
+    // The writable branches' private directories: kept for a branch that
+    // stays writable, made (with a new claim) for one that becomes so.
+    let (wbr, new_claims) = {
         let _creds = sbi.cred.override_creds();
-        match (table.get(0), old.top_rw()) {
-            (Some(b), Some((orw, owork))) if b.data.perm.is_writable() && b.id == orw.id => {
-                (Some(owork.clone()), old.plnk.clone(), None)
-            }
-            (Some(b), _) if b.data.perm.is_writable() => {
-                let (work, claim) = crate::copyup::prepare_workdir(&b.data, log)?;
-                (Some(work), Some(crate::plink::prepare_dir(&b.data, log)?), Some(Some(claim)))
-            }
-            _ => (None, None, Some(None)),
-        }
+        prepare_wbrs(table.as_slice().iter().map(|b| &b.data), Some(&old), log)?
     };
-    let tab = Tab { gen: old.gen.wrapping_add(1), table, work, plnk };
+    let tab = Tab { gen: old.gen.wrapping_add(1), table, wbr };
+    // Room for the claims after the change, taken before it is published.
+    let mut kept_claims = KVVec::with_capacity(sbi.work_claims.lock().len() + new_claims.len(), GFP_KERNEL)?;
     let members = {
         let _creds = sbi.cred.override_creds();
         Arc::new(tab.root_members()?, GFP_KERNEL)?
@@ -517,9 +552,21 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
         pr_warn!("rfs: si_{:x}: cannot update sysfs ({:?})\n", sbi.si, e);
     }
     drop(old_tab);
-    if let Some(claim) = claim {
-        // The old claim goes (s_umount is held: see vfs/global.rs).
-        drop(core::mem::replace(&mut *sbi.work_claim.lock(), claim));
+    {
+        // Claims of branches no longer writable go (s_umount is held: see
+        // vfs/global.rs); the new ones join.
+        let mut claims = sbi.work_claims.lock();
+        let old_claims = core::mem::replace(&mut *claims, KVVec::new());
+        for (id, c) in old_claims {
+            if tab.wbr(id).is_some() {
+                // Within the capacity taken above: no allocation.
+                let _ = kept_claims.push((id, c), GFP_KERNEL);
+            }
+        }
+        for c in new_claims {
+            let _ = kept_claims.push(c, GFP_KERNEL);
+        }
+        *claims = kept_claims;
     }
     if shrink {
         sb.shrink_dcache();
@@ -756,8 +803,8 @@ pub(crate) fn statfs(sbi: &SbInfo, buf: &mut sys::kstatfs) -> Result {
 
 /// The options part of the /proc/mounts line: `,si=ID,dirs=BR:BR...`, with
 /// paths escaped so that the line can be given to mount(8) again.
-/// syncfs(2) (and sync(2)) of the union: syncs the writable branch's
-/// filesystem, where everything rfs writes lands, once, in the waiting pass
+/// syncfs(2) (and sync(2)) of the union: syncs the writable branches'
+/// filesystems, where everything rfs writes lands, once, in the waiting pass
 /// (overlayfs: ovl_sync_fs). The read-only branches have nothing of rfs's.
 pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
     if !wait {
@@ -765,11 +812,19 @@ pub(crate) fn sync_fs(sbi: &SbInfo, wait: bool) -> Result {
     }
     sbi.flush_xino();
     let tab = sbi.tab();
-    let Some((rw, _)) = tab.top_rw() else { return Ok(()) };
     let _creds = sbi.cred.override_creds();
-    // The helper takes the branch's s_umount (order: the union's, then the
-    // branch's).
-    rw.root.sync_fs()?;
+    let mut seen: KVec<crate::vfs::path::SbKey> = KVec::new();
+    for rw in tab.branches().filter(|b| b.perm.is_writable()) {
+        // Each filesystem once.
+        let key = rw.root.sb_key();
+        if seen.iter().any(|&s| s == key) {
+            continue;
+        }
+        seen.push(key, GFP_KERNEL)?;
+        // The helper takes the branch's s_umount (order: the union's, then
+        // the branch's).
+        rw.root.sync_fs()?;
+    }
     Ok(())
 }
 

@@ -354,6 +354,8 @@ impl<T: Clone> BranchTable<T> {
                 | MountOption::TruncXino
                 | MountOption::Dio(_)
                 | MountOption::Sum(_)
+                | MountOption::Create(_)
+                | MountOption::Copyup(_)
                 | MountOption::Accepted(_) => table,
             };
         }

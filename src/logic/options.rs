@@ -150,6 +150,10 @@ pub enum MountOption {
     /// `sum` (true) / `nosum` (false): statfs sums the branches'
     /// filesystems (AUFS's meaning) or shows the writable branch's.
     Sum(bool),
+    /// `create=` / `create_policy=`: where new names go (logic/policy.rs).
+    Create(super::policy::Create),
+    /// `cpup=` / `copyup=` / `copyup_policy=`: where copy-ups go.
+    Copyup(super::policy::Copyup),
     /// An AUFS option rfs accepts without a meaning of its own (fstab
     /// lines written for AUFS keep working), with a note for the kernel
     /// log when it has no effect (`None`: rfs already behaves so).
@@ -584,7 +588,6 @@ pub fn parse_option(raw: &[u8]) -> Result<MountOption, OptError> {
 /// Why an AUFS option has no effect in rfs (the kernel logs it).
 const NOTE_NONE: &str = "rfs behaves so already";
 const NOTE_XINO: &str = "rfs keeps its inode-number file small itself";
-const NOTE_POLICY: &str = "rfs writes to one branch; policies are not implemented";
 
 /// AUFS's options that rfs accepts without a meaning of its own, so that
 /// fstab lines and scripts written for AUFS mount (`None`: not one of
@@ -643,25 +646,19 @@ fn aufs_option(key: &[u8], sep: Option<u8>, value: &[u8]) -> Option<Result<Mount
                 acc(Some(NOTE_XINO))
             }
         }
-        (b"create" | b"create_policy", false) => {
-            let (policy, arg) = match value.iter().position(|&c| c == b':') {
-                Some(i) => (value.get(..i).unwrap_or_default(), value.get(i.saturating_add(1)..)),
-                None => (value, None),
-            };
-            let arg_ok = arg.is_none_or(|a| !a.is_empty() && a.iter().all(|&c| c.is_ascii_digit() || c == b':'));
-            match policy {
-                b"tdp" | b"top-down-parent" if arg.is_none() => acc(None),
-                b"rr" | b"round-robin" if arg.is_none() => acc(Some(NOTE_POLICY)),
-                b"mfs" | b"most-free-space" | b"pmfs" if arg_ok => acc(Some(NOTE_POLICY)),
-                b"tdmfs" | b"mfsrr" | b"pmfsrr" if arg.is_some() && arg_ok => acc(Some(NOTE_POLICY)),
-                _ => Some(Err(OptError::inval("unknown create policy"))),
-            }
-        }
-        (b"cpup" | b"copyup" | b"copyup_policy", false) => match value {
-            b"tdp" | b"top-down-parent" => acc(None),
-            b"bup" | b"bottom-up-parent" | b"bu" | b"bottom-up" => acc(Some(NOTE_POLICY)),
-            _ => Some(Err(OptError::inval("unknown copy-up policy"))),
-        },
+        (b"create" | b"create_policy", false) => Some(super::policy::Create::parse(value).map(MountOption::Create).map_err(
+            |e| match e {
+                super::policy::PolicyError::Unknown => OptError::inval("unknown create policy"),
+                super::policy::PolicyError::BadNumber => {
+                    OptError::inval("bad number in create policy (LOW in bytes, SEC from 0 to 3600)")
+                }
+            },
+        )),
+        (b"cpup" | b"copyup" | b"copyup_policy", false) => Some(
+            super::policy::Copyup::parse(value)
+                .map(MountOption::Copyup)
+                .map_err(|_| OptError::inval("unknown copy-up policy")),
+        ),
         (b"debug" | b"delete" | b"imap", false) => acc(Some(NOTE_NONE)),
         (
             b"dirperm1" | b"nodirperm1" | b"warn_perm" | b"nowarn_perm" | b"verbose" | b"v" | b"noverbose"
@@ -860,20 +857,26 @@ mod tests {
         assert_eq!(parse_option(b"sum"), Ok(MountOption::Sum(true)));
         assert_eq!(parse_option(b"nosum"), Ok(MountOption::Sum(false)));
         for raw in [&b"dirperm1"[..], b"plink", b"noshwh", b"acl", b"nodirren", b"notrunc_xino", b"notrunc_xib",
-            b"diropq=w", b"diropq=whiteouted", b"create=tdp", b"create_policy=top-down-parent", b"cpup=tdp", b"copyup=tdp"] {
+            b"diropq=w", b"diropq=whiteouted"] {
             silent(raw);
         }
         for raw in [&b"nodirperm1"[..], b"warn_perm", b"nowarn_perm", b"verbose", b"v", b"quiet", b"silent", b"wsum",
             b"shwh", b"noplink", b"clean_plink", b"noacl", b"dirren", b"trunc_xib", b"diropq=a", b"diropq=always",
             b"rdcache=10", b"rdblk=def", b"rdhash=32", b"dirwh=3", b"fhsm_sec=5", b"trunc_xino=/br", b"itrunc_xino=0",
-            b"create=rr", b"create=mfs", b"create=mfs:60", b"create=mfsrr:1000", b"create=tdmfs:1000:30",
-            b"create=pmfsrr:10", b"copyup_policy=bu", b"cpup=bottom-up-parent", b"nodlgt", b"debug=1"] {
+            b"nodlgt", b"debug=1"] {
             noted(raw);
         }
         assert_eq!(err(b"diropq=x").msg, "unknown diropq mode");
         assert_eq!(err(b"rdcache=ten").msg, "option value must be a number");
         assert_eq!(err(b"rdblk=").msg, "option value must be a number or def");
-        assert_eq!(err(b"create=mfsrr").msg, "unknown create policy");
+        use super::super::policy::{Copyup, Create};
+        assert_eq!(parse_option(b"create=tdp"), Ok(MountOption::Create(Create::Tdp)));
+        assert_eq!(parse_option(b"create_policy=top-down-parent"), Ok(MountOption::Create(Create::Tdp)));
+        assert_eq!(parse_option(b"create=mfsrr:1000"), Ok(MountOption::Create(Create::MfsRr { low: 1000, sec: 30 })));
+        assert_eq!(parse_option(b"cpup=tdp"), Ok(MountOption::Copyup(Copyup::Tdp)));
+        assert_eq!(parse_option(b"copyup=bu"), Ok(MountOption::Copyup(Copyup::Bu)));
+        assert_eq!(parse_option(b"copyup_policy=bottom-up-parent"), Ok(MountOption::Copyup(Copyup::Bup)));
+        assert_eq!(err(b"create=mfsrr").msg, "bad number in create policy (LOW in bytes, SEC from 0 to 3600)");
         assert_eq!(err(b"create=bogus").msg, "unknown create policy");
         assert_eq!(err(b"cpup=x").msg, "unknown copy-up policy");
         assert_eq!(err(b"sum=1").msg, "option takes no value");

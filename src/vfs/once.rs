@@ -69,3 +69,69 @@ impl<T> Drop for SetOnce<T> {
         drop(self.take());
     }
 }
+
+/// A value that may be replaced by newer versions, read without locks: every
+/// version stays allocated until the owner is dropped (or emptied through
+/// `&mut`), so a reader's `&T` stays valid for as long as it borrows the
+/// owner, whatever replaced it since. Writers are serialised by the owner.
+///
+/// rfs keeps here the lower members a union directory gained after it was
+/// looked up (a directory made in a writable branch below its top, for a
+/// change further down): rare, so the few old versions cost little.
+pub(crate) struct Versions<T> {
+    cur: AtomicPtr<Version<T>>,
+}
+
+struct Version<T> {
+    value: T,
+    /// The version it replaced (owned), or NULL.
+    prev: *mut Version<T>,
+}
+
+// SAFETY: as for `SetOnce`: `&T` goes to any thread, `T` moves in and out.
+unsafe impl<T: Send + Sync> Sync for Versions<T> {}
+// SAFETY: see above.
+unsafe impl<T: Send> Send for Versions<T> {}
+
+impl<T> Versions<T> {
+    /// No version yet.
+    pub(crate) const fn new() -> Self {
+        Versions { cur: AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    /// The newest version, if any.
+    pub(crate) fn get(&self) -> Option<&T> {
+        let p = self.cur.load(Ordering::Acquire);
+        // SAFETY: a non-NULL pointer came from `KBox::into_raw` in `push`;
+        // versions are freed only through `&mut self`, so it outlives this
+        // shared borrow. Acquire pairs with the Release in `push`.
+        unsafe { p.as_ref().map(|v| &v.value) }
+    }
+
+    /// Publishes `v` as the newest version. The caller serialises writers
+    /// (the old version it read must still be the newest).
+    pub(crate) fn push(&self, v: T) -> Result {
+        let prev = self.cur.load(Ordering::Acquire);
+        let b = KBox::new(Version { value: v, prev }, GFP_KERNEL)?;
+        self.cur.store(KBox::into_raw(b), Ordering::Release);
+        Ok(())
+    }
+
+    /// Frees every version.
+    pub(crate) fn clear(&mut self) {
+        let mut p = core::mem::replace(self.cur.get_mut(), core::ptr::null_mut());
+        while !p.is_null() {
+            // SAFETY: every pointer in the chain came from `KBox::into_raw`
+            // in `push` and is owned by the chain; `&mut self` means no
+            // reader holds a reference into it.
+            let v = unsafe { KBox::from_raw(p) };
+            p = v.prev;
+        }
+    }
+}
+
+impl<T> Drop for Versions<T> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

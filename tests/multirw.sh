@@ -1,0 +1,167 @@
+#!/bin/sh
+# multirw.sh: several writable branches at any index (issue 17, first
+# part: AUFS's default policies, create=tdp and cpup=tdp).
+#
+# Rules checked (Documentation/filesystems/rfs.rst "Several writable
+# branches"):
+# - an object whose top member is in a writable branch is changed there, in
+#   place, whatever its index;
+# - an object whose top is read-only is copied up into the top-most
+#   writable branch between its parent's top and itself that holds the
+#   parent; else into the nearest writable branch above it (its parent
+#   directories are made there first, also under a directory's read-only
+#   top);
+# - a new name goes to its parent's top branch when that is writable, else
+#   to the nearest writable branch above it; with a read-only branch on top
+#   of the parent, EROFS (as AUFS);
+# - removal happens in the branch a change would go to, with a whiteout
+#   there when the name exists below it;
+# - rename and link happen in the branch of the object; where the new name
+#   would not show from there, EXDEV (mv(1) copies instead);
+# - each writable branch has its own work and pseudo-link directories.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common-rfs.sh"
+
+T=$(rfs_tmpdir)
+mkbranches "$T" 4
+B0=$T/b0 B1=$T/b1 B2=$T/b2 B3=$T/b3
+M=$T/mnt
+mkdir "$M"
+
+# --- rw0 : ro1 : rw2 --------------------------------------------------------------------
+mkfile "$B2/only2" "in b2"                 # only in the lower writable branch
+mkfile "$B1/only1" "in b1"                 # only in the read-only middle
+mkfile "$B2/d2/f" "d2 f"                   # a directory only in b2
+mkfile "$B1/md/g" "md g"                   # md: in b1 and b2, not in b0
+mkfile "$B2/md/f" "md f"
+mkfile "$B2/both" "both b2"                # in b2 and below it? no: in b1 and b2
+mkfile "$B1/both" "both b1"
+mkfile "$B2/deep/a/b/c" "deep c"           # a deep tree in b2 only
+
+t_ok "mount rw0:ro1:rw2" rfs_mount "$M" "dirs=$B0=rw:$B1=ro:$B2=rw"
+t_eq "/proc/mounts lists the three branches" "$B0=rw:$B1=ro:$B2=rw" "$(mount_opt "$M" dirs)"
+t_ok "each writable branch got its work directory" test -d "$B0/.wh..wh.orph" -a -d "$B2/.wh..wh.orph"
+t_ok "... and its pseudo-link directory" test -d "$B0/.wh..wh.plnk" -a -d "$B2/.wh..wh.plnk"
+t_ok "the read-only branch got none" test ! -e "$B1/.wh..wh.orph" -a ! -e "$B1/.wh..wh.plnk"
+
+t_errno "append to a file only in the lower rw branch" 0 rfsprobe append "$M/only2" " +x"
+t_eq "... is written in place in b2" "in b2 +x" "$(cat "$B2/only2")"
+t_ok "... nothing was copied to b0" test ! -e "$B0/only2"
+t_eq "... the union shows it" "in b2 +x" "$(cat "$M/only2")"
+
+t_errno "append to a file only in the read-only middle" 0 rfsprobe append "$M/only1" " +y"
+t_eq "... is copied up to b0 (the parent's top-most writable branch)" "in b1 +y" "$(cat "$B0/only1")"
+t_eq "... b1 is unchanged" "in b1" "$(cat "$B1/only1")"
+
+t_errno "creat in a directory only in b2" 0 rfsprobe creat "$M/d2/new"
+t_ok "... goes to b2 (its parent's top)" test -f "$B2/d2/new"
+t_ok "... not to b0" test ! -e "$B0/d2"
+t_errno "mkdir -p deep inside b2's tree" 0 mkdir -p "$M/deep/a/b/x/y"
+t_ok "... in b2" test -d "$B2/deep/a/b/x/y"
+t_ok "... b0 has no deep" test ! -e "$B0/deep"
+
+t_errno "append to md/f (md's top b1 is read-only, f is in b2)" 0 rfsprobe append "$M/md/f" " +z"
+t_eq "... in place in b2" "md f +z" "$(cat "$B2/md/f")"
+t_errno "append to md/g (in b1 only, md's top)" 0 rfsprobe append "$M/md/g" " +w"
+t_eq "... copied to b0: no writable branch between md's top and g, so the nearest above" \
+	"md g +w" "$(cat "$B0/md/g" 2>&1)"
+t_ok "... b2 has no g" test ! -e "$B2/md/g"
+t_errno "creat in md (md's top is now b0)" 0 rfsprobe creat "$M/md/new"
+t_ok "... goes to b0" test -f "$B0/md/new"
+mkfile "$B1/sub/x" "sub x"
+mkdir "$B2/sub"
+mkfile "$B2/sub/deeper/y" "y"
+t_errno "append to sub/deeper/y (sub: b1 and b2; deeper only in b2)" 0 rfsprobe append "$M/sub/deeper/y" " +v"
+t_eq "... in place in b2" "y +v" "$(cat "$B2/sub/deeper/y")"
+t_eq "md lists everything" "f g new" "$(names "$M/md" | oneline)"
+
+t_errno "unlink of a file in b2 with nothing below" 0 rfsprobe unlink "$M/d2/f"
+t_ok "... removed from b2" test ! -e "$B2/d2/f"
+t_ok "... no whiteout needed" test ! -e "$B2/d2/.wh.f"
+t_errno "unlink of 'both' (b1 and b2; top b1 is read-only)" 0 rfsprobe unlink "$M/both"
+t_ok "... whiteout in b0 (where a change of it goes)" test -f "$B0/.wh.both"
+t_errno "... the name is gone" ENOENT rfsprobe lstat "$M/both"
+t_eq "... b1 and b2 unchanged" "both b1 both b2" "$(cat "$B1/both") $(cat "$B2/both")"
+
+t_errno "rename within b2's directory" 0 rfsprobe rename "$M/d2/new" "$M/d2/renamed"
+t_ok "... in b2" test -f "$B2/d2/renamed" -a ! -e "$B2/d2/new"
+t_errno "rename of a b2 file into the root (b0 on top of it): from b2" 0 rfsprobe rename "$M/only2" "$M/moved"
+t_eq "... in b2" "in b2 +x" "$(cat "$B2/moved" 2>&1)"
+t_eq "... the union shows it" "in b2 +x" "$(cat "$M/moved")"
+mkfile "$B0/top" "top b0"
+t_errno "rename of a b2 file over a name whose top is b0: EXDEV" EXDEV rfsprobe rename "$M/moved" "$M/top"
+t_ok "mv falls back to copy and remove" mv "$M/moved" "$M/top"
+t_eq "... the union shows the moved data" "in b2 +x" "$(cat "$M/top")"
+t_errno "link of a b2 file in its own directory" 0 rfsprobe link "$M/d2/renamed" "$M/d2/hard"
+t_eq "... a hard link in b2" 2 "$(stat -c %h "$B2/d2/hard")"
+
+drop_caches
+t_eq "after drop_caches: root listing" "d2 deep md only1 sub top" "$(names "$M" | oneline)"
+t_eq "... md/g reads the copy" "md g +w" "$(cat "$M/md/g")"
+t_ok "umount" umount "$M"
+
+# --- ro0 : rw1 : ro2, a directory made under its read-only top --------------------------
+rm -rf "$B0" "$B1" "$B2" && mkdir "$B0" "$B1" "$B2"
+mkfile "$B0/a/top" "a top"                 # a: in ro0 and ro2
+mkfile "$B2/a/b/f" "f in b2"               # a/b only in ro2
+mkfile "$B0/rootfile" "ro0"
+mkfile "$B2/low" "low"
+t_ok "mount ro0:rw1:ro2" rfs_mount "$M" "dirs=$B0=ro:$B1=rw:$B2=ro"
+t_errno "creat in the root (ro0 on top): EROFS, as AUFS" EROFS rfsprobe creat "$M/new"
+t_errno "write to a file of ro0: EROFS" EROFS rfsprobe append "$M/rootfile" x
+t_errno "append to low (ro2) goes to rw1" 0 rfsprobe append "$M/low" " +1"
+t_eq "... in b1" "low +1" "$(cat "$B1/low")"
+t_errno "append to a/b/f (a's top is ro0, b and f in ro2)" 0 rfsprobe append "$M/a/b/f" " +2"
+t_eq "... copied to b1 with its directories" "f in b2 +2" "$(cat "$B1/a/b/f" 2>&1)"
+t_eq "... the union shows the copy" "f in b2 +2" "$(cat "$M/a/b/f")"
+t_eq "a still lists its entries" "b top" "$(names "$M/a" | oneline)"
+t_errno "creat in a/b (its top is now rw1)" 0 rfsprobe creat "$M/a/b/new"
+t_ok "... in b1" test -f "$B1/a/b/new"
+t_errno "unlink of a/b/f" 0 rfsprobe unlink "$M/a/b/f"
+t_ok "... whiteout in b1" test -f "$B1/a/b/.wh.f"
+t_eq "a/b lists new only" "new" "$(names "$M/a/b" | oneline)"
+drop_caches
+t_eq "after drop_caches: a/b lists new only" "new" "$(names "$M/a/b" | oneline)"
+t_eq "... a lists b top" "b top" "$(names "$M/a" | oneline)"
+t_eq "... ro0 and ro2 untouched" "a top|f in b2|low" "$(cat "$B0/a/top")|$(cat "$B2/a/b/f")|$(cat "$B2/low")"
+t_ok "umount" umount "$M"
+
+# --- rw0 : ro1 : rw2 : ro3: tdp prefers a writable branch that holds the parent ---------
+rm -rf "$B0" "$B1" "$B2" && mkdir "$B0" "$B1" "$B2"
+mkdir "$B1/p" "$B2/p"
+mkfile "$B3/p/f" "f in b3"
+mkfile "$B3/q/f" "q f in b3"
+t_ok "mount rw0:ro1:rw2:ro3" rfs_mount "$M" "dirs=$B0=rw:$B1=ro:$B2=rw:$B3=ro"
+t_errno "append to p/f (p in b1, b2, b3; f in b3)" 0 rfsprobe append "$M/p/f" " +1"
+t_eq "... copied to b2: the top-most writable branch between p's top and f that holds p" \
+	"f in b3 +1" "$(cat "$B2/p/f" 2>&1)"
+t_ok "... not to b0" test ! -e "$B0/p"
+t_errno "append to q/f (q only in b3)" 0 rfsprobe append "$M/q/f" " +2"
+t_eq "... copied to b2, the nearest writable branch above it" "q f in b3 +2" "$(cat "$B2/q/f" 2>&1)"
+t_errno "creat in q (q's top is now b2)" 0 rfsprobe creat "$M/q/n"
+t_ok "... in b2" test -f "$B2/q/n"
+t_ok "umount" umount "$M"
+rm -rf "$B3" && mkdir "$B3"
+
+# --- three rw branches: placement by the default policy ---------------------------------
+rm -rf "$B0" "$B1" "$B2" && mkdir "$B0" "$B1" "$B2"
+mkdir "$B1/p1" "$B2/p2"
+mkfile "$B2/p2/x" "x"
+t_ok "mount rw:rw:rw" rfs_mount "$M" "dirs=$B0=rw:$B1=rw:$B2=rw"
+t_errno "creat at the root goes to b0" 0 rfsprobe creat "$M/r"
+t_ok "... there" test -f "$B0/r"
+t_errno "creat in p1 goes to b1" 0 rfsprobe creat "$M/p1/n"
+t_ok "... there" test -f "$B1/p1/n"
+t_errno "creat in p2 goes to b2" 0 rfsprobe creat "$M/p2/n"
+t_ok "... there" test -f "$B2/p2/n"
+t_errno "rmdir of p1 after emptying it" 0 sh -c "rm '$M/p1/n' && rmdir '$M/p1'"
+t_ok "... gone from b1, no whiteout needed" test ! -e "$B1/p1" -a ! -e "$B1/.wh.p1" -a ! -e "$B0/.wh.p1"
+t_errno "rm -r p2" 0 rm -r "$M/p2"
+t_ok "... gone from b2" test ! -e "$B2/p2"
+t_eq "root lists r" "r" "$(names "$M" | oneline)"
+t_ok "remount: b1 becomes read-only" mount -o "remount,mod:$B1=ro" "$M"
+mkfile "$B1/q/z" "z"
+t_errno "append to q/z (now in a read-only branch) copies it to b0" 0 rfsprobe append "$M/q/z" " +3"
+t_eq "... in b0" "z +3" "$(cat "$B0/q/z" 2>&1)"
+t_ok "umount" umount "$M"
+t_done
