@@ -90,28 +90,24 @@ fn xattr_kept(name: &[u8]) -> bool {
     name != b"security.selinux" && !name.starts_with(b"trusted.overlay.") && !name.starts_with(b"user.overlay.")
 }
 
+/// The most an attribute list or value can have (XATTR_LIST_MAX,
+/// XATTR_SIZE_MAX).
+const XATTR_MAX: usize = 65536;
+
 /// The extended attributes of an open file, sorted by name.
 fn xattrs_of(fd: impl AsFd) -> Vec<(String, Vec<u8>)> {
-    let mut names = vec![0u8; 0];
-    let Ok(n) = rustix::fs::flistxattr(&fd, &mut names) else { return Vec::new() };
-    if n == 0 {
-        return Vec::new();
-    }
-    names.resize(n, 0);
-    let Ok(n) = rustix::fs::flistxattr(&fd, &mut names) else { return Vec::new() };
+    let mut names = vec![0u8; XATTR_MAX];
+    let Ok(n) = rustix::fs::flistxattr(&fd, &mut names[..]) else { return Vec::new() };
     names.truncate(n);
     let mut out = Vec::new();
+    let mut v = vec![0u8; XATTR_MAX];
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         if !xattr_kept(name) {
             continue;
         }
         let Ok(key) = std::str::from_utf8(name) else { continue };
-        let mut v: Vec<u8> = Vec::new();
-        let Ok(len) = rustix::fs::fgetxattr(&fd, os(name), &mut v) else { continue };
-        v.resize(len, 0);
-        let Ok(len) = rustix::fs::fgetxattr(&fd, os(name), &mut v) else { continue };
-        v.truncate(len);
-        out.push((key.to_owned(), v));
+        let Ok(len) = rustix::fs::fgetxattr(&fd, os(name), &mut v[..]) else { continue };
+        out.push((key.to_owned(), v[..len].to_vec()));
     }
     out.sort();
     out

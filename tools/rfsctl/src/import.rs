@@ -198,6 +198,7 @@ fn decompressed_copy(f: File, tmp: &Path, max: u64) -> Result<File, Fail> {
         .open(tmp)
         .map_err(|e| io_fail(e, tmp))?;
     std::io::copy(&mut Limited::new(&mut r, max), &mut out).map_err(|e| io_fail(e, tmp))?;
+    std::io::Seek::rewind(&mut out).map_err(|e| io_fail(e, tmp))?;
     Ok(out)
 }
 

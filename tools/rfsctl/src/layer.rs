@@ -199,9 +199,13 @@ pub fn unpack<R: Read>(r: R, dest: &Root, o: &Opts, progress: &mut dyn FnMut(u64
             dir_meta.push((rel, meta));
             continue;
         };
-        if whiteout::is_reserved(&last) && !whiteout::is_opaque_marker(&last) && whiteout::whiteout_target(&last).is_none()
-        {
+        let private = |c: &Vec<u8>| whiteout::is_private(c) && !whiteout::is_opaque_marker(c);
+        if rel.iter().any(private) || (whiteout::is_reserved(&last) && !whiteout::is_opaque_marker(&last) && whiteout::whiteout_target(&last).is_none()) {
             st.skipped.push(format!("{}: a private name of a union, not part of a layer", show(&rel)));
+            continue;
+        }
+        if rel[..rel.len() - 1].iter().any(|c| whiteout::is_reserved(c)) {
+            st.skipped.push(format!("{}: beneath a whiteout or marker", show(&rel)));
             continue;
         }
         let is_dir = kind == tar::EntryType::Directory;

@@ -18,6 +18,8 @@ mod plink;
 mod safefs;
 mod stream;
 mod sysfs;
+#[cfg(test)]
+mod tests_layers;
 mod union;
 
 use clap::{CommandFactory, Parser};
