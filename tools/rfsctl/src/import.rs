@@ -173,6 +173,14 @@ fn unpack_one(
     Ok((info, ulen))
 }
 
+/// A digest mismatch of layer `l`'s blob, if it has one.
+fn mismatch(src: &mut dyn Source, l: &LayerRef, i: usize) -> Option<Fail> {
+    let want = l.digest.as_ref()?;
+    let (r, _) = src.open(&l.path).ok()?;
+    let (got, _) = HashReader::new(r).finish().ok()?;
+    (got != *want).then(|| refuse(Errno::BADMSG, format!("layer {i} ({}): digest mismatch: the content is {got}", l.path)))
+}
+
 /// The branch list of DIR: upper rw, then the layers top first, ro+wh.
 pub fn branches_of(dir: &Path, layers: usize) -> Vec<BranchArg> {
     let mut v = vec![BranchArg { path: dir.join("upper").as_os_str().as_encoded_bytes().to_vec(), perm: Some("rw".into()) }];
@@ -282,7 +290,18 @@ fn run_in(req: &Request, dir: &Path, layers_dir: &Path, created: &mut Vec<PathBu
             let dest = layers_dir.join(i.to_string());
             created.push(dest.clone());
             let (r, len) = src.open(&l.path)?;
-            let (info, ulen) = unpack_one(r, Some(len), l, &dest, i, req, budget)?;
+            if let Some(want) = l.size.filter(|&w| w != len) {
+                return Err(refuse(
+                    Errno::BADMSG,
+                    format!("layer {i} ({}): {len} bytes where the manifest says {want}", l.path),
+                ));
+            }
+            let (info, ulen) = match unpack_one(r, Some(len), l, &dest, i, req, budget) {
+                Ok(x) => x,
+                // A blob that is not what its digest says fails as that,
+                // whatever its bytes made the unpacking trip over.
+                Err(f) => return Err(mismatch(src.as_mut(), l, i).unwrap_or(f)),
+            };
             budget = budget.saturating_sub(ulen);
             infos.push(info);
         }

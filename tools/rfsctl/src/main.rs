@@ -27,6 +27,7 @@ use cli::{BranchCmd, CheckArgs, Cli, Cmd, DiffArgs, ImportArgs, MountArgs, Mount
 use plan::{BranchArg, BranchOp, MountOpts};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -110,7 +111,8 @@ type Res<T = ()> = Result<T, Fail>;
 
 fn print_json<T: serde::Serialize>(v: &T) -> Res {
     let s = serde_json::to_string_pretty(v).map_err(|e| Fail::usage(format!("JSON: {e}")))?;
-    println!("{s}");
+    // A closed pipe (`| head`) is no failure of rfsctl's.
+    let _ = writeln!(std::io::stdout(), "{s}");
     Ok(())
 }
 
