@@ -310,7 +310,10 @@ tree() {
 }
 I=$D/img
 mkdir -p "$I/r0/bin" "$I/r0/etc" "$I/r0/d" "$I/r1/etc" "$I/r1/d"
-cp "$(command -v busybox)" "$I/r0/bin/busybox"
+# (busybox's own sh answers `command -v busybox` with the applet's name)
+bb=/bin/busybox
+[ -x "$bb" ] || bb=$(command -v busybox)
+cp "$bb" "$I/r0/bin/busybox"
 ln -s busybox "$I/r0/bin/sh"
 echo base >"$I/r0/etc/motd"
 echo gone >"$I/r0/etc/gone"
