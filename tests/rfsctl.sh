@@ -24,10 +24,12 @@
 #     top one) imported and mounted, chroot into the union, changes made
 #     through it (a hard-linked file copied up and flushed), rfsctl diff of
 #     the mount, the diff imported as a new layer on top, the stack mounted
-#     again with a fresh upper shows the same tree; import --mount; a blob
-#     digest mismatch (74) and a filled DIR (17) refused; rfsctl check of
-#     the branches: --fix refused on a mounted union (16), leftovers and a
-#     useless whiteout found (1), fixed, and nothing found afterwards.
+#     again with a fresh upper shows the same tree; import --mount; a docker
+#     save archive of the same layers (--ref) gives the same union; a blob
+#     size/digest mismatch (74), a filled DIR (17) and a --ref of no image
+#     (2) refused; rfsctl check of the branches: --fix refused on a mounted
+#     union (16), leftovers and a useless whiteout found (1), fixed, and
+#     nothing found afterwards.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -304,6 +306,26 @@ mkoci() {
 		>"$out/index.json"
 	printf '{"imageLayoutVersion":"1.0.0"}' >"$out/oci-layout"
 }
+# mkdocker OUT ROOTFS...: a `docker save` archive (manifest.json, the config
+# named by its digest, one uncompressed DIR/layer.tar per ROOTFS).
+mkdocker() {
+	local out=$1 w=$1.d r i=0 diffs='' layers='' sep='' cfg
+	shift
+	mkdir -p "$w"
+	for r in "$@"; do
+		mkdir -p "$w/l$i"
+		(cd "$r" && tar -cf - .) >"$w/l$i/layer.tar"
+		diffs="$diffs$sep\"sha256:$(sha "$w/l$i/layer.tar")\""
+		layers="$layers$sep\"l$i/layer.tar\""
+		sep=,
+		i=$((i + 1))
+	done
+	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[%s]}}' "$diffs" >"$w/config"
+	cfg=$(sha "$w/config").json
+	mv "$w/config" "$w/$cfg"
+	printf '[{"Config":"%s","RepoTags":["bb:test"],"Layers":[%s]}]' "$cfg" "$layers" >"$w/manifest.json"
+	(cd "$w" && tar -cf - .) >"$out"
+}
 # tree DIR: every name (sorted) and every file's checksum: what a union shows.
 tree() {
 	(cd "$1" && find . | sort && find . -type f -exec md5sum {} \; | sort)
@@ -397,7 +419,19 @@ run rfsctl import --mount "$D/im3" -o udba=none "$I/oci" "$D/stack3"
 t_eq "import --mount: exit status 0" "0 " "$rc $(cat "$ERR")"
 t_has "import --mount: says where" "$OUT" "mounted on $D/im3"
 t_eq "import --mount: the union" top "$(cat "$D/im3/etc/motd")"
+tree "$D/im3" >"$D/tree-oci"
 umount "$D/im3"
+mkdocker "$I/save.tar" "$I/r0" "$I/r1"
+mkdir -p "$D/im4"
+run rfsctl import --ref bb:test --mount "$D/im4" "$I/save.tar" "$D/stack4"
+t_eq "import: a docker save archive (--ref, --mount), exit status 0" "0 " "$rc $(cat "$ERR")"
+t_eq "import: docker save: the union" "top" "$(cat "$D/im4/etc/motd")"
+t_eq "import: docker save: chroot into it" hello "$(chroot "$D/im4" /bin/sh -c 'echo hello')"
+tree "$D/im4" >"$D/tree-docker"
+t_ok "import: docker save: the same union as the OCI layout of the same layers" cmp "$D/tree-oci" "$D/tree-docker"
+umount "$D/im4"
+run rfsctl import --ref other:tag "$I/save.tar" "$D/stack5"
+t_eq "import: docker save: --ref of no image (ENOENT)" 2 "$rc"
 mkdir -p "$S/upper/.wh..wh.orph"
 echo tmp >"$S/upper/.wh..wh.orph/#rfs.1.2"
 : >"$S/upper/.wh.nothing-below"
