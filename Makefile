@@ -25,6 +25,13 @@
 #                          that rfs.ko
 #   make rfsctl            the static command-line tool (tools/rfsctl, musl):
 #                          target/x86_64-unknown-linux-musl/release/rfsctl
+#   make install [KDIR=..] [DESTDIR=..] [PREFIX=/usr/local]
+#                          rfs.ko (modules_install for KDIR's kernel, then
+#                          depmod), rfsctl in PREFIX/sbin, mount.rfs -> rfsctl
+#                          in /sbin, man pages in PREFIX/share/man, bash
+#                          completion; AUPLINK=1 also PREFIX/sbin/auplink
+#   make install-tools     the same without the module (no kernel tree needed)
+#   make uninstall         removes what install-tools put there
 #   make clean
 #
 # The kernel build system does the real work for the module (see Kbuild).
@@ -32,7 +39,8 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all modules clean check soak demo kernel unit bench debian-module rfsctl
+.PHONY: all modules clean check soak demo kernel unit bench debian-module rfsctl \
+	install install-module install-tools uninstall
 
 all: modules
 
@@ -53,6 +61,46 @@ unit:
 
 rfsctl:
 	cargo build --release --locked -p rfsctl --target x86_64-unknown-linux-musl
+
+# Installation. DESTDIR is prepended to every path written (packaging);
+# symlinks point at the final paths. The module goes where the kernel's
+# modules_install puts external modules (/lib/modules/KREL/updates, or
+# extra/), with depmod run for KDIR's kernel release.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MOUNT_HELPER_DIR ?= /sbin
+RFSCTL_BIN ?= target/x86_64-unknown-linux-musl/release/rfsctl
+DEPMOD ?= depmod
+INSTALL ?= install
+
+install: install-module install-tools
+
+install-module:
+	@test -f rfs.ko || { echo "rfs.ko is not built: run make KDIR=$(KDIR) first" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 $(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	krel=$$(cat $(KDIR)/include/config/kernel.release) && \
+		$(DEPMOD) $(if $(DESTDIR),-b $(DESTDIR)) $$krel
+
+$(RFSCTL_BIN):
+	$(MAKE) rfsctl
+
+install-tools: $(RFSCTL_BIN)
+	$(INSTALL) -D -m 0755 $(RFSCTL_BIN) $(DESTDIR)$(SBINDIR)/rfsctl
+	$(INSTALL) -d $(DESTDIR)$(MOUNT_HELPER_DIR)
+	ln -sf $(SBINDIR)/rfsctl $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.rfs
+	$(if $(AUPLINK),ln -sf rfsctl $(DESTDIR)$(SBINDIR)/auplink)
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0644 Documentation/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 Documentation/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
+	$(RFSCTL_BIN) completions bash > $(DESTDIR)$(BASHCOMPDIR)/rfsctl
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/rfsctl $(DESTDIR)$(SBINDIR)/auplink $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.rfs
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/rfsctl $(DESTDIR)$(MANDIR)/man8/mount.rfs.8
+	cd Documentation/man && for p in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$p; done
 
 check:
 	$(if $(KVER),RFS_KVER=$(KVER)) scripts/check.sh $(if $(T),$(T))

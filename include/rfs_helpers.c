@@ -755,6 +755,10 @@ static bool aufs_compat;
 module_param(aufs_compat, bool, 0444);
 MODULE_PARM_DESC(aufs_compat, "also register as \"aufs\" (statfs magic, /sys/fs/aufs) for AUFS users' tools");
 MODULE_AUTHOR("rfs developers");
+/* The sources' version (dkms.conf's PACKAGE_VERSION, rfsctl's). */
+MODULE_VERSION("0.1.0");
+/* `mount -t rfs` loads the module (the VFS asks for "fs-rfs"). */
+MODULE_ALIAS("fs-rfs");
 
 bool rfs_aufs_compat(void)
 {

@@ -83,10 +83,12 @@ done
 [ -n "${toolbin[rfsprobe]:-}" ] || log "warning: tests/tools/rfsprobe is not there yet; the VM has no rfsprobe"
 
 # rfsctl, the user's tool (a member of the top-level workspace): static for
-# musl when that target is installed (the release build), else for gnu with
-# crt-static like the test tools.
+# musl when that target and a musl C compiler (musl-gcc, for zstd's C code)
+# are installed (the release build), else for gnu with crt-static like the
+# test tools.
 if [ -f "$rfs_top/tools/rfsctl/Cargo.toml" ]; then
-	if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+	if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl &&
+		{ command -v musl-gcc || command -v x86_64-linux-musl-gcc; } >/dev/null 2>&1; then
 		rtarget=x86_64-unknown-linux-musl rflags=
 	else
 		rtarget=x86_64-unknown-linux-gnu rflags='-C target-feature=+crt-static'

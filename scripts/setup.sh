@@ -20,6 +20,8 @@ apt_pkgs=(
 	cpio kmod pahole xz-utils gzip perl python3
 	qemu-system-x86 busybox-static e2fsprogs xfsprogs
 	ca-certificates curl
+	# rfsctl's static (musl) build compiles zstd's C code with musl-gcc
+	musl-tools
 	"$RFS_KSRC_PKG"
 	# tests/stress.sh: copied with their libraries into the test initramfs
 	fio stress-ng dbench

@@ -41,7 +41,7 @@ use kernel::sync::Arc;
 /// The name of the private work directory at the top of the writable
 /// branch. The reserved `.wh.` prefix hides it from the union; AUFS keeps its
 /// temporaries under the same name.
-pub(crate) const WORKDIR_NAME: &[u8] = b".wh..wh.orph";
+pub(crate) const WORKDIR_NAME: &[u8] = crate::logic::whiteout::WORK_DIR_NAME;
 
 /// Bytes spliced per step: between steps the copy checks for a fatal signal
 /// and lets others run.

@@ -33,7 +33,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// The pseudo-link directory at the top of the writable branch.
-pub(crate) const PLINK_DIR: &[u8] = b".wh..wh.plnk";
+pub(crate) const PLINK_DIR: &[u8] = crate::logic::whiteout::PLINK_DIR_NAME;
 
 /// Creates the pseudo-link directory in `rw` if needed. The caller runs with
 /// the mounter's credentials.

@@ -32,7 +32,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// The name of the default xino file at the top of the writable branch.
-pub(crate) const DEFAULT_NAME: &[u8] = b".wh..wh.xino";
+pub(crate) const DEFAULT_NAME: &[u8] = crate::logic::whiteout::XINO_NAME;
 
 /// Where the mount options put the map.
 #[derive(Clone, Copy, PartialEq, Eq)]

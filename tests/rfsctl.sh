@@ -19,6 +19,17 @@
 #     union, a bad option, a del of no branch (with the kernel's message),
 #     mod without a permission.
 #  8. completions and man pages.
+#  9. import / diff / check: an OCI layout made here (tar, gzip, sha256sum;
+#     busybox in the bottom layer, a whiteout and an opaque directory in the
+#     top one) imported and mounted, chroot into the union, changes made
+#     through it (a hard-linked file copied up and flushed), rfsctl diff of
+#     the mount, the diff imported as a new layer on top, the stack mounted
+#     again with a fresh upper shows the same tree; import --mount; a docker
+#     save archive of the same layers (--ref) gives the same union; a blob
+#     size/digest mismatch (74), a filled DIR (17) and a --ref of no image
+#     (2) refused; rfsctl check of the branches: --fix refused on a mounted
+#     union (16), leftovers and a useless whiteout found (1), fixed, and
+#     nothing found afterwards.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -258,7 +269,182 @@ mkdir -p "$D/man"
 t_ok "man: writes the pages" rfsctl man --dir "$D/man"
 t_has "man: rfsctl.1 is a man page" "$D/man/rfsctl.1" ".TH rfsctl 1"
 t_ok "man: one page per subcommand" test -s "$D/man/rfsctl-branch.1"
-t_ok "--help of every subcommand" sh -c 'for c in list mount branch plink completions man; do rfsctl $c --help >/dev/null || exit 1; done'
+t_ok "--help of every subcommand" sh -c 'for c in list mount branch plink import diff check completions man; do rfsctl $c --help >/dev/null || exit 1; done'
+t_ok "man: import, diff and check pages" test -s "$D/man/rfsctl-import.1" -a -s "$D/man/rfsctl-diff.1" -a -s "$D/man/rfsctl-check.1"
+
+# --- 9. import, diff, check ----------------------------------------------------------------------
+t9=$(date +%s)
+# sha FILE: its sha256 in hex. size FILE: its size.
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+size() { echo $(($(wc -c <"$1"))); }
+# mkoci OUT ROOTFS...: an OCI image layout in OUT, one gzip layer per ROOTFS
+# directory (bottom first), with its config, manifest and index.
+mkoci() {
+	local out=$1 r t dig diffs='' descs='' sep='' cfg man
+	shift
+	mkdir -p "$out/blobs/sha256"
+	t=$out/layer.tar
+	for r in "$@"; do
+		(cd "$r" && tar -cf - .) >"$t"
+		diffs="$diffs$sep\"sha256:$(sha "$t")\""
+		gzip -c <"$t" >"$t.gz"
+		dig=$(sha "$t.gz")
+		descs="$descs$sep{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dig\",\"size\":$(size "$t.gz")}"
+		mv "$t.gz" "$out/blobs/sha256/$dig"
+		rm -f "$t"
+		sep=,
+	done
+	printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+		"$diffs" >"$out/blob"
+	cfg="\"digest\":\"sha256:$(sha "$out/blob")\",\"size\":$(size "$out/blob")"
+	mv "$out/blob" "$out/blobs/sha256/$(sha "$out/blob")"
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json",%s},"layers":[%s]}' \
+		"$cfg" "$descs" >"$out/blob"
+	man="\"digest\":\"sha256:$(sha "$out/blob")\",\"size\":$(size "$out/blob")"
+	mv "$out/blob" "$out/blobs/sha256/$(sha "$out/blob")"
+	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",%s}]}' "$man" \
+		>"$out/index.json"
+	printf '{"imageLayoutVersion":"1.0.0"}' >"$out/oci-layout"
+}
+# mkdocker OUT ROOTFS...: a `docker save` archive (manifest.json, the config
+# named by its digest, one uncompressed DIR/layer.tar per ROOTFS).
+mkdocker() {
+	local out=$1 w=$1.d r i=0 diffs='' layers='' sep='' cfg
+	shift
+	mkdir -p "$w"
+	for r in "$@"; do
+		mkdir -p "$w/l$i"
+		(cd "$r" && tar -cf - .) >"$w/l$i/layer.tar"
+		diffs="$diffs$sep\"sha256:$(sha "$w/l$i/layer.tar")\""
+		layers="$layers$sep\"l$i/layer.tar\""
+		sep=,
+		i=$((i + 1))
+	done
+	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[%s]}}' "$diffs" >"$w/config"
+	cfg=$(sha "$w/config").json
+	mv "$w/config" "$w/$cfg"
+	printf '[{"Config":"%s","RepoTags":["bb:test"],"Layers":[%s]}]' "$cfg" "$layers" >"$w/manifest.json"
+	(cd "$w" && tar -cf - .) >"$out"
+}
+# tree DIR: every name (sorted) and every file's checksum: what a union shows.
+tree() {
+	(cd "$1" && find . | sort && find . -type f -exec md5sum {} \; | sort)
+}
+I=$D/img
+mkdir -p "$I/r0/bin" "$I/r0/etc" "$I/r0/d" "$I/r1/etc" "$I/r1/d"
+# (busybox's own sh answers `command -v busybox` with the applet's name)
+bb=/bin/busybox
+[ -x "$bb" ] || bb=$(command -v busybox)
+cp "$bb" "$I/r0/bin/busybox"
+ln -s busybox "$I/r0/bin/sh"
+echo base >"$I/r0/etc/motd"
+echo gone >"$I/r0/etc/gone"
+echo old >"$I/r0/d/old"
+echo linked >"$I/r0/etc/hl1"
+ln "$I/r0/etc/hl1" "$I/r0/etc/hl2"
+echo top >"$I/r1/etc/motd"
+: >"$I/r1/etc/.wh.gone"
+: >"$I/r1/d/.wh..wh..opq"
+echo new >"$I/r1/d/new"
+mkoci "$I/oci" "$I/r0" "$I/r1"
+S=$D/stack
+run rfsctl import --json "$I/oci" "$S"
+t_eq "import: an OCI layout, exit status 0" "0 " "$rc $(cat "$ERR")"
+t_eq "import --json: two layers" 2 "$(grep -c '"diff_id":' "$OUT")"
+t_has "import --json: the mount option, top first" "$OUT" "\"mount_option\": \"br:$S/upper=rw:$S/layers/1=ro+wh:$S/layers/0=ro+wh\""
+t_ok "import: busybox in layers/0" test -x "$S/layers/0/bin/busybox"
+t_ok "import: the whiteout kept in layers/1" test -f "$S/layers/1/etc/.wh.gone"
+t_ok "import: the opaque marker kept in layers/1" test -f "$S/layers/1/d/.wh..wh..opq"
+t_eq "import: hard links kept" "$(stat -c %i "$S/layers/0/etc/hl1")" "$(stat -c %i "$S/layers/0/etc/hl2")"
+t_ok "import: DIR/upper made" test -d "$S/upper"
+run rfsctl import "$I/oci" "$S"
+t_eq "import: a filled DIR is refused (EEXIST)" 17 "$rc"
+cp -r "$I/oci" "$I/bad"
+for b in "$I/bad/blobs/sha256/"*; do
+	if [ "$(size "$b")" -gt 100000 ]; then
+		printf x >>"$b"
+	fi
+done
+run rfsctl import "$I/bad" "$D/stack-bad"
+t_eq "import: a blob that is not its digest is refused (EBADMSG)" 74 "$rc"
+t_has "import: ... saying so" "$ERR" "bytes where the manifest says"
+t_fail "import: ... and leaves nothing" test -e "$D/stack-bad"
+
+U=$D/im
+mkdir -p "$U"
+t_ok "import: the stack mounts from DIR/branches" rfsctl mount --branches-from "$S/branches" "$U"
+t_eq "union: the top layer's file" top "$(cat "$U/etc/motd")"
+t_fail "union: the whiteout hides etc/gone" test -e "$U/etc/gone"
+t_eq "union: the opaque directory shows the top layer only" new "$(ls "$U/d")"
+t_eq "union: chroot runs busybox from the union" hello "$(chroot "$U" /bin/sh -c 'echo hello')"
+echo changed >"$U/etc/motd"
+rm "$U/d/new"
+mkdir "$U/newdir"
+echo x >"$U/newdir/f"
+ln -s motd "$U/etc/link"
+echo more >>"$U/etc/hl1"
+t_ok "union: plink flush before the diff" rfsctl plink flush "$U"
+tree "$U" >"$D/tree-before"
+run rfsctl check "$S/upper" "$S/layers/1" "$S/layers/0" --fix
+t_eq "check --fix: refused on a mounted union (EBUSY)" 16 "$rc"
+t_has "check --fix: ... naming the union" "$ERR" "umount it first"
+run rfsctl diff "$U" -o "$D/change.tar.gz"
+t_eq "diff: the mount's rw branch, exit status 0" "0 " "$rc $(cat "$ERR")"
+t_has "diff: prints the digest" "$OUT" "digest sha256:"
+t_ok "diff: the output is gzip" sh -c "gzip -dc \"$D/change.tar.gz\" >/dev/null"
+tar -tzf "$D/change.tar.gz" >"$D/change.list"
+t_has "diff: the changed file" "$D/change.list" "etc/motd"
+t_has "diff: the removed file's whiteout" "$D/change.list" "d/.wh.new"
+t_has "diff: the new directory" "$D/change.list" "newdir/f"
+t_fail "diff: none of rfs's private names" grep -E '[.]wh[.][.]wh[.](orph|plnk|xino)' "$D/change.list"
+run rfsctl diff "$U" -o - --json
+t_eq "diff -o -: the layer on stdout, the summary on stderr" "0 1" "$rc $(grep -c '"diff_id"' "$ERR")"
+umount "$U"
+run rfsctl import --layer "$D/change.tar.gz" "$S"
+t_eq "import --layer: exit status 0" "0 " "$rc $(cat "$ERR")"
+t_ok "import --layer: layers/2" test -f "$S/layers/2/etc/motd"
+t_ok "import --layer: the whiteout" test -f "$S/layers/2/d/.wh.new"
+mv "$S/upper" "$D/old-upper"
+mkdir "$S/upper"
+t_ok "import --layer: the three layers mount with a fresh upper" rfsctl mount --branches-from "$S/branches" "$U"
+t_eq "re-mount: the change is there" changed "$(cat "$U/etc/motd")"
+t_fail "re-mount: the removed file stays removed" test -e "$U/d/new"
+t_eq "re-mount: both names of the hard-linked file show the change" "linked more linked more" \
+	"$(cat "$U/etc/hl1" "$U/etc/hl2" | tr '\n' ' ' | sed 's/ $//')"
+tree "$U" >"$D/tree-after"
+t_ok "re-mount: the same tree as the union before the diff" cmp "$D/tree-before" "$D/tree-after"
+umount "$U"
+mkdir -p "$D/im3"
+run rfsctl import --mount "$D/im3" -o udba=none "$I/oci" "$D/stack3"
+t_eq "import --mount: exit status 0" "0 " "$rc $(cat "$ERR")"
+t_has "import --mount: says where" "$OUT" "mounted on $D/im3"
+t_eq "import --mount: the union" top "$(cat "$D/im3/etc/motd")"
+tree "$D/im3" >"$D/tree-oci"
+umount "$D/im3"
+mkdocker "$I/save.tar" "$I/r0" "$I/r1"
+mkdir -p "$D/im4"
+run rfsctl import --ref bb:test --mount "$D/im4" "$I/save.tar" "$D/stack4"
+t_eq "import: a docker save archive (--ref, --mount), exit status 0" "0 " "$rc $(cat "$ERR")"
+t_eq "import: docker save: the union" "top" "$(cat "$D/im4/etc/motd")"
+t_eq "import: docker save: chroot into it" hello "$(chroot "$D/im4" /bin/sh -c 'echo hello')"
+tree "$D/im4" >"$D/tree-docker"
+t_ok "import: docker save: the same union as the OCI layout of the same layers" cmp "$D/tree-oci" "$D/tree-docker"
+umount "$D/im4"
+run rfsctl import --ref other:tag "$I/save.tar" "$D/stack5"
+t_eq "import: docker save: --ref of no image (ENOENT)" 2 "$rc"
+mkdir -p "$S/upper/.wh..wh.orph"
+echo tmp >"$S/upper/.wh..wh.orph/#rfs.1.2"
+: >"$S/upper/.wh.nothing-below"
+run rfsctl check "$S/upper" "$S/layers/2" "$S/layers/1" "$S/layers/0"
+t_eq "check: something found is status 1" 1 "$rc"
+t_has "check: the copy-up leftover" "$OUT" "leftover .wh..wh.orph/#rfs.1.2"
+t_has "check: the useless whiteout" "$OUT" "whiteout .wh.nothing-below"
+run rfsctl check --fix --json "$S/upper" "$S/layers/2" "$S/layers/1" "$S/layers/0"
+t_eq "check --fix: status 0" 0 "$rc"
+t_eq "check --fix --json: both fixed" 2 "$(grep -c '"fixed": true' "$OUT")"
+run rfsctl check "$S/upper" "$S/layers/2" "$S/layers/1" "$S/layers/0"
+t_eq "check: afterwards nothing" "0 4 branches: nothing found" "$rc $(cat "$OUT")"
+diag "import/diff/check: $(($(date +%s) - t9)) s"
 
 diag "rfsctl suite: $(($(date +%s) - T0)) s"
 t_done

@@ -21,6 +21,15 @@ pub const WH_PREFIX: &[u8] = b".wh.";
 pub const OPAQUE_NAME: &[u8] = b".wh..wh..opq";
 /// Prefix of meta names (work directory and the like).
 pub const PRIVATE_PREFIX: &[u8] = b".wh..wh.";
+/// rfs's work directory at the top of the writable branch (copy-up
+/// temporaries, directories being removed).
+pub const WORK_DIR_NAME: &[u8] = b".wh..wh.orph";
+/// The pseudo-link directory at the top of the writable branch.
+pub const PLINK_DIR_NAME: &[u8] = b".wh..wh.plnk";
+/// The default xino file at the top of the writable branch.
+pub const XINO_NAME: &[u8] = b".wh..wh.xino";
+/// AUFS's base directory name at the top of a branch.
+pub const AUFS_BASE_NAME: &[u8] = b".wh..wh.aufs";
 /// Longest file name (bytes), as the kernel's `NAME_MAX`.
 pub const NAME_MAX: usize = 255;
 
@@ -117,6 +126,9 @@ mod tests {
         assert!(!is_private(b".wh.x"));
         assert!(is_opaque_marker(b".wh..wh..opq"));
         assert!(!is_opaque_marker(b".wh..wh..opq2"));
+        for n in [WORK_DIR_NAME, PLINK_DIR_NAME, XINO_NAME, AUFS_BASE_NAME] {
+            assert!(is_private(n) && whiteout_target(n).is_none() && !is_opaque_marker(n));
+        }
     }
 
     #[test]

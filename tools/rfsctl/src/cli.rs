@@ -33,6 +33,14 @@ pub enum Cmd {
     /// Pseudo-links: flush them into the writable branch, or show them.
     #[command(subcommand)]
     Plink(PlinkCmd),
+    /// Unpack a container image (docker save, OCI layout) into a directory
+    /// per layer, and mount the stack.
+    Import(ImportArgs),
+    /// Write the changes of a writable branch as an OCI layer tar.
+    Diff(DiffArgs),
+    /// Check branches offline: leftover temporaries, useless whiteouts,
+    /// orphan pseudo-links, a stale xino file (what AUFS's auchk did).
+    Check(CheckArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -172,6 +180,153 @@ pub enum PlinkCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `rfsctl import`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+IMAGE is a `docker save` tar (manifest.json and layer tars), an OCI image \
+layout as a directory or a tar (oci-layout, index.json, blobs/sha256/...), or \
+such a tar compressed with gzip or zstd. Layers may be plain, gzip or zstd \
+tars. The size and sha256 digest of every blob and the config's diff_ids are \
+checked; a mismatch is refused.
+
+DIR gets: layers/0 (the bottom layer) .. layers/N-1 (the top one), each \
+holding the layer's files with its whiteouts (.wh.NAME) and opaque markers \
+(.wh..wh..opq) as they are, which rfs reads in ro+wh branches; upper/ (the \
+rw branch); config.json; image.json (what was imported, with digests); \
+branches (the branch list, top first, for rfsctl mount --branches-from). \
+Then the mount of the stack is printed, or done with --mount:
+
+  br:DIR/upper=rw:DIR/layers/N-1=ro+wh:...:DIR/layers/0=ro+wh
+
+With --layer, IMAGE is one layer tar (as rfsctl diff writes it, - for \
+standard input), added on top as layers/N.
+
+Refused, with nothing written outside DIR and what this run made in DIR \
+removed: absolute paths and '..' (exit status 22, EINVAL), entries beneath \
+a symlink (40, ELOOP), hard links to what is not an earlier file of the \
+layer (18, EXDEV), names given twice and other odd entries (22), device \
+nodes when not root (1, EPERM), more than --max-size or --max-entries \
+(27, EFBIG), a digest mismatch (74, EBADMSG), DIR/layers already filled \
+(17, EEXIST). Owners are set when run as root; modes, times, symlinks, \
+hard links, FIFOs and extended attributes (PAX SCHILY.xattr.*) always, as \
+far as the filesystem takes them.
+
+Examples:
+  rfsctl import busybox.tar /var/lib/stacks/bb
+  rfsctl import --mount /mnt/bb oci-dir /var/lib/stacks/bb
+  rfsctl diff /mnt/bb -o change.tar.gz && rfsctl import --layer change.tar.gz /var/lib/stacks/bb")]
+pub struct ImportArgs {
+    /// The image (file or directory); with --layer a layer tar or -.
+    pub image: PathBuf,
+    /// The directory to unpack into (made if missing).
+    pub dir: PathBuf,
+    /// IMAGE is one layer tar: add it on top of DIR's layers.
+    #[arg(long)]
+    pub layer: bool,
+    /// Mount the stack here afterwards.
+    #[arg(long, value_name = "MNT")]
+    pub mount: Option<PathBuf>,
+    /// More options for --mount (udba=, xino=, ro, nosuid, ...).
+    #[arg(short = 'o', long = "options", value_name = "OPTS", requires = "mount")]
+    pub options: Vec<String>,
+    /// Which image of several: an OCI ref name or a docker RepoTag.
+    #[arg(long = "ref", value_name = "NAME")]
+    pub reference: Option<String>,
+    /// Which platform of a multi-platform index (default linux/<this arch>).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// The most bytes the uncompressed layers may have together (K, M, G, T).
+    #[arg(long, value_name = "SIZE", default_value = "64G", value_parser = crate::import::parse_size)]
+    pub max_size: u64,
+    /// The most entries one layer may have.
+    #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+    pub max_entries: u64,
+    /// Print JSON (what DIR/image.json holds).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rfsctl diff`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+SOURCE is an rfs mount (its top rw branch is read, found in /sys/fs/rfs or \
+the mount options) or a branch directory. The layer holds, in sorted order: \
+directories, regular files, symlinks, FIFOs and device nodes with mode, \
+owner and mtime; extended attributes as PAX SCHILY.xattr records; every \
+further name of a hard-linked file as a tar hard link to the first; \
+whiteouts (.wh.NAME) and opaque markers (.wh..wh..opq) as empty files. \
+rfs's private names are left out: the work directory .wh..wh.orph, the \
+pseudo-link directory .wh..wh.plnk, .wh..wh.aufs, the default xino file \
+.wh..wh.xino and any other .wh..wh. name, and the xino file of the mount \
+if it lies in the branch. Sockets are skipped. Pseudo-links not flushed \
+(rfsctl plink flush) are warned about: the names that only they stand for \
+are missing from the layer.
+
+The same tree gives the same bytes (names sorted, no user or group names, \
+gzip without a time stamp); --mtime-clamp caps every mtime. The digest of \
+the output and of the uncompressed tar (OCI's diff_id) are printed.
+
+Examples:
+  rfsctl diff /mnt/bb -o change.tar.zst
+  rfsctl diff --mtime-clamp 0 /var/lib/stacks/bb/upper -o - | gzip > l.tgz")]
+pub struct DiffArgs {
+    /// The union's mount point, or a branch directory.
+    pub source: PathBuf,
+    /// The output: FILE (.tar, .tar.gz/.tgz, .tar.zst) or - for stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// The compression (default from FILE's name; none for -).
+    #[arg(long, value_enum)]
+    pub compression: Option<crate::stream::Compression>,
+    /// Cap every mtime at this time (seconds since the epoch).
+    #[arg(long, value_name = "SECONDS")]
+    pub mtime_clamp: Option<i64>,
+    /// Print the summary as JSON (to stderr when the layer goes to stdout).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rfsctl check`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+BRANCH is PATH[=PERM], top first, as rfsctl mount takes them; without a \
+permission the first is rw and the others ro+wh. Give the whole stack: a \
+whiteout hides nothing only if no branch below has the name.
+
+Found (each a line, or an object with --json):
+  leftover       what an interrupted copy-up or rmdir left in the work \
+directory .wh..wh.orph of an rw branch (rfs removes it at the next mount)
+  whiteout       a whiteout .wh.NAME with no NAME in any branch below
+  shadowed       a whiteout beside a real NAME in the same branch (a crash \
+between making the name and removing its whiteout)
+  orphan         a pseudo-link in .wh..wh.plnk with no other name, whose \
+lower file is in no branch below
+  xino           a default xino file .wh..wh.xino that is not rfs's, or does \
+not replay (rfs would start it afresh), or in a branch that is not the top \
+rw one
+  foreign        a name in .wh..wh.plnk that is not a pseudo-link
+
+--fix removes them in rw branches (a whiteout beside a directory becomes \
+an opaque marker in it first, so the view stays the same); it refuses to \
+run (exit status 16, EBUSY) while a branch is part of a mounted rfs union \
+(/proc/self/mountinfo, /sys/fs/rfs). Exit status: 0 nothing found (or all \
+fixed), 1 something found, else the errno of what failed.
+
+Examples:
+  rfsctl check /var/lib/stacks/bb/upper /var/lib/stacks/bb/layers/1 /var/lib/stacks/bb/layers/0
+  rfsctl check --fix --json $(sed -n '/^[^#]/p' /var/lib/stacks/bb/branches)")]
+pub struct CheckArgs {
+    /// The branches, top first: PATH[=PERM].
+    #[arg(required = true)]
+    pub branches: Vec<OsString>,
+    /// Repair what is found (rw branches only; never on a mounted union).
+    #[arg(long)]
+    pub fix: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mount.rfs SOURCE DIR [-o OPTS]`, as mount(8) runs a helper.

@@ -4,20 +4,30 @@
 //! helper) and `auplink` (AUFS's pseudo-link tool). See `rfsctl --help`,
 //! the man pages in Documentation/man/ and README.md.
 
+mod check;
 mod cli;
+mod diff;
 mod fsctx;
+mod image;
+mod import;
+mod layer;
 mod man;
 mod mountinfo;
 mod plan;
 mod plink;
+mod safefs;
+mod stream;
 mod sysfs;
+#[cfg(test)]
+mod tests_layers;
 mod union;
 
 use clap::{CommandFactory, Parser};
-use cli::{BranchCmd, Cli, Cmd, MountArgs, MountHelper, PlinkCmd};
+use cli::{BranchCmd, CheckArgs, Cli, Cmd, DiffArgs, ImportArgs, MountArgs, MountHelper, PlinkCmd};
 use plan::{BranchArg, BranchOp, MountOpts};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +44,9 @@ pub struct Fail {
     pub kernel_log: Vec<String>,
     /// A usage error (bad arguments, not an rfs mount).
     pub usage: bool,
+    /// The exit status, when the command sets one (import, diff and
+    /// check exit with the errno of what failed).
+    pub exit: Option<i32>,
 }
 
 /// A system error's text without std's " (os error N)".
@@ -49,20 +62,20 @@ impl Fail {
     /// A failed system call.
     pub fn errno(e: Errno, what: String) -> Fail {
         let code = e.raw_os_error();
-        Fail { msg: format!("{what}: {}", strerror(code)), errno: Some(code), kernel_log: Vec::new(), usage: false }
+        Fail { msg: format!("{what}: {}", strerror(code)), errno: Some(code), kernel_log: Vec::new(), usage: false, exit: None }
     }
 
     /// A failed std I/O call.
     pub fn io(e: std::io::Error, what: String) -> Fail {
         match e.raw_os_error() {
             Some(code) => Fail::errno(Errno::from_raw_os_error(code), what),
-            None => Fail { msg: format!("{what}: {e}"), errno: None, kernel_log: Vec::new(), usage: false },
+            None => Fail { msg: format!("{what}: {e}"), errno: None, kernel_log: Vec::new(), usage: false, exit: None },
         }
     }
 
     /// Bad input.
     pub fn usage(msg: String) -> Fail {
-        Fail { msg, errno: None, kernel_log: Vec::new(), usage: true }
+        Fail { msg, errno: None, kernel_log: Vec::new(), usage: true, exit: None }
     }
 
     fn report(&self, prog: &str) {
@@ -98,7 +111,8 @@ type Res<T = ()> = Result<T, Fail>;
 
 fn print_json<T: serde::Serialize>(v: &T) -> Res {
     let s = serde_json::to_string_pretty(v).map_err(|e| Fail::usage(format!("JSON: {e}")))?;
-    println!("{s}");
+    // A closed pipe (`| head`) is no failure of rfsctl's.
+    let _ = writeln!(std::io::stdout(), "{s}");
     Ok(())
 }
 
@@ -376,6 +390,77 @@ fn cmd_plink(c: PlinkCmd) -> Res {
 }
 
 // ---------------------------------------------------------------------------
+// import, diff, check
+
+fn cmd_import(a: ImportArgs) -> Res {
+    let req = import::Request {
+        image: a.image,
+        dir: a.dir,
+        layer: a.layer,
+        select: image::Select { reference: a.reference, platform: a.platform },
+        max_size: a.max_size,
+        max_entries: a.max_entries,
+        progress: !a.json,
+    };
+    // The mount options are checked before anything is unpacked.
+    let opts = plan::parse_mount_opts(&a.options.join(","))?;
+    if opts.branches.is_some() {
+        return Err(Fail::usage("import --mount: the branches come from DIR, not -o dirs=".into()));
+    }
+    let mut out = import::run(&req)?;
+    if let Some(mnt) = &a.mount {
+        let branches = import::branches_of(Path::new(&out.dir), out.layers.len());
+        do_mount(MountRequest { opts, branches, target: mnt.clone(), verbose: false, fake: false })?;
+        out.mounted = Some(mnt.display().to_string());
+    }
+    if a.json {
+        return print_json(&out);
+    }
+    print!("{}", import::report(&out, a.mount.is_none()));
+    Ok(())
+}
+
+fn cmd_diff(a: DiffArgs) -> Res {
+    let s = diff::run(&a.source, &a.output, a.compression, a.mtime_clamp)?;
+    let text = if a.json {
+        serde_json::to_string_pretty(&s).map_err(|e| Fail::usage(format!("JSON: {e}")))? + "\n"
+    } else {
+        diff::report(&s)
+    };
+    if a.output.as_os_str() == "-" {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    if s.pseudo_links > 0 && a.json {
+        eprintln!("rfsctl: warning: {} pseudo-links not flushed (rfsctl plink flush first)", s.pseudo_links);
+    }
+    Ok(())
+}
+
+fn cmd_check(a: CheckArgs) -> Res {
+    let r = check::run(&a.branches, a.fix, Path::new(sysfs::SYSFS_ROOT))?;
+    if a.json {
+        print_json(&r)?;
+    } else {
+        print!("{}", check::report(&r));
+    }
+    if r.open() > 0 {
+        // Found and not fixed: status 1, no message (the report said it).
+        return Err(Fail { msg: String::new(), errno: None, kernel_log: Vec::new(), usage: false, exit: Some(1) });
+    }
+    Ok(())
+}
+
+/// The exit status of a failure of import, diff or check: the errno.
+fn errno_exit(mut f: Fail) -> Fail {
+    if f.exit.is_none() {
+        f.exit = Some(if f.usage { 2 } else { f.errno.unwrap_or(1) });
+    }
+    f
+}
+
+// ---------------------------------------------------------------------------
 // auplink
 
 /// Exit status of auplink for bad arguments (EINVAL, as aufs-util's).
@@ -422,6 +507,9 @@ fn run(cli: Cli) -> Res {
         Cmd::Mount(a) => cmd_mount(a),
         Cmd::Branch(c) => cmd_branch(c),
         Cmd::Plink(c) => cmd_plink(c),
+        Cmd::Import(a) => cmd_import(a).map_err(errno_exit),
+        Cmd::Diff(a) => cmd_diff(a).map_err(errno_exit),
+        Cmd::Check(a) => cmd_check(a).map_err(errno_exit),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rfsctl", &mut std::io::stdout());
             Ok(())
@@ -448,8 +536,11 @@ fn main() -> ExitCode {
     match run(Cli::parse_from(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            f.report("rfsctl");
-            ExitCode::from(if f.usage { 2 } else { 1 })
+            if !f.msg.is_empty() {
+                f.report("rfsctl");
+            }
+            let code = f.exit.unwrap_or(if f.usage { 2 } else { 1 });
+            ExitCode::from(u8::try_from(code).ok().filter(|&c| c != 0).unwrap_or(1))
         }
     }
 }
