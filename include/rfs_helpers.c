@@ -420,6 +420,8 @@ int rfs_copy_from_user(void *dst, unsigned long src, size_t n)
 }
 
 u64 rfs_random_u64(void) { return get_random_u64(); }
+/* Seconds since boot (the mfs policies' measurement interval). */
+u64 rfs_boot_seconds(void) { return ktime_get_boottime_seconds(); }
 
 bool rfs_mnt_is_idmapped(const struct vfsmount *mnt)
 {

@@ -288,6 +288,7 @@ bool rfs_capable_sys_admin(void);
 int rfs_copy_to_user(unsigned long dst, const void *src, size_t n);
 int rfs_copy_from_user(void *dst, unsigned long src, size_t n);
 u64 rfs_random_u64(void);
+u64 rfs_boot_seconds(void);
 bool rfs_mnt_is_idmapped(const struct vfsmount *mnt);
 void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len);
 

@@ -183,17 +183,119 @@ pub(crate) fn change_target(sbi: &SbInfo, tab: &Tab, view: &View<'_>, pview: &Vi
     policy::copyup(sbi.copyup_policy(), &f).ok_or(EROFS)
 }
 
-/// Where a new name in the directory whose members are `pview` goes: the
-/// branch the creation policy picks (then the copy-up policy, as AUFS
-/// does). EROFS when there is none.
-pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, pview: &View<'_>, is_dir: bool) -> Result<usize> {
-    let top = top_index(tab, pview)?;
-    let slots = slots(tab, pview)?;
-    let f = Facts { slots: &slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) };
-    let mut state = policy::CreateState::default();
-    policy::create(sbi.create_policy(), &f, &mut state, is_dir)
-        .or_else(|| policy::copyup(sbi.copyup_policy(), &f))
-        .ok_or(EROFS)
+/// Where a new name `name` in the union directory `dir` goes: the branch
+/// the creation policy picks (then the copy-up policy, as AUFS does).
+/// EROFS when there is none. A branch where the new name would not show
+/// (below a whiteout of it, an opaque directory, or what an opaque
+/// ancestor cuts off) is never picked: the policy's choice is held there
+/// (`Facts::reach`), and `tdp` never goes below the parent's top.
+pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], is_dir: bool) -> Result<usize> {
+    let pui = union_inode_of(dir).ok_or(ENOENT)?;
+    let pview = pui.data().view();
+    let top = top_index(tab, &pview)?;
+    let mut slots = slots(tab, &pview)?;
+    let mut p = sbi.policy.lock();
+    if p.create == policy::Create::Tdp {
+        let f = Facts { slots: &slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) };
+        return policy::create(p.create, &f, &mut p.state.rr, is_dir).or_else(|| policy::copyup(p.cpup, &f)).ok_or(EROFS);
+    }
+    // The other policies may go below the parent's top: they need to know
+    // where the name is whited out, where the parent is opaque, how far
+    // down the union still shows, and the free space of each branch.
+    let _creds = sbi.cred.override_creds();
+    let (mut whiteout, mut parent_opaque) = (None, None);
+    for l in pview.members() {
+        let i = index_in(tab, l)?;
+        if l.branch.honors_whiteouts() {
+            if whiteout.is_none() && whited_out(&l.dentry, name)? {
+                whiteout = Some(i);
+            }
+            if crate::namei::is_opaque(&l.branch, &l.dentry)? {
+                parent_opaque = Some(i);
+                break;
+            }
+        }
+    }
+    let reach = reach_of(tab, dir)?.min(whiteout.unwrap_or(usize::MAX));
+    if let Some(sec) = p.create.interval() {
+        let now = task::boot_seconds();
+        if p.state.free.is_empty() || now.saturating_sub(p.state.measured) >= u64::from(sec) {
+            p.state.free = measure_free(tab)?;
+            p.state.measured = now;
+        }
+        for (i, b) in tab.branches().enumerate() {
+            if let (Some(s), Some((_, free))) = (slots.get_mut(i), p.state.free.iter().find(|(id, _)| *id == b.id)) {
+                s.free = *free;
+            }
+        }
+    }
+    let f = Facts { slots: &slots, top, whiteout, parent_opaque, reach };
+    let create = p.create;
+    let cpup = p.cpup;
+    policy::create(create, &f, &mut p.state.rr, is_dir).or_else(|| policy::copyup(cpup, &f)).ok_or(EROFS)
+}
+
+/// The bytes available to unprivileged users in each writable branch
+/// (branch id, bytes). A branch whose statfs fails counts as full.
+fn measure_free(tab: &Tab) -> Result<KVec<(u32, u64)>> {
+    let mut v = KVec::new();
+    for b in tab.branches().filter(|b| b.perm.is_writable()) {
+        let free = b.root.statfs_new().map_or(0, |st| {
+            let unit = if st.f_frsize > 0 { st.f_frsize } else { st.f_bsize };
+            st.f_bavail.saturating_mul(u64::try_from(unit).unwrap_or(0))
+        });
+        v.push((b.id, free), GFP_KERNEL)?;
+        task::cond_resched();
+    }
+    Ok(v)
+}
+
+/// The lowest branch (largest index) where something made inside the
+/// union directory `dir` still shows: every directory from the root down
+/// to `dir` merges its branches only down to an opaque one, or to where
+/// its own name is whited out or is not a directory in its parent.
+fn reach_of(tab: &Tab, dir: &Dentry) -> Result<usize> {
+    let mut reach = tab.table.len().saturating_sub(1);
+    let mut d = dir.clone();
+    loop {
+        let ui = union_inode_of(&d).ok_or(ENOENT)?;
+        let view = ui.data().view();
+        let last = view.members().last().ok_or(EIO)?;
+        let k = index_in(tab, last)?;
+        if last.branch.honors_whiteouts() && crate::namei::is_opaque(&last.branch, &last.dentry)? {
+            reach = reach.min(k);
+        }
+        let parent = d.parent();
+        if parent.same(&d) {
+            return Ok(reach);
+        }
+        // Below its last member, in its parent's directories: a whiteout
+        // of its name ends it there (a directory made in that same branch
+        // still shows), anything else of that name just above.
+        let name = d.name()?;
+        let pui = union_inode_of(&parent).ok_or(ENOENT)?;
+        let pview = pui.data().view();
+        for l in pview.members() {
+            let i = index_in(tab, l)?;
+            if i <= k {
+                continue;
+            }
+            if l.branch.honors_whiteouts() && whited_out(&l.dentry, &name)? {
+                reach = reach.min(i);
+                break;
+            }
+            match l.dentry.lookup_child(&name) {
+                Ok(c) if c.inode().is_some_and(|n| !n.is_dir()) => {
+                    reach = reach.min(i.saturating_sub(1));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e == ENOENT => {}
+                Err(e) => return Err(e),
+            }
+        }
+        d = parent;
+    }
 }
 
 /// Whether the name `d` has the member of its union object `ui` in the

@@ -131,7 +131,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         New::Link(old) => copy_up(sb, old)?,
         _ => {
             let tab = sbi.tab();
-            let b = copyup::create_target(sbi, &tab, &dir.data().view(), matches!(what, New::Dir(_)))?;
+            let b = copyup::create_target(sbi, &tab, &parent, name, matches!(what, New::Dir(_)))?;
             copyup::writable_at(&tab, b)?
         }
     };
@@ -238,12 +238,12 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
 /// link(2) can later give a name.
 pub(crate) fn tmpfile(sb: SuperBlock<'_>, dir: &UnionInode, file: TmpFile<'_>, mode: u16, dentry: UnionDentry<'_>) -> Result {
     let sbi = sb.info();
+    let parent = dentry.get().parent();
     let w = {
         let tab = sbi.tab();
-        copyup::writable_at(&tab, copyup::create_target(sbi, &tab, &dir.data().view(), false)?)?
+        copyup::writable_at(&tab, copyup::create_target(sbi, &tab, &parent, b"", false)?)?
     };
     let rw = &w.rw;
-    let parent = dentry.get().parent();
     dir_in(sb, &parent, &w)?;
     let flags = file.flags();
     let caller = Cred::current().ok_or(ENOMEM)?;

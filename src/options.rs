@@ -28,12 +28,16 @@ pub(crate) struct MountConfig {
     pub(crate) dio: Option<bool>,
     /// `sum` / `nosum` (the last one given).
     pub(crate) sum: Option<bool>,
+    /// `create=` (the last one given).
+    pub(crate) create: Option<crate::logic::policy::Create>,
+    /// `cpup=` (the last one given).
+    pub(crate) cpup: Option<crate::logic::policy::Copyup>,
 }
 
 impl MountConfig {
     /// No options yet.
     pub(crate) fn new() -> Self {
-        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false, dio: None, sum: None }
+        MountConfig { branches: None, udba: None, branch_ops: KVec::new(), xino_path: None, noxino: false, trunc_xino: false, dio: None, sum: None, create: None, cpup: None }
     }
 
     /// Takes one option: `key` and its value as fsconfig(2) or the split
@@ -65,6 +69,8 @@ impl MountConfig {
             MountOption::TruncXino => self.trunc_xino = true,
             MountOption::Dio(on) => self.dio = Some(on),
             MountOption::Sum(on) => self.sum = Some(on),
+            MountOption::Create(c) => self.create = Some(c),
+            MountOption::Copyup(c) => self.cpup = Some(c),
             MountOption::Accepted(note) => {
                 if let Some(note) = note {
                     let mut buf = [0u8; 64];

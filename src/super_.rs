@@ -128,6 +128,29 @@ fn prepare_wbrs<'a>(
     Ok((wbr, claims))
 }
 
+/// The mount's policies (logic/policy.rs) and what they remember.
+pub(crate) struct Policies {
+    /// `create=`.
+    pub(crate) create: crate::logic::policy::Create,
+    /// `cpup=`.
+    pub(crate) cpup: crate::logic::policy::Copyup,
+    /// The creation policy's memory.
+    pub(crate) state: PolicyState,
+}
+
+/// What a creation policy remembers between creations.
+#[derive(Default)]
+pub(crate) struct PolicyState {
+    /// The round-robin turn.
+    pub(crate) rr: crate::logic::policy::CreateState,
+    /// The free space of the writable branches (branch id, bytes), as
+    /// measured at `measured` (seconds since boot); empty until the first
+    /// measurement.
+    pub(crate) free: KVec<(u32, u64)>,
+    /// When `free` was measured.
+    pub(crate) measured: u64,
+}
+
 /// Per-mount state, owned by the superblock (`s_fs_info`).
 ///
 /// Locking and lifetimes:
@@ -165,6 +188,10 @@ pub(crate) struct SbInfo {
     /// `sum`: statfs adds up the branches' filesystems (AUFS's meaning).
     /// Changeable by remount.
     pub(crate) sum: AtomicBool,
+    /// `create=` and `cpup=`, with what the creation policy remembers
+    /// (copyup.rs). Changeable by remount.
+    #[pin]
+    pub(crate) policy: Mutex<Policies>,
     /// (branch id, lower inode number) -> union inode number, and the xino
     /// file it is logged to.
     #[pin]
@@ -220,12 +247,7 @@ impl SbInfo {
 
     /// The copy-up policy (`cpup=`; logic/policy.rs).
     pub(crate) fn copyup_policy(&self) -> crate::logic::policy::Copyup {
-        crate::logic::policy::Copyup::Tdp
-    }
-
-    /// The creation policy (`create=`; logic/policy.rs).
-    pub(crate) fn create_policy(&self) -> crate::logic::policy::Create {
-        crate::logic::policy::Create::Tdp
+        self.policy.lock().cpup
     }
 
     /// The pseudo-link epoch (see `plink.rs`).
@@ -431,6 +453,11 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             udba,
             nodio: AtomicBool::new(cfg.dio == Some(false)),
             sum: AtomicBool::new(cfg.sum == Some(true)),
+            policy <- new_mutex!(Policies {
+                create: cfg.create.unwrap_or_default(),
+                cpup: cfg.cpup.unwrap_or_default(),
+                state: PolicyState::default(),
+            }),
             inos <- new_mutex!(ino_state),
             xi_path,
             xino_shown,
@@ -707,6 +734,8 @@ fn canon_op(old: &Tab, op: &MountOption) -> Result<MountOption> {
         MountOption::TruncXino => MountOption::TruncXino,
         MountOption::Dio(on) => MountOption::Dio(*on),
         MountOption::Sum(on) => MountOption::Sum(*on),
+        MountOption::Create(c) => MountOption::Create(*c),
+        MountOption::Copyup(c) => MountOption::Copyup(*c),
         MountOption::Accepted(n) => MountOption::Accepted(*n),
         MountOption::Xino(p) => {
             let mut v = LVec::new();
@@ -741,13 +770,27 @@ fn same_branches(tab: &Tab, specs: &[BranchSpec]) -> bool {
 }
 
 /// After a successful remount: the options that are flags of the mount
-/// (`dio`/`nodio`, `sum`/`nosum`) take effect, for files open now too.
+/// (`dio`/`nodio`, `sum`/`nosum`, the policies) take effect, for files
+/// open now too.
 pub(crate) fn apply_remount_flags(sbi: &SbInfo, cfg: &MountConfig) {
     if let Some(on) = cfg.dio {
         sbi.nodio.store(!on, Ordering::Relaxed);
     }
     if let Some(on) = cfg.sum {
         sbi.sum.store(on, Ordering::Relaxed);
+    }
+    if cfg.create.is_some() || cfg.cpup.is_some() {
+        let mut p = sbi.policy.lock();
+        if let Some(c) = cfg.create {
+            if p.create != c {
+                // A new policy starts afresh (no measurement, first turn).
+                p.state = PolicyState::default();
+            }
+            p.create = c;
+        }
+        if let Some(c) = cfg.cpup {
+            p.cpup = c;
+        }
     }
 }
 
@@ -870,6 +913,20 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
     }
     if sbi.sum.load(Ordering::Relaxed) {
         m.write_raw(b",sum");
+    }
+    let (create, cpup) = {
+        let p = sbi.policy.lock();
+        (p.create, p.cpup)
+    };
+    if create != crate::logic::policy::Create::Tdp {
+        value = crate::logic::vec::Vec::new();
+        create.format(&mut value).map_err(|_| ENOMEM)?;
+        m.write_raw(b",create=");
+        m.write_raw(&value);
+    }
+    if cpup != crate::logic::policy::Copyup::Tdp {
+        m.write_raw(b",cpup=");
+        m.write_raw(cpup.name().as_bytes());
     }
     Ok(())
 }

@@ -164,4 +164,40 @@ mkfile "$B1/q/z" "z"
 t_errno "append to q/z (now in a read-only branch) copies it to b0" 0 rfsprobe append "$M/q/z" " +3"
 t_eq "... in b0" "z +3" "$(cat "$B0/q/z" 2>&1)"
 t_ok "umount" umount "$M"
+
+# --- creation policies: pooling three writable filesystems ------------------------------
+P=$T/pool
+mkdir -p "$P/s" "$P/m" "$P/l"
+mount -t tmpfs -o size=4m tmpfs "$P/s"
+mount -t tmpfs -o size=8m tmpfs "$P/m"
+mount -t tmpfs -o size=16m tmpfs "$P/l"
+mkdir "$P/s/d"
+t_ok "mount three tmpfs, create=mfs:0" rfs_mount "$M" "dirs=$P/s=rw:$P/m=rw:$P/l=rw,create=mfs:0"
+t_eq "/proc/mounts shows the policy" "mfs:0" "$(mount_opt "$M" create)"
+t_errno "creat at the root" 0 rfsprobe creat "$M/f1"
+t_ok "... goes to the branch with the most free space (16 MiB)" test -f "$P/l/f1"
+t_errno "creat in d (d only in the 4 MiB branch)" 0 rfsprobe creat "$M/d/f2"
+t_ok "... goes to the 16 MiB branch, d made there below its top" test -f "$P/l/d/f2"
+t_eq "d lists it" "f2" "$(names "$M/d" | oneline)"
+dd if=/dev/zero of="$P/l/fill" bs=1M count=13 2>/dev/null
+t_errno "after the 16 MiB branch filled up: creat" 0 rfsprobe creat "$M/f3"
+t_ok "... goes to the 8 MiB branch" test -f "$P/m/f3"
+drop_caches
+t_eq "after drop_caches: d lists f2" "f2" "$(names "$M/d" | oneline)"
+t_ok "remount: create=rr" mount -o remount,create=rr "$M"
+t_eq "/proc/mounts shows rr" "rr" "$(mount_opt "$M" create)"
+for i in 1 2 3 4 5 6; do rfsprobe creat "$M/r$i" >/dev/null; done
+t_eq "rr: six files spread two to each branch" "2 2 2" \
+	"$(for b in s m l; do ls "$P/$b" | grep -c '^r'; done | oneline)"
+t_eq "rr: the union lists all six" "r1 r2 r3 r4 r5 r6" "$(names "$M" | grep '^r' | oneline)"
+: >"$P/m/.wh.wh1"
+mkfile "$P/l/wh1" "hidden"
+t_errno "rr: creat of a name whited out in the 8 MiB branch" 0 rfsprobe creat "$M/wh1"
+t_ok "... goes where the whiteout is, or above it" sh -c "test -f '$P/s/wh1' || test -f '$P/m/wh1'"
+t_eq "... and shows (empty)" "" "$(cat "$M/wh1")"
+t_ok "remount: create=tdp,cpup=bu" mount -o remount,create=tdp,cpup=bu "$M"
+t_eq "/proc/mounts: no create (the default), cpup=bu" "|bu" "$(mount_opt "$M" create)|$(mount_opt "$M" cpup)"
+t_fail "bad policy at remount fails" mount -o remount,create=mfs:9999 "$M"
+t_ok "umount" umount "$M"
+umount "$P/s" "$P/m" "$P/l"
 t_done

@@ -36,3 +36,9 @@ pub(crate) fn may_maintain() -> bool {
     // SAFETY: checks the current task's credentials.
     unsafe { sys::rfs_capable_sys_admin() }
 }
+
+/// Seconds since boot (ktime_get_boottime_seconds).
+pub(crate) fn boot_seconds() -> u64 {
+    // SAFETY: no arguments, no state; callable from any context.
+    unsafe { sys::rfs_boot_seconds() }
+}
