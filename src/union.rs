@@ -253,6 +253,16 @@ impl FileOperations for Union {
     fn branch_info(sb: SuperBlock<'_>) -> Result<KVVec<u8>> {
         crate::aufs::brinfo(sb.info())
     }
+
+    fn members(_sb: SuperBlock<'_>, d: &Dentry) -> Result<(KVec<u32>, bool)> {
+        let ui = union_inode_of(d).ok_or(ENOENT)?;
+        let view = ui.data().view();
+        let mut ids = KVec::new();
+        for l in view.members() {
+            ids.push(l.branch.id, GFP_KERNEL)?;
+        }
+        Ok((ids, view.upper().is_some()))
+    }
 }
 
 #[vtable]

@@ -186,6 +186,12 @@ pub(crate) trait FileOperations: FileSystem {
     fn branch_info(_sb: SuperBlock<'_, Self>) -> Result<KVVec<u8>> {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// `ioctl::MEMBERS` on the file's dentry: the ids of the branches its
+    /// object has members in, top first (at most `ioctl::MEMBERS_MAX`),
+    /// and whether the top one is its upper (a writable branch).
+    fn members(_sb: SuperBlock<'_, Self>, _d: &Dentry) -> Result<(KVec<u32>, bool)> {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The file operations of directories.
@@ -1457,12 +1463,22 @@ pub(crate) mod ioctl {
     pub(crate) const AUFS_CTL_BRINFO: u32 = (1 << 30) | (4096 << 16) | ((b'A' as u32) << 8) | 5;
     /// The size of one `AUFS_CTL_BRINFO` record.
     pub(crate) const BRINFO_SIZE: usize = 4096;
+    /// `_IOR('r', 0x83, struct { __u32 count; __u32 flags; __u32 brid[62]; })`:
+    /// the branches of the file's object (rfsctl busy). Flag 1: the top
+    /// member is the upper.
+    pub(crate) const MEMBERS: u32 = (2 << 30) | (256 << 16) | ((b'r' as u32) << 8) | 0x83;
+    /// How many branch ids `MEMBERS` returns at most.
+    pub(crate) const MEMBERS_MAX: usize = 62;
 }
 
 unsafe extern "C" fn union_ioctl<T: Operations>(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
     if cmd == ioctl::AUFS_CTL_BRINFO && T::HAS_BRANCH_INFO {
         // SAFETY: as below.
         return unsafe { aufs_brinfo::<T>(file, arg) };
+    }
+    if cmd == ioctl::MEMBERS && T::HAS_MEMBERS {
+        // SAFETY: as below.
+        return unsafe { members::<T>(file, arg) };
     }
     if !matches!(cmd, ioctl::PLINK_INFO | ioctl::PLINK_LINK | ioctl::PLINK_CLEAN) {
         return ENOTTY.to_errno() as c_long;
@@ -1507,6 +1523,37 @@ unsafe extern "C" fn union_ioctl<T: Operations>(file: *mut sys::file, cmd: c_uin
     };
     match r {
         Ok(v) => v,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// `ioctl::MEMBERS`: which branches the object of an open union file or
+/// directory lives in. Anybody who can open it may ask (it tells no more
+/// than /sys/fs/rfs and the branches themselves).
+///
+/// # Safety
+/// `file` is an open file of the union (ioctl).
+unsafe fn members<T: Operations>(file: *mut sys::file, arg: c_ulong) -> c_long {
+    // SAFETY: our open file pins its dentry, inode and superblock.
+    let (sb, d) = unsafe {
+        let path = sys::rfs_file_path(file);
+        let Some(d) = UnionDentry::from_raw((*path).dentry) else { return EINVAL.to_errno() as c_long };
+        (SuperBlock::<T>::from_raw((*(*path).dentry).d_sb), d)
+    };
+    let r = T::members(sb, &d.get()).and_then(|(ids, upper)| {
+        let mut out = [0u8; 256];
+        let n = ids.len().min(ioctl::MEMBERS_MAX);
+        out[..4].copy_from_slice(&(n as u32).to_ne_bytes());
+        out[4..8].copy_from_slice(&u32::from(upper).to_ne_bytes());
+        for (i, id) in ids.iter().take(n).enumerate() {
+            let at = 8 + 4 * i;
+            out[at..at + 4].copy_from_slice(&id.to_ne_bytes());
+        }
+        // SAFETY: `out` is 256 readable bytes; the helper checks `arg`.
+        to_result(unsafe { sys::rfs_copy_to_user(arg, out.as_ptr().cast(), out.len()) })
+    });
+    match r {
+        Ok(_) => 0,
         Err(e) => e.to_errno() as c_long,
     }
 }
