@@ -138,7 +138,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let rw = &w.rw;
     if let New::Link(_) = what {
         let tab = sbi.tab();
-        if !copyup::shows_from(sbi, &tab, &dir.data().view(), name, w.index, false)? {
+        if !copyup::shows_from(sbi, &tab, &parent, name, w.index)? {
             return Err(EXDEV);
         }
     }
@@ -456,7 +456,7 @@ pub(crate) fn rename(
     let tab = sbi.tab();
     let w = copyup::writable_at(&tab, copyup::change_target(sbi, &tab, &ui.data().view(), &odir.data().view())?)?;
     let rw = &w.rw;
-    if !copyup::shows_from(sbi, &tab, &ndir.data().view(), nname, w.index, target.is_some())? {
+    if !copyup::shows_from(sbi, &tab, &nd.parent(), nname, w.index)? {
         return Err(EXDEV);
     }
     check_deletable(odir, ui)?;
