@@ -13,7 +13,7 @@
 
 use crate::sysfs::Branch;
 use crate::Fail;
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 use rustix::ioctl::{opcode, Getter, Opcode};
@@ -52,6 +52,14 @@ pub fn members(fd: impl AsFd) -> Result<Members, Errno> {
     // the kernel fills completely before returning success.
     let buf = unsafe { rustix::ioctl::ioctl(fd, Getter::<MEMBERS, [u32; 64]>::new()) }?;
     Ok(decode(&buf))
+}
+
+/// How an open object is asked for its members ([`members`]; the host
+/// tests answer for the kernel).
+pub type Ask = fn(BorrowedFd<'_>) -> Result<Members, Errno>;
+
+fn ask_kernel(fd: BorrowedFd<'_>) -> Result<Members, Errno> {
+    members(fd)
 }
 
 /// ENOTTY from `RFS_IOC_MEMBERS`, said clearly.
@@ -301,6 +309,8 @@ pub struct Target {
     pub id: u32,
     /// Every branch of the union (for mappings).
     pub branches: Vec<Branch>,
+    /// `RFS_IOC_MEMBERS`.
+    pub ask: Ask,
 }
 
 /// What the walk found.
@@ -308,7 +318,7 @@ pub struct Target {
 pub struct Scan {
     /// The objects that hold BRANCH or could not be checked.
     pub entries: Vec<Entry>,
-    /// Processes (or parts of them) this process may not read.
+    /// Processes this process may not (wholly) read.
     pub unreadable: usize,
 }
 
@@ -332,14 +342,9 @@ fn kind_of(ft: FileType) -> &'static str {
     }
 }
 
-/// The errors of a process that exited, or that this process may not
-/// read: skipped without a word.
-fn skipped(e: Errno) -> bool {
-    matches!(e, Errno::NOENT | Errno::SRCH | Errno::ACCESS | Errno::PERM)
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw_os_error(e.raw_os_error().unwrap_or(Errno::IO.raw_os_error()))
+/// This process may not read it (ptrace access to another user's process).
+fn denied_by(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(c) if c == Errno::ACCESS.raw_os_error() || c == Errno::PERM.raw_os_error())
 }
 
 /// The result of looking at one object.
@@ -357,18 +362,19 @@ enum Looked {
 /// /proc/self/fd and asked `RFS_IOC_MEMBERS`.
 fn look(t: &Target, path: &Path, follow: bool) -> Result<Looked, Fail> {
     let nofollow = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
-    let opath = match rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC | nofollow, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(e) if skipped(e) || e == Errno::LOOP || e == Errno::NOTDIR || e == Errno::STALE => {
-            return Ok(Looked::NotOurs)
-        }
-        Err(e) => return Err(Fail::errno(e, format!("open {}", path.display()))),
-    };
-    let st = rustix::fs::fstat(&opath).map_err(|e| Fail::errno(e, format!("stat {}", path.display())))?;
-    if st.st_dev != t.dev {
+    // Gone, not ours to read, or not reached: nothing of the union's
+    // that can be told (and no reason to stop looking at the others).
+    let Ok(opath) = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC | nofollow, Mode::empty()) else {
         return Ok(Looked::NotOurs);
+    };
+    match rustix::fs::fstat(&opath) {
+        Ok(st) if st.st_dev == t.dev => look_at(t, path, opath, FileType::from_raw_mode(st.st_mode)),
+        _ => Ok(Looked::NotOurs),
     }
-    let ft = FileType::from_raw_mode(st.st_mode);
+}
+
+/// [`look`] on the `O_PATH` file `opath` of an object of the union.
+fn look_at(t: &Target, path: &Path, opath: OwnedFd, ft: FileType) -> Result<Looked, Fail> {
     let kind = kind_of(ft);
     let extra = match ft {
         FileType::RegularFile => OFlags::empty(),
@@ -382,7 +388,7 @@ fn look(t: &Target, path: &Path, follow: bool) -> Result<Looked, Fail> {
         Err(e) => return Ok(Looked::Seen { kind, members: Err(format!("not checked: open: {}", errno_text(e))) }),
     };
     drop(opath);
-    match members(&fd) {
+    match (t.ask)(fd.as_fd()) {
         Ok(m) => Ok(Looked::Seen { kind, members: Ok(m) }),
         Err(Errno::NOTTY) => Err(enotty(path)),
         Err(e) => Ok(Looked::Seen { kind, members: Err(format!("not checked: RFS_IOC_MEMBERS: {}", errno_text(e))) }),
@@ -421,7 +427,7 @@ fn lossy(p: &Path) -> String {
 }
 
 /// The cwd, root and fds of process `pid`.
-fn links(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan) -> Result<(), Fail> {
+fn links(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan, denied: &mut bool) -> Result<(), Fail> {
     let dir = proc.join(pid.to_string());
     let base = |what, fd, path: String| Entry {
         pid,
@@ -441,7 +447,7 @@ fn links(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan) -> R
         let shown = match std::fs::read_link(&link) {
             Ok(p) => p,
             Err(e) => {
-                scan.unreadable += usize::from(matches!(io_errno(&e), Errno::ACCESS | Errno::PERM));
+                *denied |= denied_by(&e);
                 continue;
             }
         };
@@ -451,7 +457,7 @@ fn links(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan) -> R
     let fds = match std::fs::read_dir(dir.join("fd")) {
         Ok(rd) => rd,
         Err(e) => {
-            scan.unreadable += usize::from(matches!(io_errno(&e), Errno::ACCESS | Errno::PERM));
+            *denied |= denied_by(&e);
             return Ok(());
         }
     };
@@ -499,11 +505,11 @@ fn mapped_branch(t: &Target, m: &MapsLine, rel: &Path) -> Option<u32> {
 }
 
 /// The file mappings of process `pid` under the mount point.
-fn maps(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan) -> Result<(), Fail> {
+fn maps(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan, denied: &mut bool) -> Result<(), Fail> {
     let text = match std::fs::read(proc.join(pid.to_string()).join("maps")) {
         Ok(t) => t,
         Err(e) => {
-            scan.unreadable += usize::from(matches!(io_errno(&e), Errno::ACCESS | Errno::PERM));
+            *denied |= denied_by(&e);
             return Ok(());
         }
     };
@@ -565,8 +571,10 @@ pub fn scan(t: &Target, proc: &Path) -> Result<Scan, Fail> {
             Ok(c) => String::from_utf8_lossy(c.strip_suffix(b"\n").unwrap_or(&c)).into_owned(),
             Err(_) => continue,
         };
-        links(t, proc, pid, &comm, &mut s)?;
-        maps(t, proc, pid, &comm, &mut s)?;
+        let mut denied = false;
+        links(t, proc, pid, &comm, &mut s, &mut denied)?;
+        maps(t, proc, pid, &comm, &mut s, &mut denied)?;
+        s.unreadable += usize::from(denied);
     }
     Ok(s)
 }
@@ -587,7 +595,7 @@ pub fn target(mount_point: &Path, branches: Vec<Branch>, which: &Which) -> Resul
         Err(Errno::NOTTY) => return Err(enotty(mount_point)),
         Err(e) => return Err(Fail::errno(e, format!("RFS_IOC_MEMBERS on {}", mount_point.display()))),
     }
-    Ok(Target { mount_point: mount_point.to_owned(), dev, id, branches })
+    Ok(Target { mount_point: mount_point.to_owned(), dev, id, branches, ask: ask_kernel })
 }
 
 /// The human table: PID, COMMAND, WHAT, PATH; the objects not checked
@@ -601,7 +609,8 @@ pub fn table(entries: &[Entry]) -> String {
     let _ = writeln!(s, "{:>7}  {:<cw$}  {:<6}  PATH", "PID", "COMMAND", "WHAT");
     for e in entries {
         let note = e.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
-        let _ = writeln!(s, "{:>7}  {:<cw$}  {:<6}  {}{}", e.pid, e.command, e.what_text(), e.path, note);
+        let path = e.path.replace('\n', "\\n");
+        let _ = writeln!(s, "{:>7}  {:<cw$}  {:<6}  {}{}", e.pid, e.command, e.what_text(), path, note);
     }
     s
 }
@@ -752,12 +761,12 @@ mod tests {
         nc.branches = None;
         nc.upper = None;
         nc.note = Some("not checked: a fifo".into());
-        let es = vec![entry(7, What::Cwd, None, "/mnt/d"), entry(8, What::Fd, Some(3), "/mnt/f"), nc];
+        let es = vec![entry(7, What::Cwd, None, "/mnt/d"), entry(8, What::Fd, Some(3), "/mnt/f\ng"), nc];
         let t = table(&es);
         let lines: Vec<_> = t.lines().collect();
         assert_eq!(lines[0], "    PID  COMMAND  WHAT    PATH");
         assert_eq!(lines[1], "      7  sleep    cwd     /mnt/d");
-        assert_eq!(lines[2], "      8  sleep    fd 3    /mnt/f");
+        assert_eq!(lines[2], "      8  sleep    fd 3    /mnt/f\\ng", "a newline in a name keeps one line");
         assert_eq!(lines[3], "      9  sleep    fd 4    /mnt/p  (not checked: a fifo)");
         let j = serde_json::to_value(&es).unwrap();
         assert_eq!(j[0]["what"], "cwd");
@@ -770,21 +779,88 @@ mod tests {
         assert!(j[2].get("branches").is_none());
     }
 
-    /// The walk over this machine's /proc, with a target no process can
-    /// hold (a device number no filesystem has): nothing found, no error.
+    /// The objects the stand-in for the kernel says are in branch 65 (the
+    /// rest are in 63, another union's): (st_dev, st_ino).
+    static IN_65: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+    fn ask_test(fd: BorrowedFd<'_>) -> Result<Members, Errno> {
+        let st = rustix::fs::fstat(fd)?;
+        let in65 = IN_65.lock().unwrap().contains(&(st.st_dev, st.st_ino));
+        Ok(Members { ids: vec![if in65 { 65 } else { 63 }], upper: !in65 })
+    }
+
+    /// The walk over this machine's /proc, a directory standing for the
+    /// union (its st_dev) and for branch 65, and a child process holding
+    /// it: a copy of sleep(1) run from it (a mapping), its cwd in it, a
+    /// file as its stdin, a FIFO as its stdout.
     #[test]
     fn walks_proc() {
-        if !Path::new("/proc/self/maps").exists() {
-            return;
+        use std::os::unix::fs::PermissionsExt;
+        use std::process::{Command, Stdio};
+        let sleep = ["/bin/sleep", "/usr/bin/sleep"].into_iter().find(|p| Path::new(p).exists());
+        let (Some(sleep), true) = (sleep, Path::new("/proc/self/maps").exists()) else { return };
+        let d = std::env::temp_dir().join(format!("rfsctl-busy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("dir")).unwrap();
+        std::fs::write(d.join("file"), b"data").unwrap();
+        std::fs::copy(sleep, d.join("sleep")).unwrap();
+        std::fs::set_permissions(d.join("sleep"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        rustix::fs::mknodat(CWD, d.join("fifo"), FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        for p in ["dir", "file"] {
+            let st = rustix::fs::stat(d.join(p)).unwrap();
+            IN_65.lock().unwrap().push((st.st_dev, st.st_ino));
         }
-        let t = Target {
-            mount_point: PathBuf::from("/nonexistent-rfs-mount"),
-            dev: u64::MAX,
-            id: 64,
-            branches: vec![br(0, 64, "/nonexistent-b0")],
+        let spawn = || {
+            let fifo = std::fs::OpenOptions::new().read(true).write(true).open(d.join("fifo")).unwrap();
+            Command::new(d.join("sleep"))
+                .arg("30")
+                .current_dir(d.join("dir"))
+                .stdin(std::fs::File::open(d.join("file")).unwrap())
+                .stdout(Stdio::from(fifo))
+                .stderr(Stdio::null())
+                .spawn()
         };
-        let s = scan(&t, Path::new("/proc")).unwrap();
-        assert!(s.entries.is_empty(), "{:?}", s.entries);
-        assert!(!s.holds());
+        // ETXTBSY while another test's fork still has the copy open.
+        let mut child = spawn();
+        for _ in 0..20 {
+            match &child {
+                Err(e) if e.raw_os_error() == Some(Errno::TXTBSY.raw_os_error()) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    child = spawn();
+                }
+                _ => break,
+            }
+        }
+        let mut child = child.unwrap();
+        let pid = child.id();
+        let dev = rustix::fs::stat(&d).unwrap().st_dev;
+        let branches = vec![br(0, 64, "/nonexistent-b0"), br(1, 65, d.to_str().unwrap())];
+        let mut t = Target { mount_point: d.clone(), dev, id: 65, branches, ask: ask_test };
+        let s65 = scan(&t, Path::new("/proc"));
+        t.id = 64;
+        let s64 = scan(&t, Path::new("/proc"));
+        let _ = child.kill();
+        let _ = child.wait();
+        std::fs::remove_dir_all(&d).unwrap();
+
+        let mine = |s: &Scan| s.entries.iter().filter(|e| e.pid == pid).cloned().collect::<Vec<_>>();
+        let got: Vec<_> = mine(&s65.unwrap())
+            .iter()
+            .map(|e| (e.what_text(), e.path.clone(), e.kind, e.holds, e.note.clone(), e.branches.clone()))
+            .collect();
+        let at = |p: &str| d.join(p).to_string_lossy().into_owned();
+        assert_eq!(
+            got,
+            vec![
+                ("cwd".into(), at("dir"), "directory", true, None, Some(vec![65])),
+                ("fd 0".into(), at("file"), "file", true, None, Some(vec![65])),
+                ("fd 1".into(), at("fifo"), "fifo", false, Some("not checked: a fifo".into()), None),
+                // Found by its inode at the same path in branch 65.
+                ("mmap".into(), at("sleep"), "file", true, None, Some(vec![65])),
+            ]
+        );
+        // Branch 64: only the FIFO is listed (not checked); nothing holds it.
+        let got = mine(&s64.unwrap());
+        assert_eq!(got.iter().map(|e| (e.what_text(), e.holds)).collect::<Vec<_>>(), vec![("fd 1".into(), false)]);
     }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 ///
 /// rfsctl lists rfs unions with their branches and counters, mounts unions
 /// of any number of branches through the new mount API, adds and removes
-/// branches of a live union, and runs the pseudo-link flush. It is also
+/// branches of a live union, tells which processes hold a branch, and runs
+/// the pseudo-link flush. It is also
 /// installed as `mount.rfs` (the mount(8) helper for `-t rfs`) and as
 /// `auplink` (AUFS's pseudo-link tool: `auplink MNT flush|list|cpup`).
 #[derive(Debug, Parser)]

@@ -406,7 +406,7 @@ fn cmd_busy(a: BusyArgs) -> Res {
     }
     if s.unreadable > 0 && !rustix::process::geteuid().is_root() {
         eprintln!(
-            "rfsctl: note: {} processes (or parts of them) not readable by this user were skipped; run as root to see all",
+            "rfsctl: note: {} processes not (wholly) readable by this user were skipped; run as root to see all",
             s.unreadable
         );
     }
