@@ -410,13 +410,17 @@ pub struct Gen {
     next_serial: u32,
     avoid: Avoid,
     /// Not the default shape (one `rw` branch, on top): remounts may also
-    /// append `rw` branches.
+    /// append `rw` branches, and new names prefer directories where some
+    /// writable branch takes them.
     multi: bool,
 }
 
 impl Gen {
     /// A generator for `seed` and the initial branches of the stack
-    /// `perms` (random contents; `rw` branches get fewer entries).
+    /// `perms`, with random contents: 5 entries in an `rw` branch, 3 in a
+    /// read-only branch 0 (so that more of the union is writable), 7 in
+    /// the other read-only branches. The default shape gets the cases it
+    /// always got.
     pub fn new(seed: u64, perms: &[Perm], avoid: &Avoid) -> (Gen, Vec<Branch>) {
         let rw = perms.iter().filter(|p| p.is_writable()).count();
         let mut g = Gen {
