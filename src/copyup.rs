@@ -178,6 +178,14 @@ pub(crate) fn change_target(sbi: &SbInfo, tab: &Tab, view: &View<'_>, pview: &Vi
     if view.members().next().is_some_and(|l| l.branch.perm.is_writable()) {
         return Ok(top);
     }
+    // A name of a hard-linked lower file whose other name was copied up
+    // goes where that copy is (its pseudo-link), so the names stay one
+    // file: the policy may have picked another branch for the other name.
+    if let (None, Some(p)) = (view.upper(), view.plink()) {
+        if let Some(i) = tab.index_of(&p.branch).filter(|_| p.branch.perm.is_writable()) {
+            return Ok(i);
+        }
+    }
     let slots = slots(tab, pview)?;
     let f = Facts { slots: &slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) };
     policy::copyup(sbi.copyup_policy(), &f).ok_or(EROFS)
@@ -194,35 +202,66 @@ pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], 
     let pview = pui.data().view();
     let top = top_index(tab, &pview)?;
     let mut slots = slots(tab, &pview)?;
-    let mut p = sbi.policy.lock();
-    if p.create == policy::Create::Tdp {
+    let (create, cpup) = {
+        let p = sbi.policy.lock();
+        (p.create, p.cpup)
+    };
+    if create == policy::Create::Tdp {
         let f = Facts { slots: &slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) };
-        return policy::create(p.create, &f, &mut p.state.rr, is_dir).or_else(|| policy::copyup(p.cpup, &f)).ok_or(EROFS);
+        let mut none = policy::CreateState::default();
+        let b = policy::create(create, &f, &mut none, is_dir).or_else(|| policy::copyup(cpup, &f)).ok_or(EROFS)?;
+        return Ok(b);
     }
-    // The other policies may go below the parent's top: they need to know
-    // where the name is whited out, where the parent is opaque, how far
-    // down the union still shows, and the free space of each branch.
-    let _creds = sbi.cred.override_creds();
+    // The other policies may go below the parent's top, or above a parent
+    // that lives only in a lower writable branch: they need to know where
+    // the name is whited out, where the parent is opaque, how far down the
+    // union still shows, which branches the parent can be made in, and the
+    // free space of each branch. Found without the policy lock (lookups
+    // and statfs may be slow); the lock is taken for the turn and the
+    // measurements only.
     let (mut whiteout, mut parent_opaque) = (None, None);
-    for l in pview.members() {
-        let i = index_in(tab, l)?;
-        if l.branch.honors_whiteouts() {
-            if whiteout.is_none() && whited_out(&l.dentry, name)? {
-                whiteout = Some(i);
-            }
-            if crate::namei::is_opaque(&l.branch, &l.dentry)? {
-                parent_opaque = Some(i);
-                break;
+    {
+        let _creds = sbi.cred.override_creds();
+        for l in pview.members() {
+            let i = index_in(tab, l)?;
+            if l.branch.honors_whiteouts() {
+                if whiteout.is_none() && !name.is_empty() && whited_out(&l.dentry, name)? {
+                    whiteout = Some(i);
+                }
+                if crate::namei::is_opaque(&l.branch, &l.dentry)? {
+                    parent_opaque = Some(i);
+                    break;
+                }
             }
         }
     }
-    let reach = reach_of(tab, dir)?.min(whiteout.unwrap_or(usize::MAX));
-    if let Some(sec) = p.create.interval() {
+    let reach = {
+        let _creds = sbi.cred.override_creds();
+        reach_of(tab, dir)?.min(whiteout.unwrap_or(usize::MAX))
+    };
+    // A branch the parent cannot be made in is no choice (an ancestor
+    // whose top is already writable below it would have to move up).
+    for (i, s) in slots.iter_mut().enumerate() {
+        if s.writable && !can_make_in(tab, dir, i)? {
+            s.writable = false;
+        }
+    }
+    if let Some(sec) = create.interval() {
         let now = task::boot_seconds();
-        if p.state.free.is_empty() || now.saturating_sub(p.state.measured) >= u64::from(sec) {
-            p.state.free = measure_free(tab)?;
+        let stale = {
+            let p = sbi.policy.lock();
+            p.state.free.is_empty() || now.saturating_sub(p.state.measured) >= u64::from(sec)
+        };
+        if stale {
+            let free = {
+                let _creds = sbi.cred.override_creds();
+                measure_free(tab)?
+            };
+            let mut p = sbi.policy.lock();
+            p.state.free = free;
             p.state.measured = now;
         }
+        let p = sbi.policy.lock();
         for (i, b) in tab.branches().enumerate() {
             if let (Some(s), Some((_, free))) = (slots.get_mut(i), p.state.free.iter().find(|(id, _)| *id == b.id)) {
                 s.free = *free;
@@ -230,9 +269,34 @@ pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], 
         }
     }
     let f = Facts { slots: &slots, top, whiteout, parent_opaque, reach };
-    let create = p.create;
-    let cpup = p.cpup;
+    let mut p = sbi.policy.lock();
     policy::create(create, &f, &mut p.state.rr, is_dir).or_else(|| policy::copyup(cpup, &f)).ok_or(EROFS)
+}
+
+/// Whether the union directory `dir` can get a member in branch `index`
+/// (`copy_into`): every ancestor-or-self that has none there can be made
+/// there, i.e. does not already have its upper (a writable top) below it,
+/// which would have to move up.
+pub(crate) fn can_make_in(tab: &Tab, dir: &Dentry, index: usize) -> Result<bool> {
+    let mut d = dir.clone();
+    loop {
+        let ui = union_inode_of(&d).ok_or(ENOENT)?;
+        let view = ui.data().view();
+        if view.members().any(|l| tab.index_of(&l.branch) == Some(index)) {
+            return Ok(true);
+        }
+        if let Some(u) = view.upper() {
+            if index_in(tab, u)? > index {
+                return Ok(false);
+            }
+        }
+        let parent = d.parent();
+        if parent.same(&d) {
+            // The root has every branch down to an opaque one.
+            return Ok(false);
+        }
+        d = parent;
+    }
 }
 
 /// The bytes available to unprivileged users in each writable branch
@@ -270,8 +334,9 @@ fn reach_of(tab: &Tab, dir: &Dentry) -> Result<usize> {
             return Ok(reach);
         }
         // Below its last member, in its parent's directories: a whiteout
-        // of its name ends it there (a directory made in that same branch
-        // still shows), anything else of that name just above.
+        // or anything else of that name ends it just above (a directory
+        // could show in the whiteout's own branch, but rfs does not make
+        // one beside a whiteout of its name).
         let name = d.name()?;
         let pui = union_inode_of(&parent).ok_or(ENOENT)?;
         let pview = pui.data().view();
@@ -281,7 +346,7 @@ fn reach_of(tab: &Tab, dir: &Dentry) -> Result<usize> {
                 continue;
             }
             if l.branch.honors_whiteouts() && whited_out(&l.dentry, &name)? {
-                reach = reach.min(i);
+                reach = reach.min(i.saturating_sub(1));
                 break;
             }
             match l.dentry.lookup_child(&name) {
@@ -344,8 +409,18 @@ pub(crate) fn copy_up(sb: SuperBlock<'_>, d: &Dentry) -> Result<Writable> {
         change_target(sbi, &tab, &ui.data().view(), &pui.data().view())?
     };
     let w = writable_at(&tab, b)?;
-    copy_into(sb, d, &w)?;
-    Ok(w)
+    match copy_into(sb, d, &w) {
+        // The object got its upper elsewhere meanwhile (a concurrent
+        // copy-up chose another branch): the change goes there now.
+        Err(e) if e == code::estale() && !parent.same(d) => {
+            let pui = union_inode_of(&parent).ok_or(EIO)?;
+            let b = change_target(sbi, &tab, &ui.data().view(), &pui.data().view())?;
+            let w = writable_at(&tab, b)?;
+            copy_into(sb, d, &w)?;
+            Ok(w)
+        }
+        r => r.map(|()| w),
+    }
 }
 
 /// Makes sure the union object of `d` has a member in the writable branch
@@ -505,6 +580,11 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
             None
         }
     };
+    if below_top.is_none() && ui_view.upper().is_some() {
+        // Given an upper in another branch while this caller chose its
+        // target (a policy's facts changed): the caller chooses again.
+        return Err(code::estale());
+    }
     let _creds = sbi.cred.override_creds();
     // An LSM may want the copy created with credentials of its choosing
     // (security_inode_copy_up): `make_temp` creates it with them, and only
@@ -973,16 +1053,22 @@ pub(crate) fn exists_below(sbi: &SbInfo, tab: &Tab, dir: &UnionInode, name: &[u8
     Ok(false)
 }
 
-/// Whether a name made (by rename or link) in branch `index` of the
-/// directory whose members are `pview` would show in the union: the
-/// directory has a member there or gets one above its top (a member made
-/// under its top could be cut off by an opaque directory further up), and
-/// no member above `index` has the name (`replacing`: a replaced object
-/// there shadows it), a whiteout of it, or an opaque marker.
-pub(crate) fn shows_from(sbi: &SbInfo, tab: &Tab, pview: &View<'_>, name: &[u8], index: usize, replacing: bool) -> Result<bool> {
-    let top = top_index(tab, pview)?;
-    if index > top && !pview.members().any(|l| tab.index_of(&l.branch) == Some(index)) {
-        return Ok(false);
+/// Whether a name made (by rename or link) in branch `index` of the union
+/// directory `dir` would show in the union: the directory has a member
+/// there, or can get one (`can_make_in`) where the union still shows it
+/// (`reach_of`), and no member above `index` has the name (a replaced
+/// object there would stay on top), a whiteout of it, or an opaque marker.
+pub(crate) fn shows_from(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], index: usize) -> Result<bool> {
+    let pui = union_inode_of(dir).ok_or(ENOENT)?;
+    let pview = pui.data().view();
+    if !pview.members().any(|l| tab.index_of(&l.branch) == Some(index)) {
+        if !can_make_in(tab, dir, index)? {
+            return Ok(false);
+        }
+        let _creds = sbi.cred.override_creds();
+        if index > reach_of(tab, dir)? {
+            return Ok(false);
+        }
     }
     let _creds = sbi.cred.override_creds();
     for l in pview.members() {
@@ -997,7 +1083,6 @@ pub(crate) fn shows_from(sbi: &SbInfo, tab: &Tab, pview: &View<'_>, name: &[u8],
         if child.inode().is_some() {
             // Only a replaced object can be there (the name is negative
             // in the union otherwise), and it would stay on top.
-            let _ = replacing;
             return Ok(false);
         }
         if l.branch.honors_whiteouts() && (whited_out(&l.dentry, name)? || crate::namei::is_opaque(&l.branch, &l.dentry)?) {

@@ -138,7 +138,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let rw = &w.rw;
     if let New::Link(_) = what {
         let tab = sbi.tab();
-        if !copyup::shows_from(sbi, &tab, &dir.data().view(), name, w.index, false)? {
+        if !copyup::shows_from(sbi, &tab, &parent, name, w.index)? {
             return Err(EXDEV);
         }
     }
@@ -310,6 +310,11 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     // is then removed with it); one that starts later finds the whiteout
     // and gives up (copyup.rs). Overlayfs: ovl_nlink_start.
     let _lock = ui.data().lock_copyup()?;
+    // Copied up into another branch since the branch was chosen (a
+    // policy's facts changed): choose again (the VFS walks once more).
+    if ui.data().view().upper().is_some_and(|u| u.branch.id != rw.id) {
+        return Err(code::estale());
+    }
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
     let write_access = WriteAccess::get(mnt, &rw.root)?;
@@ -456,7 +461,7 @@ pub(crate) fn rename(
     let tab = sbi.tab();
     let w = copyup::writable_at(&tab, copyup::change_target(sbi, &tab, &ui.data().view(), &odir.data().view())?)?;
     let rw = &w.rw;
-    if !copyup::shows_from(sbi, &tab, &ndir.data().view(), nname, w.index, target.is_some())? {
+    if !copyup::shows_from(sbi, &tab, &nd.parent(), nname, w.index)? {
         return Err(EXDEV);
     }
     check_deletable(odir, ui)?;
@@ -483,6 +488,11 @@ pub(crate) fn rename(
     // meanwhile (see `remove`); a copy-up of the replaced one that waited
     // finds the name taken and gives up (copyup.rs).
     let _locks = lock_pair(ui, target)?;
+    // As in `remove`: an upper elsewhere means the branch must be chosen
+    // again; for the replaced object too.
+    if Iterator::chain(core::iter::once(ui), target).any(|t| t.data().view().upper().is_some_and(|u| u.branch.id != rw.id && tab.index_of(&u.branch).is_some_and(|i| i < w.index))) {
+        return Err(code::estale());
+    }
     let _creds = sbi.cred.override_creds();
     let mnt = rw.root.mnt();
     let write_access = WriteAccess::get(mnt, &rw.root)?;

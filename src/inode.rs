@@ -445,8 +445,10 @@ impl InodeInfo {
         if self.visible.load(Ordering::Acquire) == old.len() {
             self.visible.store(old.len() + 1, Ordering::Release);
         }
-        self.rcu.more.push(rcu)?;
+        // The counted list first: the RCU copy must never name a dentry
+        // that no counted list holds.
         more.push(list)?;
+        self.rcu.more.push(rcu)?;
         Ok(())
     }
 

@@ -376,43 +376,63 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     }
     // A copy of the name: without the parent's lock a rename may change it.
     let name = dentry.get().name()?;
-    let res = resolve(sbi, &pview, &name)?;
-    // The name has an upper its union inode does not know: a copy-up may be
-    // between renaming its copy into place and recording it in the union
-    // inode (copyup.rs). Its lock is held until then: once it is free, the
-    // union inode shows what the copy-up made, and the comparison below
-    // keeps the dentry and its inode (a new lookup would build a second
-    // union inode for the same object, with locks, leases and the like of
-    // its own: `D48` in the parity audit). Lock order: the union directory
-    // (a lookup may hold it) before an object's copy-up lock, as in unlink.
-    if let Some(ui) = inode.filter(|ui| res.upper.is_some() && ui.data().view().upper().is_none()) {
-        drop(ui.data().lock_copyup()?);
-    }
-    let same = match inode {
-        None => !res.is_positive(),
-        Some(ui) if !ui.vfs().is_dir() => {
-            // A non-directory is the union inode of the branch inode that
-            // gives it its data (the union inode cache, `publish`), which
-            // may be shared with other names of the same file: it is still
-            // right when the name resolves to that same branch inode.
-            let old = ui.data().view();
-            let old_top = old.top()?.dentry.inode().map(|i| i.as_ptr());
-            let plink = plink_of(sbi, &res)?;
-            let new_top = match (&res.upper, &plink) {
-                (None, Some(p)) => p.dentry.inode().map(|i| i.as_ptr()),
-                _ => res.top().and_then(|t| t.dentry.inode()).map(|i| i.as_ptr()),
-            };
-            // ... in the same role: after a remount the old upper may be a
-            // lower (copy-up would then refuse it with ESTALE for ever).
-            old_top.is_some() && old_top == new_top && old.upper().is_some() == res.upper.is_some()
+    // The union inodes may change while the name is resolved: a copy-up
+    // (of the object or of its directory) that finishes meanwhile gives
+    // them an upper or a member the resolution did not see yet. A mismatch
+    // found then is not a change behind the union's back: the name is
+    // resolved again (a few times at most), so the dentry and its union
+    // inode stay (`D48` in the parity audit: a new lookup would build a
+    // second union inode, with locks and leases of its own).
+    let shape = |ui: &UnionInode| {
+        let v = ui.data().view();
+        (v.upper().is_some(), v.depth())
+    };
+    let mut tries = 0;
+    let same = loop {
+        let before = (inode.map(shape), shape(parent));
+        let pview = parent.data().view();
+        let res = resolve(sbi, &pview, &name)?;
+        // The name has an upper its union inode does not know: a copy-up may be
+        // between renaming its copy into place and recording it in the union
+        // inode (copyup.rs). Its lock is held until then: once it is free, the
+        // union inode shows what the copy-up made, and the comparison below
+        // keeps the dentry and its inode (a new lookup would build a second
+        // union inode for the same object, with locks, leases and the like of
+        // its own: `D48` in the parity audit). Lock order: the union directory
+        // (a lookup may hold it) before an object's copy-up lock, as in unlink.
+        if let Some(ui) = inode.filter(|ui| res.upper.is_some() && ui.data().view().upper().is_none()) {
+            drop(ui.data().lock_copyup()?);
         }
-        Some(ui) => {
-            let old = ui.data().view();
-            let new = Iterator::chain(res.upper.iter(), res.lowers.iter());
-            old.depth() == res.upper.iter().count() + res.lowers.len()
-                && old.upper().is_some() == res.upper.is_some()
-                && old.members().zip(new).all(|(a, b)| a.branch.same(&b.branch) && a.dentry.same(&b.dentry))
-                && old.plink().is_some() == plink_of(sbi, &res)?.is_some()
+        let same = match inode {
+            None => !res.is_positive(),
+            Some(ui) if !ui.vfs().is_dir() => {
+                // A non-directory is the union inode of the branch inode that
+                // gives it its data (the union inode cache, `publish`), which
+                // may be shared with other names of the same file: it is still
+                // right when the name resolves to that same branch inode.
+                let old = ui.data().view();
+                let old_top = old.top()?.dentry.inode().map(|i| i.as_ptr());
+                let plink = plink_of(sbi, &res)?;
+                let new_top = match (&res.upper, &plink) {
+                    (None, Some(p)) => p.dentry.inode().map(|i| i.as_ptr()),
+                    _ => res.top().and_then(|t| t.dentry.inode()).map(|i| i.as_ptr()),
+                };
+                // ... in the same role: after a remount the old upper may be a
+                // lower (copy-up would then refuse it with ESTALE for ever).
+                old_top.is_some() && old_top == new_top && old.upper().is_some() == res.upper.is_some()
+            }
+            Some(ui) => {
+                let old = ui.data().view();
+                let new = Iterator::chain(res.upper.iter(), res.lowers.iter());
+                old.depth() == res.upper.iter().count() + res.lowers.len()
+                    && old.upper().is_some() == res.upper.is_some()
+                    && old.members().zip(new).all(|(a, b)| a.branch.same(&b.branch) && a.dentry.same(&b.dentry))
+                    && old.plink().is_some() == plink_of(sbi, &res)?.is_some()
+            }
+        };
+        tries += 1;
+        if same || tries >= 3 || (inode.map(shape), shape(parent)) == before {
+            break same;
         }
     };
     if same {

@@ -165,6 +165,40 @@ t_errno "append to q/z (now in a read-only branch) copies it to b0" 0 rfsprobe a
 t_eq "... in b0" "z +3" "$(cat "$B0/q/z" 2>&1)"
 t_ok "umount" umount "$M"
 
+# --- rw0 : rw1: a directory whose top is writable lower down cannot move up -------------
+rm -rf "$B0" "$B1" "$B2" && mkdir "$B0" "$B1" "$B2"
+mkdir -p "$B1/b/c" "$B0/only0"
+mkfile "$B1/in1" "in b1"
+t_ok "mount rw0:rw1" rfs_mount "$M" "dirs=$B0=rw:$B1=rw"
+t_errno "creat f at the root (b0)" 0 rfsprobe creat "$M/f"
+t_errno "rename f into b/c (top b1, writable): EXDEV, b/c cannot move up" EXDEV rfsprobe rename "$M/f" "$M/b/c/f"
+t_errno "link f into b/c: EXDEV too" EXDEV rfsprobe link "$M/f" "$M/b/c/h"
+t_ok "mv f into b/c falls back to copy and remove" mv "$M/f" "$M/b/c/"
+t_ok "... the copy is in b1, where b/c is" test -f "$B1/b/c/f"
+t_ok "... f is gone from b0" test ! -e "$B0/f"
+t_errno "link of a b1 file into a directory only in b0: made in b1" 0 rfsprobe link "$M/in1" "$M/only0/g"
+t_eq "... a hard link in b1 (only0 made there, under its top)" 2 "$(stat -c %h "$B1/only0/g" 2>&1)"
+t_eq "... only0 lists g" "g" "$(names "$M/only0" | oneline)"
+drop_caches
+t_eq "... also after drop_caches" "g" "$(names "$M/only0" | oneline)"
+t_ok "umount" umount "$M"
+
+# --- hard-linked lower files stay one file across writable branches ---------------------
+rm -rf "$B0" "$B1" "$B2" && mkdir "$B0" "$B1" "$B2"
+mkfile "$B2/p/f" "linked"
+mkdir "$B2/q" "$B0/p"
+ln "$B2/p/f" "$B2/q/g"
+t_ok "mount rw0:rw1:ro2 (p also in b0, q only in b2)" rfs_mount "$M" "dirs=$B0=rw:$B1=rw:$B2=ro"
+t_errno "append to p/f" 0 rfsprobe append "$M/p/f" " +1"
+t_ok "... copied to b0" test -f "$B0/p/f"
+drop_caches
+t_errno "append to q/g (the other name) after drop_caches" 0 rfsprobe append "$M/q/g" " +2"
+t_eq "... goes to b0 with its pseudo-link, not to b1" "linked +1 +2" "$(cat "$B0/q/g" 2>&1)"
+t_ok "... nothing in b1" test ! -e "$B1/q/g"
+t_eq "... both names show both writes" "linked +1 +2|linked +1 +2" "$(cat "$M/p/f")|$(cat "$M/q/g")"
+t_eq "... one inode number" "$(stat -c %i "$M/p/f")" "$(stat -c %i "$M/q/g")"
+t_ok "umount" umount "$M"
+
 # --- creation policies: pooling three writable filesystems ------------------------------
 P=$T/pool
 mkdir -p "$P/s" "$P/m" "$P/l"

@@ -30,6 +30,12 @@
 #     (2) refused; rfsctl check of the branches: --fix refused on a mounted
 #     union (16), leftovers and a useless whiteout found (1), fixed, and
 #     nothing found afterwards.
+# 10. rfsctl busy: b0=rw, b1=ro; a cwd in a directory only in b1, a file of
+#     b1 open, a file of b1 mapped (rfsprobe mmap-hold) are listed for b1
+#     (status 0), nothing for b0 (status 1); BRANCH as other spellings,
+#     #INDEX, id:ID; --json; an open FIFO listed as not checked; a mapping
+#     made before a copy-up still holds b1; helpers gone: status 1 and the
+#     del works; not an rfs mount, not a branch (status 2).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -445,6 +451,139 @@ t_eq "check --fix --json: both fixed" 2 "$(grep -c '"fixed": true' "$OUT")"
 run rfsctl check "$S/upper" "$S/layers/2" "$S/layers/1" "$S/layers/0"
 t_eq "check: afterwards nothing" "0 4 branches: nothing found" "$rc $(cat "$OUT")"
 diag "import/diff/check: $(($(date +%s) - t9)) s"
+
+# --- 10. busy ------------------------------------------------------------------------------------
+t10=$(date +%s)
+B=$D/busy
+BM=$B/mnt
+mkdir -p "$B/b0" "$B/b1/only1" "$BM"
+echo held >"$B/b1/held"
+echo mapped >"$B/b1/mapped"
+mkfifo "$B/b1/fifo"
+t_ok "busy: mount b0=rw b1=ro" rfsctl mount "$B/b0=rw" "$B/b1=ro" "$BM"
+BID1=$(cat "/sys/fs/rfs/si_$(mount_si "$BM")/brid1")
+# has_cwd PID DIR, has_fd PID N: what a helper holds once it runs.
+# await CMD...: CMD, retried for up to 5 s.
+has_cwd() { [ "$(readlink "/proc/$1/cwd" 2>/dev/null)" = "$2" ]; }
+has_fd() { [ -e "/proc/$1/fd/$2" ]; }
+await() {
+	local n=0
+	until "$@"; do
+		[ "$n" -ge 50 ] && return 1
+		sleep 0.1
+		n=$((n + 1))
+	done
+}
+# A working directory that exists only in b1, a file of b1 open as fd 3, and
+# (rfsprobe mmap-hold) a file of b1 mapped with its fd closed.
+(cd "$BM/only1" && exec sleep 1000) </dev/null >/dev/null 2>&1 &
+cwd_pid=$!
+sh -c 'exec 3<"$1"; exec sleep 1000' sh "$BM/held" </dev/null >/dev/null 2>&1 &
+fd_pid=$!
+map_pid=
+if command -v rfsprobe >/dev/null 2>&1; then
+	rfsprobe mmap-hold "$BM/mapped" "$B/ready" </dev/null >/dev/null 2>&1 &
+	map_pid=$!
+	await test -e "$B/ready" || diag "busy: rfsprobe mmap-hold did not get ready"
+fi
+await has_cwd "$cwd_pid" "$BM/only1" && await has_fd "$fd_pid" 3 || diag "busy: the helpers did not start"
+run rfsctl busy "$BM" "$B/b1"
+t_eq "busy: something holds b1: exit status 0" "0 " "$rc $(cat "$ERR")"
+t_has "busy: a table with a header" "$OUT" "PID  COMMAND"
+t_ok "busy: the cwd in a directory only in b1" grep -q -E "^ *$cwd_pid +[^ ]+ +cwd +$BM/only1\$" "$OUT"
+t_ok "busy: the file of b1 open as fd 3" grep -q -E "^ *$fd_pid +[^ ]+ +fd 3 +$BM/held\$" "$OUT"
+if [ -n "$map_pid" ]; then
+	t_ok "busy: the mapping of a file of b1 (its fd closed)" \
+		grep -q -E "^ *$map_pid +rfsprobe +mmap +$BM/mapped\$" "$OUT"
+else
+	t_skip "busy: the mapping of a file of b1" "no rfsprobe (mmap-hold) in the VM image"
+fi
+t_eq "busy: nothing else (and not rfsctl itself)" 0 "$(grep -v -e '^ *PID ' -e "^ *$cwd_pid " -e "^ *$fd_pid " \
+	${map_pid:+-e "^ *$map_pid "} "$OUT" | wc -l)"
+run rfsctl busy "$BM" "$B/b0"
+t_eq "busy: nothing holds b0: exit status 1, nothing printed" "1 |" "$rc $(cat "$ERR")|$(cat "$OUT")"
+run rfsctl busy "$BM" "$B/./b1/"
+t_eq "busy: BRANCH spelt another way" 0 "$rc"
+run sh -c "cd '$B' && rfsctl busy '$BM' b1"
+t_eq "busy: BRANCH as a relative path" 0 "$rc"
+ln -s b1 "$B/b1-link"
+run rfsctl busy "$BM" "$B/b1-link"
+t_eq "busy: BRANCH through a symlink" 0 "$rc"
+run rfsctl busy "$BM" '#1'
+t_eq "busy: BRANCH as #INDEX" "0 $(grep -c . "$OUT")" "$rc $(rfsctl busy "$BM" "$B/b1" | grep -c .)"
+run rfsctl busy "$BM" "id:$BID1"
+t_eq "busy: BRANCH as id:ID" 0 "$rc"
+run rfsctl busy "$BM" '#0'
+t_eq "busy: #0 is b0: status 1" 1 "$rc"
+
+run rfsctl busy --json "$BM" "$B/b1"
+t_eq "busy --json: exit status 0" 0 "$rc"
+t_has "busy --json: the cwd" "$OUT" '"what": "cwd"'
+t_has "busy --json: the fd's number" "$OUT" '"fd": 3'
+t_has "busy --json: its process" "$OUT" "\"pid\": $fd_pid"
+t_has "busy --json: its command" "$OUT" "\"command\": \"$(cat "/proc/$fd_pid/comm")\""
+t_has "busy --json: the path" "$OUT" "\"path\": \"$BM/held\""
+t_has "busy --json: the type" "$OUT" '"type": "directory"'
+t_has "busy --json: holds" "$OUT" '"holds": true'
+t_eq "busy --json: the branch ids (b1's)" "$BID1" "$(grep -A1 '"branches": \[' "$OUT" | sed -n 2p | tr -d ' ')"
+t_has "busy --json: the top member is not an upper" "$OUT" '"upper": false'
+if command -v jq >/dev/null 2>&1; then
+	t_eq "busy --json: parses (jq)" "$cwd_pid cwd $BM/only1" \
+		"$(jq -r ".[] | select(.pid == $cwd_pid) | \"\(.pid) \(.what) \(.path)\"" "$OUT")"
+else
+	t_eq "busy --json: an array of objects" "[{" "$(sed -n '1p;2p' "$OUT" | tr -d ' \n')"
+	t_eq "busy --json: ... closed" "}]" "$(tail -n 2 "$OUT" | tr -d ' \n')"
+fi
+run rfsctl busy --json "$BM" "$B/b0"
+t_eq "busy --json: nothing holds b0: an empty array, status 1" "1 []" "$rc $(cat "$OUT")"
+
+# A FIFO of the union is never opened: listed as not checked, whatever the
+# branch, and not counted.
+sh -c 'exec 4<>"$1"; exec sleep 1000' sh "$BM/fifo" </dev/null >/dev/null 2>&1 &
+fifo_pid=$!
+await has_fd "$fifo_pid" 4 || diag "busy: the FIFO holder did not start"
+run rfsctl busy "$BM" "$B/b0"
+t_eq "busy: an open FIFO does not count: status 1" 1 "$rc"
+t_ok "busy: ... but is listed as not checked" \
+	grep -q -E "^ *$fifo_pid +[^ ]+ +fd 4 +$BM/fifo +\(not checked: a fifo\)\$" "$OUT"
+kill "$fifo_pid" 2>/dev/null
+wait "$fifo_pid" 2>/dev/null
+
+# A mapping made before a copy-up keeps mapping b1's file: it holds b1,
+# not b0 where the copy is.
+if [ -n "$map_pid" ]; then
+	echo more >>"$BM/mapped"
+	t_ok "busy: the mapped file was copied up to b0" test -f "$B/b0/mapped"
+	run rfsctl busy "$BM" "$B/b1"
+	t_ok "busy: after the copy-up the mapping still holds b1" \
+		grep -q -E "^ *$map_pid +rfsprobe +mmap +$BM/mapped\$" "$OUT"
+	run rfsctl busy "$BM" "$B/b0"
+	t_eq "busy: ... and not b0" 1 "$rc"
+	rm -f "$B/ready"
+	wait "$map_pid" 2>/dev/null
+fi
+kill "$cwd_pid" "$fd_pid" 2>/dev/null
+wait "$cwd_pid" "$fd_pid" 2>/dev/null
+run rfsctl busy "$BM" "$B/b1"
+t_eq "busy: the helpers gone, nothing holds b1: status 1, nothing printed" "1 " "$rc $(cat "$OUT")"
+t_ok "busy: and b1 can be deleted" rfsctl branch del "$BM" "$B/b1"
+
+# errors
+run rfsctl busy "$D" "$B/b1"
+t_eq "busy: not an rfs mount is status 2" 2 "$rc"
+t_has "busy: ... saying so" "$ERR" "$D: not an rfs mount"
+run rfsctl busy "$BM" "$D/l1"
+t_eq "busy: a directory that is no branch of the union is status 2" 2 "$rc"
+t_has "busy: ... saying so" "$ERR" "$D/l1: not a branch of the union mounted at $BM"
+run rfsctl busy "$BM" '#5'
+t_has "busy: an index past the bottom" "$ERR" "#5: not a branch of the union"
+run rfsctl busy "$BM" "$B/nonexistent"
+t_eq "busy: a missing BRANCH is ENOENT (2)" 2 "$rc"
+t_has "busy: ... naming it" "$ERR" "branch $B/nonexistent: No such file or directory"
+t_ok "busy: --help" rfsctl busy --help
+t_ok "busy: its man page" test -s "$D/man/rfsctl-busy.1"
+umount "$BM"
+diag "busy: $(($(date +%s) - t10)) s"
 
 diag "rfsctl suite: $(($(date +%s) - T0)) s"
 t_done

@@ -56,10 +56,11 @@
 //! - `pmfsrr:LOW[:SEC]`: `pmfs` restricted to the parent's branches; when
 //!   its choice has less than LOW bytes free, `mfsrr`.
 //!
-//! Every policy but `tdp` first honours a whiteout or an opaque parent:
+//! `rr`, `mfs` and `mfsrr` first honour a whiteout or an opaque parent:
 //! when the name is whited out (or the parent is opaque) in branch `k`, the
 //! new name must go in `k` or above, or the whiteout would hide it; if `k`
-//! is writable it is taken ("exp" in AUFS). A policy that finds no
+//! is writable it is taken ("exp" in AUFS). Every policy is held at
+//! `reach`, which the kernel also lowers to above a whiteout of the name. A policy that finds no
 //! writable branch gives `None`: the caller then tries the copy-up policy
 //! (as AUFS does), and without a result the change is EROFS.
 

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 ///
 /// rfsctl lists rfs unions with their branches and counters, mounts unions
 /// of any number of branches through the new mount API, adds and removes
-/// branches of a live union, and runs the pseudo-link flush. It is also
+/// branches of a live union, tells which processes hold a branch, and runs
+/// the pseudo-link flush. It is also
 /// installed as `mount.rfs` (the mount(8) helper for `-t rfs`) and as
 /// `auplink` (AUFS's pseudo-link tool: `auplink MNT flush|list|cpup`).
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ pub enum Cmd {
     /// Pseudo-links: flush them into the writable branch, or show them.
     #[command(subcommand)]
     Plink(PlinkCmd),
+    /// Which processes hold a branch: working and root directories, open
+    /// files and mappings in it (what AUFS's auibusy and verbose del told).
+    Busy(BusyArgs),
     /// Unpack a container image (docker save, OCI layout) into a directory
     /// per layer, and mount the stack.
     Import(ImportArgs),
@@ -180,6 +184,58 @@ pub enum PlinkCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `rfsctl busy`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+BRANCH is a branch of the union: its root directory, however spelt (a \
+relative path, a trailing slash, a symlink to it: what rfsctl branch del \
+takes), or #INDEX (its position, 0 on top) or id:ID (its branch id), as \
+rfsctl list shows them. Quote #INDEX in a shell; give a directory named \
+like those as ./#1.
+
+Every process in /proc but rfsctl itself is looked at: its working \
+directory (cwd), its root directory (root), each open file descriptor \
+(fd N) and each file mapping (mmap). Working and root directories and \
+file descriptors count when they are objects of the union (its st_dev), \
+mappings when their path is under MOUNT. Regular files and directories \
+are opened read-only (O_NONBLOCK, nothing read; through an O_PATH file \
+first, so nothing else is ever opened) and asked for their branches with \
+rfs's RFS_IOC_MEMBERS ioctl. A file holds BRANCH when its top member is \
+there, a directory when any of its members is. A mapping holds the branch \
+file it maps: the one whose device and inode /proc/PID/maps shows, looked \
+for at the same path in each branch (else its top member). FIFOs, \
+sockets, device nodes and symlinks are never opened: they are listed as \
+\"not checked\", as are objects the ioctl fails on.
+
+rfs refuses to delete a branch (EBUSY) while files in it are open or \
+mapped; a working directory in it does not keep it, but the process then \
+sees the directory's old contents until it leaves it.
+
+Not as root, only the processes that this user may inspect (ptrace \
+access to /proc/PID/fd and /proc/PID/maps) are looked at, and a note on \
+standard error says how many were not. Processes that exit meanwhile are \
+skipped.
+
+Exit status: 0 something holds BRANCH, 1 nothing does (as grep), 2 bad \
+usage (MOUNT is no rfs mount, BRANCH none of its branches), else the errno \
+of what failed: 25 (ENOTTY) when the rfs module loaded is older than \
+rfsctl and has no RFS_IOC_MEMBERS.
+
+Examples:
+  rfsctl busy /mnt/u /srv/layers/1
+  rfsctl busy --json /mnt/u '#2'
+  rfsctl busy /mnt/u id:65 || rfsctl branch del /mnt/u /srv/layers/1")]
+pub struct BusyArgs {
+    /// The union's mount point.
+    pub mount: PathBuf,
+    /// The branch: its root (any spelling), #INDEX or id:ID.
+    pub branch: OsString,
+    /// Print JSON (an array of objects: pid, command, what, fd, path,
+    /// type, holds, checked, branches, upper, note).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rfsctl import`.
