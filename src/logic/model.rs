@@ -504,8 +504,10 @@ impl Model {
     /// and no member above `w` has the name, a whiteout of it or an opaque
     /// marker.
     fn shows_from(&self, parent: &[Name], members: &[usize], name: &[u8], w: usize) -> bool {
-        let top = members.first().copied().unwrap_or(0);
-        if w > top && !members.contains(&w) {
+        // The new parent has a member in `w`, or can get one there (no
+        // ancestor without one has its writable top below `w`) where the
+        // union still shows it (kernel: copyup.rs `shows_from`).
+        if !members.contains(&w) && (!self.can_make_in(parent, w) || w > self.reach_of(parent)) {
             return false;
         }
         let wh = wh_of(name);
@@ -522,6 +524,70 @@ impl Model {
             }
         }
         true
+    }
+
+    /// The members of the directory at `path` (which the caller knows to be
+    /// a directory of the union).
+    fn dir_members(&self, path: &[Name]) -> Vec<usize> {
+        match self.lookup(path) {
+            Ok(Some(Found::Dir(m))) => m,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the directory at `dir` can get a member in branch `w`
+    /// (kernel: copyup.rs `can_make_in`): every ancestor-or-self without
+    /// one there has no writable top below `w`.
+    fn can_make_in(&self, dir: &[Name], w: usize) -> bool {
+        let mut len = dir.len();
+        loop {
+            let here = dir.get(..len).unwrap_or(&[]);
+            let m = self.dir_members(here);
+            if m.contains(&w) {
+                return true;
+            }
+            if let Some(&top) = m.first() {
+                if self.writable(top) && top > w {
+                    return false;
+                }
+            }
+            if len == 0 {
+                return false;
+            }
+            len -= 1;
+        }
+    }
+
+    /// The lowest branch where something made inside the directory at
+    /// `dir` still shows (kernel: copyup.rs `reach_of`).
+    fn reach_of(&self, dir: &[Name]) -> usize {
+        let mut reach = self.branches.len().saturating_sub(1);
+        let mut len = dir.len();
+        loop {
+            let here = dir.get(..len).unwrap_or(&[]);
+            let m = self.dir_members(here);
+            let Some(&k) = m.last() else { return reach };
+            if self.is_opaque(k, here) {
+                reach = reach.min(k);
+            }
+            let Some((name, parent)) = here.split_last() else { return reach };
+            let pm = self.dir_members(parent);
+            let wh = wh_of(name);
+            for &i in pm.iter().filter(|&&i| i > k) {
+                let Some(d) = self.branches.get(i).and_then(|x| x.dir(parent)) else { continue };
+                if self.honors(i) && wh.as_ref().is_some_and(|x| d.entries.contains_key(x)) {
+                    reach = reach.min(i.saturating_sub(1));
+                    break;
+                }
+                if let Some(e) = d.entries.get(name) {
+                    if !matches!(e, Node::Dir(_)) {
+                        reach = reach.min(i.saturating_sub(1));
+                        break;
+                    }
+                }
+            }
+            len -= 1;
+        }
     }
 
     /// The whole union view: every path (the root is the empty path).

@@ -624,9 +624,11 @@ fn rename_across_writable_branches() {
     assert_eq!(m.rename(&p("moved"), &p("top"), false), Err(EXDEV));
     // A name whited out in b0: would not show from b2.
     assert_eq!(m.rename(&p("moved"), &p("hidden"), false), Err(EXDEV));
-    // The new parent only in b0, below its top: EXDEV.
-    assert_eq!(m.rename(&p("moved"), &p("n0/x"), false), Err(EXDEV));
-    assert_eq!(m.link(&p("moved"), &p("n0/x")), Err(EXDEV));
+    // The new parent only in b0: made in b2 too, under its (writable)
+    // top, where the union shows it.
+    m.link(&p("moved"), &p("n0/y")).unwrap();
+    assert!(has(&m, 2, "n0/y"));
+    assert_eq!(m.lookup(&p("n0")).unwrap(), Some(Found::Dir(vec![0, 2])));
     // The new parent only in b3: made in b2, above its top.
     m.rename(&p("moved"), &p("n3/x"), false).unwrap();
     assert_eq!(file_in(&m, 2, "n3/x"), b"in b2");
@@ -691,4 +693,14 @@ fn no_writable_branch_left() {
     m.append_branch(br(&mut 100, 5, Rw, &["h=5"]));
     m.append(&p("h"), b"+").unwrap();
     assert_eq!(file_in(&m, 2, "h"), b"5+");
+}
+
+/// A directory whose top is writable lower down cannot get a member above
+/// it: a rename or link that would need it is EXDEV (kernel: copyup.rs
+/// `can_make_in`).
+#[test]
+fn no_move_up_of_a_writable_top() {
+    let mut m = stack(&[(Rw, &[]), (Rw, &["c/a/"]), (Rw, &["a/d/"])]);
+    assert_eq!(m.rename(&p("c/a"), &p("a/d/d"), false), Err(EXDEV));
+    assert!(has(&m, 1, "c/a") && !has(&m, 1, "a"));
 }
