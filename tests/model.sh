@@ -4,47 +4,55 @@
 # tests/tools/rfsmodel runs random operations (create, write at offsets,
 # append, truncate, unlink, mkdir, rmdir, rename and RENAME_NOREPLACE of files
 # and directories, link, symlink, chmod, utimes, setxattr, direct edits of
-# the branches, remount append/del) on a union b0=rw:b1=ro+wh:b2=ro with
-# random contents, and on the reference model src/logic/model.rs, in
-# lock-step. It compares the errno of every call and, after every
-# --check-every'th operation (and the last), the union view (names, types,
-# data, modes, link counts, user xattrs, known mtimes) and every branch (the
-# read-only ones must hold exactly what the tester put there, the writable
-# one what rfs should have written). One test per seed; on a difference
-# rfsmodel shrinks the sequence and prints a runnable reproducer script and
-# the expected/actual difference (as diag lines).
+# the branches, remount append/del) on a union with random contents, and on
+# the reference model src/logic/model.rs, in lock-step. The union's stack
+# has one of rfsmodel's shapes (--stack): b0=rw:b1=ro+wh:b2=ro, or several
+# writable branches at any index (issue 17: rw:ro+wh:rw:ro,
+# ro+wh:rw:ro+wh:rw, rw:rw:rw), where the model places copy-ups, new names,
+# whiteouts and renames as rfs's default policies do. It compares the errno
+# of every call and, after every --check-every'th operation (and the last),
+# the union view (names, types, data, modes, link counts, user xattrs, known
+# mtimes) and every branch (the read-only ones must hold exactly what the
+# tester put there, the writable ones what rfs should have written there).
+# One test per seed; on a difference rfsmodel shrinks the sequence and prints
+# a runnable reproducer script and the expected/actual difference (as diag
+# lines).
 #
 # Known rfs bugs are kept out of the generated cases by rfsmodel's --avoid
 # switches (default: the known ones; `rfsmodel run ... --avoid none` brings
 # them back). See tests/tools/rfsmodel/README.md.
 #
 # Short mode (RFS_SOAK=0, the CI default): about 3 minutes under the debug
-# kernel. Soak mode (RFS_SOAK=1, `make soak T=model`): 100 000 operations,
-# two seeds at a time; a seed takes about 7.5 minutes under the debug kernel,
-# so well over an hour on an idle 2-core host.
+# kernel; the same six seeds as before, three of them now on multi-rw
+# stacks. Soak mode (RFS_SOAK=1, `make soak T=model`): 100 000 operations,
+# every shape in turn, two seeds at a time; a seed takes about 7.5 minutes
+# under the debug kernel, so well over an hour on an idle 2-core host.
 . "$(dirname "$0")/lib.sh"
 
-# Each line: SEED OPS CHECK_EVERY
+# Each line: SEED OPS CHECK_EVERY STACK
 if [ "${RFS_SOAK:-0}" = 1 ]; then
-	plan=$(awk 'BEGIN { for (s = 101; s <= 120; s++) print s, 5000, 5 }')
+	plan=$(awk 'BEGIN {
+		split("rw:ro+wh:ro rw:ro+wh:rw:ro ro+wh:rw:ro+wh:rw rw:rw:rw", shape, " ")
+		for (s = 101; s <= 120; s++) print s, 5000, 5, shape[(s - 101) % 4 + 1]
+	}')
 else
-	plan="1 300 3
-2 300 3
-3 300 3
-4 300 3
-5 1000 25
-6 1000 25"
+	plan="1 300 3 rw:ro+wh:ro
+2 300 3 rw:ro+wh:ro
+3 300 3 rw:ro+wh:rw:ro
+4 300 3 ro+wh:rw:ro+wh:rw
+5 1000 25 rw:ro+wh:ro
+6 1000 25 rw:rw:rw"
 fi
 
 d=$(rfs_tmpdir)
 start=$(date +%s)
 total=0
 
-# run_seed SEED OPS EVERY: one rfsmodel run; its report in $d/seedSEED.out,
-# its exit status and time in $d/seedSEED.rc.
+# run_seed SEED OPS EVERY STACK: one rfsmodel run; its report in
+# $d/seedSEED.out, its exit status and time in $d/seedSEED.rc.
 run_seed() {
 	t0=$(date +%s)
-	rfsmodel run --seed "$1" --ops "$2" --check-every "$3" --dir "$d" >"$d/seed$1.out" 2>&1
+	rfsmodel run --seed "$1" --ops "$2" --check-every "$3" --stack "$4" --dir "$d" >"$d/seed$1.out" 2>&1
 	echo "$? $(($(date +%s) - t0))" >"$d/seed$1.rc"
 }
 
@@ -56,20 +64,20 @@ jobs=${RFS_MODEL_JOBS:-$([ "${RFS_SOAK:-0}" = 1 ] && echo 2 || echo 1)}
 lane=0
 while [ "$lane" -lt "$jobs" ]; do
 	echo "$plan" | awk -v j="$jobs" -v l="$lane" 'NF && (NR - 1) % j == l' |
-		while read -r seed ops every; do run_seed "$seed" "$ops" "$every"; done &
+		while read -r seed ops every stack; do run_seed "$seed" "$ops" "$every" "$stack"; done &
 	lane=$((lane + 1))
 done
 wait
 
-while read -r seed ops every; do
+while read -r seed ops every stack; do
 	[ -n "$seed" ] || continue
 	read -r rc secs <"$d/seed$seed.rc" 2>/dev/null || rc=missing
 	if [ "$rc" = 0 ]; then
 		diag "$(cat "$d/seed$seed.out") [${secs}s]"
-		t_ok "rfsmodel seed $seed: $ops ops, state checked every $every" true
+		t_ok "rfsmodel seed $seed ($stack): $ops ops, state checked every $every" true
 	else
 		diag "$(cat "$d/seed$seed.out" 2>/dev/null) [exit $rc]"
-		t_ok "rfsmodel seed $seed: $ops ops (see the reproducer above)" false
+		t_ok "rfsmodel seed $seed ($stack): $ops ops (see the reproducer above)" false
 	fi
 	total=$((total + ops))
 done <<PLAN

@@ -6,18 +6,54 @@
 //! and `.wh..wh..opq` opaque markers as ordinary entries. The union view is
 //! computed from the branches by the rules of `Documentation/filesystems/
 //! rfs.rst` (Lookup, On-disk conventions), and every operation made through
-//! the union changes the branches the way rfs does (Copy-up, Removal and
-//! creation, Rename): the tester runs the same operation on a real mount and
-//! compares.
+//! the union changes the branches the way rfs does (The writable branches,
+//! Copy-up, Removal and creation, Rename): the tester runs the same
+//! operation on a real mount and compares.
 //!
-//! Conventions the tester relies on:
+//! # Several writable branches
 //!
-//! - Branch 0 is the writable branch (`rw`); operations never remove it.
+//! Any branch may be `rw`, at any index (each [`Branch`] keeps its
+//! [`Perm`]). Changes are placed as rfs does with its default policies
+//! (`create=tdp`, `cpup=tdp`); the choice itself is made by the kernel's
+//! own pure functions, [`policy::copyup`] and [`policy::create`], from
+//! [`Facts`] the model builds the way `src/copyup.rs` does, so the model and
+//! the kernel cannot disagree on the policy, only on the facts:
+//!
+//! - an object whose top member is in an `rw` branch is changed in place
+//!   there ([`Model::change_target`]);
+//! - an object whose top is read-only is copied up into the top-most `rw`
+//!   branch between its parent's top and itself that holds the parent; if
+//!   none, the nearest `rw` branch above it, where its parent directories
+//!   are made first (a directory may so get a member below its read-only
+//!   top); none: EROFS;
+//! - a new name goes to its parent's top branch when that is `rw`, else to
+//!   the nearest `rw` branch above it (parents made there); none: EROFS
+//!   ([`Model::create_target`]);
+//! - unlink and rmdir act in the branch a change of the victim goes to:
+//!   removed there when it is there, `.wh.NAME` there when the name exists
+//!   in a member of the parent below that branch;
+//! - rename and link happen in the branch a change of the source goes to
+//!   (after its copy-up); EXDEV when the new name would not show from there
+//!   (`shows_from` in `src/copyup.rs`: an object, a whiteout or an opaque
+//!   marker in a member of the new parent above that branch, or no member of
+//!   the new parent there while the branch is below the parent's top), and
+//!   for a directory with entries below that branch.
+//!
+//! A stack whose only `rw` branch is branch 0 behaves exactly as the
+//! single-writable-branch union did: every change goes to branch 0.
+//!
+//! # Conventions the tester relies on
+//!
+//! - Operations never remove branch 0 ([`Model::del_branch`]); with no `rw`
+//!   branch left (or none the rules reach) changes fail with EROFS, as in
+//!   rfs.
 //! - Symlinks made by the tester point nowhere (an absolute target under a
 //!   directory that does not exist), so following one, as a path walk or an
 //!   open does, gives ENOENT.
 //! - The caller is root with umask 0, so modes are as given and permission
 //!   bits never refuse anything.
+//! - No hard links inside read-only branches (pseudo-links are not
+//!   modelled), no concurrent changes.
 //!
 //! Errors are Linux errno numbers ([`Errno`]).
 
@@ -25,6 +61,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::perm::Perm;
+use super::policy::{self, Copyup, Create, CreateState, Facts, Slot};
 use super::whiteout::{is_reserved, NAME_MAX, OPAQUE_NAME, WH_PREFIX};
 
 /// A Linux errno number.
@@ -47,6 +84,10 @@ pub const EINVAL: Errno = 22;
 pub const ENAMETOOLONG: Errno = 36;
 /// Directory not empty.
 pub const ENOTEMPTY: Errno = 39;
+/// Read-only file system (no writable branch takes the change).
+pub const EROFS: Errno = 30;
+/// Stale file handle (a copy-up finds its place taken: rfs's `copy_up_one`).
+pub const ESTALE: Errno = 116;
 
 /// One name (a path component).
 pub type Name = Vec<u8>;
@@ -224,7 +265,7 @@ pub struct ViewEntry {
 /// The reference model: the branches, top first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
-    /// The branch stack; index 0 is the writable branch.
+    /// The branch stack, top first; any of them may be `rw`.
     pub branches: Vec<Branch>,
     next_id: u64,
 }
@@ -400,13 +441,14 @@ impl Model {
         self.readdir(path, members).is_empty()
     }
 
-    /// The rule for renaming a directory (semantics.md "Rename"): whether a
-    /// member below the writable branch lists a name that no member above
-    /// it whites out (shown, or shadowed by the same name higher up). A
-    /// directory with no member in the writable branch: whether it has
+    /// The rule for renaming a directory (rfs.rst "Rename", `dir.rs`
+    /// `has_lower_entries`) when the rename happens in branch `w`: whether
+    /// a member below `w` lists a name that no member above it whites out
+    /// (shown, or shadowed by the same name higher up). A directory whose
+    /// top member is not in `w` (it is copied there): whether it has
     /// entries at all.
-    fn has_lower_entries(&self, path: &[Name], members: &[usize]) -> bool {
-        if members.first() != Some(&0) {
+    fn has_lower_entries(&self, path: &[Name], members: &[usize], w: usize) -> bool {
+        if members.first() != Some(&w) {
             return !self.is_empty_dir(path, members);
         }
         for (i, &b) in members.iter().enumerate().skip(1) {
@@ -432,11 +474,12 @@ impl Model {
         false
     }
 
-    /// rfs's `exists_below`: NAME is in a member of the parent below the
-    /// writable branch (and not whited out above that member).
-    fn exists_below(&self, parent: &[Name], members: &[usize], name: &[u8]) -> bool {
+    /// rfs's `exists_below`: NAME is in a member of the parent below branch
+    /// `w` (and not whited out, nor cut off by an opaque member, above that
+    /// member): removing or renaming it in `w` needs a whiteout there.
+    fn exists_below(&self, parent: &[Name], members: &[usize], name: &[u8], w: usize) -> bool {
         let wh = wh_of(name);
-        for &b in members.iter().filter(|&&b| b != 0) {
+        for &b in members.iter().filter(|&&b| b > w) {
             let Some(d) = self.branches.get(b).and_then(|x| x.dir(parent)) else {
                 continue;
             };
@@ -453,6 +496,98 @@ impl Model {
             }
         }
         false
+    }
+
+    /// rfs's `shows_from`: whether NAME made (by rename or link) in branch
+    /// `w` of the directory `parent` (members `members`) would show in the
+    /// union: the directory has a member in `w` or gets one above its top,
+    /// and no member above `w` has the name, a whiteout of it or an opaque
+    /// marker.
+    fn shows_from(&self, parent: &[Name], members: &[usize], name: &[u8], w: usize) -> bool {
+        // The new parent has a member in `w`, or can get one there (no
+        // ancestor without one has its writable top below `w`) where the
+        // union still shows it (kernel: copyup.rs `shows_from`).
+        if !members.contains(&w) && (!self.can_make_in(parent, w) || w > self.reach_of(parent)) {
+            return false;
+        }
+        let wh = wh_of(name);
+        for &b in members.iter().take_while(|&&b| b < w) {
+            let Some(d) = self.branches.get(b).and_then(|x| x.dir(parent)) else {
+                continue;
+            };
+            if d.entries.contains_key(name) {
+                return false;
+            }
+            let whited = wh.as_ref().is_some_and(|x| d.entries.contains_key(x));
+            if self.honors(b) && (whited || d.entries.contains_key(OPAQUE_NAME)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The members of the directory at `path` (which the caller knows to be
+    /// a directory of the union).
+    fn dir_members(&self, path: &[Name]) -> Vec<usize> {
+        match self.lookup(path) {
+            Ok(Some(Found::Dir(m))) => m,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the directory at `dir` can get a member in branch `w`
+    /// (kernel: copyup.rs `can_make_in`): every ancestor-or-self without
+    /// one there has no writable top below `w`.
+    fn can_make_in(&self, dir: &[Name], w: usize) -> bool {
+        let mut len = dir.len();
+        loop {
+            let here = dir.get(..len).unwrap_or(&[]);
+            let m = self.dir_members(here);
+            if m.contains(&w) {
+                return true;
+            }
+            if let Some(&top) = m.first() {
+                if self.writable(top) && top > w {
+                    return false;
+                }
+            }
+            if len == 0 {
+                return false;
+            }
+            len -= 1;
+        }
+    }
+
+    /// The lowest branch where something made inside the directory at
+    /// `dir` still shows (kernel: copyup.rs `reach_of`).
+    fn reach_of(&self, dir: &[Name]) -> usize {
+        let mut reach = self.branches.len().saturating_sub(1);
+        let mut len = dir.len();
+        loop {
+            let here = dir.get(..len).unwrap_or(&[]);
+            let m = self.dir_members(here);
+            let Some(&k) = m.last() else { return reach };
+            if self.is_opaque(k, here) {
+                reach = reach.min(k);
+            }
+            let Some((name, parent)) = here.split_last() else { return reach };
+            let pm = self.dir_members(parent);
+            let wh = wh_of(name);
+            for &i in pm.iter().filter(|&&i| i > k) {
+                let Some(d) = self.branches.get(i).and_then(|x| x.dir(parent)) else { continue };
+                if self.honors(i) && wh.as_ref().is_some_and(|x| d.entries.contains_key(x)) {
+                    reach = reach.min(i.saturating_sub(1));
+                    break;
+                }
+                if let Some(e) = d.entries.get(name) {
+                    if !matches!(e, Node::Dir(_)) {
+                        reach = reach.min(i.saturating_sub(1));
+                        break;
+                    }
+                }
+            }
+            len -= 1;
+        }
     }
 
     /// The whole union view: every path (the root is the empty path).
@@ -525,75 +660,171 @@ impl Model {
         }
     }
 
-    fn upper(&mut self) -> Result<&mut Branch, Errno> {
-        self.branches.first_mut().ok_or(ENOENT)
+    fn writable(&self, b: usize) -> bool {
+        self.branches.get(b).is_some_and(|x| x.perm.is_writable())
     }
 
-    /// Copies the union directory at `path` (and its missing parents) up to
-    /// branch 0: only the directories, with their mode and xattrs.
-    fn copy_up_dir(&mut self, path: &[Name]) -> Result<(), Errno> {
+    /// The branches as rfs's policies see them (`copyup.rs` `slots`), with
+    /// the directory whose members are `pmembers` as the parent. Free space
+    /// is not modelled (the default policies do not use it).
+    fn slots(&self, pmembers: &[usize]) -> Vec<Slot> {
+        let mut v: Vec<Slot> = self
+            .branches
+            .iter()
+            .map(|b| Slot {
+                writable: b.perm.is_writable(),
+                parent: false,
+                free: 0,
+            })
+            .collect();
+        for &m in pmembers {
+            if let Some(s) = v.get_mut(m) {
+                s.parent = true;
+            }
+        }
+        v
+    }
+
+    /// rfs's `change_target` for the object `found` whose parent directory
+    /// has the members `pmembers`: its top member's branch when that is
+    /// writable (changed in place), else the branch `cpup=tdp` picks above
+    /// it; EROFS when there is none.
+    fn target_of(&self, found: &Found, pmembers: &[usize]) -> Result<usize, Errno> {
+        let top = match found {
+            Found::Obj(b, _) => *b,
+            Found::Dir(m) => *m.first().ok_or(ENOENT)?,
+        };
+        if self.writable(top) {
+            return Ok(top);
+        }
+        let slots = self.slots(pmembers);
+        let f = Facts {
+            slots: &slots,
+            top,
+            whiteout: None,
+            parent_opaque: None,
+            reach: slots.len().saturating_sub(1),
+        };
+        policy::copyup(Copyup::Tdp, &f).ok_or(EROFS)
+    }
+
+    /// The branch a change of the object at `path` goes to (the root: branch
+    /// 0 when it is writable); EROFS when none.
+    pub fn change_target(&self, path: &[Name]) -> Result<usize, Errno> {
+        let found = self.lookup(path)?.ok_or(ENOENT)?;
+        if path.is_empty() {
+            return if self.writable(0) { Ok(0) } else { Err(EROFS) };
+        }
+        let pm = self.parent_members(path)?;
+        self.target_of(&found, &pm)
+    }
+
+    /// rfs's `create_target` with `create=tdp` (then `cpup=tdp`, as rfs
+    /// falls back) for a new name in the directory with members
+    /// `pmembers`; EROFS when none.
+    fn create_in_members(&self, pmembers: &[usize], is_dir: bool) -> Result<usize, Errno> {
+        let top = *pmembers.first().ok_or(ENOENT)?;
+        let slots = self.slots(pmembers);
+        let f = Facts {
+            slots: &slots,
+            top,
+            whiteout: None,
+            parent_opaque: None,
+            reach: slots.len().saturating_sub(1),
+        };
+        policy::create(Create::Tdp, &f, &mut CreateState::default(), is_dir)
+            .or_else(|| policy::copyup(Copyup::Tdp, &f))
+            .ok_or(EROFS)
+    }
+
+    /// The branch a new name `path` would be made in (its parent must be a
+    /// directory of the union); EROFS when none.
+    pub fn create_target(&self, path: &[Name], is_dir: bool) -> Result<usize, Errno> {
+        let pm = self.parent_members(path)?;
+        self.create_in_members(&pm, is_dir)
+    }
+
+    fn branch_mut(&mut self, w: usize) -> Result<&mut Branch, Errno> {
+        self.branches.get_mut(w).ok_or(ENOENT)
+    }
+
+    /// rfs's `copy_into`: makes sure the union object at `path` (and every
+    /// directory above it) has a member in branch `w`, top-down: a
+    /// directory is copied alone (mode and xattrs of its top member), also
+    /// below its top (it then gains a lower member); a non-directory with
+    /// all its data, only above its top (else EXDEV). EROFS when the root has
+    /// no member in `w`; ESTALE when the place in `w` is taken by a name or
+    /// a whiteout of it that the union does not show (rfs's `copy_up_one`).
+    fn copy_into(&mut self, path: &[Name], w: usize) -> Result<(), Errno> {
+        if !self.root_members().contains(&w) {
+            return Err(EROFS);
+        }
         for i in 1..=path.len() {
             let p = path.get(..i).unwrap_or(&[]);
-            if self.upper()?.dir(p).is_some() {
-                continue;
-            }
-            let Some(Found::Dir(m)) = self.lookup(p)? else {
-                return Err(ENOENT);
-            };
-            let top = m
-                .first()
-                .and_then(|&b| self.branches.get(b))
-                .and_then(|x| x.dir(p))
-                .ok_or(ENOENT)?;
-            let copy = Dir {
-                mode: top.mode,
-                xattrs: top.xattrs.clone(),
-                entries: BTreeMap::new(),
-            };
+            let found = self.lookup(p)?.ok_or(ENOENT)?;
             let (last, parent) = p.split_last().ok_or(ENOENT)?;
-            let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
-            pd.entries.insert(last.clone(), Node::Dir(copy));
+            match &found {
+                Found::Dir(m) if m.contains(&w) => continue,
+                Found::Obj(b, _) if *b == w => continue,
+                Found::Obj(b, _) if *b < w => return Err(EXDEV),
+                _ => {}
+            }
+            let wh = wh_of(last);
+            let pd = self
+                .branches
+                .get(w)
+                .and_then(|x| x.dir(parent))
+                .ok_or(ENOENT)?;
+            let whited = wh.as_ref().is_some_and(|x| pd.entries.contains_key(x));
+            if pd.entries.contains_key(last) || whited {
+                return Err(ESTALE);
+            }
+            let node = match &found {
+                Found::Dir(m) => {
+                    let top = m
+                        .first()
+                        .and_then(|&b| self.branches.get(b))
+                        .and_then(|x| x.dir(p))
+                        .ok_or(ENOENT)?;
+                    Node::Dir(Dir {
+                        mode: top.mode,
+                        xattrs: top.xattrs.clone(),
+                        entries: BTreeMap::new(),
+                    })
+                }
+                Found::Obj(b, id) => {
+                    let ino = self.inode(*b, *id).cloned().ok_or(ENOENT)?;
+                    let nid = self.new_id();
+                    self.branch_mut(w)?.inodes.insert(nid, ino);
+                    Node::Obj(nid)
+                }
+            };
+            let pd = self.branch_mut(w)?.dir_mut(parent).ok_or(ENOENT)?;
+            pd.entries.insert(last.clone(), node);
         }
         Ok(())
     }
 
-    /// Copies the union object at `path` up (a non-directory with all its
-    /// data; a directory alone). Returns what it is now.
-    fn copy_up(&mut self, path: &[Name]) -> Result<Found, Errno> {
-        match self.lookup(path)?.ok_or(ENOENT)? {
-            Found::Dir(_) => {
-                self.copy_up_dir(path)?;
-                self.lookup(path)?.ok_or(ENOENT)
-            }
-            Found::Obj(0, id) => Ok(Found::Obj(0, id)),
-            Found::Obj(b, id) => {
-                let (last, parent) = path.split_last().ok_or(ENOENT)?;
-                self.copy_up_dir(parent)?;
-                let ino = self.inode(b, id).cloned().ok_or(ENOENT)?;
-                let nid = self.new_id();
-                let up = self.upper()?;
-                up.inodes.insert(nid, ino);
-                up.dir_mut(parent)
-                    .ok_or(ENOENT)?
-                    .entries
-                    .insert(last.clone(), Node::Obj(nid));
-                Ok(Found::Obj(0, nid))
-            }
-        }
+    /// Copies the union object at `path` to where a change of it goes
+    /// (rfs's `copy_up`). Returns that branch and what the object is now.
+    fn copy_up(&mut self, path: &[Name]) -> Result<(usize, Found), Errno> {
+        let w = self.change_target(path)?;
+        self.copy_into(path, w)?;
+        Ok((w, self.lookup(path)?.ok_or(ENOENT)?))
     }
 
-    /// The writable copy of the object `id` of branch 0.
-    fn upper_inode(&mut self, id: u64) -> Result<&mut Inode, Errno> {
-        self.upper()?.inodes.get_mut(&id).ok_or(ENOENT)
+    /// The object `id` of branch `w`, to change.
+    fn inode_mut(&mut self, w: usize, id: u64) -> Result<&mut Inode, Errno> {
+        self.branch_mut(w)?.inodes.get_mut(&id).ok_or(ENOENT)
     }
 
-    /// Puts `node` at `path` in branch 0 (whose parent must be there) and
-    /// removes the whiteout of the name; a directory over a whiteout is made
-    /// opaque.
-    fn create_upper(&mut self, path: &[Name], mut node: Node) -> Result<(), Errno> {
+    /// Puts `node` at `path` in branch `w` (whose parent must be there) and
+    /// removes the whiteout of the name there; a directory over a whiteout
+    /// is made opaque. EEXIST when `w` has the name (made there directly).
+    fn create_in(&mut self, w: usize, path: &[Name], mut node: Node) -> Result<(), Errno> {
         let (last, parent) = path.split_last().ok_or(ENOENT)?;
         let wh = wh_of(last);
-        let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
+        let pd = self.branch_mut(w)?.dir_mut(parent).ok_or(ENOENT)?;
         if pd.entries.contains_key(last) {
             return Err(EEXIST);
         }
@@ -623,25 +854,27 @@ impl Model {
                 }
             }
         }
-        let mut n = 0u32;
-        if let Some(up) = self.branches.first() {
-            walk(&up.root, &mut n);
-        }
-        for _ in 0..n {
-            let id = self.new_id();
-            let Some(up) = self.branches.first_mut() else {
-                return;
-            };
-            if replace_first_placeholder(&mut up.root, id) {
-                up.inodes.insert(id, marker_inode());
+        for b in 0..self.branches.len() {
+            let mut n = 0u32;
+            if let Some(br) = self.branches.get(b) {
+                walk(&br.root, &mut n);
+            }
+            for _ in 0..n {
+                let id = self.new_id();
+                let Some(br) = self.branches.get_mut(b) else {
+                    return;
+                };
+                if replace_first_placeholder(&mut br.root, id) {
+                    br.inodes.insert(id, marker_inode());
+                }
             }
         }
     }
 
-    /// Creates `.wh.NAME` in branch 0's directory `parent`.
-    fn add_whiteout(&mut self, parent: &[Name], name: &[u8]) -> Result<(), Errno> {
+    /// Creates `.wh.NAME` in branch `w`'s directory `parent`.
+    fn add_whiteout(&mut self, w: usize, parent: &[Name], name: &[u8]) -> Result<(), Errno> {
         let wh = wh_of(name).ok_or(ENAMETOOLONG)?;
-        let pd = self.upper()?.dir_mut(parent).ok_or(ENOENT)?;
+        let pd = self.branch_mut(w)?.dir_mut(parent).ok_or(ENOENT)?;
         pd.entries.entry(wh).or_insert(Node::Obj(0));
         self.fix_markers();
         Ok(())
@@ -659,13 +892,21 @@ impl Model {
         }
     }
 
-    /// A new regular file (open with O_CREAT, mode as given).
-    fn create_file(&mut self, path: &[Name], mode: u32) -> Result<u64, Errno> {
-        self.creatable(path)?;
+    /// Checks a new name and makes its parent in the branch it goes to;
+    /// returns that branch.
+    fn prepare_create(&mut self, path: &[Name], is_dir: bool) -> Result<usize, Errno> {
+        let members = self.creatable(path)?;
+        let w = self.create_in_members(&members, is_dir)?;
         let parent = path.split_last().map_or(&[][..], |(_, p)| p);
-        self.copy_up_dir(parent)?;
+        self.copy_into(parent, w)?;
+        Ok(w)
+    }
+
+    /// A new regular file (open with O_CREAT, mode as given).
+    fn create_file(&mut self, path: &[Name], mode: u32) -> Result<(usize, u64), Errno> {
+        let w = self.prepare_create(path, false)?;
         let id = self.new_id();
-        self.upper()?.inodes.insert(
+        self.branch_mut(w)?.inodes.insert(
             id,
             Inode {
                 kind: Kind::File(Vec::new()),
@@ -674,28 +915,28 @@ impl Model {
                 mtime: None,
             },
         );
-        self.create_upper(path, Node::Obj(id))?;
-        Ok(id)
+        self.create_in(w, path, Node::Obj(id))?;
+        Ok((w, id))
     }
 
     /// The regular file at `path` opened for writing (created with `mode`
-    /// when missing): its object in branch 0.
-    fn open_write(&mut self, path: &[Name], mode: u32) -> Result<u64, Errno> {
+    /// when missing): its branch and object there.
+    fn open_write(&mut self, path: &[Name], mode: u32) -> Result<(usize, u64), Errno> {
         match self.lookup(path)? {
             None => self.create_file(path, mode),
             Some(Found::Dir(_)) => Err(EISDIR),
             Some(Found::Obj(b, id)) if self.is_symlink(b, id) => Err(ENOENT),
             Some(Found::Obj(..)) => match self.copy_up(path)? {
-                Found::Obj(_, id) => Ok(id),
-                Found::Dir(_) => Err(EISDIR),
+                (w, Found::Obj(_, id)) => Ok((w, id)),
+                (_, Found::Dir(_)) => Err(EISDIR),
             },
         }
     }
 
     /// open(O_WRONLY|O_CREAT, mode) and pwrite(data, off).
     pub fn write(&mut self, path: &[Name], off: usize, data: &[u8]) -> Result<(), Errno> {
-        let id = self.open_write(path, 0o644)?;
-        let ino = self.upper_inode(id)?;
+        let (w, id) = self.open_write(path, 0o644)?;
+        let ino = self.inode_mut(w, id)?;
         ino.mtime = None;
         if let Kind::File(d) = &mut ino.kind {
             let end = off.checked_add(data.len()).ok_or(EINVAL)?;
@@ -711,8 +952,8 @@ impl Model {
 
     /// open(O_WRONLY|O_CREAT|O_APPEND, mode) and write(data).
     pub fn append(&mut self, path: &[Name], data: &[u8]) -> Result<(), Errno> {
-        let id = self.open_write(path, 0o644)?;
-        let ino = self.upper_inode(id)?;
+        let (w, id) = self.open_write(path, 0o644)?;
+        let ino = self.inode_mut(w, id)?;
         ino.mtime = None;
         if let Kind::File(d) = &mut ino.kind {
             d.extend_from_slice(data);
@@ -721,8 +962,8 @@ impl Model {
     }
 
     /// The non-directory or directory at `path` for an attribute change
-    /// (following symlinks): copied up.
-    fn for_setattr(&mut self, path: &[Name]) -> Result<Found, Errno> {
+    /// (following symlinks): copied up. Returns its branch and what it is.
+    fn for_setattr(&mut self, path: &[Name]) -> Result<(usize, Found), Errno> {
         match self.lookup(path)?.ok_or(ENOENT)? {
             Found::Obj(b, id) if self.is_symlink(b, id) => Err(ENOENT),
             _ => self.copy_up(path),
@@ -734,8 +975,8 @@ impl Model {
         if let Some(Found::Dir(_)) = self.lookup(path)? {
             return Err(EISDIR);
         }
-        if let Found::Obj(_, id) = self.for_setattr(path)? {
-            let ino = self.upper_inode(id)?;
+        if let (w, Found::Obj(_, id)) = self.for_setattr(path)? {
+            let ino = self.inode_mut(w, id)?;
             ino.mtime = None;
             if let Kind::File(d) = &mut ino.kind {
                 d.resize(len, 0);
@@ -747,16 +988,16 @@ impl Model {
     /// chmod(2).
     pub fn chmod(&mut self, path: &[Name], mode: u32) -> Result<(), Errno> {
         match self.for_setattr(path)? {
-            Found::Obj(_, id) => self.upper_inode(id)?.mode = mode,
-            Found::Dir(_) => self.upper()?.dir_mut(path).ok_or(ENOENT)?.mode = mode,
+            (w, Found::Obj(_, id)) => self.inode_mut(w, id)?.mode = mode,
+            (w, Found::Dir(_)) => self.branch_mut(w)?.dir_mut(path).ok_or(ENOENT)?.mode = mode,
         }
         Ok(())
     }
 
     /// utimes(2) with atime = mtime = `t` seconds.
     pub fn utimes(&mut self, path: &[Name], t: i64) -> Result<(), Errno> {
-        if let Found::Obj(_, id) = self.for_setattr(path)? {
-            self.upper_inode(id)?.mtime = Some(t);
+        if let (w, Found::Obj(_, id)) = self.for_setattr(path)? {
+            self.inode_mut(w, id)?.mtime = Some(t);
         }
         Ok(())
     }
@@ -764,8 +1005,8 @@ impl Model {
     /// setxattr(2) of a `user.` attribute.
     pub fn setxattr(&mut self, path: &[Name], key: &[u8], value: &[u8]) -> Result<(), Errno> {
         let x = match self.for_setattr(path)? {
-            Found::Obj(_, id) => &mut self.upper_inode(id)?.xattrs,
-            Found::Dir(_) => &mut self.upper()?.dir_mut(path).ok_or(ENOENT)?.xattrs,
+            (w, Found::Obj(_, id)) => &mut self.inode_mut(w, id)?.xattrs,
+            (w, Found::Dir(_)) => &mut self.branch_mut(w)?.dir_mut(path).ok_or(ENOENT)?.xattrs,
         };
         x.insert(key.to_vec(), value.to_vec());
         Ok(())
@@ -773,10 +1014,9 @@ impl Model {
 
     /// mkdir(2).
     pub fn mkdir(&mut self, path: &[Name], mode: u32) -> Result<(), Errno> {
-        self.creatable(path)?;
-        let parent = path.split_last().map_or(&[][..], |(_, p)| p);
-        self.copy_up_dir(parent)?;
-        self.create_upper(
+        let w = self.prepare_create(path, true)?;
+        self.create_in(
+            w,
             path,
             Node::Dir(Dir {
                 mode,
@@ -787,9 +1027,7 @@ impl Model {
 
     /// symlink(2).
     pub fn symlink(&mut self, target: &[u8], path: &[Name]) -> Result<(), Errno> {
-        self.creatable(path)?;
-        let parent = path.split_last().map_or(&[][..], |(_, p)| p);
-        self.copy_up_dir(parent)?;
+        let w = self.prepare_create(path, false)?;
         let id = self.new_id();
         let ino = Inode {
             kind: Kind::Symlink(target.to_vec()),
@@ -797,11 +1035,13 @@ impl Model {
             xattrs: Xattrs::new(),
             mtime: None,
         };
-        self.upper()?.inodes.insert(id, ino);
-        self.create_upper(path, Node::Obj(id))
+        self.branch_mut(w)?.inodes.insert(id, ino);
+        self.create_in(w, path, Node::Obj(id))
     }
 
-    /// link(2) (not following a symlink `old`).
+    /// link(2) (not following a symlink `old`): in the branch a change of
+    /// `old` goes to, after its copy-up; EXDEV (the copy-up stays) when the
+    /// new name would not show from there.
     pub fn link(&mut self, old: &[Name], new: &[Name]) -> Result<(), Errno> {
         let src = self.lookup(old)?.ok_or(ENOENT)?;
         self.parent_members(new)?;
@@ -815,11 +1055,17 @@ impl Model {
         if is_reserved(last) {
             return Err(EPERM);
         }
-        self.copy_up_dir(parent)?;
-        let Found::Obj(_, id) = self.copy_up(old)? else {
+        let (w, Found::Obj(_, id)) = self.copy_up(old)? else {
             return Err(EPERM);
         };
-        self.create_upper(new, Node::Obj(id))
+        // After the copy-up, which may have given the new parent its
+        // member in `w` (rfs checks in the same order).
+        let nmembers = self.parent_members(new)?;
+        if !self.shows_from(parent, &nmembers, last, w) {
+            return Err(EXDEV);
+        }
+        self.copy_into(parent, w)?;
+        self.create_in(w, new, Node::Obj(id))
     }
 
     /// unlink(2).
@@ -839,22 +1085,27 @@ impl Model {
         match (&found, want_dir) {
             (Found::Dir(_), false) => return Err(EISDIR),
             (Found::Obj(..), true) => return Err(ENOTDIR),
-            (Found::Dir(m), true) if !self.is_empty_dir(path, m) => return Err(ENOTEMPTY),
             _ => {}
         }
-        let need_wh = self.exists_below(parent, &members, last);
-        self.copy_up_dir(parent)?;
-        if need_wh {
-            self.add_whiteout(parent, last)?;
+        let w = self.target_of(&found, &members)?;
+        if let Found::Dir(m) = &found {
+            if !self.is_empty_dir(path, m) {
+                return Err(ENOTEMPTY);
+            }
         }
-        let in_upper = match found {
-            Found::Obj(b, _) => b == 0,
-            Found::Dir(m) => m.first() == Some(&0),
+        let need_wh = self.exists_below(parent, &members, last, w);
+        self.copy_into(parent, w)?;
+        if need_wh {
+            self.add_whiteout(w, parent, last)?;
+        }
+        let in_w = match found {
+            Found::Obj(b, _) => b == w,
+            Found::Dir(m) => m.contains(&w),
         };
-        if in_upper {
-            let up = self.upper()?;
-            up.dir_mut(parent).ok_or(ENOENT)?.entries.remove(last);
-            up.gc();
+        if in_w {
+            let br = self.branch_mut(w)?;
+            br.dir_mut(parent).ok_or(ENOENT)?.entries.remove(last);
+            br.gc();
         }
         Ok(())
     }
@@ -890,8 +1141,13 @@ impl Model {
         if is_reserved(nname) {
             return Err(EPERM);
         }
+        // The rename happens in the branch a change of the source goes to.
+        let w = self.target_of(&src, &omembers)?;
+        if !self.shows_from(nparent, &nmembers, nname, w) {
+            return Err(EXDEV);
+        }
         if let Found::Dir(m) = &src {
-            if self.has_lower_entries(old, m) {
+            if self.has_lower_entries(old, m, w) {
                 return Err(EXDEV);
             }
         }
@@ -900,19 +1156,19 @@ impl Model {
                 return Err(ENOTEMPTY);
             }
         }
-        let old_wh = self.exists_below(oparent, &omembers, oname);
-        let new_below = self.exists_below(nparent, &nmembers, nname);
-        self.copy_up(old)?;
-        self.copy_up_dir(nparent)?;
+        let old_wh = self.exists_below(oparent, &omembers, oname, w);
+        let new_below = self.exists_below(nparent, &nmembers, nname, w);
+        self.copy_into(old, w)?;
+        self.copy_into(nparent, w)?;
         if let Some(Found::Dir(m)) = &dst {
-            if m.first() == Some(&0) {
-                if let Some(d) = self.upper()?.dir_mut(new) {
+            if m.contains(&w) {
+                if let Some(d) = self.branch_mut(w)?.dir_mut(new) {
                     d.entries.retain(|k, _| !is_reserved(k));
                 }
             }
         }
         if src_dir && new_below {
-            if let Some(d) = self.upper()?.dir_mut(old) {
+            if let Some(d) = self.branch_mut(w)?.dir_mut(old) {
                 d.entries
                     .entry(OPAQUE_NAME.to_vec())
                     .or_insert(Node::Obj(0));
@@ -920,21 +1176,21 @@ impl Model {
             self.fix_markers();
         }
         if old_wh {
-            self.add_whiteout(oparent, oname)?;
+            self.add_whiteout(w, oparent, oname)?;
         }
-        let up = self.upper()?;
-        let node = up
+        let br = self.branch_mut(w)?;
+        let node = br
             .dir_mut(oparent)
             .ok_or(ENOENT)?
             .entries
             .remove(oname)
             .ok_or(ENOENT)?;
-        let nd = up.dir_mut(nparent).ok_or(ENOENT)?;
+        let nd = br.dir_mut(nparent).ok_or(ENOENT)?;
         nd.entries.insert(nname.clone(), node);
-        if let Some(w) = wh_of(nname) {
-            nd.entries.remove(&w);
+        if let Some(x) = wh_of(nname) {
+            nd.entries.remove(&x);
         }
-        up.gc();
+        br.gc();
         Ok(())
     }
 

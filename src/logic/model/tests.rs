@@ -375,3 +375,332 @@ fn whiteout_name_too_long() {
     assert_eq!(m.unlink(&p(&long)), Err(ENAMETOOLONG));
     assert!(m.lookup(&p(&long)).unwrap().is_some());
 }
+
+// ---- several writable branches (rfs.rst "The writable branches") --------
+
+use Perm::{Ro, RoWh, Rw};
+
+/// A stack of branches (serial = index), top first.
+fn stack(spec: &[(Perm, &[&str])]) -> Model {
+    let mut id = 0;
+    let mut v = Vec::new();
+    for (i, (perm, specs)) in spec.iter().enumerate() {
+        v.push(br(&mut id, i as u32, *perm, specs));
+    }
+    Model::new(v)
+}
+
+fn file_in(m: &Model, b: usize, path: &str) -> Vec<u8> {
+    match m.branches[b].entry(&p(path)) {
+        Some(Node::Obj(id)) => match &m.branches[b].inodes[id].kind {
+            Kind::File(d) => d.clone(),
+            Kind::Symlink(t) => t.clone(),
+        },
+        x => panic!("{path} in b{b}: {x:?}"),
+    }
+}
+
+/// Only branch 0 writable: every change goes there, as before.
+#[test]
+fn single_rw_branch_takes_everything() {
+    let m = model(&["u=0"], &["d/e/f=1", "g=1"], &["h=2", "d/x=2"]);
+    for path in ["u", "d", "d/e", "d/e/f", "g", "h", "d/x", ""] {
+        assert_eq!(m.change_target(&p(path)), Ok(0), "{path}");
+    }
+    for path in ["n", "d/n", "d/e/n"] {
+        assert_eq!(m.create_target(&p(path), false), Ok(0), "{path}");
+    }
+}
+
+/// An object whose top member is writable is changed in place, at any
+/// index; nothing goes to the branches above it.
+#[test]
+fn changed_in_place_in_a_lower_rw_branch() {
+    let mut m = stack(&[
+        (Rw, &[]),
+        (Ro, &["only1=in b1"]),
+        (Rw, &["only2=in b2", "d2/f=d2 f", "deep/a/b/c=c"]),
+    ]);
+    m.append(&p("only2"), b" +x").unwrap();
+    assert_eq!(file_in(&m, 2, "only2"), b"in b2 +x");
+    assert!(!has(&m, 0, "only2"));
+    m.chmod(&p("d2"), 0o700).unwrap();
+    assert_eq!(m.branches[2].dir(&p("d2")).unwrap().mode, 0o700);
+    assert!(!has(&m, 0, "d2"));
+    m.setxattr(&p("deep/a/b/c"), b"user.k", b"v").unwrap();
+    assert!(!has(&m, 0, "deep"));
+    // A file of the read-only middle: copied to b0, the top-most writable
+    // branch that holds the parent (the root).
+    m.append(&p("only1"), b" +y").unwrap();
+    assert_eq!(file_in(&m, 0, "only1"), b"in b1 +y");
+    assert_eq!(file_in(&m, 1, "only1"), b"in b1");
+}
+
+/// cpup=tdp: the top-most writable branch between the parent's top and the
+/// object that holds the parent; else the nearest writable branch above the
+/// object, with the parents made there.
+#[test]
+fn copy_up_placement() {
+    let mut m = stack(&[
+        (Rw, &[]),
+        (Ro, &["p/", "md/g=md g"]),
+        (Rw, &["p/", "md/f=md f"]),
+        (Ro, &["p/f=f in b3", "q/f=q f in b3"]),
+    ]);
+    assert_eq!(m.change_target(&p("p/f")), Ok(2));
+    m.append(&p("p/f"), b" +1").unwrap();
+    assert_eq!(file_in(&m, 2, "p/f"), b"f in b3 +1");
+    assert!(!has(&m, 0, "p"));
+    // q only in b3: the nearest writable branch above it, q made there.
+    assert_eq!(m.change_target(&p("q/f")), Ok(2));
+    m.truncate(&p("q/f"), 1).unwrap();
+    assert_eq!(file_in(&m, 2, "q/f"), b"q");
+    assert_eq!(m.lookup(&p("q")).unwrap(), Some(Found::Dir(vec![2, 3])));
+    // md: b1 (its top, read-only) and b2; g in b1: no writable branch
+    // between md's top and g, so the nearest above g (b0).
+    assert_eq!(m.change_target(&p("md/g")), Ok(0));
+    m.chmod(&p("md/g"), 0o600).unwrap();
+    assert!(has(&m, 0, "md/g") && !has(&m, 2, "md/g"));
+    assert_eq!(m.lookup(&p("md")).unwrap(), Some(Found::Dir(vec![0, 1, 2])));
+    // f in b2 is changed in place.
+    m.append(&p("md/f"), b"!").unwrap();
+    assert_eq!(file_in(&m, 2, "md/f"), b"md f!");
+    assert_eq!(names(&m, "md"), ["f", "g"]);
+}
+
+/// A copy-up into a writable branch below a directory's read-only top:
+/// the directory gains a member there (with the top's mode and xattrs).
+#[test]
+fn directory_made_below_its_read_only_top() {
+    let mut m = stack(&[
+        (Ro, &["a/top=a top", "rootfile=ro0"]),
+        (Rw, &[]),
+        (Ro, &["a/b/f=f in b2", "low=low"]),
+    ]);
+    m.branches[0].dir_mut(&p("a")).unwrap().mode = 0o750;
+    assert_eq!(m.append(&p("rootfile"), b"x"), Err(EROFS));
+    m.append(&p("low"), b" +1").unwrap();
+    assert_eq!(file_in(&m, 1, "low"), b"low +1");
+    m.append(&p("a/b/f"), b" +2").unwrap();
+    assert_eq!(file_in(&m, 1, "a/b/f"), b"f in b2 +2");
+    assert_eq!(m.branches[1].dir(&p("a")).unwrap().mode, 0o750);
+    assert_eq!(m.lookup(&p("a")).unwrap(), Some(Found::Dir(vec![0, 1, 2])));
+    assert_eq!(names(&m, "a"), ["b", "top"]);
+    // a/b's top is b1 now: a new name there goes to b1.
+    m.write(&p("a/b/new"), 0, b"n").unwrap();
+    assert!(has(&m, 1, "a/b/new"));
+    // Unlink: a whiteout in b1, where a change of a/b/f goes.
+    m.unlink(&p("a/b/f")).unwrap();
+    assert!(has(&m, 1, "a/b/.wh.f") && !has(&m, 1, "a/b/f"));
+    assert_eq!(names(&m, "a/b"), ["new"]);
+    assert_eq!(file_in(&m, 2, "a/b/f"), b"f in b2");
+}
+
+/// create=tdp: the parent's top branch when writable, else the nearest
+/// writable branch above it (the parents made there); none: EROFS.
+#[test]
+fn creation_placement() {
+    let mut m = stack(&[(Rw, &[]), (Rw, &["p1/"]), (Rw, &["p2/x=x"])]);
+    m.write(&p("r"), 0, b"r").unwrap();
+    m.write(&p("p1/n"), 0, b"1").unwrap();
+    m.mkdir(&p("p2/d"), 0o755).unwrap();
+    m.symlink(b"/nowhere/x", &p("p2/d/s")).unwrap();
+    assert!(has(&m, 0, "r") && has(&m, 1, "p1/n") && has(&m, 2, "p2/d/s"));
+    assert!(!has(&m, 0, "p1") && !has(&m, 0, "p2") && !has(&m, 1, "p2"));
+    // rmdir of a directory only in b1: removed there, no whiteout.
+    m.unlink(&p("p1/n")).unwrap();
+    m.rmdir(&p("p1")).unwrap();
+    assert!(!has(&m, 1, "p1") && !has(&m, 1, ".wh.p1") && !has(&m, 0, ".wh.p1"));
+
+    let mut m = stack(&[(Ro, &["a/"]), (Rw, &[]), (Ro, &["b/c/", "a/"])]);
+    assert_eq!(m.write(&p("new"), 0, b"x"), Err(EROFS));
+    assert_eq!(m.mkdir(&p("new"), 0o755), Err(EROFS));
+    assert_eq!(m.symlink(b"t", &p("a/s")), Err(EROFS));
+    assert_eq!(m.create_target(&p("b/c/n"), true), Ok(1));
+    m.mkdir(&p("b/c/n"), 0o700).unwrap();
+    assert!(has(&m, 1, "b/c/n"));
+    assert_eq!(m.lookup(&p("b/c")).unwrap(), Some(Found::Dir(vec![1, 2])));
+}
+
+/// Checks rfs makes before the placement come first: EEXIST, EPERM, the
+/// VFS's type checks; EROFS then comes before ENOTEMPTY and EXDEV.
+#[test]
+fn erofs_and_its_order() {
+    let mut m = stack(&[(RoWh, &["f=0", "d/x=0", "e/", "s->/nowhere/x"]), (Rw, &["g=1"])]);
+    assert_eq!(m.write(&p("f"), 0, b"x"), Err(EROFS));
+    assert_eq!(m.truncate(&p("f"), 0), Err(EROFS));
+    assert_eq!(m.chmod(&p("d"), 0o700), Err(EROFS));
+    assert_eq!(m.utimes(&p("f"), 5), Err(EROFS));
+    assert_eq!(m.setxattr(&p("e"), b"user.a", b"1"), Err(EROFS));
+    assert_eq!(m.unlink(&p("f")), Err(EROFS));
+    assert_eq!(m.rmdir(&p("d")), Err(EROFS));
+    assert_eq!(m.rmdir(&p("e")), Err(EROFS));
+    assert_eq!(m.rename(&p("d"), &p("d2"), false), Err(EROFS));
+    assert_eq!(m.link(&p("f"), &p("f2")), Err(EROFS));
+    assert_eq!(m.mkdir(&p("f"), 0o755), Err(EEXIST));
+    assert_eq!(m.write(&p(".wh.z"), 0, b"x"), Err(EPERM));
+    assert_eq!(m.unlink(&p("d")), Err(EISDIR));
+    assert_eq!(m.rmdir(&p("f")), Err(ENOTDIR));
+    assert_eq!(m.chmod(&p("s"), 0o600), Err(ENOENT));
+    // g, in the writable branch 1 under a read-only root top: in place;
+    // a new name at the root cannot be made (the root's top is b0).
+    m.append(&p("g"), b"+").unwrap();
+    assert_eq!(file_in(&m, 1, "g"), b"1+");
+    // A link goes where g is: b1 holds the root, so the name shows.
+    m.link(&p("g"), &p("h")).unwrap();
+    assert!(has(&m, 1, "h"));
+    m.unlink(&p("g")).unwrap();
+    assert!(!has(&m, 1, "g") && !has(&m, 1, ".wh.g"));
+    // Nothing changed in the read-only branch.
+    assert!(has(&m, 0, "f") && has(&m, 0, "d/x") && !has(&m, 0, ".wh.g"));
+}
+
+/// Whiteouts go to the branch the change went to and hide names only in
+/// the branches below it.
+#[test]
+fn whiteout_placement() {
+    let mut m = stack(&[
+        (Rw, &[]),
+        (Ro, &["both=b1"]),
+        (Rw, &["both=b2", "d2/f=d2", "x=b2", "dd/"]),
+        (Ro, &["x=b3", "dd/y=y"]),
+    ]);
+    // Only in b2, nothing below: removed, no whiteout.
+    m.unlink(&p("d2/f")).unwrap();
+    assert!(!has(&m, 2, "d2/f") && !has(&m, 2, "d2/.wh.f"));
+    // In b2 and b3: removed from b2, whiteout in b2 (not b0).
+    m.unlink(&p("x")).unwrap();
+    assert!(!has(&m, 2, "x") && has(&m, 2, ".wh.x") && !has(&m, 0, ".wh.x"));
+    assert_eq!(m.lookup(&p("x")), Ok(None));
+    // A whiteout in b2 hides nothing above it: x made directly in b0 shows.
+    let id = m.new_id();
+    let ino = Inode {
+        kind: Kind::File(b"b0".to_vec()),
+        mode: 0o644,
+        xattrs: Xattrs::new(),
+        mtime: None,
+    };
+    assert!(m.direct_add(0, &p("x"), Node::Obj(id), Some(ino)));
+    assert_eq!(data(&m, "x"), b"b0");
+    // Top read-only (b1): the change would go to b0, so the whiteout too.
+    m.unlink(&p("both")).unwrap();
+    assert!(has(&m, 0, ".wh.both") && has(&m, 1, "both") && has(&m, 2, "both"));
+    assert_eq!(m.lookup(&p("both")), Ok(None));
+    // rmdir of dd (top in b2, entries in b3): whiteouts in b2.
+    assert_eq!(m.rmdir(&p("dd")), Err(ENOTEMPTY));
+    m.unlink(&p("dd/y")).unwrap();
+    assert!(has(&m, 2, "dd/.wh.y"));
+    m.rmdir(&p("dd")).unwrap();
+    assert!(has(&m, 2, ".wh.dd") && !has(&m, 2, "dd") && !has(&m, 0, ".wh.dd"));
+    // A new dd goes to the root's top, b0: the whiteout in b2 still hides
+    // b3's dd, no marker needed.
+    m.mkdir(&p("dd"), 0o755).unwrap();
+    assert!(has(&m, 0, "dd") && !has(&m, 0, "dd/.wh..wh..opq") && has(&m, 2, ".wh.dd"));
+    assert_eq!(m.lookup(&p("dd")).unwrap(), Some(Found::Dir(vec![0])));
+    // A directory made over a whiteout in b2 (its parent's top) is opaque.
+    let mut m = stack(&[(Rw, &[]), (Rw, &["q/.wh.e="]), (Ro, &["q/e/z=z"])]);
+    m.mkdir(&p("q/e"), 0o755).unwrap();
+    assert!(has(&m, 1, "q/e/.wh..wh..opq") && !has(&m, 1, "q/.wh.e"));
+    assert!(names(&m, "q/e").is_empty());
+}
+
+/// Rename happens in the source's branch; EXDEV when the new name would
+/// not show from there.
+#[test]
+fn rename_across_writable_branches() {
+    let mut m = stack(&[
+        (Rw, &["top=top b0", ".wh.hidden=", "n0/"]),
+        (Ro, &[]),
+        (Rw, &["d2/new=new", "only2=in b2", "hidden=old", "sub/"]),
+        (Ro, &["n3/", "sub/z=z"]),
+    ]);
+    m.rename(&p("d2/new"), &p("d2/renamed"), false).unwrap();
+    assert!(has(&m, 2, "d2/renamed") && !has(&m, 2, "d2/new"));
+    // Into the root (b0 on top of it): from b2, in b2.
+    m.rename(&p("only2"), &p("moved"), false).unwrap();
+    assert_eq!(file_in(&m, 2, "moved"), b"in b2");
+    assert_eq!(data(&m, "moved"), b"in b2");
+    // Over a name whose top is b0: EXDEV.
+    assert_eq!(m.rename(&p("moved"), &p("top"), false), Err(EXDEV));
+    // A name whited out in b0: would not show from b2.
+    assert_eq!(m.rename(&p("moved"), &p("hidden"), false), Err(EXDEV));
+    // The new parent only in b0: made in b2 too, under its (writable)
+    // top, where the union shows it.
+    m.link(&p("moved"), &p("n0/y")).unwrap();
+    assert!(has(&m, 2, "n0/y"));
+    assert_eq!(m.lookup(&p("n0")).unwrap(), Some(Found::Dir(vec![0, 2])));
+    // The new parent only in b3: made in b2, above its top.
+    m.rename(&p("moved"), &p("n3/x"), false).unwrap();
+    assert_eq!(file_in(&m, 2, "n3/x"), b"in b2");
+    assert_eq!(m.lookup(&p("n3")).unwrap(), Some(Found::Dir(vec![2, 3])));
+    // A directory with entries below its (writable) top: EXDEV.
+    assert_eq!(m.rename(&p("sub"), &p("sub2"), false), Err(EXDEV));
+    // One with entries only in b2 renames there.
+    m.rename(&p("d2"), &p("d3"), false).unwrap();
+    assert!(has(&m, 2, "d3/renamed") && !has(&m, 2, "d2") && !has(&m, 0, "d3"));
+    // Link in b2.
+    m.link(&p("d3/renamed"), &p("d3/hard")).unwrap();
+    assert_eq!(m.view()[&p("d3/hard")].nlink, Some(2));
+}
+
+/// A copy-up for a link or rename stays when the new name then gives
+/// EXDEV (rfs copies the source before it checks a link's new name).
+#[test]
+fn link_exdev_after_copy_up() {
+    let mut m = stack(&[
+        (Rw, &[".wh.w="]),
+        (Ro, &[]),
+        (Rw, &["d/"]),
+        (Ro, &["d/f=f", "w=3"]),
+    ]);
+    assert_eq!(m.link(&p("d/f"), &p("w")), Err(EXDEV));
+    assert_eq!(file_in(&m, 2, "d/f"), b"f");
+    // rename checks first: nothing copied.
+    let mut m2 = stack(&[
+        (Rw, &[".wh.w="]),
+        (Ro, &[]),
+        (Rw, &["d/"]),
+        (Ro, &["d/f=f", "w=3"]),
+    ]);
+    assert_eq!(m2.rename(&p("d/f"), &p("w"), false), Err(EXDEV));
+    assert!(!has(&m2, 2, "d/f"));
+    // rename of a directory copied up: whiteout at the old name and opaque
+    // at a new name that exists below, all in the branch of the copy.
+    let mut m = stack(&[
+        (Rw, &[]),
+        (Ro, &[]),
+        (Rw, &["p/"]),
+        (Ro, &["p/e/", "p/t/"]),
+    ]);
+    m.rmdir(&p("p/t")).unwrap();
+    assert!(has(&m, 2, "p/.wh.t"));
+    m.rename(&p("p/e"), &p("p/t"), false).unwrap();
+    assert!(has(&m, 2, "p/t/.wh..wh..opq") && has(&m, 2, "p/.wh.e"));
+    assert!(!has(&m, 2, "p/.wh.t") && !has(&m, 0, "p"));
+    assert_eq!(names(&m, "p"), ["t"]);
+}
+
+/// The last writable branch deleted: changes fail with EROFS.
+#[test]
+fn no_writable_branch_left() {
+    let mut m = stack(&[(RoWh, &["f=0"]), (Rw, &["d/g=1"]), (Ro, &[])]);
+    m.append(&p("d/g"), b"+").unwrap();
+    m.del_branch(1).unwrap();
+    assert_eq!(m.append(&p("f"), b"+"), Err(EROFS));
+    assert_eq!(m.mkdir(&p("n"), 0o755), Err(EROFS));
+    assert_eq!(m.lookup(&p("d")), Ok(None));
+    let mut m = stack(&[(Rw, &[]), (Ro, &["g=2"])]);
+    m.append_branch(br(&mut 100, 5, Rw, &["h=5"]));
+    m.append(&p("h"), b"+").unwrap();
+    assert_eq!(file_in(&m, 2, "h"), b"5+");
+}
+
+/// A directory whose top is writable lower down cannot get a member above
+/// it: a rename or link that would need it is EXDEV (kernel: copyup.rs
+/// `can_make_in`).
+#[test]
+fn no_move_up_of_a_writable_top() {
+    let mut m = stack(&[(Rw, &[]), (Rw, &["c/a/"]), (Rw, &["a/d/"])]);
+    assert_eq!(m.rename(&p("c/a"), &p("a/d/d"), false), Err(EXDEV));
+    assert!(has(&m, 1, "c/a") && !has(&m, 1, "a"));
+}

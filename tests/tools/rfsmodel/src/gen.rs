@@ -109,7 +109,10 @@ impl Avoid {
         // file with several links made through the union fails with ESTALE
         // when the name is not the one the union inode was first made for.
         let linked = |p: &Path| match m.lookup(p) {
-            Ok(Some(Found::Obj(0, id))) => m.branches.first().is_some_and(|b| b.nlink(id) > 1),
+            Ok(Some(Found::Obj(b, id))) => m
+                .branches
+                .get(b)
+                .is_some_and(|x| x.perm.is_writable() && x.nlink(id) > 1),
             _ => false,
         };
         if self.0.contains("remove-hardlink") {
@@ -121,6 +124,36 @@ impl Avoid {
         }
         false
     }
+}
+
+/// The stack shapes `--stack random` chooses from (per seed), top first;
+/// the first is the default (one writable branch, on top).
+pub const SHAPES: &[&str] = &[
+    "rw:ro+wh:ro",
+    "rw:ro+wh:rw:ro",
+    "ro+wh:rw:ro+wh:rw",
+    "rw:rw:rw",
+];
+
+/// Parses a stack shape: permissions top first, separated by `:` or `,`
+/// (`rw:ro+wh:rw:ro`); at least one branch, at most 8.
+pub fn parse_stack(s: &str) -> Option<Vec<Perm>> {
+    let v: Option<Vec<Perm>> = s
+        .split([':', ','])
+        .map(|p| Perm::parse(p.trim().as_bytes()))
+        .collect();
+    v.filter(|v| !v.is_empty() && v.len() <= 8)
+}
+
+/// The shape of `--stack random` for `seed`.
+pub fn shape_for_seed(seed: u64) -> &'static str {
+    let mut r = Rng::new(seed ^ 0x05ac_4a9e);
+    SHAPES[r.below(SHAPES.len())]
+}
+
+/// The stack as the `--stack` option spells it.
+pub fn show_stack(perms: &[Perm]) -> String {
+    perms.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(":")
 }
 
 const NAMES: &[&str] = &["a", "b", "c", "d"];
@@ -175,9 +208,13 @@ struct View {
     subdirs: Vec<Path>,
     files: Vec<Path>,
     nondirs: Vec<Path>,
+    /// Only in a stack of another shape than the default: the directories
+    /// where a new name can be made (some writable branch takes it), which
+    /// new names then prefer (with a read-only branch on top, many are not).
+    writable_dirs: Option<Vec<Path>>,
 }
 
-fn view_of(m: &Model) -> View {
+fn view_of(m: &Model, multi: bool) -> View {
     let v = m.view();
     let sel = |f: &dyn Fn(&Option<Kind>) -> bool| -> Vec<Path> {
         v.iter()
@@ -190,12 +227,23 @@ fn view_of(m: &Model) -> View {
     let files = sel(&|k| matches!(k, Some(Kind::File(_))));
     let nondirs = sel(&|k| k.is_some());
     let all = v.keys().filter(|p| !p.is_empty()).cloned().collect();
+    let writable_dirs = multi.then(|| {
+        dirs.iter()
+            .filter(|d| {
+                let mut p = (*d).clone();
+                p.push(b"a".to_vec());
+                m.create_target(&p, false).is_ok()
+            })
+            .cloned()
+            .collect()
+    });
     View {
         all,
         dirs,
         subdirs,
         files,
         nondirs,
+        writable_dirs,
     }
 }
 
@@ -210,6 +258,13 @@ fn prefer(rng: &mut Rng, from: &[Path], v: &View) -> Path {
 }
 
 fn new_path(rng: &mut Rng, v: &View) -> Path {
+    if let Some(w) = v.writable_dirs.as_ref().filter(|w| !w.is_empty()) {
+        if rng.chance(50) {
+            let mut p = rng.pick(w).cloned().unwrap_or_default();
+            p.push(op_name(rng));
+            return p;
+        }
+    }
     if rng.chance(70) {
         if let Some(d) = rng.pick(&v.dirs) {
             let mut p = d.clone();
@@ -349,15 +404,48 @@ fn gen_branch(rng: &mut Rng, serial: u32, perm: Perm, n: usize, ids: &mut u64) -
     b
 }
 
-struct Gen {
+pub struct Gen {
     rng: Rng,
     ids: u64,
     next_serial: u32,
     avoid: Avoid,
+    /// Not the default shape (one `rw` branch, on top): remounts may also
+    /// append `rw` branches, and new names prefer directories where some
+    /// writable branch takes them.
+    multi: bool,
 }
 
 impl Gen {
-    fn op(&mut self, m: &Model) -> Op {
+    /// A generator for `seed` and the initial branches of the stack
+    /// `perms`, with random contents: 5 entries in an `rw` branch, 3 in a
+    /// read-only branch 0 (so that more of the union is writable), 7 in
+    /// the other read-only branches. The default shape gets the cases it
+    /// always got.
+    pub fn new(seed: u64, perms: &[Perm], avoid: &Avoid) -> (Gen, Vec<Branch>) {
+        let rw = perms.iter().filter(|p| p.is_writable()).count();
+        let mut g = Gen {
+            rng: Rng::new(seed),
+            ids: 0,
+            next_serial: perms.len() as u32,
+            avoid: avoid.clone(),
+            multi: !(rw == 1 && perms.first() == Some(&Perm::Rw)),
+        };
+        let init = perms
+            .iter()
+            .enumerate()
+            .map(|(i, &perm)| {
+                let n = match (perm.is_writable(), i) {
+                    (true, _) => 5,
+                    (false, 0) => 3,
+                    (false, _) => 7,
+                };
+                gen_branch(&mut g.rng, i as u32, perm, n, &mut g.ids)
+            })
+            .collect();
+        (g, init)
+    }
+
+    pub fn op(&mut self, m: &Model) -> Op {
         for _ in 0..50 {
             let op = self.try_op(m);
             if !self.avoid.hits(&op, m) {
@@ -368,7 +456,7 @@ impl Gen {
     }
 
     fn try_op(&mut self, m: &Model) -> Op {
-        let v = view_of(m);
+        let v = view_of(m, self.multi);
         let rng = &mut self.rng;
         let w = rng.below(120);
         match w {
@@ -433,7 +521,9 @@ impl Gen {
             116..=117 if m.branches.len() < 5 => {
                 let serial = self.next_serial;
                 self.next_serial += 1;
-                let perm = if self.rng.chance(50) {
+                let perm = if self.multi {
+                    [Perm::Ro, Perm::RoWh, Perm::Rw][self.rng.below(3)]
+                } else if self.rng.chance(50) {
                     Perm::Ro
                 } else {
                     Perm::RoWh
@@ -442,8 +532,15 @@ impl Gen {
                 Op::AddBranch(gen_branch(&mut self.rng, serial, perm, n, &mut self.ids))
             }
             118..=119 if m.branches.len() > 1 => {
-                let i = 1 + self.rng.below(m.branches.len() - 1);
-                Op::DelBranch(m.branches.get(i).map_or(0, |b| b.serial))
+                // Never branch 0, nor the last writable branch.
+                let cands: Vec<u32> = (1..m.branches.len())
+                    .filter(|&i| deletable(m, i))
+                    .filter_map(|i| m.branches.get(i).map(|b| b.serial))
+                    .collect();
+                match self.rng.pick(&cands) {
+                    Some(&s) => Op::DelBranch(s),
+                    None => Op::Write(some_path(&mut self.rng, &v), 0, letters(&mut self.rng, 1, 8)),
+                }
             }
             _ => Op::Write(some_path(rng, &v), 0, letters(rng, 1, 8)),
         }
@@ -524,25 +621,24 @@ impl Gen {
     }
 }
 
-/// Generates a case from `seed` while running it (the ops depend on the
-/// state), stopping at the first difference.
+/// Whether `remount,del:` of branch index `i` is generated (and run): never
+/// branch 0, never the last writable branch (the tester keeps one; the
+/// model would give EROFS without).
+pub fn deletable(m: &Model, i: usize) -> bool {
+    let rw = m.branches.iter().filter(|b| b.perm.is_writable()).count();
+    i > 0 && m.branches.get(i).is_some_and(|b| !b.perm.is_writable() || rw > 1)
+}
+
+/// Generates a case from `seed` on the stack `perms` while running it (the
+/// ops depend on the state), stopping at the first difference.
 pub fn generate_and_run(
     r: &mut Runner,
     seed: u64,
     nops: usize,
     avoid: &Avoid,
+    perms: &[Perm],
 ) -> Result<(Case, Option<Failure>), String> {
-    let mut g = Gen {
-        rng: Rng::new(seed),
-        ids: 0,
-        next_serial: 3,
-        avoid: avoid.clone(),
-    };
-    let init = vec![
-        gen_branch(&mut g.rng, 0, Perm::Rw, 5, &mut g.ids),
-        gen_branch(&mut g.rng, 1, Perm::RoWh, 7, &mut g.ids),
-        gen_branch(&mut g.rng, 2, Perm::Ro, 7, &mut g.ids),
-    ];
+    let (mut g, init) = Gen::new(seed, perms, avoid);
     let mut ops = Vec::new();
     let mut left = nops;
     let mut next = |m: &Model| {
