@@ -22,6 +22,8 @@ apt_pkgs=(
 	ca-certificates curl
 	# rfsctl's static (musl) build compiles zstd's C code with musl-gcc
 	musl-tools
+	# the Debian trixie chroot for the Linux 7.3 kernels (scripts/trixie-chroot.sh)
+	debootstrap
 	"$RFS_KSRC_PKG"
 	# tests/stress.sh: copied with their libraries into the test initramfs
 	fio stress-ng dbench
