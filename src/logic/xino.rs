@@ -298,7 +298,7 @@ mod tests {
         let mut m2 = InoMap::new();
         assert_eq!(replay(&body, &mut m2), Ok(m.len() + 1));
         // Left-over records after the End record are not replayed.
-        let mut stale = body.clone();
+        let mut stale = body.to_vec();
         stale.extend_from_slice(&encode(Record::New { brid: 99, lower_ino: 1, ino: 5 }));
         let mut m4 = InoMap::new();
         assert_eq!(replay_until_end(&stale, &mut m4), Ok((m.len() + 1, true)));
