@@ -279,6 +279,13 @@ fn is_prefix(a: &[Name], b: &[Name]) -> bool {
     b.starts_with(a)
 }
 
+/// The policy facts of a name whose parent shows every branch (no
+/// whiteout, no opaque directory cutting the stack): `slots` top first,
+/// the object's (or parent's) top branch `top`.
+fn open_facts(slots: &[Slot], top: usize) -> Facts<'_> {
+    Facts { slots, top, whiteout: None, parent_opaque: None, reach: slots.len().saturating_sub(1) }
+}
+
 impl Model {
     /// A model of these branches.
     pub fn new(branches: Vec<Branch>) -> Self {
@@ -698,14 +705,7 @@ impl Model {
             return Ok(top);
         }
         let slots = self.slots(pmembers);
-        let f = Facts {
-            slots: &slots,
-            top,
-            whiteout: None,
-            parent_opaque: None,
-            reach: slots.len().saturating_sub(1),
-        };
-        policy::copyup(Copyup::Tdp, &f).ok_or(EROFS)
+        policy::copyup(Copyup::Tdp, &open_facts(&slots, top)).ok_or(EROFS)
     }
 
     /// The branch a change of the object at `path` goes to (the root: branch
@@ -725,13 +725,7 @@ impl Model {
     fn create_in_members(&self, pmembers: &[usize], is_dir: bool) -> Result<usize, Errno> {
         let top = *pmembers.first().ok_or(ENOENT)?;
         let slots = self.slots(pmembers);
-        let f = Facts {
-            slots: &slots,
-            top,
-            whiteout: None,
-            parent_opaque: None,
-            reach: slots.len().saturating_sub(1),
-        };
+        let f = open_facts(&slots, top);
         policy::create(Create::Tdp, &f, &mut CreateState::default(), is_dir)
             .or_else(|| policy::copyup(Copyup::Tdp, &f))
             .ok_or(EROFS)
