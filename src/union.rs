@@ -254,14 +254,21 @@ impl FileOperations for Union {
         crate::aufs::brinfo(sb.info())
     }
 
-    fn members(_sb: SuperBlock<'_>, d: &Dentry) -> Result<(KVec<u32>, bool)> {
+    fn members(_sb: SuperBlock<'_>, d: &Dentry) -> Result<(KVec<u32>, bool, u32)> {
         let ui = union_inode_of(d).ok_or(ENOENT)?;
         let view = ui.data().view();
         let mut ids = KVec::new();
-        for l in view.members() {
+        let mut mapped = 0u32;
+        for (i, l) in view.members().enumerate() {
             ids.push(l.branch.id, GFP_KERNEL)?;
+            // A mapping of the union file maps one of these branch files
+            // (file_mmap); the member keeps a mapping made before the
+            // copy-up telling which.
+            if i < 32 && l.dentry.inode().is_some_and(|i| i.is_mapped()) {
+                mapped |= 1 << i;
+            }
         }
-        Ok((ids, view.upper().is_some()))
+        Ok((ids, view.upper().is_some(), mapped))
     }
 }
 

@@ -34,8 +34,10 @@
 #     b1 open, a file of b1 mapped (rfsprobe mmap-hold) are listed for b1
 #     (status 0), nothing for b0 (status 1); BRANCH as other spellings,
 #     #INDEX, id:ID; --json; an open FIFO listed as not checked; a mapping
-#     made before a copy-up still holds b1; helpers gone: status 1 and the
-#     del works; not an rfs mount, not a branch (status 2).
+#     made before a copy-up still holds b1 and not b0, one made after it
+#     holds b0 and not b1, one of a file deleted since is still found
+#     (map_files); helpers gone: status 1 and the del works; not an rfs
+#     mount, not a branch (status 2).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -459,6 +461,7 @@ BM=$B/mnt
 mkdir -p "$B/b0" "$B/b1/only1" "$BM"
 echo held >"$B/b1/held"
 echo mapped >"$B/b1/mapped"
+echo doomed >"$B/b1/doomed"
 mkfifo "$B/b1/fifo"
 t_ok "busy: mount b0=rw b1=ro" rfsctl mount "$B/b0=rw" "$B/b1=ro" "$BM"
 BID1=$(cat "/sys/fs/rfs/si_$(mount_si "$BM")/brid1")
@@ -554,10 +557,34 @@ wait "$fifo_pid" 2>/dev/null
 if [ -n "$map_pid" ]; then
 	echo more >>"$BM/mapped"
 	t_ok "busy: the mapped file was copied up to b0" test -f "$B/b0/mapped"
-	# Open (stop 18): rfsctl busy does not yet tell a mapping made before
-	# a copy-up from the copy (both failed under the 6.12 debug kernel).
-	t_skip "busy: after the copy-up the mapping still holds b1" "open: mapping vs copy-up in rfsctl busy"
-	t_skip "busy: ... and not b0" "open: mapping vs copy-up in rfsctl busy"
+	# /proc/PID/maps shows the union's inode: only the kernel's mapped
+	# bits in RFS_IOC_MEMBERS tell which member the mapping maps.
+	run rfsctl busy "$BM" "$B/b1"
+	t_ok "busy: after the copy-up the mapping still holds b1" \
+		grep -q -E "^ *$map_pid +rfsprobe +mmap +$BM/mapped\$" "$OUT"
+	run rfsctl busy "$BM" "$B/b0"
+	t_eq "busy: ... and not b0" "1 |" "$rc |$(cat "$OUT")"
+	rm -f "$B/ready"
+	wait "$map_pid" 2>/dev/null
+	# A mapping made after the copy-up maps the copy.
+	rfsprobe mmap-hold "$BM/mapped" "$B/ready" </dev/null >/dev/null 2>&1 &
+	map_pid=$!
+	await test -e "$B/ready" || diag "busy: rfsprobe mmap-hold did not get ready"
+	run rfsctl busy "$BM" "$B/b0"
+	t_ok "busy: a mapping made after the copy-up holds b0" \
+		grep -q -E "^ *$map_pid +rfsprobe +mmap +$BM/mapped\$" "$OUT"
+	run rfsctl busy "$BM" "$B/b1"
+	t_fail "busy: ... and not b1" grep -q -E "^ *$map_pid " "$OUT"
+	rm -f "$B/ready"
+	wait "$map_pid" 2>/dev/null
+	# A mapping of a file deleted since: found through map_files.
+	rfsprobe mmap-hold "$BM/doomed" "$B/ready" </dev/null >/dev/null 2>&1 &
+	map_pid=$!
+	await test -e "$B/ready" || diag "busy: rfsprobe mmap-hold did not get ready"
+	rm "$BM/doomed"
+	run rfsctl busy "$BM" "$B/b1"
+	t_ok "busy: a mapping of a file deleted since still holds b1" \
+		grep -q -E "^ *$map_pid +rfsprobe +mmap +$BM/doomed \(deleted\)\$" "$OUT"
 	rm -f "$B/ready"
 	wait "$map_pid" 2>/dev/null
 fi

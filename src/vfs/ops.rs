@@ -188,8 +188,10 @@ pub(crate) trait FileOperations: FileSystem {
     }
     /// `ioctl::MEMBERS` on the file's dentry: the ids of the branches its
     /// object has members in, top first (at most `ioctl::MEMBERS_MAX`),
-    /// and whether the top one is its upper (a writable branch).
-    fn members(_sb: SuperBlock<'_, Self>, _d: &Dentry) -> Result<(KVec<u32>, bool)> {
+    /// whether the top one is its upper (a writable branch), and which of
+    /// them (bit i: the member at position i, i < `ioctl::MEMBERS_MAPPED_MAX`)
+    /// are branch files with mappings.
+    fn members(_sb: SuperBlock<'_, Self>, _d: &Dentry) -> Result<(KVec<u32>, bool, u32)> {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -1464,11 +1466,21 @@ pub(crate) mod ioctl {
     /// The size of one `AUFS_CTL_BRINFO` record.
     pub(crate) const BRINFO_SIZE: usize = 4096;
     /// `_IOR('r', 0x83, struct { __u32 count; __u32 flags; __u32 brid[62]; })`:
-    /// the branches of the file's object (rfsctl busy). Flag 1: the top
-    /// member is the upper.
+    /// the branches of the file's object (rfsctl busy). `flags`: bit 0,
+    /// the top member is the upper; bit 1, bits 2.. are filled in; bit
+    /// 2 + i, the branch file of `brid[i]` (i < 30) is mapped somewhere
+    /// (/proc/PID/maps shows the union's inode for a mapping of a union
+    /// file, so only this tells a mapping made before a copy-up from one
+    /// made after it).
     pub(crate) const MEMBERS: u32 = (2 << 30) | (256 << 16) | ((b'r' as u32) << 8) | 0x83;
     /// How many branch ids `MEMBERS` returns at most.
     pub(crate) const MEMBERS_MAX: usize = 62;
+    /// `MEMBERS` flag: the top member is the upper.
+    pub(crate) const MEMBERS_UPPER: u32 = 1;
+    /// `MEMBERS` flag: the mapped bits are filled in.
+    pub(crate) const MEMBERS_MAPPED_KNOWN: u32 = 2;
+    /// How many members `MEMBERS` tells mappings of (bits 2..31).
+    pub(crate) const MEMBERS_MAPPED_MAX: usize = 30;
 }
 
 unsafe extern "C" fn union_ioctl<T: Operations>(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
@@ -1540,11 +1552,14 @@ unsafe fn members<T: Operations>(file: *mut sys::file, arg: c_ulong) -> c_long {
         let Some(d) = UnionDentry::from_raw((*path).dentry) else { return EINVAL.to_errno() as c_long };
         (SuperBlock::<T>::from_raw((*(*path).dentry).d_sb), d)
     };
-    let r = T::members(sb, &d.get()).and_then(|(ids, upper)| {
+    let r = T::members(sb, &d.get()).and_then(|(ids, upper, mapped)| {
         let mut out = [0u8; 256];
         let n = ids.len().min(ioctl::MEMBERS_MAX);
+        let mapped = mapped & ((1u32 << ioctl::MEMBERS_MAPPED_MAX) - 1);
+        let upper = if upper { ioctl::MEMBERS_UPPER } else { 0 };
+        let flags = upper | ioctl::MEMBERS_MAPPED_KNOWN | (mapped << 2);
         out[..4].copy_from_slice(&(n as u32).to_ne_bytes());
-        out[4..8].copy_from_slice(&u32::from(upper).to_ne_bytes());
+        out[4..8].copy_from_slice(&flags.to_ne_bytes());
         for (i, id) in ids.iter().take(n).enumerate() {
             let at = 8 + 4 * i;
             out[at..at + 4].copy_from_slice(&id.to_ne_bytes());

@@ -9,7 +9,15 @@
 //! MOUNT. A regular file or directory is opened (`O_PATH` first, then
 //! reopened read-only through /proc/self/fd, so a FIFO or device that
 //! took its place meanwhile is never opened) and asked `RFS_IOC_MEMBERS`
-//! for the ids of the branches it has members in, top first.
+//! for the ids of the branches it has members in, top first, and which
+//! of those branch files are mapped.
+//!
+//! A mapping of a union file maps a branch file, but /proc/PID/maps shows
+//! the union's path, device and inode (file_user_inode, since Linux 6.9),
+//! so the mapping's object is reached through /proc/PID/map_files (the
+//! union's dentry, also when deleted; root only) or else its path, and
+//! its branch is the member whose file the ioctl says is mapped: after a
+//! copy-up, a mapping made before it still maps the lower file.
 
 use crate::sysfs::Branch;
 use crate::Fail;
@@ -30,6 +38,11 @@ const MEMBERS: Opcode = opcode::read::<[u32; 64]>(b'r', 0x83);
 const MEMBERS_MAX: usize = 62;
 /// `flags` bit 0: the top member is in a writable branch (the upper).
 const MEMBERS_UPPER: u32 = 1;
+/// `flags` bit 1: bits 2 + i tell whether the branch file of `brid[i]`
+/// is mapped (modules before this bit did not tell).
+const MEMBERS_MAPPED_KNOWN: u32 = 2;
+/// How many members the mapped bits cover.
+const MEMBERS_MAPPED_MAX: usize = 30;
 
 /// What `RFS_IOC_MEMBERS` tells of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +51,25 @@ pub struct Members {
     pub ids: Vec<u32>,
     /// The top member is in a writable branch.
     pub upper: bool,
+    /// Bit i: the branch file of `ids[i]` has mappings (any process's,
+    /// also made directly in the branch); `None` from an older module.
+    pub mapped: Option<u32>,
+}
+
+impl Members {
+    /// The ids of the members whose branch files are mapped.
+    pub fn mapped_ids(&self) -> Vec<u32> {
+        let Some(bits) = self.mapped else { return Vec::new() };
+        self.ids.iter().take(MEMBERS_MAPPED_MAX).enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, &id)| id).collect()
+    }
 }
 
 /// The ioctl's buffer, read.
 fn decode(buf: &[u32; 64]) -> Members {
     let n = usize::try_from(buf[0]).unwrap_or(MEMBERS_MAX).min(MEMBERS_MAX);
-    Members { ids: buf[2..2 + n].to_vec(), upper: buf[1] & MEMBERS_UPPER != 0 }
+    let flags = buf[1];
+    let mapped = (flags & MEMBERS_MAPPED_KNOWN != 0).then_some((flags >> 2) & ((1 << MEMBERS_MAPPED_MAX) - 1));
+    Members { ids: buf[2..2 + n].to_vec(), upper: flags & MEMBERS_UPPER != 0, mapped }
 }
 
 /// `RFS_IOC_MEMBERS` on `fd`, an open file or directory of the union.
@@ -225,16 +251,6 @@ fn unescape_newlines(b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The part of `path` below `mount` ("" for `mount` itself), compared by
-/// whole components: `/mnt/ux` is not inside `/mnt/u`. `None` when outside
-/// or when `path` is not absolute.
-pub fn inside<'a>(path: &'a Path, mount: &Path) -> Option<&'a Path> {
-    if !path.is_absolute() {
-        return None;
-    }
-    path.strip_prefix(mount).ok()
-}
-
 // ---------------------------------------------------------------------------
 // The walk
 
@@ -274,8 +290,9 @@ pub struct Entry {
     pub holds: bool,
     /// It was checked (else see `note`).
     pub checked: bool,
-    /// The ids of the branches it has members in, top first; for a mapping
-    /// found by its inode, the branch of the file mapped.
+    /// The ids of the branches it has members in, top first; for a
+    /// mapping, the branches whose files of the object are mapped (when
+    /// the module tells, else all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branches: Option<Vec<u32>>,
     /// The top member is in a writable branch (from the ioctl).
@@ -301,14 +318,10 @@ impl Entry {
 
 /// The union and the branch asked about.
 pub struct Target {
-    /// The union's mount point.
-    pub mount_point: PathBuf,
     /// The union's st_dev.
     pub dev: u64,
     /// The id of the branch asked about.
     pub id: u32,
-    /// Every branch of the union (for mappings).
-    pub branches: Vec<Branch>,
     /// `RFS_IOC_MEMBERS`.
     pub ask: Ask,
 }
@@ -404,16 +417,26 @@ fn errno_text(e: Errno) -> String {
 }
 
 /// Adds what `look` found to `out` if it holds BRANCH or was not checked:
-/// a file holds BRANCH through its top member, a directory through any.
+/// a file holds BRANCH through its top member, a directory through any,
+/// a mapping through the member whose branch file is mapped (the top one
+/// when none is said to be: an older module, or a mapping of a member the
+/// object no longer lists).
 fn record(t: &Target, base: Entry, looked: Looked, out: &mut Vec<Entry>) {
     let Looked::Seen { kind, members } = looked else { return };
     let mut e = Entry { kind, ..base };
     match members {
         Ok(m) => {
             e.checked = true;
-            e.holds = if kind == "directory" { m.ids.contains(&t.id) } else { m.ids.first() == Some(&t.id) };
+            let mapped = if e.what == What::Mmap { m.mapped_ids() } else { Vec::new() };
+            e.holds = if kind == "directory" {
+                m.ids.contains(&t.id)
+            } else if !mapped.is_empty() {
+                mapped.contains(&t.id)
+            } else {
+                m.ids.first() == Some(&t.id)
+            };
             e.upper = Some(m.upper);
-            e.branches = Some(m.ids);
+            e.branches = Some(if mapped.is_empty() { m.ids } else { mapped });
         }
         Err(note) => e.note = Some(note),
     }
@@ -477,35 +500,10 @@ fn links(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan, deni
     Ok(())
 }
 
-/// The branch of the file a mapping maps, told by its inode: the branch
-/// holding an inode with the mapping's device and number at the same path.
-/// For a file without a path (deleted), the one branch on the mapping's
-/// device, if only one is.
-fn mapped_branch(t: &Target, m: &MapsLine, rel: &Path) -> Option<u32> {
-    let dev_of = |st: &rustix::fs::Stat| (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
-    for b in &t.branches {
-        let p = Path::new(&b.path).join(rel);
-        if let Ok(st) = rustix::fs::statat(CWD, &p, AtFlags::SYMLINK_NOFOLLOW) {
-            if dev_of(&st) == m.dev && st.st_ino == m.ino {
-                return b.id;
-            }
-        }
-    }
-    if m.deleted {
-        let on_dev: Vec<_> = t
-            .branches
-            .iter()
-            .filter(|b| rustix::fs::stat(Path::new(&b.path)).is_ok_and(|st| dev_of(&st) == m.dev))
-            .collect();
-        if let [b] = on_dev.as_slice() {
-            return b.id;
-        }
-    }
-    None
-}
-
-/// The file mappings of process `pid` under the mount point.
+/// The file mappings of process `pid` of objects of the union: those with
+/// the union's device (maps shows the union file's inode).
 fn maps(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan, denied: &mut bool) -> Result<(), Fail> {
+    let union_dev = (rustix::fs::major(t.dev), rustix::fs::minor(t.dev));
     let text = match std::fs::read(proc.join(pid.to_string()).join("maps")) {
         Ok(t) => t,
         Err(e) => {
@@ -516,8 +514,10 @@ fn maps(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan, denie
     let mut seen = HashSet::new();
     for line in text.split(|&c| c == b'\n') {
         let Some(m) = parse_maps_line(line) else { continue };
+        if m.dev != union_dev {
+            continue;
+        }
         let path = PathBuf::from(OsString::from_vec(m.path.clone()));
-        let Some(rel) = inside(&path, &t.mount_point) else { continue };
         if !seen.insert((m.path.clone(), m.dev, m.ino)) {
             continue;
         }
@@ -538,22 +538,23 @@ fn maps(t: &Target, proc: &Path, pid: u32, command: &str, scan: &mut Scan, denie
             upper: None,
             note: None,
         };
-        if let Some(id) = mapped_branch(t, &m, rel) {
-            e.checked = true;
-            e.holds = id == t.id;
-            e.branches = Some(vec![id]);
-            if e.holds {
-                scan.entries.push(e);
-            }
-            continue;
+        // The mapped file's union object: through map_files (root only),
+        // else by its path (not for a deleted one: another file may have
+        // its name now).
+        let link = proc.join(pid.to_string()).join("map_files").join(format!("{:x}-{:x}", m.start, m.end));
+        let mut looked = look(t, &link, true)?;
+        if matches!(looked, Looked::NotOurs) && !m.deleted {
+            looked = look(t, &path, false)?;
         }
-        if m.deleted {
+        if matches!(looked, Looked::NotOurs) {
             e.kind = "unknown";
-            e.note = Some("not checked: deleted, and its branch cannot be told".into());
+            e.note = Some(
+                if m.deleted { "not checked: deleted (map_files needs root)" } else { "not checked: cannot be opened" }
+                    .into(),
+            );
             scan.entries.push(e);
             continue;
         }
-        let looked = look(t, &path, false)?;
         record(t, e, looked, &mut scan.entries);
     }
     Ok(())
@@ -595,7 +596,7 @@ pub fn target(mount_point: &Path, branches: Vec<Branch>, which: &Which) -> Resul
         Err(Errno::NOTTY) => return Err(enotty(mount_point)),
         Err(e) => return Err(Fail::errno(e, format!("RFS_IOC_MEMBERS on {}", mount_point.display()))),
     }
-    Ok(Target { mount_point: mount_point.to_owned(), dev, id, branches, ask: ask_kernel })
+    Ok(Target { dev, id, ask: ask_kernel })
 }
 
 /// The human table: PID, COMMAND, WHAT, PATH; the objects not checked
@@ -633,11 +634,19 @@ mod tests {
         b[2] = 65;
         b[3] = 64;
         b[4] = 99; // past count
-        assert_eq!(decode(&b), Members { ids: vec![65, 64], upper: true });
+        assert_eq!(decode(&b), Members { ids: vec![65, 64], upper: true, mapped: None });
+        assert!(decode(&b).mapped_ids().is_empty(), "an older module tells no mappings");
+        // Mapped bits known; the member at position 1 (64) is mapped.
+        b[1] = 1 | 2 | (1 << 3);
+        assert_eq!(decode(&b), Members { ids: vec![65, 64], upper: true, mapped: Some(2) });
+        assert_eq!(decode(&b).mapped_ids(), vec![64]);
+        b[1] = 2 | (0b11 << 2);
+        assert_eq!(decode(&b).mapped_ids(), vec![65, 64]);
         b[0] = 1000;
         b[1] = 2;
         assert_eq!(decode(&b).ids.len(), MEMBERS_MAX);
         assert!(!decode(&b).upper);
+        assert_eq!(decode(&b).mapped, Some(0));
     }
 
     #[test]
@@ -676,19 +685,6 @@ mod tests {
         assert!(parse_maps_line(b"garbage line").is_none());
         assert!(parse_maps_line(b"1000-2000 rw-p 00000000 0000 0 /x").is_none());
         assert!(parse_maps_line(b"1000-zz rw-p 00000000 00:00 0 /x").is_none());
-    }
-
-    #[test]
-    fn paths_inside_the_mount() {
-        let m = Path::new("/mnt/u");
-        assert_eq!(inside(Path::new("/mnt/u"), m), Some(Path::new("")));
-        assert_eq!(inside(Path::new("/mnt/u/d/f"), m), Some(Path::new("d/f")));
-        assert_eq!(inside(Path::new("/mnt/ux/f"), m), None);
-        assert_eq!(inside(Path::new("/mnt"), m), None);
-        assert_eq!(inside(Path::new("[stack]"), m), None);
-        assert_eq!(inside(Path::new("mnt/u/f"), m), None);
-        assert_eq!(inside(Path::new("/mnt/u nion/f"), Path::new("/mnt/u nion")), Some(Path::new("f")));
-        assert_eq!(inside(Path::new("/any/thing"), Path::new("/")), Some(Path::new("any/thing")));
     }
 
     #[test]
@@ -782,11 +778,17 @@ mod tests {
     /// The objects the stand-in for the kernel says are in branch 65 (the
     /// rest are in 63, another union's): (st_dev, st_ino).
     static IN_65: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+    /// The files it says were mapped from branch 65 and then copied up to
+    /// branch 64: members 64 (top) and 65, 65's file mapped.
+    static MAPPED_65: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
 
     fn ask_test(fd: BorrowedFd<'_>) -> Result<Members, Errno> {
         let st = rustix::fs::fstat(fd)?;
+        if MAPPED_65.lock().unwrap().contains(&(st.st_dev, st.st_ino)) {
+            return Ok(Members { ids: vec![64, 65], upper: true, mapped: Some(0b10) });
+        }
         let in65 = IN_65.lock().unwrap().contains(&(st.st_dev, st.st_ino));
-        Ok(Members { ids: vec![if in65 { 65 } else { 63 }], upper: !in65 })
+        Ok(Members { ids: vec![if in65 { 65 } else { 63 }], upper: !in65, mapped: Some(0) })
     }
 
     /// The walk over this machine's /proc, a directory standing for the
@@ -810,6 +812,8 @@ mod tests {
             let st = rustix::fs::stat(d.join(p)).unwrap();
             IN_65.lock().unwrap().push((st.st_dev, st.st_ino));
         }
+        let st = rustix::fs::stat(d.join("sleep")).unwrap();
+        MAPPED_65.lock().unwrap().push((st.st_dev, st.st_ino));
         let spawn = || {
             let fifo = std::fs::OpenOptions::new().read(true).write(true).open(d.join("fifo")).unwrap();
             Command::new(d.join("sleep"))
@@ -834,8 +838,7 @@ mod tests {
         let mut child = child.unwrap();
         let pid = child.id();
         let dev = rustix::fs::stat(&d).unwrap().st_dev;
-        let branches = vec![br(0, 64, "/nonexistent-b0"), br(1, 65, d.to_str().unwrap())];
-        let mut t = Target { mount_point: d.clone(), dev, id: 65, branches, ask: ask_test };
+        let mut t = Target { dev, id: 65, ask: ask_test };
         let s65 = scan(&t, Path::new("/proc"));
         t.id = 64;
         let s64 = scan(&t, Path::new("/proc"));
@@ -855,11 +858,12 @@ mod tests {
                 ("cwd".into(), at("dir"), "directory", true, None, Some(vec![65])),
                 ("fd 0".into(), at("file"), "file", true, None, Some(vec![65])),
                 ("fd 1".into(), at("fifo"), "fifo", false, Some("not checked: a fifo".into()), None),
-                // Found by its inode at the same path in branch 65.
+                // Its top member is 64, but the file mapped is 65's.
                 ("mmap".into(), at("sleep"), "file", true, None, Some(vec![65])),
             ]
         );
-        // Branch 64: only the FIFO is listed (not checked); nothing holds it.
+        // Branch 64 (the copy's): only the FIFO is listed (not checked);
+        // nothing holds it.
         let got = mine(&s64.unwrap());
         assert_eq!(got.iter().map(|e| (e.what_text(), e.holds)).collect::<Vec<_>>(), vec![("fd 1".into(), false)]);
     }

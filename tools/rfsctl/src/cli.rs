@@ -197,15 +197,16 @@ like those as ./#1.
 
 Every process in /proc but rfsctl itself is looked at: its working \
 directory (cwd), its root directory (root), each open file descriptor \
-(fd N) and each file mapping (mmap). Working and root directories and \
-file descriptors count when they are objects of the union (its st_dev), \
-mappings when their path is under MOUNT. Regular files and directories \
+(fd N) and each file mapping (mmap). They count when they are objects of \
+the union (its st_dev); a mapping's object is reached through \
+/proc/PID/map_files (root only; also a deleted file), else its path. Regular files and directories \
 are opened read-only (O_NONBLOCK, nothing read; through an O_PATH file \
 first, so nothing else is ever opened) and asked for their branches with \
 rfs's RFS_IOC_MEMBERS ioctl. A file holds BRANCH when its top member is \
 there, a directory when any of its members is. A mapping holds the branch \
-file it maps: the one whose device and inode /proc/PID/maps shows, looked \
-for at the same path in each branch (else its top member). FIFOs, \
+whose file it maps, which the ioctl tells: a mapping made before a \
+copy-up still maps the lower file (when the object was mapped both before \
+and after its copy-up, each mapping is listed for both branches). FIFOs, \
 sockets, device nodes and symlinks are never opened: they are listed as \
 \"not checked\", as are objects the ioctl fails on.
 
