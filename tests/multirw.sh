@@ -1,6 +1,6 @@
 #!/bin/sh
-# multirw.sh: several writable branches at any index (issue 17, first
-# part: AUFS's default policies, create=tdp and cpup=tdp).
+# multirw.sh: several writable branches at any index and AUFS's creation
+# and copy-up policies (issue 17).
 #
 # Rules checked (Documentation/filesystems/rfs.rst "Several writable
 # branches"):
@@ -18,7 +18,10 @@
 #   there when the name exists below it;
 # - rename and link happen in the branch of the object; where the new name
 #   would not show from there, EXDEV (mv(1) copies instead);
-# - each writable branch has its own work and pseudo-link directories.
+# - each writable branch has its own work and pseudo-link directories;
+# - the policies (three tmpfs of 4, 8 and 16 MiB pooled): create=mfs and rr,
+#   tdmfs, pmfs, pmfsrr and mfsrr with their watermarks, each placement
+#   checked; cpup=tdp, bup and bu on rw0:rw1:ro2, where the three differ.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/common-rfs.sh"
 
@@ -232,6 +235,99 @@ t_eq "... and shows (empty)" "" "$(cat "$M/wh1")"
 t_ok "remount: create=tdp,cpup=bu" mount -o remount,create=tdp,cpup=bu "$M"
 t_eq "/proc/mounts: no create (the default), cpup=bu" "|bu" "$(mount_opt "$M" create)|$(mount_opt "$M" cpup)"
 t_fail "bad policy at remount fails" mount -o remount,create=mfs:9999 "$M"
+t_ok "umount" umount "$M"
+umount "$P/s" "$P/m" "$P/l"
+
+# --- copy-up policies on rw0:rw1:ro2 ----------------------------------------------------
+# all/: a directory in every branch; gap/: in b0 and b2, not in b1. The
+# files are in b2 only. Where an append copies them (AUFS's rules):
+#   cpup=tdp  all -> b0 (top-most writable branch holding the parent)
+#             gap -> b0
+#   cpup=bup  all -> b1 (bottom-most writable one holding the parent,
+#             gap -> b0  at the object's top or above)
+#   cpup=bu   all -> b1 (the nearest writable branch above the object,
+#             gap -> b1  its parent made there)
+C=$T/cp
+mkdir -p "$C/b0/all" "$C/b1/all" "$C/b0/gap" "$C/mnt"
+for p in tdp bup bu; do
+	mkfile "$C/b2/all/$p" "$p"
+	mkfile "$C/b2/gap/$p" "$p"
+done
+t_ok "mount rw0:rw1:ro2, cpup=tdp" rfs_mount "$C/mnt" "dirs=$C/b0=rw:$C/b1=rw:$C/b2=ro,cpup=tdp"
+# where WHICH: the branch holding the copy of $C/mnt/WHICH ("b0 b1" if two).
+where() { for b in b0 b1; do [ -f "$C/$b/$1" ] && printf '%s ' "$b"; done | sed 's/ $//'; }
+for p in tdp bup bu; do
+	[ "$p" = tdp ] || t_ok "remount: cpup=$p" mount -o "remount,cpup=$p" "$C/mnt"
+	[ "$p" = tdp ] || t_eq "/proc/mounts: cpup=$p" "$p" "$(mount_opt "$C/mnt" cpup)"
+	rfsprobe append "$C/mnt/all/$p" " +" >/dev/null
+	rfsprobe append "$C/mnt/gap/$p" " +" >/dev/null
+done
+t_eq "cpup=tdp: all/ -> b0, gap/ -> b0" "b0|b0" "$(where all/tdp)|$(where gap/tdp)"
+t_eq "cpup=bup: all/ -> b1, gap/ -> b0" "b1|b0" "$(where all/bup)|$(where gap/bup)"
+t_eq "cpup=bu: all/ -> b1, gap/ -> b1" "b1|b1" "$(where all/bu)|$(where gap/bu)"
+t_ok "cpup=bu: gap made in b1 for it" test -d "$C/b1/gap"
+t_eq "the union shows every write" "tdp +|bup +|bu +|tdp +|bup +|bu +" \
+	"$(for d in all gap; do for p in tdp bup bu; do cat "$C/mnt/$d/$p"; echo; done; done | tr '\n' '|' | sed 's/|$//')"
+t_eq "the read-only branch is unchanged" "tdp bup bu" "$(for p in tdp bup bu; do cat "$C/b2/all/$p"; echo; done | oneline)"
+drop_caches
+t_eq "after drop_caches: gap lists the three" "bu bup tdp" "$(names "$C/mnt/gap" | oneline)"
+t_ok "umount" umount "$C/mnt"
+
+# --- creation policies with watermarks: tdmfs, pmfs, pmfsrr, mfsrr ---------------------
+# The three tmpfs again, fresh for each policy: s 4 MiB, m 8 MiB, l 16 MiB.
+# Free space is measured at each creation (SEC 0). MiB: 1048576 bytes.
+pool() {
+	umount "$M" 2>/dev/null
+	umount "$P/s" "$P/m" "$P/l" 2>/dev/null
+	mount -t tmpfs -o size=4m tmpfs "$P/s"
+	mount -t tmpfs -o size=8m tmpfs "$P/m"
+	mount -t tmpfs -o size=16m tmpfs "$P/l"
+	for d in "$@"; do mkdir -p "$P/$d"; done
+}
+# placed NAME: the branches (s m l) holding the file NAME.
+placed() { for b in s m l; do [ -f "$P/$b/$1" ] && printf '%s ' "$b"; done | sed 's/ $//'; }
+fill() { dd if=/dev/zero of="$P/$1/fill" bs=1M count="$2" 2>/dev/null; }
+
+# tdmfs:LOW: the top-most writable branch down to the parent's bottom one
+# with more than LOW free, else the one with the most free space.
+pool
+t_ok "mount the pool, create=tdmfs:6291456:0" rfs_mount "$M" "dirs=$P/s=rw:$P/m=rw:$P/l=rw,create=tdmfs:6291456:0"
+t_eq "/proc/mounts: tdmfs:6291456:0" "tdmfs:6291456:0" "$(mount_opt "$M" create)"
+rfsprobe creat "$M/t1" >/dev/null
+t_eq "tdmfs: s (4 MiB) is under LOW (6 MiB): m, the next one down" "m" "$(placed t1)"
+fill m 3
+rfsprobe creat "$M/t2" >/dev/null
+t_eq "tdmfs: m filled to ~5 MiB free: l" "l" "$(placed t2)"
+fill l 13
+rfsprobe creat "$M/t3" >/dev/null
+t_eq "tdmfs: all under LOW: the most free (m ~5 MiB)" "m" "$(placed t3)"
+
+# pmfs: tdp's branch, or one holding the parent with more free space.
+pool s/pd m/pd s/qd
+t_ok "mount the pool, create=pmfs:0" rfs_mount "$M" "dirs=$P/s=rw:$P/m=rw:$P/l=rw,create=pmfs:0"
+rfsprobe creat "$M/pd/x" >/dev/null
+t_eq "pmfs: pd in s and m: m (more free), not l (no pd)" "m" "$(placed pd/x)"
+t_ok "pmfs: pd not made in l" test ! -e "$P/l/pd"
+rfsprobe creat "$M/qd/x" >/dev/null
+t_eq "pmfs: qd only in s: s" "s" "$(placed qd/x)"
+t_eq "pmfs: the root holds all: l, the most free" "l" "$(rfsprobe creat "$M/r" >/dev/null; placed r)"
+
+# pmfsrr:LOW: pmfs among the parent's branches; under LOW, mfsrr.
+t_ok "remount: create=pmfsrr:10485760:0" mount -o remount,create=pmfsrr:10485760:0 "$M"
+t_eq "/proc/mounts: pmfsrr:10485760:0" "pmfsrr:10485760:0" "$(mount_opt "$M" create)"
+rfsprobe creat "$M/pd/y" >/dev/null
+t_eq "pmfsrr: m (8 MiB) under LOW (10 MiB): l, the most free, pd made there" "l" "$(placed pd/y)"
+t_eq "pd lists x and y" "x y" "$(names "$M/pd" | oneline)"
+
+# mfsrr:LOW: the most free; when that is under LOW, round-robin.
+pool
+t_ok "mount the pool, create=mfsrr:10485760:0" rfs_mount "$M" "dirs=$P/s=rw:$P/m=rw:$P/l=rw,create=mfsrr:10485760:0"
+rfsprobe creat "$M/u1" >/dev/null
+t_eq "mfsrr: l (16 MiB) over LOW: l" "l" "$(placed u1)"
+fill l 13
+for i in 2 3 4; do rfsprobe creat "$M/u$i" >/dev/null; done
+t_eq "mfsrr: all under LOW: round-robin, one in each" "1 1 1" \
+	"$(for b in s m l; do ls "$P/$b" | grep -c '^u[234]$'; done | oneline)"
 t_ok "umount" umount "$M"
 umount "$P/s" "$P/m" "$P/l"
 t_done
