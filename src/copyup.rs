@@ -333,21 +333,25 @@ fn reach_of(tab: &Tab, dir: &Dentry) -> Result<usize> {
         if parent.same(&d) {
             return Ok(reach);
         }
-        // Below its last member, in its parent's directories: a whiteout
-        // or anything else of that name ends it just above (a directory
-        // could show in the whiteout's own branch, but rfs does not make
-        // one beside a whiteout of its name).
+        // In its parent's directories, from its last member's branch down:
+        // a whiteout of its name beside that member cuts the directory
+        // there (lookup merges nothing below it: namei.rs `resolve`); below
+        // it, a whiteout or anything else of that name ends it just above.
         let name = d.name()?;
         let pui = union_inode_of(&parent).ok_or(ENOENT)?;
         let pview = pui.data().view();
         for l in pview.members() {
             let i = index_in(tab, l)?;
-            if i <= k {
+            if i < k {
                 continue;
             }
             if l.branch.honors_whiteouts() && whited_out(&l.dentry, &name)? {
-                reach = reach.min(i.saturating_sub(1));
+                reach = reach.min(if i == k { k } else { i.saturating_sub(1) });
                 break;
+            }
+            if i == k {
+                // The member itself.
+                continue;
             }
             match l.dentry.lookup_child(&name) {
                 Ok(c) if c.inode().is_some_and(|n| !n.is_dir()) => {

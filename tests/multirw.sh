@@ -238,6 +238,27 @@ t_fail "bad policy at remount fails" mount -o remount,create=mfs:9999 "$M"
 t_ok "umount" umount "$M"
 umount "$P/s" "$P/m" "$P/l"
 
+# --- a directory whited out in its own branch: nothing below it shows ------------------
+# n is in rw b0 and ro+wh b1, and b1 also has .wh.n: the union's n (and n/s)
+# merge b0 and b1 only. f is only in rw b2, so a rename or link of it
+# happens in b2, where n/s would not show: EXDEV, and nothing moves (a
+# "successful" move into b2/n/s vanished at the next lookup).
+W=$T/cut
+mkdir -p "$W/b0/n/s" "$W/b1/n/s" "$W/b2" "$W/mnt"
+: >"$W/b1/.wh.n"
+mkfile "$W/b2/f" "f2"
+t_ok "mount rw0:ro+wh1:rw2 (b1 has n and .wh.n)" rfs_mount "$W/mnt" "dirs=$W/b0=rw:$W/b1=ro+wh:$W/b2=rw"
+t_eq "n lists s" "s" "$(names "$W/mnt/n" | oneline)"
+t_errno "rename f (in b2) into n/s: EXDEV" EXDEV rfsprobe rename "$W/mnt/f" "$W/mnt/n/s/g"
+t_errno "link f into n: EXDEV" EXDEV rfsprobe link "$W/mnt/f" "$W/mnt/n/g"
+t_ok "... nothing made in b2" test ! -e "$W/b2/n"
+t_eq "... f still reads" "f2" "$(cat "$W/mnt/f" 2>&1)"
+t_ok "mv falls back to a copy" mv "$W/mnt/f" "$W/mnt/n/s/g"
+drop_caches
+t_eq "after drop_caches: n/s/g reads" "f2" "$(cat "$W/mnt/n/s/g" 2>&1)"
+t_ok "... the copy is in b0" test -f "$W/b0/n/s/g"
+t_ok "umount" umount "$W/mnt"
+
 # --- copy-up policies on rw0:rw1:ro2 ----------------------------------------------------
 # all/: a directory in every branch; gap/: in b0 and b2, not in b1. The
 # files are in b2 only. Where an append copies them (AUFS's rules):
