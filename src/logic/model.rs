@@ -580,10 +580,12 @@ impl Model {
             let Some((name, parent)) = here.split_last() else { return reach };
             let pm = self.dir_members(parent);
             let wh = wh_of(name);
-            for &i in pm.iter().filter(|&&i| i > k) {
+            // From its last member's own branch: a whiteout of its name
+            // beside that member cuts it there too (`lookup_in`).
+            for &i in pm.iter().filter(|&&i| i >= k) {
                 let Some(d) = self.branches.get(i).and_then(|x| x.dir(parent)) else { continue };
                 if self.honors(i) && wh.as_ref().is_some_and(|x| d.entries.contains_key(x)) {
-                    reach = reach.min(i.saturating_sub(1));
+                    reach = reach.min(if i == k { k } else { i.saturating_sub(1) });
                     break;
                 }
                 if let Some(e) = d.entries.get(name) {

@@ -704,3 +704,25 @@ fn no_move_up_of_a_writable_top() {
     assert_eq!(m.rename(&p("c/a"), &p("a/d/d"), false), Err(EXDEV));
     assert!(has(&m, 1, "c/a") && !has(&m, 1, "a"));
 }
+
+/// A directory whited out in its own branch merges nothing below that
+/// branch, so a name moved into it from a writable branch below is
+/// hidden: EXDEV, nothing moved (`reach_of` counts the cut at the last
+/// member, as `lookup_in` does). Found by rfsmodel's every_shape test:
+/// seed 1 rw:ro+wh:rw:ro, rename b/a a/b/d.
+#[test]
+fn no_move_below_a_dir_whited_out_in_its_own_branch() {
+    let spec: [(Perm, &[&str]); 3] = [(Rw, &["n/s/"]), (RoWh, &["n/s/", ".wh.n="]), (Rw, &["f=f"])];
+    let mut m = stack(&spec);
+    assert_eq!(m.lookup(&p("n")).unwrap(), Some(Found::Dir(vec![0, 1])));
+    let before = m.clone();
+    assert_eq!(m.rename(&p("f"), &p("n/g"), false), Err(EXDEV));
+    assert_eq!(m.rename(&p("f"), &p("n/s/g"), false), Err(EXDEV));
+    assert_eq!(m.link(&p("f"), &p("n/g")), Err(EXDEV));
+    assert_eq!(m, before);
+    // Without the whiteout b2 is a member's branch below: made there, shown.
+    let mut m = stack(&[(Rw, &["n/s/"]), (RoWh, &["n/s/"]), (Rw, &["f=f"])]);
+    m.rename(&p("f"), &p("n/s/g"), false).unwrap();
+    assert!(has(&m, 2, "n/s/g"));
+    assert_eq!(data(&m, "n/s/g"), b"f");
+}
