@@ -7,7 +7,8 @@
 #  2. the debug test kernel (KASAN, lockdep, kmemleak): scripts/build-kernel.sh;
 #  3. the module: `make KDIR=<debug kernel>` at the repo top -> ./rfs.ko
 #     (a build failure ends the run, with the build output);
-#  4. `cargo test` at the repo top (if there is a Cargo.toml): its passed and
+#  4. `cargo test` at the repo top (if there is a Cargo.toml) and in
+#     tests/tools/rfsmodel (the model's host tests): their passed and
 #     failed counts are added to the totals; a failed build counts as 1 failure;
 #  5. the initramfs (scripts/mkinitramfs.sh) and the VM in check mode
 #     (scripts/vm.sh): the suites' TAP is printed as it arrives;
@@ -163,7 +164,12 @@ fi
 if [ -f "$rfs_top/Cargo.toml" ]; then
 	log "cargo test"
 	crc=0
-	(cd "$rfs_top" && cargo test --color never) >"$out/cargo-test.log" 2>&1 || crc=$?
+	# The workspace, then rfsmodel's host tests (its own workspace: the
+	# generator and the reference model run together without a mount).
+	{
+		(cd "$rfs_top" && cargo test --color never) || crc=$?
+		(cd "$rfs_top/tests/tools/rfsmodel" && cargo test --color never) || crc=$?
+	} >"$out/cargo-test.log" 2>&1
 	cpass=0 cfail=0 cign=0
 	while read -r p f i; do
 		cpass=$((cpass + p)) cfail=$((cfail + f)) cign=$((cign + i))
