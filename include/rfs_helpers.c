@@ -11,6 +11,7 @@
 #include <linux/moduleparam.h>
 #include <linux/uaccess.h>
 #include <linux/fsnotify.h>
+#include <linux/fsnotify_backend.h>
 #include <linux/proc_fs.h>
 #include "rfs_vfs.h"
 
@@ -1179,3 +1180,130 @@ int rfs_create_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *
 	return rfs_op_create(dir, dentry, mode);
 }
 #endif
+
+/*
+ * udba=notify: fsnotify marks on the branch directories of cached union
+ * directories (src/notify.rs has the design). The two callbacks are the
+ * one piece of logic in this file: fsnotify calls them in the middle of
+ * another filesystem's operation (under its directory lock), so they do
+ * nothing but count, and free.
+ */
+struct rfs_watch {
+	refcount_t ref;
+	atomic64_t events;
+	spinlock_t lock;
+	struct list_head marks;	/* rfs_mark.node: the marks the owner holds */
+};
+
+struct rfs_mark {
+	struct fsnotify_mark mark;
+	struct rfs_watch *watch;
+	struct list_head node;
+};
+
+/* What changes a directory's entries or its own attributes (an opaque
+ * marker, a mode, an xattr); not its children's data or attributes. */
+#define RFS_WATCH_MASK (FS_CREATE | FS_DELETE | FS_MOVED_FROM | FS_MOVED_TO | \
+			FS_ATTRIB | FS_DELETE_SELF | FS_MOVE_SELF)
+
+static int rfs_watch_event(struct fsnotify_mark *mark, u32 mask, struct inode *inode,
+			   struct inode *dir, const struct qstr *name, u32 cookie)
+{
+	atomic64_inc(&container_of(mark, struct rfs_mark, mark)->watch->events);
+	return 0;
+}
+
+static void rfs_watch_free_mark(struct fsnotify_mark *mark)
+{
+	struct rfs_mark *m = container_of(mark, struct rfs_mark, mark);
+
+	rfs_watch_put(m->watch);
+	kfree(m);
+}
+
+static const struct fsnotify_ops rfs_notify_ops = {
+	.handle_inode_event = rfs_watch_event,
+	.free_mark = rfs_watch_free_mark,
+};
+
+/* A mount's group; two union inodes may watch one directory for a while
+ * (a stale one still held, and its successor), hence DUPS. */
+struct fsnotify_group *rfs_notify_group_new(void)
+{
+	return fsnotify_alloc_group(&rfs_notify_ops, FSNOTIFY_GROUP_DUPS);
+}
+
+/* After the last union inode went (each cleared its watch): waits until
+ * fsnotify freed the marks (its worker calls rfs_watch_free_mark and drops
+ * the branch inodes), then drops the group. */
+void rfs_notify_group_end(struct fsnotify_group *group)
+{
+	WARN_ON_ONCE(!list_empty(&group->marks_list));
+	fsnotify_wait_marks_destroyed();
+	fsnotify_put_group(group);
+}
+
+struct rfs_watch *rfs_watch_new(void)
+{
+	struct rfs_watch *w = kmalloc(sizeof(*w), GFP_KERNEL);
+
+	if (w) {
+		refcount_set(&w->ref, 1);
+		atomic64_set(&w->events, 0);
+		spin_lock_init(&w->lock);
+		INIT_LIST_HEAD(&w->marks);
+	}
+	return w;
+}
+
+void rfs_watch_put(struct rfs_watch *watch)
+{
+	if (watch && refcount_dec_and_test(&watch->ref))
+		kfree(watch);
+}
+
+u64 rfs_watch_events(const struct rfs_watch *watch) { return atomic64_read(&watch->events); }
+void rfs_watch_bump(struct rfs_watch *watch) { atomic64_inc(&watch->events); }
+
+/* Adds a mark on @dir counting into @watch (the watch's owner holds it
+ * until rfs_watch_clear). */
+int rfs_watch_add(struct fsnotify_group *group, struct rfs_watch *watch, struct inode *dir)
+{
+	struct rfs_mark *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	fsnotify_init_mark(&m->mark, group);
+	m->mark.mask = RFS_WATCH_MASK;
+	refcount_inc(&watch->ref);
+	m->watch = watch;
+	err = fsnotify_add_inode_mark(&m->mark, dir, 0);
+	if (err) {
+		fsnotify_put_mark(&m->mark);
+		return err;
+	}
+	spin_lock(&watch->lock);
+	list_add_tail(&m->node, &watch->marks);
+	spin_unlock(&watch->lock);
+	return 0;
+}
+
+/* Detaches every mark of @watch and drops the owner's references to them
+ * (each is freed after a grace period). May sleep. */
+void rfs_watch_clear(struct rfs_watch *watch)
+{
+	struct rfs_mark *m;
+
+	for (;;) {
+		spin_lock(&watch->lock);
+		m = list_first_entry_or_null(&watch->marks, struct rfs_mark, node);
+		if (m)
+			list_del_init(&m->node);
+		spin_unlock(&watch->lock);
+		if (!m)
+			break;
+		fsnotify_destroy_mark(&m->mark, m->mark.group);
+		fsnotify_put_mark(&m->mark);
+	}
+}

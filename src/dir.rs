@@ -209,7 +209,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         child
     };
 
-    let stamp = namei::dir_stamp(sbi, w.gen, &dir.data().view());
+    let stamp = namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view());
     match what {
         New::Link(old) => {
             let oui = union_inode_of(old).ok_or(ENOENT)?;

@@ -25,6 +25,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 use crate::super_::SbInfo;
 use crate::vfs::inode::{Destroying, Releasable};
+use crate::vfs::notify::Watch;
 use crate::vfs::rcu::{RcuMember, RcuPtr, RcuSlot, RcuWalk, Retired};
 use crate::copyup::copy_up;
 use crate::vfs::lower::{acl, flags::FileAttr, xattr, Attr, WriteAccess};
@@ -203,6 +204,10 @@ pub(crate) struct InodeInfo {
     /// Open union files of this inode (file.rs: the last close of a file
     /// without a name forgets its inode-number key).
     pub(crate) opens: AtomicUsize,
+    /// `udba=notify`, a directory: the count of changes in its members
+    /// (vfs/notify.rs). Its marks go in `destroy_inode`; the counter stays
+    /// for RCU-walk until the memory goes. The root's is the superblock's.
+    watch: Option<Watch>,
 }
 
 /// The copy-up lock of a union inode, held until dropped.
@@ -225,10 +230,14 @@ impl InodeData for InodeInfo {
             root: false,
             lock: AtomicUsize::new(0),
             opens: AtomicUsize::new(0),
+            watch: None,
         }
     }
 
     fn release(&self, d: &Destroying) {
+        if let Some(w) = &self.watch {
+            w.clear();
+        }
         // Called once, from destroy_inode: nobody holds the inode any more,
         // so no borrow of the stack (`view`) is live; RCU-walk reads only
         // `rcu`, `visible` and `root`, which stay.
@@ -315,7 +324,24 @@ impl InodeInfo {
             root: false,
             lock: AtomicUsize::new(0),
             opens: AtomicUsize::new(0),
+            watch: None,
         })
+    }
+
+    /// The same inode data, with the watch of its members (before the
+    /// inode is published).
+    pub(crate) fn with_watch(mut self, watch: Option<Watch>) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// The directory's watch (`udba=notify`; the root's is `sbi`'s).
+    /// Readable in RCU-walk.
+    pub(crate) fn watch<'a>(&'a self, sbi: &'a SbInfo) -> Option<&'a Watch> {
+        if self.root {
+            return sbi.root_watch();
+        }
+        self.watch.as_ref()
     }
 
     /// The same inode data, with the stamp of its own members (before the
@@ -405,6 +431,11 @@ impl InodeInfo {
         match self.stack.get() {
             Stack::Fixed { upper: slot, .. } => {
                 let m = upper.rcu();
+                let dir = upper.dentry.inode();
+                // Watched before it is a member: no change in it unseen.
+                if let (Some(w), Some(dir)) = (&self.watch, dir) {
+                    w.add(dir);
+                }
                 let stored = slot.set(upper)?;
                 if stored {
                     self.rcu.upper.set(m);
@@ -436,7 +467,10 @@ impl InodeInfo {
         }
         if pos == old.len() {
             rcu.push(member.rcu(), GFP_KERNEL)?;
-            list.push(member, GFP_KERNEL)?;
+            list.push(member.clone(), GFP_KERNEL)?;
+        }
+        if let (Some(w), Some(dir)) = (&self.watch, member.dentry.inode()) {
+            w.add(dir);
         }
         // `visible` is all of the lowers or none (opaque). The count goes
         // first: a reader of the old list clamps it to that list's length,

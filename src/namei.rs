@@ -32,6 +32,7 @@ use crate::super_::SbInfo;
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
+use crate::vfs::notify::Watch;
 use crate::vfs::rcu::RcuWalk;
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
@@ -166,7 +167,8 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8]) -> Result<Re
     }
     let merged = res.upper.iter().count() + res.lowers.len() > 1;
     let is_dir = res.top().and_then(|t| t.dentry.inode()).is_some_and(|i| i.is_dir());
-    if is_dir && (merged || cut) && sbi.udba == Udba::Reval {
+    // With notify too: make_inode compares it once the marks are there.
+    if is_dir && (merged || cut) && sbi.udba != Udba::None {
         res.own = own.finish();
     }
     Ok(res)
@@ -201,22 +203,48 @@ fn own_stamp_of<'a>(inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
 }
 
 /// The stamp of a directory's lower directories (see the module docs) in
-/// branch-table generation `gen`. With udba=none only the generation counts.
-pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &View<'_>) -> u64 {
-    stamp_of(sbi, gen, dir.members().map(|l| l.dentry.inode()))
+/// branch-table generation `gen`: `dir` is the directory's data, `view`
+/// its members. With udba=none only the generation counts; with
+/// udba=notify the count of its watch (vfs/notify.rs) stands for its
+/// members' change counters.
+pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &InodeInfo, view: &View<'_>) -> u64 {
+    stamp_of(sbi, gen, dir.watch(sbi), view.members().map(|l| l.dentry.inode()))
 }
 
-/// [`dir_stamp`] from the members' inodes (None for a negative member).
-fn stamp_of<'a>(sbi: &SbInfo, gen: u64, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+/// [`dir_stamp`] from the directory's watch and its members' inodes (None
+/// for a negative member), these read only when the watch cannot say.
+fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut stamp = StampFold::new(gen);
     stamp.add(sbi.plink_epoch());
-    if sbi.udba == Udba::Reval {
-        for inode in inodes.flatten() {
-            stamp.add(inode.change_stamp());
+    match (sbi.udba, watch.and_then(Watch::events)) {
+        (Udba::None, _) => {}
+        (Udba::Notify, Some(n)) => stamp.add(n),
+        // reval, or a directory whose watch is missing a mark.
+        (Udba::Reval | Udba::Notify, _) => {
+            for inode in inodes.flatten() {
+                stamp.add(inode.change_stamp());
+            }
         }
     }
     // Zero means "no stamp" in a fresh dentry.
     stamp.finish()
+}
+
+/// The stamp of a directory's own members now (compared with
+/// [`InodeInfo::own_stamp`]): with udba=notify its watch's count, else (or
+/// when the watch cannot say) their change counters.
+fn own_now<'a>(sbi: &SbInfo, dir: &InodeInfo, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+    match dir.watch(sbi).and_then(Watch::events) {
+        Some(n) => watch_stamp(n),
+        None => own_stamp_of(inodes),
+    }
+}
+
+/// A watch's count as an own stamp (never 0).
+fn watch_stamp(events: u64) -> u64 {
+    let mut f = StampFold::new(1);
+    f.add(events);
+    f.finish()
 }
 
 /// Builds the union inode for a resolved, positive name.
@@ -241,11 +269,35 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
         mode::S_IFLNK => Kind::Symlink,
         _ => Kind::Special(crate::vfs::inode::rdev(lower)),
     };
+    let is_dir = matches!(kind, Kind::Dir);
     let mut inode = sb.new_inode()?;
     inode.init(ino, imode, kind);
     inode.copy_attr(lower);
-    let own = res.own;
-    *inode.data_mut() = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink).with_own_stamp(own);
+    let mut own = res.own;
+    // udba=notify: a directory watches its members from now on. What
+    // changed in them since they were looked at is caught by comparing
+    // their change counters (`own`, read before the markers were probed)
+    // once the marks are there; a difference leaves the own stamp stale,
+    // so the next walk resolves the name again.
+    let watch = if is_dir { sbi.new_watch()? } else { None };
+    if let Some(w) = &watch {
+        for l in Iterator::chain(res.upper.iter(), res.lowers.iter()) {
+            if let Some(i) = l.dentry.inode() {
+                w.add(i);
+            }
+        }
+    }
+    let data = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink).with_watch(watch);
+    if own != 0 {
+        if let Some(n) = data.watch(sbi).and_then(Watch::events) {
+            let before = own;
+            own = watch_stamp(n);
+            if own_stamp_of(data.view().members().map(|l| l.dentry.inode())) != before {
+                own ^= 2;
+            }
+        }
+    }
+    *inode.data_mut() = data.with_own_stamp(own);
     Ok(inode)
 }
 
@@ -313,7 +365,7 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         // Stamped with the generation of the table the name is resolved in.
         let tab = sbi.tab();
         let view = dir.data().view();
-        let stamp = dir_stamp(sbi, tab.gen, &view);
+        let stamp = dir_stamp(sbi, tab.gen, dir.data(), &view);
         let res = resolve(sbi, &view, name)?;
         dentry.set_stamp(stamp);
         res
@@ -335,13 +387,13 @@ pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode
             return false;
         }
         let own = ui.data().own_stamp();
-        if own != 0 && own != own_stamp_of(Iterator::chain(upper.into_iter(), lowers.iter().copied()).map(|m| m.inode(w))) {
+        if own != 0 && own != own_now(sbi, ui.data(), Iterator::chain(upper.into_iter(), lowers.iter().copied()).map(|m| m.inode(w))) {
             return false;
         }
     }
     let (upper, lowers) = parent.data().rcu_members(sbi, w);
     let members = Iterator::chain(upper.into_iter(), lowers.iter().copied());
-    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), members.map(|m| m.inode(w)))
+    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), parent.data().watch(sbi), members.map(|m| m.inode(w)))
 }
 
 /// `d_revalidate` in ref-walk mode: whether the cached `dentry` still shows
@@ -366,11 +418,11 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     let _creds = sbi.cred.override_creds();
     let gen = sbi.gen();
     let pview = parent.data().view();
-    let stamp = dir_stamp(sbi, gen, &pview);
+    let stamp = dir_stamp(sbi, gen, parent.data(), &pview);
     // A directory's own members, when an opaque marker in them matters.
     let own = inode
         .filter(|ui| ui.data().own_stamp() != 0)
-        .map(|ui| (ui, own_stamp_of(ui.data().view().members().map(|l| l.dentry.inode()))));
+        .map(|ui| (ui, own_now(sbi, ui.data(), ui.data().view().members().map(|l| l.dentry.inode()))));
     if !force && stamp == dentry.stamp() && own.is_none_or(|(ui, s)| s == ui.data().own_stamp()) {
         return Ok(true);
     }

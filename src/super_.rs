@@ -3,6 +3,7 @@
 
 use crate::branch::{self, Branch, MAX_STACK_DEPTH};
 use crate::inode::{InodeInfo, LiveStack, Lower, Members};
+use crate::vfs::notify::{Group, Watch};
 use crate::logic::branch::{ApplyError, BranchTable};
 use crate::logic::inomap::ROOT_INO;
 use crate::logic::options::{self, BranchSpec, MountOption, Udba};
@@ -232,6 +233,12 @@ pub(crate) struct SbInfo {
     /// Bumped when a pseudo-link is created (plink.rs); part of every
     /// dentry stamp.
     plink_epoch: AtomicU64,
+    /// `udba=notify`: the root's watch (vfs/notify.rs), marked again when a
+    /// remount changes the root's members; cleared in `shutdown`.
+    root_watch: Option<Watch>,
+    /// `udba=notify`: the mount's fsnotify group. Last: it goes after the
+    /// inodes and the root's watch let go of their marks.
+    notify: Option<Group>,
 }
 
 impl SbInfo {
@@ -243,6 +250,30 @@ impl SbInfo {
     /// The root directory's members.
     pub(crate) fn root_stack(&self) -> &LiveStack {
         &self.root
+    }
+
+    /// `udba=notify`: the root's watch.
+    pub(crate) fn root_watch(&self) -> Option<&Watch> {
+        self.root_watch.as_ref()
+    }
+
+    /// `udba=notify`: a watch for a new union directory, or `None` in the
+    /// other modes.
+    pub(crate) fn new_watch(&self) -> Result<Option<Watch>> {
+        self.notify.as_ref().map(Watch::new).transpose()
+    }
+
+    /// Marks the root's members in its watch again (after a remount).
+    fn watch_root(&self) {
+        if let Some(w) = &self.root_watch {
+            w.clear();
+            let m = self.root.get();
+            for l in Iterator::chain(m.upper.iter(), m.lowers.iter()) {
+                if let Some(i) = l.dentry.inode() {
+                    w.add(i);
+                }
+            }
+        }
     }
 
     /// The copy-up policy (`cpup=`; logic/policy.rs).
@@ -316,6 +347,9 @@ impl SbInfo {
     /// they can be; if not (the branch is frozen), the file is left behind
     /// the map and says so in the kernel log.
     pub(crate) fn shutdown(&self) {
+        if let Some(w) = &self.root_watch {
+            w.clear();
+        }
         let mut st = self.inos.lock();
         st.flush(&self.cred);
         if st.unwritten() {
@@ -444,6 +478,8 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
     let tab = Arc::new(tab, GFP_KERNEL)?;
     let root_stack = LiveStack::new(members)?;
     let root_for_info = root_stack.clone();
+    let notify = if udba == Udba::Notify { Some(Group::new()?) } else { None };
+    let root_watch = notify.as_ref().map(Watch::new).transpose()?;
     let info = KBox::pin_init(
         try_pin_init!(SbInfo {
             tab <- new_spinlock!(tab, "rfs_branch_table"),
@@ -471,11 +507,14 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             si_view: view,
             stats,
             plink_epoch: AtomicU64::new(0),
+            root_watch,
+            notify,
         }),
         GFP_KERNEL,
     )?;
     sb.set_info(info);
     let info = sb.info().ok_or(EINVAL)?;
+    info.watch_root();
 
     let tab = info.tab();
     let top = tab.branches().next().ok_or(EINVAL)?;
@@ -500,6 +539,12 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 /// changed permission, which releases the old branches.
 pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) -> Result {
     let sbi = sb.info();
+    // How branch changes are noticed is fixed for the mount's life: the
+    // inodes cached under one mode would be wrong under another.
+    if cfg.udba.is_some_and(|u| u != sbi.udba) {
+        log.error("udba cannot be changed by remount (umount and mount again)", None);
+        return Err(EINVAL);
+    }
     let old = sbi.tab();
     let mut ops: KVec<MountOption> = KVec::new();
     if let Some(specs) = cfg.branches.as_ref() {
@@ -567,6 +612,7 @@ pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) ->
 
     // Publish: the root's members, then the table, then the generation.
     let old_members = sbi.root.replace(members);
+    sbi.watch_root();
     let old_tab = core::mem::replace(&mut *sbi.tab.lock(), tab.clone());
     sbi.gen.store(tab.gen, Ordering::Release);
     // A pseudo-link flush in progress walked the old branches (plink.rs).

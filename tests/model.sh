@@ -24,16 +24,18 @@
 #
 # Short mode (RFS_SOAK=0, the CI default): about 3 minutes under the debug
 # kernel; the same six seeds as before, three of them now on multi-rw
-# stacks. Soak mode (RFS_SOAK=1, `make soak T=model`): 100 000 operations,
-# every shape in turn, two seeds at a time; a seed takes about 7.5 minutes
+# stacks, and a seventh mounted with udba=notify (the direct branch edits
+# then count through fsnotify). Soak mode (RFS_SOAK=1, `make soak T=model`):
+# 100 000 operations, every shape in turn, the last four seeds with
+# udba=notify, two seeds at a time; a seed takes about 7.5 minutes
 # under the debug kernel, so well over an hour on an idle 2-core host.
 . "$(dirname "$0")/lib.sh"
 
-# Each line: SEED OPS CHECK_EVERY STACK
+# Each line: SEED OPS CHECK_EVERY STACK [MOUNT-OPTIONS]
 if [ "${RFS_SOAK:-0}" = 1 ]; then
 	plan=$(awk 'BEGIN {
 		split("rw:ro+wh:ro rw:ro+wh:rw:ro ro+wh:rw:ro+wh:rw rw:rw:rw", shape, " ")
-		for (s = 101; s <= 120; s++) print s, 5000, 5, shape[(s - 101) % 4 + 1]
+		for (s = 101; s <= 120; s++) print s, 5000, 5, shape[(s - 101) % 4 + 1], (s > 116 ? "udba=notify" : "")
 	}')
 else
 	plan="1 300 3 rw:ro+wh:ro
@@ -41,7 +43,8 @@ else
 3 300 3 rw:ro+wh:rw:ro
 4 300 3 ro+wh:rw:ro+wh:rw
 5 1000 25 rw:ro+wh:ro
-6 1000 25 rw:rw:rw"
+6 1000 25 rw:rw:rw
+7 300 3 rw:ro+wh:rw:ro udba=notify"
 fi
 
 d=$(rfs_tmpdir)
@@ -52,7 +55,7 @@ total=0
 # $d/seedSEED.out, its exit status and time in $d/seedSEED.rc.
 run_seed() {
 	t0=$(date +%s)
-	rfsmodel run --seed "$1" --ops "$2" --check-every "$3" --stack "$4" --dir "$d" >"$d/seed$1.out" 2>&1
+	rfsmodel run --seed "$1" --ops "$2" --check-every "$3" --stack "$4" ${5:+--opts "$5"} --dir "$d" >"$d/seed$1.out" 2>&1
 	echo "$? $(($(date +%s) - t0))" >"$d/seed$1.rc"
 }
 
@@ -64,20 +67,20 @@ jobs=${RFS_MODEL_JOBS:-$([ "${RFS_SOAK:-0}" = 1 ] && echo 2 || echo 1)}
 lane=0
 while [ "$lane" -lt "$jobs" ]; do
 	echo "$plan" | awk -v j="$jobs" -v l="$lane" 'NF && (NR - 1) % j == l' |
-		while read -r seed ops every stack; do run_seed "$seed" "$ops" "$every" "$stack"; done &
+		while read -r seed ops every stack opts; do run_seed "$seed" "$ops" "$every" "$stack" "$opts"; done &
 	lane=$((lane + 1))
 done
 wait
 
-while read -r seed ops every stack; do
+while read -r seed ops every stack opts; do
 	[ -n "$seed" ] || continue
 	read -r rc secs <"$d/seed$seed.rc" 2>/dev/null || rc=missing
 	if [ "$rc" = 0 ]; then
 		diag "$(cat "$d/seed$seed.out") [${secs}s]"
-		t_ok "rfsmodel seed $seed ($stack): $ops ops, state checked every $every" true
+		t_ok "rfsmodel seed $seed ($stack${opts:+ $opts}): $ops ops, state checked every $every" true
 	else
 		diag "$(cat "$d/seed$seed.out" 2>/dev/null) [exit $rc]"
-		t_ok "rfsmodel seed $seed ($stack): $ops ops (see the reproducer above)" false
+		t_ok "rfsmodel seed $seed ($stack${opts:+ $opts}): $ops ops (see the reproducer above)" false
 	fi
 	total=$((total + ops))
 done <<PLAN

@@ -10,7 +10,7 @@
 //! | option                               | meaning                                  |
 //! |--------------------------------------|------------------------------------------|
 //! | `dirs=LIST`, `br=LIST`, `br:LIST`    | the branches, index 0 on top             |
-//! | `udba=none` / `udba=reval`           | how to notice direct branch changes      |
+//! | `udba=none`, `reval`, `notify`       | how to notice direct branch changes      |
 //! | `xino=PATH`, `noxino`, `trunc_xino`  | the inode number translation file        |
 //! | `dio`, `nodio`                       | allow (default) / refuse O_DIRECT        |
 //! | AUFS's other options (`dirperm1`, `sum`, `diropq=`, `create=`, ...) | accepted, see [`aufs_option`] |
@@ -106,14 +106,18 @@ pub enum Udba {
     /// Revalidate lower dentries (the default, as in AUFS).
     #[default]
     Reval,
+    /// Watch the branch directories of cached union directories through
+    /// fsnotify (vfs/notify.rs).
+    Notify,
 }
 
 impl Udba {
-    /// `none` or `reval`.
+    /// `none`, `reval` or `notify`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Udba::None => "none",
             Udba::Reval => "reval",
+            Udba::Notify => "notify",
         }
     }
 }
@@ -568,6 +572,7 @@ pub fn parse_option(raw: &[u8]) -> Result<MountOption, OptError> {
         (b"udba", Some(b'=')) => match value {
             b"none" => Ok(MountOption::Udba(Udba::None)),
             b"reval" => Ok(MountOption::Udba(Udba::Reval)),
+            b"notify" => Ok(MountOption::Udba(Udba::Notify)),
             _ => Err(OptError::inval("unknown udba mode")),
         },
         (b"xino", Some(b'=')) => Ok(MountOption::Xino(parse_path(value, "empty xino path")?)),
@@ -898,7 +903,9 @@ mod tests {
         assert_eq!(parse_option(b"udba=reval"), Ok(MountOption::Udba(Udba::Reval)));
         assert_eq!(Udba::default(), Udba::Reval);
         assert_eq!(Udba::None.as_str(), "none");
-        assert_eq!(err(b"udba=notify").msg, "unknown udba mode");
+        assert_eq!(parse_option(b"udba=notify"), Ok(MountOption::Udba(Udba::Notify)));
+        assert_eq!(Udba::Notify.as_str(), "notify");
+        assert_eq!(err(b"udba=inotify").msg, "unknown udba mode");
         assert_eq!(err(b"udba=").msg, "unknown udba mode");
         assert_eq!(err(b"udba").msg, "option value missing");
         assert_eq!(err(b"udba:none").msg, "unknown option");

@@ -37,6 +37,7 @@ pub(crate) mod fs;
 pub(crate) mod global;
 pub(crate) mod inode;
 pub(crate) mod lower;
+pub(crate) mod notify;
 pub(crate) mod once;
 pub(crate) mod ops;
 pub(crate) mod path;

@@ -3,6 +3,10 @@
 use std::collections::BTreeSet;
 use std::path::Path as FsPath;
 
+/// `rfsmodel run --opts`: more mount options, after the branches (e.g.
+/// `udba=notify`); in the mount, remounts and reproducers.
+pub static MOUNT_OPTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 use rfs_logic::model::{Branch, Dir, Found, Inode, Kind, Model, Node, Path, Xattrs};
 use rfs_logic::perm::Perm;
 
@@ -806,8 +810,9 @@ pub fn script(case: &Case, executed: &[(usize, i32, i32)], step: usize) -> Strin
         s.push_str(&lines.replace("'@T@", &format!("\"$T/b{}\"'", b.serial)));
         dirs.push(format!("$T/b{}={}", b.serial, b.perm.as_str()));
     }
+    let extra = MOUNT_OPTS.get().filter(|o| !o.is_empty()).map(|o| format!(",{o}")).unwrap_or_default();
     s.push_str(&format!(
-        "mount -t rfs -o \"dirs={}\" none \"$T/mnt\" || exit 1\n",
+        "mount -t rfs -o \"dirs={}{extra}\" none \"$T/mnt\" || exit 1\n",
         dirs.join(":")
     ));
     for &(i, want, real) in executed {

@@ -302,7 +302,10 @@ fn mount_data(root: &FsPath, m: &Model) -> String {
         .iter()
         .map(|b| format!("{}/b{}={}", root.display(), b.serial, perm_str(b.perm)))
         .collect();
-    format!("dirs={}", v.join(":"))
+    match gen::MOUNT_OPTS.get().filter(|o| !o.is_empty()) {
+        Some(o) => format!("dirs={},{o}", v.join(":")),
+        None => format!("dirs={}", v.join(":")),
+    }
 }
 
 fn branch_index(m: &Model, serial: u32) -> Option<usize> {
@@ -685,7 +688,7 @@ impl Runner {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rfsmodel run --seed N --ops N [--stack SHAPE|random] [--dir SCRATCH] [--avoid LIST|none] [--no-shrink] [--no-upper] [--check-every N] [--shrink-secs S]\n       rfsmodel op OP ARGS...   (see gen.rs: write/append/truncate/unlink/rmdir/mkdir/rename/link/symlink/chmod/utimes/setxattr)\n       SHAPE: branch permissions top first, e.g. rw:ro+wh:rw:ro (default {}); random: one of {} by seed\n       avoidable cases: {}",
+        "usage: rfsmodel run --seed N --ops N [--stack SHAPE|random] [--dir SCRATCH] [--avoid LIST|none] [--no-shrink] [--no-upper] [--check-every N] [--shrink-secs S] [--opts MOUNT-OPTIONS]\n       rfsmodel op OP ARGS...   (see gen.rs: write/append/truncate/unlink/rmdir/mkdir/rename/link/symlink/chmod/utimes/setxattr)\n       SHAPE: branch permissions top first, e.g. rw:ro+wh:rw:ro (default {}); random: one of {} by seed\n       avoidable cases: {}",
         gen::SHAPES[0],
         gen::SHAPES.join(" "),
         Avoid::ALL.join(",")
@@ -723,6 +726,9 @@ fn main() {
             "--check-every" => every = val().parse().unwrap_or_else(|_| usage()),
             "--shrink-secs" => shrink_secs = val().parse().unwrap_or_else(|_| usage()),
             "--stack" => stack = val(),
+            "--opts" => {
+                let _ = gen::MOUNT_OPTS.set(val());
+            }
             _ => usage(),
         }
     }
