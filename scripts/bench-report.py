@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 
-FS_ORDER = ["native", "native-reflink", "rfs", "rfs-ro", "overlayfs", "fuse-overlayfs",
+FS_ORDER = ["native", "native-reflink", "rfs", "rfs-ro", "rfs-notify", "overlayfs", "fuse-overlayfs",
             "unionfs-fuse"]
 
 WORKLOADS = {
@@ -37,7 +37,8 @@ WORKLOADS = {
 
 NOTES = {
     "w1": "Branch 0 is an empty rw upper, the files are spread over three lower branches. "
-          "One warm-up pass, then one timed pass over every file. Unit: µs per file.",
+          "One warm-up pass, then one timed pass over every file. rfs-notify: rfs mounted with "
+          "udba=notify (fsnotify marks) instead of the default udba=reval. Unit: µs per file.",
     "w2": "A read-only union of N branches, each with `usr/lib/` (merged on the way down); the "
           "looked-up files `usr/lib/tN_*` exist only in the bottom branch. rfs: `ro+wh` branches "
           "(whiteouts count, as in OverlayFS); rfs-ro: plain `ro`. cold-lookup: stat after a fresh "
@@ -415,6 +416,9 @@ def summary_table(med, ratio, params):
     rows = [
         (f"W1 hot stat/open/read/close, {hot} files, 4 branches",
          q("w1", "hot", hot, "rfs", "overlayfs"), q("w1", "hot", hot, "rfs", "native")),
+        (f"W1 hot path with udba=notify (rfs-notify/rfs: notify vs reval; rfs-notify/overlayfs)",
+         q("w1", "hot", hot, "rfs-notify", "rfs") + " / " + q("w1", "hot", hot, "rfs-notify", "overlayfs"),
+         q("w1", "hot", hot, "rfs-notify", "native")),
         (f"W2 cold lookup, {' / '.join(mid)} branches",
          qs("w2", ["cold-lookup"], mid, "rfs", "overlayfs"), "–"),
         ("W2 cold lookup, 500 branches (rfs with `ro` branches: 500 `ro+wh` do not fit in a page)",

@@ -17,7 +17,7 @@ impl Show for Config {
     fn show(&self, name: &[u8], out: &mut SysfsOut) -> Result {
         match name {
             b"config" => {
-                out.line(b"version=0.1.0\nfeatures=read-path write-path posix-acl udba=reval,none branch-management pseudo-links\nmax_branches=1024");
+                out.line(b"version=0.1.0\nfeatures=read-path write-path posix-acl udba=reval,none,notify branch-management pseudo-links\nmax_branches=1024");
                 Ok(())
             }
             _ => Err(ENOENT),

@@ -16,8 +16,9 @@
 #
 # Filesystems: native (the ext4/xfs directory itself: the limit), rfs,
 # overlayfs, fuse-overlayfs, unionfs-fuse; W2 adds rfs-ro (rfs with plain
-# `ro` lower branches, which fit 500 branches into a mount(2) page) and W5
-# on xfs adds native-reflink (FICLONE, i.e. cp --reflink). Every repetition
+# `ro` lower branches, which fit 500 branches into a mount(2) page), W1 and
+# W6 add rfs-notify (rfs with udba=notify instead of the default reval) and
+# W5 on xfs adds native-reflink (FICLONE, i.e. cp --reflink). Every repetition
 # runs the filesystems in a rotated order, each with a fresh mount.
 #
 # Environment (from the kernel command line, see /bench/init):
@@ -78,7 +79,7 @@ mnt() {
 	dmesg -c >/dev/null 2>&1
 	_t0=$(rfsbench now)
 	case $_fs in
-	rfs | rfs-ro)
+	rfs | rfs-ro | rfs-notify)
 		_d=
 		[ -z "$_up" ] || _d="$_up=rw"
 		_ifs=$IFS
@@ -89,7 +90,9 @@ mnt() {
 			ERR="the rfs option string (dirs= with ${#_d} bytes) does not fit the one page that mount(2) copies, and fsconfig(2) takes at most 255 bytes per value"
 			return 1
 		fi
-		ERR=$(mount -t rfs -o "dirs=$_d" none "$MNT" 2>&1)
+		_x=
+		[ "$_fs" != rfs-notify ] || _x=,udba=notify
+		ERR=$(mount -t rfs -o "dirs=$_d$_x" none "$MNT" 2>&1)
 		;;
 	overlayfs | fuse-overlayfs)
 		_o="lowerdir=$_lo"
@@ -457,7 +460,11 @@ for w in $WORKLOADS; do
 	t0=$(uptime_s)
 	say "$w (VM uptime ${t0}s)"
 	case $w in
-	w1) reps w1_one ;;
+	w1)
+		_fs1=$FSLIST
+		has rfs && _fs1="$_fs1 rfs-notify"
+		reps w1_one $_fs1
+		;;
 	w2)
 		_fs2=$FSLIST
 		has rfs && _fs2="$_fs2 rfs-ro"
@@ -482,7 +489,11 @@ for w in $WORKLOADS; do
 			reps w5_one $_fs5
 		done
 		;;
-	w6) reps w6_one ;;
+	w6)
+		_fs6=$FSLIST
+		has rfs && _fs6="$_fs6 rfs-notify"
+		reps w6_one $_fs6
+		;;
 	w7) reps w7_one ;;
 	w8) reps w8_one ;;
 	*) say "unknown workload $w" ;;
