@@ -12,6 +12,7 @@
 #include <linux/uaccess.h>
 #include <linux/fsnotify.h>
 #include <linux/fsnotify_backend.h>
+#include <linux/delay.h>
 #include <linux/proc_fs.h>
 #include "rfs_vfs.h"
 
@@ -1234,12 +1235,26 @@ struct fsnotify_group *rfs_notify_group_new(void)
 }
 
 /* After the last union inode went (each cleared its watch): waits until
- * fsnotify freed the marks (its worker calls rfs_watch_free_mark and drops
- * the branch inodes), then drops the group. */
+ * fsnotify freed the marks (its worker calls rfs_watch_free_mark, then drops
+ * the group reference each mark holds), then drops the group. A mark still
+ * there after 10 s (a bug) keeps the module loaded instead: its callbacks
+ * are this module's code. */
 void rfs_notify_group_end(struct fsnotify_group *group)
 {
+	int waited = 0;
+
 	WARN_ON_ONCE(!list_empty(&group->marks_list));
-	fsnotify_wait_marks_destroyed();
+	for (;;) {
+		fsnotify_wait_marks_destroyed();
+		if (refcount_read(&group->refcnt) == 1)
+			break;
+		if (++waited > 10000) {
+			WARN_ONCE(1, "rfs: fsnotify marks outlived the mount; the module stays loaded\n");
+			__module_get(THIS_MODULE);
+			break;
+		}
+		msleep(1);
+	}
 	fsnotify_put_group(group);
 }
 
@@ -1262,16 +1277,30 @@ void rfs_watch_put(struct rfs_watch *watch)
 		kfree(watch);
 }
 
+/* The owner's put: its marks were cleared before (rfs_watch_clear). */
+void rfs_watch_release(struct rfs_watch *watch)
+{
+	WARN_ON_ONCE(!list_empty(&watch->marks));
+	rfs_watch_put(watch);
+}
+
 u64 rfs_watch_events(const struct rfs_watch *watch) { return atomic64_read(&watch->events); }
 void rfs_watch_bump(struct rfs_watch *watch) { atomic64_inc(&watch->events); }
 
 /* Adds a mark on @dir counting into @watch (the watch's owner holds it
- * until rfs_watch_clear). */
+ * until rfs_watch_clear). -EREMOTE for a directory of a filesystem that
+ * revalidates its own dentries (NFS, CIFS, FUSE, overlayfs, ...): its
+ * contents may change without a local event, so the caller checks it the
+ * reval way. */
 int rfs_watch_add(struct fsnotify_group *group, struct rfs_watch *watch, struct inode *dir)
 {
-	struct rfs_mark *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	const struct dentry_operations *dop = dir->i_sb->s_d_op;
+	struct rfs_mark *m;
 	int err;
 
+	if (dop && dop->d_revalidate)
+		return -EREMOTE;
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
 	fsnotify_init_mark(&m->mark, group);

@@ -305,6 +305,7 @@ struct fsnotify_group *rfs_notify_group_new(void);
 void rfs_notify_group_end(struct fsnotify_group *group);
 struct rfs_watch *rfs_watch_new(void);
 void rfs_watch_put(struct rfs_watch *watch);
+void rfs_watch_release(struct rfs_watch *watch);
 u64 rfs_watch_events(const struct rfs_watch *watch);
 void rfs_watch_bump(struct rfs_watch *watch);
 int rfs_watch_add(struct fsnotify_group *group, struct rfs_watch *watch, struct inode *dir);

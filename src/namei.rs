@@ -208,17 +208,22 @@ fn own_stamp_of<'a>(inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
 /// udba=notify the count of its watch (vfs/notify.rs) stands for its
 /// members' change counters.
 pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &InodeInfo, view: &View<'_>) -> u64 {
-    stamp_of(sbi, gen, dir.watch(sbi), view.members().map(|l| l.dentry.inode()))
+    stamp_of(sbi, gen, dir.watch(sbi), view.depth(), view.members().map(|l| l.dentry.inode()))
 }
 
-/// [`dir_stamp`] from the directory's watch and its members' inodes (None
-/// for a negative member), these read only when the watch cannot say.
-fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+/// [`dir_stamp`] from the directory's watch, its number of members and
+/// their inodes (None for a negative member), these read only when the
+/// watch cannot say. The number covers a member added or hidden by rfs
+/// after the branch operation's events were counted (vfs/notify.rs).
+fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, depth: usize, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut stamp = StampFold::new(gen);
     stamp.add(sbi.plink_epoch());
     match (sbi.udba, watch.and_then(Watch::events)) {
         (Udba::None, _) => {}
-        (Udba::Notify, Some(n)) => stamp.add(n),
+        (Udba::Notify, Some(n)) => {
+            stamp.add(n);
+            stamp.add(depth as u64);
+        }
         // reval, or a directory whose watch is missing a mark.
         (Udba::Reval | Udba::Notify, _) => {
             for inode in inodes.flatten() {
@@ -233,17 +238,19 @@ fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, inodes: impl Iter
 /// The stamp of a directory's own members now (compared with
 /// [`InodeInfo::own_stamp`]): with udba=notify its watch's count, else (or
 /// when the watch cannot say) their change counters.
-fn own_now<'a>(sbi: &SbInfo, dir: &InodeInfo, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+fn own_now<'a>(sbi: &SbInfo, dir: &InodeInfo, depth: usize, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     match dir.watch(sbi).and_then(Watch::events) {
-        Some(n) => watch_stamp(n),
+        Some(n) => watch_stamp(n, depth),
         None => own_stamp_of(inodes),
     }
 }
 
-/// A watch's count as an own stamp (never 0).
-fn watch_stamp(events: u64) -> u64 {
+/// A watch's count and the directory's number of members as an own stamp
+/// (never 0).
+fn watch_stamp(events: u64, depth: usize) -> u64 {
     let mut f = StampFold::new(1);
     f.add(events);
+    f.add(depth as u64);
     f.finish()
 }
 
@@ -279,20 +286,24 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
     // their change counters (`own`, read before the markers were probed)
     // once the marks are there; a difference leaves the own stamp stale,
     // so the next walk resolves the name again.
-    let watch = if is_dir { sbi.new_watch()? } else { None };
-    if let Some(w) = &watch {
-        for l in Iterator::chain(res.upper.iter(), res.lowers.iter()) {
+    // Without memory for a watch, the directory is checked as with reval.
+    let watch = if is_dir { sbi.new_watch().ok().flatten() } else { None };
+    // The watch is in the data before it gets marks: from here on, a
+    // failure releases the inode, and its data's marks with it.
+    let data = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink).with_watch(watch);
+    if let Some(w) = data.watch(sbi) {
+        for l in data.view().members() {
             if let Some(i) = l.dentry.inode() {
                 w.add(i);
             }
         }
     }
-    let data = InodeInfo::new(res.upper, res.lowers)?.with_plink(plink).with_watch(watch);
     if own != 0 {
         if let Some(n) = data.watch(sbi).and_then(Watch::events) {
             let before = own;
-            own = watch_stamp(n);
-            if own_stamp_of(data.view().members().map(|l| l.dentry.inode())) != before {
+            let view = data.view();
+            own = watch_stamp(n, view.depth());
+            if own_stamp_of(view.members().map(|l| l.dentry.inode())) != before {
                 own ^= 2;
             }
         }
@@ -387,13 +398,15 @@ pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode
             return false;
         }
         let own = ui.data().own_stamp();
-        if own != 0 && own != own_now(sbi, ui.data(), Iterator::chain(upper.into_iter(), lowers.iter().copied()).map(|m| m.inode(w))) {
+        let depth = usize::from(upper.is_some()) + lowers.len();
+        if own != 0 && own != own_now(sbi, ui.data(), depth, Iterator::chain(upper.into_iter(), lowers.iter().copied()).map(|m| m.inode(w))) {
             return false;
         }
     }
     let (upper, lowers) = parent.data().rcu_members(sbi, w);
+    let depth = usize::from(upper.is_some()) + lowers.len();
     let members = Iterator::chain(upper.into_iter(), lowers.iter().copied());
-    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), parent.data().watch(sbi), members.map(|m| m.inode(w)))
+    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), parent.data().watch(sbi), depth, members.map(|m| m.inode(w)))
 }
 
 /// `d_revalidate` in ref-walk mode: whether the cached `dentry` still shows
@@ -422,7 +435,10 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     // A directory's own members, when an opaque marker in them matters.
     let own = inode
         .filter(|ui| ui.data().own_stamp() != 0)
-        .map(|ui| (ui, own_now(sbi, ui.data(), ui.data().view().members().map(|l| l.dentry.inode()))));
+        .map(|ui| {
+            let view = ui.data().view();
+            (ui, own_now(sbi, ui.data(), view.depth(), view.members().map(|l| l.dentry.inode())))
+        });
     if !force && stamp == dentry.stamp() && own.is_none_or(|(ui, s)| s == ui.data().own_stamp()) {
         return Ok(true);
     }

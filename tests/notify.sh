@@ -17,6 +17,8 @@
 #   changes after them (the copied-up directory is watched too);
 # - a remount (append, del of a branch with cached directories) and direct
 #   changes in the new branch; udba cannot be changed by remount;
+# - a branch that is itself a union (its dentries revalidate themselves):
+#   checked the reval way;
 # - umount and a second mount (the marks went: kmemleak and the runner's
 #   rmmod check that nothing stays).
 . "$(dirname "$0")/lib.sh"
@@ -139,6 +141,20 @@ t_fail "remount: udba=reval is refused (not changeable)" mount -o remount,udba=r
 t_eq "... udba stays notify" "notify" "$(mount_opt "$M" udba)"
 t_ok "remount: udba=notify again is fine" mount -o remount,udba=notify "$M"
 t_ok "umount" umount "$M"
+
+# --- a branch that revalidates its own dentries ------------------------------------------
+# An inner rfs union (reval) as the outer one's branch: a file made directly
+# in the inner union's branch gives no event on the inner union's
+# directory, so the outer union checks such directories the reval way.
+mkdir -p "$T/x/sub" "$T/inner" "$T/o0" "$T/outer"
+t_ok "inner union (reval) over x" rfs_mount "$T/inner" "dirs=$T/x=rw"
+t_ok "outer union (notify) over o0=rw and the inner union" rfs_mount "$T/outer" "dirs=$T/o0=rw:$T/inner=ro,udba=notify"
+t_errno "outer: not there yet" ENOENT rfsprobe stat "$T/outer/sub/deep"
+mkfile "$T/x/sub/deep" "deep"
+t_eq "made directly in the inner union's branch: the inner union shows it" "deep" "$(cat "$T/inner/sub/deep" 2>&1)"
+t_eq "... and the outer one" "deep" "$(cat "$T/outer/sub/deep" 2>&1)"
+t_ok "umount outer" umount "$T/outer"
+t_ok "umount inner" umount "$T/inner"
 
 # --- again, on a deep stack --------------------------------------------------------------
 t_ok "mount again udba=notify" rfs_mount "$M" "dirs=$B0=rw:$B1=ro+wh:$B2=ro,udba=notify"

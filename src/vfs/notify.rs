@@ -22,8 +22,14 @@
 //!   changes its members; the mount's group goes in `kill_sb`, after every
 //!   inode, once fsnotify has freed every mark (and dropped the branch
 //!   inodes they held);
-//! - a mark that cannot be added (no memory) leaves the watch *broken*: that
-//!   directory is then checked as with reval, never trusted.
+//! - a mark that cannot be added (no memory, or a branch filesystem that
+//!   revalidates its own dentries, as NFS or FUSE: its contents change
+//!   without local events) leaves the watch *broken*: that directory is
+//!   then checked as with reval, never trusted;
+//! - the stamp also covers how many members the directory has: a member
+//!   added (copy-up) or hidden (made opaque) changes the stamp even when
+//!   the events of the branch operation were counted before the union
+//!   inode showed the change.
 //!
 //! Events on a directory arrive under its own lock, in the middle of the
 //! branch filesystem's operation: the callback only counts.
@@ -116,19 +122,20 @@ impl Watch {
         self.bump();
     }
 
-    /// Takes every mark away (they are freed after a grace period). May
-    /// sleep.
+    /// Takes every mark away (they are freed after a grace period), and
+    /// trusts the watch again (the root's is marked anew). May sleep.
     pub(crate) fn clear(&self) {
         // SAFETY: `w` is live; fsnotify's locks are sleeping ones.
         unsafe { sys::rfs_watch_clear(self.w.as_ptr()) };
+        self.broken.store(false, Ordering::Release);
     }
 }
 
 impl Drop for Watch {
+    /// In `free_inode` (an RCU callback: no sleeping), after `clear` took
+    /// the marks away in `destroy_inode` (the C side warns otherwise).
     fn drop(&mut self) {
-        // The marks hold references of their own: a mark not cleared (only
-        // if `clear` was never called) would keep the counter alive.
         // SAFETY: our reference, dropped once.
-        unsafe { sys::rfs_watch_put(self.w.as_ptr()) };
+        unsafe { sys::rfs_watch_release(self.w.as_ptr()) };
     }
 }
