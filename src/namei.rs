@@ -168,7 +168,7 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8]) -> Result<Re
     let merged = res.upper.iter().count() + res.lowers.len() > 1;
     let is_dir = res.top().and_then(|t| t.dentry.inode()).is_some_and(|i| i.is_dir());
     // With notify too: make_inode compares it once the marks are there.
-    if is_dir && (merged || cut) && sbi.udba != Udba::None {
+    if is_dir && (merged || cut) && sbi.udba() != Udba::None {
         res.own = own.finish();
     }
     Ok(res)
@@ -218,7 +218,7 @@ pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &InodeInfo, view: &View<'_>
 fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, depth: usize, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut stamp = StampFold::new(gen);
     stamp.add(sbi.plink_epoch());
-    match (sbi.udba, watch.and_then(Watch::events)) {
+    match (sbi.udba(), watch.and_then(Watch::events)) {
         (Udba::None, _) => {}
         (Udba::Notify, Some(n)) => {
             stamp.add(n);

@@ -21,7 +21,7 @@ use crate::vfs::sys;
 use crate::vfs::sysfs::SysfsDir;
 use crate::workdir::WorkClaim;
 use crate::xino::{self, InoState};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
@@ -181,8 +181,10 @@ pub(crate) struct SbInfo {
     root: Arc<LiveStack>,
     /// The mounter's credentials: every operation on a branch runs with them.
     pub(crate) cred: Cred,
-    /// How direct changes to branches are noticed.
-    pub(crate) udba: Udba,
+    /// How direct changes to branches are noticed ([`Udba::to_u8`]): a
+    /// remount may switch between `reval` and `none`, not to or from
+    /// `notify` (whose marks exist only in a mount made with it).
+    udba: AtomicU8,
     /// `nodio`: O_DIRECT opens and I/O are refused (EINVAL), as AUFS
     /// does without `dio`. Changeable by remount.
     pub(crate) nodio: AtomicBool,
@@ -245,6 +247,11 @@ impl SbInfo {
     /// The current branch stack.
     pub(crate) fn tab(&self) -> Arc<Tab> {
         self.tab.lock().clone()
+    }
+
+    /// How direct changes to branches are noticed.
+    pub(crate) fn udba(&self) -> Udba {
+        Udba::from_u8(self.udba.load(Ordering::Relaxed))
     }
 
     /// The root directory's members.
@@ -486,7 +493,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
             gen: AtomicU64::new(1),
             root: root_for_info,
             cred,
-            udba,
+            udba: AtomicU8::new(udba.to_u8()),
             nodio: AtomicBool::new(cfg.dio == Some(false)),
             sum: AtomicBool::new(cfg.sum == Some(true)),
             policy <- new_mutex!(Policies {
@@ -539,11 +546,15 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
 /// changed permission, which releases the old branches.
 pub(crate) fn reconfigure(sb: SuperBlock<'_>, cfg: &MountConfig, log: &FcLog) -> Result {
     let sbi = sb.info();
-    // How branch changes are noticed is fixed for the mount's life: the
-    // inodes cached under one mode would be wrong under another.
-    if cfg.udba.is_some_and(|u| u != sbi.udba) {
-        log.error("udba cannot be changed by remount (umount and mount again)", None);
-        return Err(EINVAL);
+    // reval <-> none: every cached name is resolved again once (its stamp
+    // is built another way). notify cannot be turned on or off: only a
+    // mount made with it has marks on its directories.
+    if let Some(u) = cfg.udba.filter(|&u| u != sbi.udba()) {
+        if u == Udba::Notify || sbi.udba() == Udba::Notify {
+            log.error("udba=notify cannot be turned on or off by remount (umount and mount again)", None);
+            return Err(EINVAL);
+        }
+        sbi.udba.store(u.to_u8(), Ordering::Relaxed);
     }
     let old = sbi.tab();
     let mut ops: KVec<MountOption> = KVec::new();
@@ -950,9 +961,9 @@ pub(crate) fn show_options(sbi: &SbInfo, m: &mut SeqFile<'_>) -> Result {
         (xino::Where::Memory, _) => m.write_raw(b",noxino"),
         _ => {}
     }
-    if sbi.udba != Udba::Reval {
+    if sbi.udba() != Udba::Reval {
         m.write_raw(b",udba=");
-        m.write_raw(sbi.udba.as_str().as_bytes());
+        m.write_raw(sbi.udba().as_str().as_bytes());
     }
     if sbi.nodio.load(Ordering::Relaxed) {
         m.write_raw(b",nodio");

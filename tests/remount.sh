@@ -195,8 +195,21 @@ t_errno "udba=none: removed directly from its branch, it is gone (no stale posit
 t_errno "udba=none: not there yet" ENOENT rfsprobe stat "$M/e1file"
 t_errno "udba=none: append" 0 remount "append:$E1"
 t_eq "udba=none: a remount revalidates cached names" "e1" "$(cat "$M/e1file" 2>&1)"
+# reval <-> none by remount (AUFS allows it); notify cannot be turned on.
+t_errno "udba=none: not there yet: late2" ENOENT rfsprobe stat "$M/late2"
+t_errno "remount udba=reval" 0 remount "udba=reval"
+t_eq "... /proc/mounts shows the default (no udba=)" "" "$(mount_opt "$M" udba)"
+mkfile "$B2/late2" "late2"
+t_eq "udba=reval after the remount: a file added directly shows at once" "late2" "$(cat "$M/late2" 2>&1)"
+t_errno "remount udba=none again" 0 remount "udba=none"
+t_eq "... /proc/mounts shows udba=none" "none" "$(mount_opt "$M" udba)"
+t_errno "... a missing name cached" ENOENT rfsprobe stat "$M/late3"
+mkfile "$B2/late3" "late3"
+t_errno "... a file added directly stays unseen while cached" ENOENT rfsprobe stat "$M/late3"
+t_errno "remount udba=notify is refused" EINVAL remount "udba=notify"
+t_eq "... udba stays none" "none" "$(mount_opt "$M" udba)"
 umount "$M"
-rm -f "$B2/late"
+rm -f "$B2/late" "$B2/late2" "$B2/late3"
 
 lap "udba=none"
 # --- 200 remounts while lookups and readdir run --------------------------------

@@ -112,6 +112,24 @@ pub enum Udba {
 }
 
 impl Udba {
+    /// As a number (for an atomic).
+    pub fn to_u8(self) -> u8 {
+        match self {
+            Udba::None => 0,
+            Udba::Reval => 1,
+            Udba::Notify => 2,
+        }
+    }
+
+    /// From [`Udba::to_u8`] (anything else: the default).
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Udba::None,
+            2 => Udba::Notify,
+            _ => Udba::Reval,
+        }
+    }
+
     /// `none`, `reval` or `notify`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -572,7 +590,8 @@ pub fn parse_option(raw: &[u8]) -> Result<MountOption, OptError> {
         (b"udba", Some(b'=')) => match value {
             b"none" => Ok(MountOption::Udba(Udba::None)),
             b"reval" => Ok(MountOption::Udba(Udba::Reval)),
-            b"notify" => Ok(MountOption::Udba(Udba::Notify)),
+            // AUFS spells it both ways.
+            b"notify" | b"fsnotify" => Ok(MountOption::Udba(Udba::Notify)),
             _ => Err(OptError::inval("unknown udba mode")),
         },
         (b"xino", Some(b'=')) => Ok(MountOption::Xino(parse_path(value, "empty xino path")?)),
@@ -905,6 +924,10 @@ mod tests {
         assert_eq!(Udba::None.as_str(), "none");
         assert_eq!(parse_option(b"udba=notify"), Ok(MountOption::Udba(Udba::Notify)));
         assert_eq!(Udba::Notify.as_str(), "notify");
+        assert_eq!(parse_option(b"udba=fsnotify"), Ok(MountOption::Udba(Udba::Notify)));
+        for u in [Udba::None, Udba::Reval, Udba::Notify] {
+            assert_eq!(Udba::from_u8(u.to_u8()), u);
+        }
         assert_eq!(err(b"udba=inotify").msg, "unknown udba mode");
         assert_eq!(err(b"udba=").msg, "unknown udba mode");
         assert_eq!(err(b"udba").msg, "option value missing");
