@@ -1098,10 +1098,22 @@ void rfs_set_default_d_op(struct super_block *sb, const struct dentry_operations
 {
 	set_default_d_op(sb, ops);
 }
+
+/* Whether @sb's dentries revalidate themselves by default (6.17 keeps the
+ * default operations' flags in s_d_flags). */
+static bool rfs_sb_revalidates(const struct super_block *sb)
+{
+	return sb->s_d_flags & DCACHE_OP_REVALIDATE;
+}
 #else
 void rfs_set_default_d_op(struct super_block *sb, const struct dentry_operations *ops)
 {
 	sb->s_d_op = ops;
+}
+
+static bool rfs_sb_revalidates(const struct super_block *sb)
+{
+	return sb->s_d_op && sb->s_d_op->d_revalidate;
 }
 #endif
 
@@ -1294,11 +1306,10 @@ void rfs_watch_bump(struct rfs_watch *watch) { atomic64_inc(&watch->events); }
  * reval way. */
 int rfs_watch_add(struct fsnotify_group *group, struct rfs_watch *watch, struct inode *dir)
 {
-	const struct dentry_operations *dop = dir->i_sb->s_d_op;
 	struct rfs_mark *m;
 	int err;
 
-	if (dop && dop->d_revalidate)
+	if (rfs_sb_revalidates(dir->i_sb))
 		return -EREMOTE;
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
