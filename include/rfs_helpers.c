@@ -1196,7 +1196,7 @@ int rfs_create_tramp(struct mnt_idmap *idmap, struct inode *dir, struct dentry *
 
 /*
  * udba=notify: fsnotify marks on the branch directories of cached union
- * directories (src/notify.rs has the design). The two callbacks are the
+ * directories (src/vfs/notify.rs has the design). The two callbacks are the
  * one piece of logic in this file: fsnotify calls them in the middle of
  * another filesystem's operation (under its directory lock), so they do
  * nothing but count, and free.
