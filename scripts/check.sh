@@ -21,6 +21,7 @@
 # Environment: RFS_VM_TIMEOUT (QEMU limit, s, default 4800),
 # RFS_SUITE_TIMEOUT (per suite in the guest, s, default 1500),
 # RFS_SOAK=1 (suites that have one run their long soak mode; `make soak`),
+# RFS_MODEL_SEEDS=FIRST-LAST (only those seeds of model.sh's soak plan),
 # RFS_CONSOLE=1 (show the kernel console while the VM runs),
 # RFS_SKIP_MODULE=1 (boot without rfs.ko: for work on the harness itself),
 # RFS_KVER=7.3 (the Linux 7.3 test kernel instead of 6.12; `make check KVER=7.3`),
@@ -212,6 +213,7 @@ if [ ${#names[@]} != 0 ] || [ $# = 0 ]; then
 vmargs=(-b -m check -k "$kdir" -i "$initrd" -o "$out" -t "${RFS_VM_TIMEOUT:-4800}"
 	-T "${RFS_SUITE_TIMEOUT:-1500}")
 [ "${RFS_SOAK:-0}" = 0 ] || vmargs+=(-a "rfs.soak=$RFS_SOAK")
+[ -z "${RFS_MODEL_SEEDS:-}" ] || vmargs+=(-a "rfs.model_seeds=$RFS_MODEL_SEEDS")
 [ ${#names[@]} = 0 ] || vmargs+=(-s "$(IFS=,; echo "${names[*]}")")
 [ "${RFS_CONSOLE:-0}" != 1 ] || vmargs+=(-c)
 log "VM (this takes a while under TCG)"
