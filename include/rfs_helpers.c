@@ -1226,6 +1226,13 @@ static int rfs_watch_event(struct fsnotify_mark *mark, u32 mask, struct inode *i
 	return 0;
 }
 
+/* Drops one reference: the owner's (rfs_watch_release) or a mark's. */
+static void rfs_watch_put(struct rfs_watch *watch)
+{
+	if (watch && refcount_dec_and_test(&watch->ref))
+		kfree(watch);
+}
+
 static void rfs_watch_free_mark(struct fsnotify_mark *mark)
 {
 	struct rfs_mark *m = container_of(mark, struct rfs_mark, mark);
@@ -1281,12 +1288,6 @@ struct rfs_watch *rfs_watch_new(void)
 		INIT_LIST_HEAD(&w->marks);
 	}
 	return w;
-}
-
-void rfs_watch_put(struct rfs_watch *watch)
-{
-	if (watch && refcount_dec_and_test(&watch->ref))
-		kfree(watch);
 }
 
 /* The owner's put: its marks were cleared before (rfs_watch_clear). */

@@ -293,7 +293,7 @@ bool rfs_mnt_is_idmapped(const struct vfsmount *mnt);
 void rfs_seq_puts(struct seq_file *m, const char *bytes, size_t len);
 
 /*
- * udba=notify (src/notify.rs): a watch is a counter of the changes made in
+ * udba=notify (src/vfs/notify.rs): a watch is a counter of the changes made in
  * the branch directories of one union directory, shared by the fsnotify
  * marks on those directories (one per member) and the union inode; it goes
  * with its last holder (a mark is freed by fsnotify after a grace period,
@@ -304,7 +304,6 @@ struct fsnotify_group;
 struct fsnotify_group *rfs_notify_group_new(void);
 void rfs_notify_group_end(struct fsnotify_group *group);
 struct rfs_watch *rfs_watch_new(void);
-void rfs_watch_put(struct rfs_watch *watch);
 void rfs_watch_release(struct rfs_watch *watch);
 u64 rfs_watch_events(const struct rfs_watch *watch);
 void rfs_watch_bump(struct rfs_watch *watch);

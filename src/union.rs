@@ -264,7 +264,7 @@ impl FileOperations for Union {
             // A mapping of the union file maps one of these branch files
             // (file_mmap); the member keeps a mapping made before the
             // copy-up telling which.
-            if i < 32 && l.dentry.inode().is_some_and(|i| i.is_mapped()) {
+            if i < crate::vfs::ops::ioctl::MEMBERS_MAPPED_MAX && l.dentry.inode().is_some_and(|i| i.is_mapped()) {
                 mapped |= 1 << i;
             }
         }

@@ -102,15 +102,15 @@ impl Watch {
         Some(unsafe { sys::rfs_watch_events(self.w.as_ptr()) })
     }
 
-    /// Counts a change rfs itself knows of (a member added, marks moved).
-    pub(crate) fn bump(&self) {
+    /// Counts a change rfs itself knows of (a mark added).
+    fn bump(&self) {
         // SAFETY: as above.
         unsafe { sys::rfs_watch_bump(self.w.as_ptr()) };
     }
 
     /// Watches the branch directory `dir` too, then counts one change (so
     /// what changed in it before the mark was there is looked at again).
-    /// On failure the watch is broken for good.
+    /// On failure the watch is broken (trusted again only after `clear`).
     pub(crate) fn add(&self, dir: InodeRef<'_>) {
         // SAFETY: the group and `w` are live; `dir` is a live directory
         // inode (the member's dentry holds it); fsnotify takes its own
