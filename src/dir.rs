@@ -146,7 +146,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     // The branch work, with write access and the mounter's credentials;
     // the union inode is made after (inode numbers may be logged to the
     // xino file, which must not nest in the write access).
-    let child = {
+    let (child, cut) = {
         let caller = Cred::current().ok_or(ENOMEM)?;
         let _creds = sbi.cred.override_creds();
         let object = match what {
@@ -206,7 +206,8 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         if had_whiteout {
             remove_whiteout(&g, name)?;
         }
-        child
+        let cut = had_whiteout && child.is_dir();
+        (child, cut)
     };
 
     let stamp = namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view());
@@ -226,6 +227,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
                 sbi.new_ino(rw.id, i.ino())?;
             }
             let res = Resolved::upper_only(Lower { branch: rw.clone(), dentry: child });
+            let res = if cut { res.cut() } else { res };
             let inode = namei::publish(namei::make_inode(sb, res)?)?;
             inode.instantiate(&dentry);
         }

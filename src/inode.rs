@@ -187,14 +187,23 @@ impl RcuLowers {
 ///
 /// `stack` holds the references; `destroy_inode` empties it while RCU-walk
 /// may still read `rcu`, `visible` and `root` (which it never empties).
+/// The own stamp of a directory whose members rfs itself changed: a copy-up
+/// gave it an upper over its lowers, a lower writable branch gained a
+/// member (`insert_lower`), a rename or a mkdir over a whiteout made it
+/// opaque. An opaque marker added to or removed from one of its members
+/// directly in a branch would otherwise go unseen (its parent's members do
+/// not change). No stamp equals it (stamps are odd: namei.rs `StampFold`),
+/// so the next walk resolves the name again and records the stamp then.
+pub(crate) const OWN_STALE: u64 = 2;
+
 pub(crate) struct InodeInfo {
     stack: Releasable<Stack>,
     rcu: RcuStack,
     /// How many of the lowers count (0 once the directory is opaque).
     visible: AtomicUsize,
     /// For a directory whose members an opaque marker could change: the
-    /// stamp of its members when they were last found right (namei.rs);
-    /// 0 for every other inode. RCU-walk reads it too.
+    /// stamp of its members when they were last found right (namei.rs),
+    /// or [`OWN_STALE`]; 0 for every other inode. RCU-walk reads it too.
     own: AtomicU64,
     /// Whether this is the root (its members are the superblock's
     /// [`LiveStack`]).
@@ -436,9 +445,14 @@ impl InodeInfo {
                 if let (Some(w), Some(dir)) = (&self.watch, dir) {
                     w.add(dir);
                 }
+                let is_dir = upper.dentry.is_dir();
                 let stored = slot.set(upper)?;
                 if stored {
                     self.rcu.upper.set(m);
+                    // A directory copied up over its lowers is merged now.
+                    if is_dir && self.visible.load(Ordering::Acquire) > 0 {
+                        self.own.store(OWN_STALE, Ordering::Relaxed);
+                    }
                 }
                 Ok(stored)
             }
@@ -483,6 +497,7 @@ impl InodeInfo {
         // that no counted list holds.
         more.push(list)?;
         self.rcu.more.push(rcu)?;
+        self.own.store(OWN_STALE, Ordering::Relaxed);
         Ok(())
     }
 
@@ -491,6 +506,8 @@ impl InodeInfo {
     pub(crate) fn make_opaque(&self) {
         if !self.root {
             self.visible.store(0, Ordering::Release);
+            // Cut by its marker now: removing it directly must show.
+            self.own.store(OWN_STALE, Ordering::Relaxed);
         }
     }
 }

@@ -60,6 +60,14 @@ impl Resolved {
         Resolved { upper: Some(upper), lowers: KVVec::new(), own: 0 }
     }
 
+    /// The same name, for a new directory made opaque over the directories
+    /// below it (a mkdir over a whiteout): its marker removed directly in
+    /// the branch must show, so its own stamp starts stale.
+    pub(crate) fn cut(mut self) -> Self {
+        self.own = crate::inode::OWN_STALE;
+        self
+    }
+
     /// Whether the name exists in the union.
     pub(crate) fn is_positive(&self) -> bool {
         self.upper.is_some() || !self.lowers.is_empty()
@@ -397,7 +405,8 @@ pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode
         if !Iterator::chain(upper.iter(), lowers.iter()).all(|m| m.is_live(w)) {
             return false;
         }
-        let own = ui.data().own_stamp();
+        // udba=none: no opaque marker is looked for after lookup.
+        let own = if sbi.udba() == Udba::None { 0 } else { ui.data().own_stamp() };
         let depth = usize::from(upper.is_some()) + lowers.len();
         if own != 0 && own != own_now(sbi, ui.data(), depth, Iterator::chain(upper.into_iter(), lowers.iter().copied()).map(|m| m.inode(w))) {
             return false;
@@ -434,7 +443,7 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     let stamp = dir_stamp(sbi, gen, parent.data(), &pview);
     // A directory's own members, when an opaque marker in them matters.
     let own = inode
-        .filter(|ui| ui.data().own_stamp() != 0)
+        .filter(|ui| sbi.udba() != Udba::None && ui.data().own_stamp() != 0)
         .map(|ui| {
             let view = ui.data().view();
             (ui, own_now(sbi, ui.data(), view.depth(), view.members().map(|l| l.dentry.inode())))

@@ -199,3 +199,35 @@ drop_caches() {
 blocks() {
 	val blocks "$(rfsprobe lstat "$1")"
 }
+
+# own_members_cases M B0 B1: a directory whose own members the union itself
+# changed (a copy-up gave it an upper over its lower; a rename or a mkdir
+# over a whiteout made it opaque), then an opaque marker added or removed
+# directly in its upper: the next walk shows the change (udba=reval and
+# notify). M is mounted with B0 rw on top and B1 ro+wh below it; the names
+# used are o*.
+own_members_cases() {
+	mkfile "$3/ocu/sub/f" "f"
+	t_eq "ocu/sub/f read through the union" "f" "$(rfsprobe read-cat "$1/ocu/sub/f")"
+	t_errno "creat ocu/new copies ocu up" 0 rfsprobe creat "$1/ocu/new"
+	t_eq "... ocu merges b0 and b1" "new sub" "$(names "$1/ocu" | oneline)"
+	: >"$2/ocu/.wh..wh..opq"
+	t_errno "an opaque marker added directly in the copied-up ocu hides b1's ocu/sub" ENOENT rfsprobe stat "$1/ocu/sub/f"
+	t_eq "... ocu lists only b0's" "new" "$(names "$1/ocu" | oneline)"
+
+	mkdir "$3/orn" "$1/orsrc"
+	t_errno "creat orsrc/mine" 0 rfsprobe creat "$1/orsrc/mine"
+	t_errno "rename orsrc over the empty lower directory orn (orn made opaque)" 0 rfsprobe rename "$1/orsrc" "$1/orn"
+	t_eq "... orn lists mine" "mine" "$(names "$1/orn" | oneline)"
+	: >"$3/orn/low"
+	t_eq "a file made directly in b1's orn stays hidden" "mine" "$(names "$1/orn" | oneline)"
+	rm "$2/orn/.wh..wh..opq"
+	t_eq "orn's opaque marker removed directly: b1's orn merges again" "low mine" "$(names "$1/orn" | oneline)"
+
+	mkfile "$3/omw/lowf" "l"
+	t_ok "rm -r omw (a whiteout in b0)" rm -r "$1/omw"
+	t_errno "mkdir omw over its whiteout (opaque)" 0 rfsprobe mkdir "$1/omw"
+	t_eq "... omw is empty" "" "$(names "$1/omw" | oneline)"
+	rm "$2/omw/.wh..wh..opq"
+	t_eq "omw's opaque marker removed directly: b1's omw/lowf shows" "lowf" "$(names "$1/omw" | oneline)"
+}

@@ -221,5 +221,8 @@ t_eq "udba: roop merged" "r2 r3" "$(names "$M/roop" | oneline)"
 : >"$B2/roop/.wh..wh..opq"
 t_eq "udba: a marker added directly in plain ro b2 changes nothing" "r3" "$(cat_u roop/r3)"
 
+# Directories whose members the union changed, then a marker changed directly.
+own_members_cases "$M" "$B0" "$B1"
+
 t_ok "umount" umount "$M"
 t_done

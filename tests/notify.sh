@@ -123,6 +123,7 @@ t_errno "rename d/new to d/renamed through the union" 0 rfsprobe rename "$M/d/ne
 t_eq "d lists" "direct0 direct1 late renamed x1 x2" "$(names "$M/d" | oneline)"
 rm "$B0/d/direct0"
 t_errno "removed directly from b0/d: gone" ENOENT rfsprobe stat "$M/d/direct0"
+own_members_cases "$M" "$B0" "$B1"
 
 # --- remount -----------------------------------------------------------------------------
 t_errno "not there yet: e" ENOENT rfsprobe stat "$M/e"
