@@ -15,7 +15,7 @@
 //! credentials; the caller's rights were checked on the union object before.
 
 use crate::branch::Branch;
-use crate::inode::{Lower, UnionInode, View};
+use crate::inode::{InodeInfo, Lower, UnionInode, View};
 use crate::logic::policy::{self, Facts, Slot};
 use crate::super_::Tab;
 use crate::logic::whiteout;
@@ -448,7 +448,7 @@ pub(crate) fn copy_into(sb: SuperBlock<'_>, d: &Dentry, w: &Writable) -> Result 
             }
             let pui = union_inode_of(&parent).ok_or(EIO)?;
             if pui.data().view().member_in(w.rw.id).is_some() {
-                copy_up_one(sb, w, &cur, &parent)?;
+                copy_up_one(sb, w, &cur, &parent, false)?;
                 break;
             }
             cur = parent;
@@ -521,9 +521,54 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     }
 }
 
+/// Copies the non-directory of `d`, whose upper lies in a writable branch
+/// below `w`, up into `w`, for a rename or link whose new name would not
+/// show from its own branch (AUFS copies such an object up as well): the
+/// copy becomes its upper and the old one stays below it, hidden (inode.rs
+/// `promote`). Only a file with one link, no pseudo-link and no union file
+/// open or being opened: else EXDEV (mv(1) then copies; an open file would
+/// go on using the old upper). The caller holds the parent's union lock.
+pub(crate) fn promote(sb: SuperBlock<'_>, d: &Dentry, w: &Writable) -> Result {
+    let ui = union_inode_of(d).ok_or(ENOENT)?;
+    if ui.vfs().is_dir() || !promotable(ui) {
+        return Err(EXDEV);
+    }
+    let parent = d.parent();
+    // The copy must show at the object's own name too: its directory can
+    // be made in `w` (no ancestor has its upper below it) and the union
+    // reaches down to it there.
+    let sbi = sb.info();
+    if !shows_from(sbi, &sbi.tab(), &parent, &d.name()?, w.index)? {
+        return Err(EXDEV);
+    }
+    dir_in(sb, &parent, w)?;
+    copy_up_one(sb, w, d, &parent, true)
+}
+
+/// Whether the file `ui` may be promoted: one name (the union's and its
+/// upper's link counts), no pseudo-link, no hard-linked lower file (their
+/// other names would stay behind).
+fn promotable(ui: &UnionInode) -> bool {
+    let view = ui.data().view();
+    ui.vfs().nlink() == 1
+        && view.upper().and_then(|u| u.dentry.inode()).is_some_and(|i| i.nlink() == 1)
+        && view.plink().is_none()
+        && !view.lowers().iter().any(crate::plink::applies)
+}
+
+/// Ends a promotion started under the copy-up lock, on every path.
+struct Promoting<'a>(&'a InodeInfo);
+
+impl Drop for Promoting<'_> {
+    fn drop(&mut self) {
+        self.0.end_promotion();
+    }
+}
+
 /// Copies the object of `d` into the writable branch `w`, where its parent
-/// `parent` has a member.
-fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) -> Result {
+/// `parent` has a member; with `promote`, over its upper in a branch below
+/// `w` ([`promote`]).
+fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, promote: bool) -> Result {
     let sbi = sb.info();
     let (rw, work) = (&w.rw, &w.work);
     let ui = union_inode_of(d).ok_or(ENOENT)?;
@@ -531,6 +576,28 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
     // The object's own copy-up lock (killable), held until its upper is
     // recorded: unlink and rename of the same object wait for it (dir.rs).
     let _lock = ui.data().lock_copyup()?;
+    let mut _promoting = None;
+    if promote {
+        let view = ui.data().view();
+        match view.member_in(rw.id) {
+            // Promoted meanwhile (the caller holds the parent's lock, so
+            // by another name of the same file): nothing left to do.
+            Some(m) if view.upper().is_some_and(|u| u.dentry.same(&m.dentry)) => return Ok(()),
+            Some(_) => return Err(code::estale()),
+            None => {}
+        }
+        if view.upper().is_none() {
+            return Err(code::estale());
+        }
+        if !promotable(ui) {
+            return Err(EXDEV);
+        }
+        let started = ui.data().start_promotion();
+        _promoting = Some(Promoting(ui.data()));
+        if !started {
+            return Err(EXDEV);
+        }
+    }
     if ui.data().view().member_in(rw.id).is_some() {
         if name_has_upper(ui, d, rw)? {
             return Ok(());
@@ -584,7 +651,7 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
             None
         }
     };
-    if below_top.is_none() && ui_view.upper().is_some() {
+    if below_top.is_none() && ui_view.upper().is_some() && !promote {
         // Given an upper in another branch while this caller chose its
         // target (a policy's facts changed): the caller chooses again.
         return Err(code::estale());
@@ -689,7 +756,11 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry) ->
                 // The copy gives the union inode its data from now on.
                 crate::vfs::inode::cache_rekey(ui.vfs(), i);
             }
-            ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
+            if promote {
+                ui.data().promote(Lower { branch: rw.clone(), dentry: tmp })?;
+            } else {
+                ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
+            }
             let stats = &sbi.stats;
             Stats::add(&stats.copyups, 1);
             if !src.dentry.is_dir() {
@@ -1094,4 +1165,24 @@ pub(crate) fn shows_from(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], ind
         }
     }
     Ok(true)
+}
+
+/// Where a rename or link that would happen in branch `index` goes when its
+/// new name `name` in the union directory `dir` would not show from there:
+/// the nearest writable branch above it where the name does show (the
+/// object is then copied up there first: [`promote`]); None when there is
+/// none (EXDEV).
+pub(crate) fn shown_above(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], index: usize) -> Result<Option<usize>> {
+    for i in (0..index).rev() {
+        if tab.branch(i).is_some_and(|b| b.perm.is_writable()) && shows_from(sbi, tab, dir, name, i)? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// The index in `tab` of the upper of `view` (its top member in a
+/// writable branch), if it has one.
+pub(crate) fn upper_index(tab: &Tab, view: &View<'_>) -> Option<usize> {
+    view.upper().and_then(|u| tab.index_of(&u.branch))
 }

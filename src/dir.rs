@@ -128,7 +128,21 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let w = match what {
         // A hard link goes where its file is: in place when that is
         // writable, else where the file's copy-up goes (AUFS does the same).
-        New::Link(old) => copy_up(sb, old)?,
+        // When the new name would not show from there, the file is copied
+        // up to the nearest writable branch above where it does, and the
+        // link made there (as AUFS; EXDEV when that cannot be).
+        New::Link(old) => {
+            let w = copy_up(sb, old)?;
+            let tab = sbi.tab();
+            if copyup::shows_from(sbi, &tab, &parent, name, w.index)? {
+                w
+            } else {
+                let i = copyup::shown_above(sbi, &tab, &parent, name, w.index)?.ok_or(EXDEV)?;
+                let w = copyup::writable_at(&tab, i)?;
+                copyup::promote(sb, old, &w)?;
+                w
+            }
+        }
         _ => {
             let tab = sbi.tab();
             let b = copyup::create_target(sbi, &tab, &parent, name, matches!(what, New::Dir(_)))?;
@@ -459,18 +473,38 @@ pub(crate) fn rename(
     // renamed object goes (its own branch when writable, else its copy-up
     // target). The new name must show from there: not shadowed by a
     // replaced object higher up, nor hidden by a whiteout or an opaque
-    // directory above it; else EXDEV (mv(1) then copies and removes).
+    // directory above it. A directory gets EXDEV otherwise (mv(1) then
+    // copies and removes). A non-directory, as AUFS: the rename goes to
+    // the branch of the object it replaces when that is higher, else to the
+    // nearest writable branch above where the new name shows; the object is
+    // copied up there first (`copyup::promote` when its upper lies lower).
     let tab = sbi.tab();
-    let w = copyup::writable_at(&tab, copyup::change_target(sbi, &tab, &ui.data().view(), &odir.data().view())?)?;
-    let rw = &w.rw;
-    if !copyup::shows_from(sbi, &tab, &nd.parent(), nname, w.index)? {
+    let is_dir = od.is_dir();
+    let src_index = copyup::change_target(sbi, &tab, &ui.data().view(), &odir.data().view())?;
+    let mut index = src_index;
+    if !is_dir {
+        if let Some(ti) = target.and_then(|t| copyup::change_target(sbi, &tab, &t.data().view(), &ndir.data().view()).ok()) {
+            index = index.min(ti);
+        }
+    }
+    if !copyup::shows_from(sbi, &tab, &nd.parent(), nname, index)? {
+        index = match is_dir {
+            true => None,
+            false => copyup::shown_above(sbi, &tab, &nd.parent(), nname, index)?,
+        }
+        .ok_or(EXDEV)?;
+    }
+    // Above the source's own target, the source must be able to get its
+    // member there too (no directory moves up: `copyup::can_make_in`).
+    if index < src_index && !copyup::shows_from(sbi, &tab, &od.parent(), oname, index)? {
         return Err(EXDEV);
     }
+    let w = copyup::writable_at(&tab, index)?;
+    let rw = &w.rw;
     check_deletable(odir, ui)?;
     if let Some(t) = target {
         check_deletable(ndir, t)?;
     }
-    let is_dir = od.is_dir();
     // AUFS's rule (semantics.md "Rename"): a directory renames, empty or
     // not, unless a branch below the writable one has entries in it; those
     // cannot move with it (no redirects), so EXDEV lets mv(1) copy.
@@ -484,6 +518,9 @@ pub(crate) fn rename(
     }
     let old_wh = exists_below(sbi, &tab, odir, oname, w.index)?;
     let new_below = exists_below(sbi, &tab, ndir, nname, w.index)?;
+    if copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
+        copyup::promote(sb, &od, &w)?;
+    }
     copyup::copy_into(sb, &od, &w)?;
     dir_in(sb, &nd.parent(), &w)?;
     // No copy-up of the renamed object or of the one it replaces runs

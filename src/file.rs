@@ -112,6 +112,14 @@ fn writes(flags: u32) -> bool {
 /// `open` of the union file `user` of `dentry`, with open flags `flags`.
 /// Its branch file is a backing file of it (overlayfs: ovl_open_realfile).
 pub(crate) fn open(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32, user: UserFile) -> Result<RegFile> {
+    // Counted before the members are looked at, until the file is released
+    // (union.rs): a promotion (copyup.rs `promote`) never replaces the
+    // upper of an inode with open files.
+    ui.data().pin()?;
+    open_pinned(sb, ui, dentry, flags, user).inspect_err(|_| ui.data().unpin())
+}
+
+fn open_pinned(sb: SuperBlock<'_>, ui: &UnionInode, dentry: &Dentry, flags: u32, user: UserFile) -> Result<RegFile> {
     let sbi = sb.info();
     if flags & sys::O_DIRECT != 0 && sbi.nodio.load(core::sync::atomic::Ordering::Relaxed) {
         // `nodio`: AUFS's default, where O_DIRECT opens fail.

@@ -31,7 +31,7 @@ use crate::copyup::copy_up;
 use crate::vfs::lower::{acl, flags::FileAttr, xattr, Attr, WriteAccess};
 use crate::union::union_inode_of;
 use crate::vfs::once::{SetOnce, Versions};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A union inode as the operations see it.
 pub(crate) type UnionInode = FsInode<InodeInfo>;
@@ -134,7 +134,13 @@ enum Stack {
     /// `dir_in`). `more` then holds the whole new list, which replaces
     /// `lowers` for readers; older lists stay allocated until the inode is
     /// destroyed (so borrowed views stay valid).
-    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, more: Versions<KVVec<Lower>>, plink: Option<Lower> },
+    ///
+    /// A non-directory whose upper lies in a lower writable branch may be
+    /// copied up to a higher one for a rename or link (copyup.rs
+    /// `promote`): `promoted` then holds its new upper, which replaces
+    /// `upper` for readers, and the old upper heads its new list of lowers
+    /// (in `more`). Old values stay until the inode is destroyed.
+    Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, more: Versions<KVVec<Lower>>, promoted: Versions<Lower>, plink: Option<Lower> },
     /// The root directory.
     Live(Arc<LiveStack>),
 }
@@ -148,6 +154,8 @@ struct RcuStack {
     lowers: RcuLowers,
     /// The lists that replaced `lowers` ([`Stack::Fixed`] `more`).
     more: Versions<KVVec<RcuMember>>,
+    /// The uppers that replaced `upper` ([`Stack::Fixed`] `promoted`).
+    promoted: Versions<RcuMember>,
     plink: Option<RcuMember>,
 }
 
@@ -213,6 +221,12 @@ pub(crate) struct InodeInfo {
     /// Open union files of this inode (file.rs: the last close of a file
     /// without a name forgets its inode-number key).
     pub(crate) opens: AtomicUsize,
+    /// Union files of this inode open or being opened (file.rs `open`
+    /// counts one before it looks at the members), and whether a promotion
+    /// is under way (copyup.rs `promote`): no file is ever left open on an
+    /// upper a promotion replaced.
+    pins: AtomicUsize,
+    promoting: AtomicBool,
     /// `udba=notify`, a directory: the count of changes in its members
     /// (vfs/notify.rs). Its marks go in `destroy_inode`; the counter stays
     /// for RCU-walk until the memory goes. The root's is the superblock's.
@@ -232,13 +246,15 @@ pub(crate) fn bit_lock_killable(word: &AtomicUsize) -> Result<CopyupLock<'_>> {
 impl InodeData for InodeInfo {
     fn empty() -> Self {
         InodeInfo {
-            stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), plink: None }),
-            rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), more: Versions::new(), plink: None },
+            stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), promoted: Versions::new(), plink: None }),
+            rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), more: Versions::new(), promoted: Versions::new(), plink: None },
             visible: AtomicUsize::new(0),
             own: AtomicU64::new(0),
             root: false,
             lock: AtomicUsize::new(0),
             opens: AtomicUsize::new(0),
+            pins: AtomicUsize::new(0),
+            promoting: AtomicBool::new(false),
             watch: None,
         }
     }
@@ -250,7 +266,7 @@ impl InodeData for InodeInfo {
         // Called once, from destroy_inode: nobody holds the inode any more,
         // so no borrow of the stack (`view`) is live; RCU-walk reads only
         // `rcu`, `visible` and `root`, which stay.
-        self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), plink: None }, d);
+        self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), promoted: Versions::new(), plink: None }, d);
     }
 }
 
@@ -317,14 +333,14 @@ impl InodeInfo {
     /// An inode made of its members, top first (never none for a real
     /// object).
     pub(crate) fn new(upper: Option<Lower>, lowers: KVVec<Lower>) -> Result<Self> {
-        let rcu = RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::of(&lowers)?, more: Versions::new(), plink: None };
+        let rcu = RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::of(&lowers)?, more: Versions::new(), promoted: Versions::new(), plink: None };
         let slot = SetOnce::new();
         if let Some(u) = upper {
             rcu.upper.set(u.rcu());
             slot.set(u)?;
         }
         let visible = AtomicUsize::new(lowers.len());
-        let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, more: Versions::new(), plink: None });
+        let stack = Releasable::new(Stack::Fixed { upper: slot, lowers, more: Versions::new(), promoted: Versions::new(), plink: None });
         Ok(InodeInfo {
             stack,
             rcu,
@@ -333,6 +349,8 @@ impl InodeInfo {
             root: false,
             lock: AtomicUsize::new(0),
             opens: AtomicUsize::new(0),
+            pins: AtomicUsize::new(0),
+            promoting: AtomicBool::new(false),
             watch: None,
         })
     }
@@ -389,12 +407,15 @@ impl InodeInfo {
     /// The members as they are now.
     pub(crate) fn view(&self) -> View<'_> {
         match self.stack.get() {
-            Stack::Fixed { upper, lowers, more, plink } => {
+            Stack::Fixed { upper, lowers, more, promoted, plink } => {
                 // The list first: the count that goes with a newer list is
                 // published before it (`insert_lower`).
                 let lowers = more.get().map_or(&lowers[..], |m| &m[..]);
                 let n = self.visible.load(Ordering::Acquire).min(lowers.len());
-                View::Fixed { upper: upper.get(), lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
+                // Read after the list: a promotion publishes the list (its
+                // old upper on top of it) before the new upper.
+                let upper = promoted.get().or_else(|| upper.get());
+                View::Fixed { upper, lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
             }
             Stack::Live(live) => View::Live(live.get()),
         }
@@ -409,7 +430,8 @@ impl InodeInfo {
         }
         let lowers = self.rcu.more.get().map_or(self.rcu.lowers.as_slice(), |m| &m[..]);
         let n = self.visible.load(Ordering::Acquire).min(lowers.len());
-        (self.rcu.upper.get(), lowers.get(..n).unwrap_or(&[]))
+        let upper = self.rcu.promoted.get().copied().or_else(|| self.rcu.upper.get());
+        (upper, lowers.get(..n).unwrap_or(&[]))
     }
 
     /// Where RCU-walk reads attributes from ([`View::top`]).
@@ -499,6 +521,67 @@ impl InodeInfo {
         self.rcu.more.push(rcu)?;
         self.own.store(OWN_STALE, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A union file of this inode is being opened (file.rs `open`): counted
+    /// before the caller looks at the members, and, while a promotion runs,
+    /// only once it is over (its copy-up lock). Undone by [`Self::unpin`].
+    pub(crate) fn pin(&self) -> Result {
+        self.pins.fetch_add(1, Ordering::SeqCst);
+        if self.promoting.load(Ordering::SeqCst) {
+            if let Err(e) = self.lock_copyup() {
+                self.unpin();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The union file counted by [`Self::pin`] was closed, or its open failed.
+    pub(crate) fn unpin(&self) {
+        self.pins.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Replaces the upper of a non-directory with `new`, a copy of it in a
+    /// higher writable branch (copyup.rs `promote`); the old upper becomes
+    /// the first lower. The caller holds the copy-up lock and has made sure
+    /// no union file is open on the inode, with [`Self::start_promotion`].
+    pub(crate) fn promote(&self, new: Lower) -> Result {
+        let Stack::Fixed { upper, lowers, more, promoted, .. } = self.stack.get() else { return Err(EROFS) };
+        let old_upper = promoted.get().or_else(|| upper.get()).ok_or(EIO)?;
+        let old = more.get().map_or(&lowers[..], |m| &m[..]);
+        let mut list = KVVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
+        let mut rcu = KVVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
+        for l in Iterator::chain(core::iter::once(old_upper), old.iter()) {
+            rcu.push(l.rcu(), GFP_KERNEL)?;
+            list.push(l.clone(), GFP_KERNEL)?;
+        }
+        // As in `insert_lower`: the count first, then the counted list,
+        // then its RCU copy; the new upper last (readers load the list
+        // before the upper, so they see the old upper twice at worst).
+        if self.visible.load(Ordering::Acquire) == old.len() {
+            self.visible.store(old.len() + 1, Ordering::Release);
+        }
+        more.push(list)?;
+        self.rcu.more.push(rcu)?;
+        let m = new.rcu();
+        promoted.push(new)?;
+        self.rcu.promoted.push(m)?;
+        Ok(())
+    }
+
+    /// Marks a promotion as under way: true when no union file of the
+    /// inode is open or being opened, else the promotion cannot happen
+    /// (end it with [`Self::end_promotion`] either way). With `pin`, one
+    /// of the two sides sees the other (sequentially consistent).
+    pub(crate) fn start_promotion(&self) -> bool {
+        self.promoting.store(true, Ordering::SeqCst);
+        self.pins.load(Ordering::SeqCst) == 0
+    }
+
+    /// Ends what [`Self::start_promotion`] started.
+    pub(crate) fn end_promotion(&self) {
+        self.promoting.store(false, Ordering::SeqCst);
     }
 
     /// Hides every lower member (the directory became opaque). The root is

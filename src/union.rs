@@ -199,6 +199,7 @@ impl FileOperations for Union {
     }
 
     fn release(sb: SuperBlock<'_>, ui: &UnionInode, rf: &RegFile) {
+        ui.data().unpin();
         // The last open file of the inode: a file without a name can no
         // longer be reached.
         if ui.data().opens.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -92,14 +92,31 @@ t_errno "rename of a b2 file into the root (b0 on top of it): from b2" 0 rfsprob
 t_eq "... in b2" "in b2 +x" "$(cat "$B2/moved" 2>&1)"
 t_eq "... the union shows it" "in b2 +x" "$(cat "$M/moved")"
 mkfile "$B0/top" "top b0"
-t_errno "rename of a b2 file over a name whose top is b0: EXDEV" EXDEV rfsprobe rename "$M/moved" "$M/top"
-t_ok "mv falls back to copy and remove" mv "$M/moved" "$M/top"
+t_errno "rename of a b2 file over a name whose top is b0: done in b0" 0 rfsprobe rename "$M/moved" "$M/top"
 t_eq "... the union shows the moved data" "in b2 +x" "$(cat "$M/top")"
+t_eq "... the file was copied up to b0 and renamed there" "in b2 +x" "$(cat "$B0/top")"
+t_ok "... its old name whited out in b0, the original left in b2" test -f "$B0/.wh.moved" -a -f "$B2/moved"
+t_errno "... the old name is gone" ENOENT rfsprobe lstat "$M/moved"
+t_errno "append to top writes b0's copy" 0 rfsprobe append "$M/top" " +t"
+t_eq "... b2's original unchanged" "in b2 +x" "$(cat "$B2/moved")"
+mkfile "$B2/two" "two"
+ln "$B2/two" "$B2/two2"
+t_errno "rename of a b2 file with two links over a b0 name: EXDEV (it would lose its other name)" EXDEV rfsprobe rename "$M/two" "$M/top"
+t_ok "mv falls back to copy and remove" mv "$M/two" "$M/top"
+t_eq "... the union shows the moved data" "two" "$(cat "$M/top")"
+t_eq "... two2 stays" "two" "$(cat "$M/two2")"
+mkfile "$B2/held" "held"
+mkfile "$B0/top2" "top2"
+exec 3<"$M/held"
+t_errno "rename of a b2 file open in the union over a b0 name: EXDEV (the open file would stay on b2's)" EXDEV rfsprobe rename "$M/held" "$M/top2"
+exec 3<&-
+t_errno "... once closed, done in b0" 0 rfsprobe rename "$M/held" "$M/top2"
+t_eq "... top2 reads it" "held" "$(cat "$M/top2")"
 t_errno "link of a b2 file in its own directory" 0 rfsprobe link "$M/d2/renamed" "$M/d2/hard"
 t_eq "... a hard link in b2" 2 "$(stat -c %h "$B2/d2/hard")"
 
 drop_caches
-t_eq "after drop_caches: root listing" "d2 deep md only1 sub top" "$(names "$M" | oneline)"
+t_eq "after drop_caches: root listing" "d2 deep md only1 sub top top2 two2" "$(names "$M" | oneline)"
 t_eq "... md/g reads the copy" "md g +w" "$(cat "$M/md/g")"
 t_ok "umount" umount "$M"
 
@@ -244,23 +261,30 @@ umount "$P/s" "$P/m" "$P/l"
 
 # --- a directory whited out in its own branch: nothing below it shows ------------------
 # n is in rw b0 and ro+wh b1, and b1 also has .wh.n: the union's n (and n/s)
-# merge b0 and b1 only. f is only in rw b2, so a rename or link of it
-# happens in b2, where n/s would not show: EXDEV, and nothing moves (a
-# "successful" move into b2/n/s vanished at the next lookup).
+# merge b0 and b1 only. f is only in rw b2, where n/s would not show (a
+# move into b2/n/s would vanish at the next lookup): a rename or link of it
+# goes up to b0, where n/s shows, f copied up there first (as AUFS).
 W=$T/cut
 mkdir -p "$W/b0/n/s" "$W/b1/n/s" "$W/b2" "$W/mnt"
 : >"$W/b1/.wh.n"
 mkfile "$W/b2/f" "f2"
+mkfile "$W/b2/h" "h2"
 t_ok "mount rw0:ro+wh1:rw2 (b1 has n and .wh.n)" rfs_mount "$W/mnt" "dirs=$W/b0=rw:$W/b1=ro+wh:$W/b2=rw"
 t_eq "n lists s" "s" "$(names "$W/mnt/n" | oneline)"
-t_errno "rename f (in b2) into n/s: EXDEV" EXDEV rfsprobe rename "$W/mnt/f" "$W/mnt/n/s/g"
-t_errno "link f into n: EXDEV" EXDEV rfsprobe link "$W/mnt/f" "$W/mnt/n/g"
+t_errno "rename f (in b2) into n/s: goes up to b0, where n/s shows" 0 rfsprobe rename "$W/mnt/f" "$W/mnt/n/s/g"
 t_ok "... nothing made in b2" test ! -e "$W/b2/n"
-t_eq "... f still reads" "f2" "$(cat "$W/mnt/f" 2>&1)"
-t_ok "mv falls back to a copy" mv "$W/mnt/f" "$W/mnt/n/s/g"
+t_ok "... b0 whites out f; b2's original stays, hidden" test -f "$W/b0/.wh.f" -a -f "$W/b2/f"
+t_errno "... f is gone" ENOENT rfsprobe lstat "$W/mnt/f"
+t_errno "link h (in b2) into n: made in b0, h copied up there" 0 rfsprobe link "$W/mnt/h" "$W/mnt/n/h"
+t_eq "... one file with two links in b0" "2 2" "$(stat -c %h "$W/b0/h" "$W/b0/n/h" 2>&1 | oneline)"
+t_eq "... n/h reads it" "h2" "$(cat "$W/mnt/n/h" 2>&1)"
+t_errno "... append through h" 0 rfsprobe append "$W/mnt/h" "+"
+t_eq "... n/h sees it" "h2+" "$(cat "$W/mnt/n/h" 2>&1)"
+t_eq "... b2's h unchanged" "h2" "$(cat "$W/b2/h" 2>&1)"
 drop_caches
 t_eq "after drop_caches: n/s/g reads" "f2" "$(cat "$W/mnt/n/s/g" 2>&1)"
 t_ok "... the copy is in b0" test -f "$W/b0/n/s/g"
+t_eq "after drop_caches: n/h reads" "h2+" "$(cat "$W/mnt/n/h" 2>&1)"
 t_ok "umount" umount "$W/mnt"
 
 # --- copy-up policies on rw0:rw1:ro2 ----------------------------------------------------
@@ -355,4 +379,48 @@ t_eq "mfsrr: all under LOW: round-robin, one in each" "1 1 1" \
 	"$(for b in s m l; do ls "$P/$b" | grep -c '^u[234]$'; done | oneline)"
 t_ok "umount" umount "$M"
 umount "$P/s" "$P/m" "$P/l"
+
+# --- a promotion never leaves an open file on the old upper ------------------------------
+# pr is in rw b0 and rw b2; each round, pr/fR (only in b2, 64 KiB so its
+# copy takes a while) is appended to by a writer that holds it open for N
+# one-byte writes, closes it and opens it again, until the name is gone
+# (rfsprobe append-loop), while it is renamed over pr/tR (in b0): the
+# rename copies it up to b0 first, which a file open in the union forbids
+# (EXDEV, retried until the writer is between two opens). Every byte
+# written must be in the renamed file: one written to a file left open on
+# b2's original after the copy would be lost. N is 1, 10 or 100 (short,
+# medium and long holds), 30 rounds each.
+R=$T/race
+mkdir -p "$R/b0/pr" "$R/b2/pr" "$R/mnt"
+t_ok "mount rw0:rw2 for the race" rfs_mount "$R/mnt" "dirs=$R/b0=rw:$R/b2=rw"
+lost=0 exdev=0 failed=0
+r=0
+while [ "$r" -lt 90 ]; do
+	case $((r % 3)) in 0) per=1 ;; 1) per=10 ;; *) per=100 ;; esac
+	head -c 65536 /dev/zero >"$R/b2/pr/f$r"
+	: >"$R/b0/pr/t$r"
+	rfsprobe append-loop "$R/mnt/pr/f$r" "$R/n$r" "$per" &
+	tries=0
+	while :; do
+		e=$(rfsprobe rename "$R/mnt/pr/f$r" "$R/mnt/pr/t$r" 2>&1 | head -1)
+		case $e in
+		EXDEV*) exdev=$((exdev + 1)); tries=$((tries + 1)) ;;
+		*) break ;;
+		esac
+		[ "$tries" -lt 5000 ] || break
+	done
+	wait
+	[ -z "$e" ] || { failed=$((failed + 1)); diag "round $r: rename: $e"; }
+	size=$(stat -c %s "$R/mnt/pr/t$r" 2>/dev/null || echo 0)
+	if [ "$size" -ne $((65536 + $(cat "$R/n$r" 2>/dev/null || echo -1))) ]; then
+		lost=$((lost + 1))
+		diag "round $r: $(cat "$R/n$r" 2>&1) bytes appended, t$r has $((size - 65536))"
+	fi
+	r=$((r + 1))
+done
+diag "race: $exdev renames refused while the file was open"
+t_eq "90 rounds: every rename done in the end" 0 "$failed"
+t_eq "... and no append lost" 0 "$lost"
+t_ok "... some renames met an open file (the window was hit)" test "$exdev" -gt 0
+t_ok "umount" umount "$R/mnt"
 t_done

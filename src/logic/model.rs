@@ -33,11 +33,15 @@
 //!   removed there when it is there, `.wh.NAME` there when the name exists
 //!   in a member of the parent below that branch;
 //! - rename and link happen in the branch a change of the source goes to
-//!   (after its copy-up); EXDEV when the new name would not show from there
-//!   (`shows_from` in `src/copyup.rs`: an object, a whiteout or an opaque
-//!   marker in a member of the new parent above that branch, or no member of
-//!   the new parent there while the branch is below the parent's top), and
-//!   for a directory with entries below that branch.
+//!   (after its copy-up) when the new name would show from there
+//!   (`shows_from` in `src/copyup.rs`: no object, whiteout or opaque marker
+//!   in a member of the new parent above that branch, and a member of the
+//!   new parent there or one that can be made there); a rename of a
+//!   non-directory goes to the branch of the object it replaces when that is
+//!   higher. Otherwise a directory gets EXDEV; a non-directory goes to the
+//!   nearest `rw` branch above where the name shows, copied up there first,
+//!   also from a lower `rw` branch (`promote`: only a file with one link;
+//!   EXDEV when none). A directory with entries below the branch: EXDEV.
 //!
 //! A stack whose only `rw` branch is branch 0 behaves exactly as the
 //! single-writable-branch union did: every change goes to branch 0.
@@ -531,6 +535,32 @@ impl Model {
             }
         }
         true
+    }
+
+    /// rfs's `shown_above`: the nearest writable branch above `w` from which
+    /// NAME in `parent` would show.
+    fn shown_above(&self, parent: &[Name], members: &[usize], name: &[u8], w: usize) -> Option<usize> {
+        (0..w).rev().find(|&i| self.writable(i) && self.shows_from(parent, members, name, i))
+    }
+
+    /// rfs's `promote`: copies the non-directory at `path`, whose top is in
+    /// a writable branch below `w`, up into `w` (its parents made there
+    /// first); EXDEV for a file with more than one link, or when the copy
+    /// would not show at its own name.
+    fn promote(&mut self, path: &[Name], w: usize) -> Result<(), Errno> {
+        let Some(Found::Obj(b, id)) = self.lookup(path)? else {
+            return Err(EXDEV);
+        };
+        if self.branches.get(b).map_or(0, |x| x.nlink(id)) != 1 {
+            return Err(EXDEV);
+        }
+        let (last, parent) = path.split_last().ok_or(EXDEV)?;
+        let members = self.parent_members(path)?;
+        if !self.shows_from(parent, &members, last, w) {
+            return Err(EXDEV);
+        }
+        self.copy_into(parent, w)?;
+        self.copy_into(path, w)
     }
 
     /// The members of the directory at `path` (which the caller knows to be
@@ -1051,14 +1081,19 @@ impl Model {
         if is_reserved(last) {
             return Err(EPERM);
         }
-        let (w, Found::Obj(_, id)) = self.copy_up(old)? else {
+        let (mut w, Found::Obj(_, mut id)) = self.copy_up(old)? else {
             return Err(EPERM);
         };
         // After the copy-up, which may have given the new parent its
         // member in `w` (rfs checks in the same order).
         let nmembers = self.parent_members(new)?;
         if !self.shows_from(parent, &nmembers, last, w) {
-            return Err(EXDEV);
+            w = self.shown_above(parent, &nmembers, last, w).ok_or(EXDEV)?;
+            self.promote(old, w)?;
+            let Some(Found::Obj(_, nid)) = self.lookup(old)? else {
+                return Err(ENOENT);
+            };
+            id = nid;
         }
         self.copy_into(parent, w)?;
         self.create_in(w, new, Node::Obj(id))
@@ -1137,9 +1172,26 @@ impl Model {
         if is_reserved(nname) {
             return Err(EPERM);
         }
-        // The rename happens in the branch a change of the source goes to.
-        let w = self.target_of(&src, &omembers)?;
+        // The rename happens in the branch a change of the source goes to,
+        // or that of the object it replaces when higher (a non-directory);
+        // where the new name would not show from there, a non-directory
+        // goes up to where it does (rfs: dir.rs `rename`).
+        let src_w = self.target_of(&src, &omembers)?;
+        let mut w = src_w;
+        if let (false, Some(d)) = (src_dir, &dst) {
+            if let Ok(t) = self.target_of(d, &nmembers) {
+                w = w.min(t);
+            }
+        }
         if !self.shows_from(nparent, &nmembers, nname, w) {
+            if src_dir {
+                return Err(EXDEV);
+            }
+            w = self.shown_above(nparent, &nmembers, nname, w).ok_or(EXDEV)?;
+        }
+        // Above the source's own target, the source must be able to get
+        // its member there too (no directory moves up).
+        if w < src_w && !self.shows_from(oparent, &omembers, oname, w) {
             return Err(EXDEV);
         }
         if let Found::Dir(m) = &src {
@@ -1154,6 +1206,11 @@ impl Model {
         }
         let old_wh = self.exists_below(oparent, &omembers, oname, w);
         let new_below = self.exists_below(nparent, &nmembers, nname, w);
+        if let Found::Obj(b, _) = src {
+            if b > w && self.writable(b) {
+                self.promote(old, w)?;
+            }
+        }
         self.copy_into(old, w)?;
         self.copy_into(nparent, w)?;
         if let Some(Found::Dir(m)) = &dst {

@@ -604,8 +604,9 @@ fn whiteout_placement() {
     assert!(names(&m, "q/e").is_empty());
 }
 
-/// Rename happens in the source's branch; EXDEV when the new name would
-/// not show from there.
+/// Rename happens in the source's branch; where the new name would not
+/// show from there, a file goes up to where it does (copied up first, the
+/// original staying below, hidden).
 #[test]
 fn rename_across_writable_branches() {
     let mut m = stack(&[
@@ -620,10 +621,22 @@ fn rename_across_writable_branches() {
     m.rename(&p("only2"), &p("moved"), false).unwrap();
     assert_eq!(file_in(&m, 2, "moved"), b"in b2");
     assert_eq!(data(&m, "moved"), b"in b2");
-    // Over a name whose top is b0: EXDEV.
-    assert_eq!(m.rename(&p("moved"), &p("top"), false), Err(EXDEV));
-    // A name whited out in b0: would not show from b2.
-    assert_eq!(m.rename(&p("moved"), &p("hidden"), false), Err(EXDEV));
+    // Over a name whose top is b0: in b0, the file copied up there first
+    // and a whiteout of its old name there.
+    let mut m2 = m.clone();
+    m2.rename(&p("moved"), &p("top"), false).unwrap();
+    assert_eq!(file_in(&m2, 0, "top"), b"in b2");
+    assert!(has(&m2, 0, ".wh.moved") && has(&m2, 2, "moved"));
+    assert_eq!(m2.lookup(&p("moved")), Ok(None));
+    // A name whited out in b0 would not show from b2: in b0 too.
+    let mut m2 = m.clone();
+    m2.rename(&p("moved"), &p("hidden"), false).unwrap();
+    assert_eq!(data(&m2, "hidden"), b"in b2");
+    assert!(!has(&m2, 0, ".wh.hidden") && has(&m2, 0, ".wh.moved") && has(&m2, 2, "hidden"));
+    // A file with two names stays where it is: EXDEV.
+    let mut m2 = m.clone();
+    m2.link(&p("moved"), &p("moved2")).unwrap();
+    assert_eq!(m2.rename(&p("moved"), &p("top"), false), Err(EXDEV));
     // The new parent only in b0: made in b2 too, under its (writable)
     // top, where the union shows it.
     m.link(&p("moved"), &p("n0/y")).unwrap();
@@ -643,27 +656,25 @@ fn rename_across_writable_branches() {
     assert_eq!(m.view()[&p("d3/hard")].nlink, Some(2));
 }
 
-/// A copy-up for a link or rename stays when the new name then gives
-/// EXDEV (rfs copies the source before it checks a link's new name).
+/// A copy-up for a link stays when the new name then gives EXDEV (rfs
+/// copies the source before it checks a link's new name). Here the new
+/// name shows only from b0, and the copy's directory d, now topped by b2,
+/// cannot get a member there (no directory moves up): EXDEV; rename checks
+/// first and copies nothing. With d in b0 the file goes up to b0.
 #[test]
 fn link_exdev_after_copy_up() {
-    let mut m = stack(&[
-        (Rw, &[".wh.w="]),
-        (Ro, &[]),
-        (Rw, &["d/"]),
-        (Ro, &["d/f=f", "w=3"]),
-    ]);
+    let spec: [(Perm, &[&str]); 4] = [(Rw, &[".wh.w="]), (Ro, &[]), (Rw, &["d/"]), (Ro, &["d/f=f", "w=3"])];
+    let mut m = stack(&spec);
     assert_eq!(m.link(&p("d/f"), &p("w")), Err(EXDEV));
     assert_eq!(file_in(&m, 2, "d/f"), b"f");
-    // rename checks first: nothing copied.
-    let mut m2 = stack(&[
-        (Rw, &[".wh.w="]),
-        (Ro, &[]),
-        (Rw, &["d/"]),
-        (Ro, &["d/f=f", "w=3"]),
-    ]);
+    let mut m2 = stack(&spec);
     assert_eq!(m2.rename(&p("d/f"), &p("w"), false), Err(EXDEV));
-    assert!(!has(&m2, 2, "d/f"));
+    assert!(!has(&m2, 2, "d/f") && !has(&m2, 0, "d"));
+    let mut m = stack(&[(Rw, &[".wh.w=", "d/"]), (Ro, &[]), (Rw, &["d/f=f"]), (Ro, &["w=3"])]);
+    m.link(&p("d/f"), &p("w")).unwrap();
+    assert_eq!(file_in(&m, 0, "d/f"), b"f");
+    assert!(has(&m, 2, "d/f") && has(&m, 0, "w") && !has(&m, 0, ".wh.w"));
+    assert_eq!(m.view()[&p("w")].nlink, Some(2));
     // rename of a directory copied up: whiteout at the old name and opaque
     // at a new name that exists below, all in the branch of the copy.
     let mut m = stack(&[
@@ -706,19 +717,27 @@ fn no_move_up_of_a_writable_top() {
 }
 
 /// A directory whited out in its own branch merges nothing below that
-/// branch, so a name moved into it from a writable branch below is
-/// hidden: EXDEV, nothing moved (`reach_of` counts the cut at the last
-/// member, as `lookup_in` does). Found by rfsmodel's every_shape test:
-/// seed 1 rw:ro+wh:rw:ro, rename b/a a/b/d.
+/// branch, so a name moved into it from a writable branch below would be
+/// hidden there (`reach_of` counts the cut at the last member, as
+/// `lookup_in` does): the file goes up to b0 instead. Found by rfsmodel's
+/// every_shape test: seed 1 rw:ro+wh:rw:ro, rename b/a a/b/d.
 #[test]
 fn no_move_below_a_dir_whited_out_in_its_own_branch() {
     let spec: [(Perm, &[&str]); 3] = [(Rw, &["n/s/"]), (RoWh, &["n/s/", ".wh.n="]), (Rw, &["f=f"])];
     let mut m = stack(&spec);
     assert_eq!(m.lookup(&p("n")).unwrap(), Some(Found::Dir(vec![0, 1])));
+    let mut m2 = m.clone();
+    m2.rename(&p("f"), &p("n/g"), false).unwrap();
+    assert!(has(&m2, 0, "n/g") && has(&m2, 0, ".wh.f") && !has(&m2, 2, "n"));
+    assert_eq!(data(&m2, "n/g"), b"f");
+    let mut m2 = m.clone();
+    m2.link(&p("f"), &p("n/g")).unwrap();
+    assert!(has(&m2, 0, "n/g") && has(&m2, 0, "f") && has(&m2, 2, "f"));
+    assert_eq!(m2.view()[&p("f")].nlink, Some(2));
+    // A directory still cannot move there: EXDEV, nothing moved.
+    let mut m = stack(&[(Rw, &["n/s/"]), (RoWh, &["n/s/", ".wh.n="]), (Rw, &["e/"])]);
     let before = m.clone();
-    assert_eq!(m.rename(&p("f"), &p("n/g"), false), Err(EXDEV));
-    assert_eq!(m.rename(&p("f"), &p("n/s/g"), false), Err(EXDEV));
-    assert_eq!(m.link(&p("f"), &p("n/g")), Err(EXDEV));
+    assert_eq!(m.rename(&p("e"), &p("n/s/e"), false), Err(EXDEV));
     assert_eq!(m, before);
     // Without the whiteout b2 is a member's branch below: made there, shown.
     let mut m = stack(&[(Rw, &["n/s/"]), (RoWh, &["n/s/"]), (Rw, &["f=f"])]);

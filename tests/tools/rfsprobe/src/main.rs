@@ -773,6 +773,9 @@ attributes:
   rmacl PATH access|default      removexattr system.posix_acl_{access,default}
 data:
   write PATH DATA  append PATH DATA  read-cat FILE  mmap-cat FILE  cmp-mmap FILE
+  append-loop PATH COUNTFILE [PER]   open PATH O_WRONLY|O_APPEND (no O_CREAT), write a byte
+                                 PER times (100), close, again until the open fails; the
+                                 number of bytes written goes to COUNTFILE
   pwrite PATH OFFSET DATA        open O_RDWR, pwrite(2) DATA at OFFSET
   mmap-hold PATH READY          map PATH, close it, create READY, keep the mapping until READY is removed
   mmap-write PATH OFFSET DATA    open O_RDWR, write DATA at OFFSET through a MAP_SHARED
@@ -1080,6 +1083,24 @@ fn run(args: &[OsString]) -> Res {
             let extra = if op == "append" { libc::O_APPEND } else { 0 };
             let fd = open(&a[0], libc::O_WRONLY | extra, 0)?;
             write_all(&fd, a[1].as_bytes(), &lossy(&a[0]))
+        }
+        "append-loop" => {
+            // Opens PATH (O_WRONLY|O_APPEND, never O_CREAT), writes one byte
+            // PER times (default 100), closes it, and again until the open
+            // fails; then writes the count of bytes written to COUNTFILE.
+            need(2, 3)?;
+            let per: u32 = match a.get(2) {
+                Some(x) => num(x, "count")?,
+                None => 100,
+            };
+            let mut total: u64 = 0;
+            while let Ok(fd) = open(&a[0], libc::O_WRONLY | libc::O_APPEND, 0) {
+                for _ in 0..per {
+                    write_all(&fd, b"x", &lossy(&a[0]))?;
+                    total += 1;
+                }
+            }
+            std::fs::write(&a[1], format!("{total}\n")).map_err(|e| Fail::Check(format!("write {}: {e}", lossy(&a[1]))))
         }
         "read-cat" => {
             need(1, 1)?;
