@@ -525,10 +525,12 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
 /// below `w`, up into `w`, for a rename or link whose new name would not
 /// show from its own branch (AUFS copies such an object up as well): the
 /// copy becomes its upper and the old one stays below it, hidden (inode.rs
-/// `promote`). Only a file with one link, no pseudo-link and no union file
-/// open or being opened: else EXDEV (mv(1) then copies; an open file would
-/// go on using the old upper). The caller holds the parent's union lock.
-pub(crate) fn promote(sb: SuperBlock<'_>, d: &Dentry, w: &Writable) -> Result {
+/// `promote`). Only a file with one link, no pseudo-link, no union file
+/// open or being opened and no memory mapping: else EXDEV (mv(1) then
+/// copies; an open file or a mapping would go on using the old upper). The
+/// caller holds the object's union inode lock (link and rename take it),
+/// and `w` comes from `tab`.
+pub(crate) fn promote(sb: SuperBlock<'_>, tab: &Tab, d: &Dentry, w: &Writable) -> Result {
     let ui = union_inode_of(d).ok_or(ENOENT)?;
     if ui.vfs().is_dir() || !promotable(ui) {
         return Err(EXDEV);
@@ -538,7 +540,7 @@ pub(crate) fn promote(sb: SuperBlock<'_>, d: &Dentry, w: &Writable) -> Result {
     // be made in `w` (no ancestor has its upper below it) and the union
     // reaches down to it there.
     let sbi = sb.info();
-    if !shows_from(sbi, &sbi.tab(), &parent, &d.name()?, w.index)? {
+    if !shows_from(sbi, tab, &parent, &d.name()?, w.index)? {
         return Err(EXDEV);
     }
     dir_in(sb, &parent, w)?;
@@ -580,8 +582,8 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
     if promote {
         let view = ui.data().view();
         match view.member_in(rw.id) {
-            // Promoted meanwhile (the caller holds the parent's lock, so
-            // by another name of the same file): nothing left to do.
+            // Promoted meanwhile (by an earlier try of the same call, which
+            // failed after it): nothing left to do.
             Some(m) if view.upper().is_some_and(|u| u.dentry.same(&m.dentry)) => return Ok(()),
             Some(_) => return Err(code::estale()),
             None => {}
@@ -594,7 +596,9 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
         }
         let started = ui.data().start_promotion();
         _promoting = Some(Promoting(ui.data()));
-        if !started {
+        // A mapping outlives its union file; a new one needs an open,
+        // which now waits.
+        if !started || view.upper().and_then(|u| u.dentry.inode()).is_some_and(|i| i.is_mapped()) {
             return Err(EXDEV);
         }
     }
@@ -757,7 +761,14 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
                 crate::vfs::inode::cache_rekey(ui.vfs(), i);
             }
             if promote {
+                let old = ui_view.upper().and_then(|u| Some((u.branch.id, u.dentry.inode()?.ino())));
                 ui.data().promote(Lower { branch: rw.clone(), dentry: tmp })?;
+                // The hidden original is another object now: should it show
+                // again (its whiteout removed directly), it gets a number of
+                // its own.
+                if let Some((id, ino)) = old {
+                    sbi.forget_ino(id, ino);
+                }
             } else {
                 ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
             }

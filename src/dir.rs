@@ -139,7 +139,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             } else {
                 let i = copyup::shown_above(sbi, &tab, &parent, name, w.index)?.ok_or(EXDEV)?;
                 let w = copyup::writable_at(&tab, i)?;
-                copyup::promote(sb, old, &w)?;
+                copyup::promote(sb, &tab, old, &w)?;
                 w
             }
         }
@@ -519,7 +519,7 @@ pub(crate) fn rename(
     let old_wh = exists_below(sbi, &tab, odir, oname, w.index)?;
     let new_below = exists_below(sbi, &tab, ndir, nname, w.index)?;
     if copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
-        copyup::promote(sb, &od, &w)?;
+        copyup::promote(sb, &tab, &od, &w)?;
     }
     copyup::copy_into(sb, &od, &w)?;
     dir_in(sb, &nd.parent(), &w)?;

@@ -138,8 +138,8 @@ enum Stack {
     /// A non-directory whose upper lies in a lower writable branch may be
     /// copied up to a higher one for a rename or link (copyup.rs
     /// `promote`): `promoted` then holds its new upper, which replaces
-    /// `upper` for readers, and the old upper heads its new list of lowers
-    /// (in `more`). Old values stay until the inode is destroyed.
+    /// `upper` for readers (the lowers stay as they are). Old values stay
+    /// until the inode is destroyed.
     Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, more: Versions<KVVec<Lower>>, promoted: Versions<Lower>, plink: Option<Lower> },
     /// The root directory.
     Live(Arc<LiveStack>),
@@ -412,8 +412,6 @@ impl InodeInfo {
                 // published before it (`insert_lower`).
                 let lowers = more.get().map_or(&lowers[..], |m| &m[..]);
                 let n = self.visible.load(Ordering::Acquire).min(lowers.len());
-                // Read after the list: a promotion publishes the list (its
-                // old upper on top of it) before the new upper.
                 let upper = promoted.get().or_else(|| upper.get());
                 View::Fixed { upper, lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
             }
@@ -543,27 +541,14 @@ impl InodeInfo {
     }
 
     /// Replaces the upper of a non-directory with `new`, a copy of it in a
-    /// higher writable branch (copyup.rs `promote`); the old upper becomes
-    /// the first lower. The caller holds the copy-up lock and has made sure
-    /// no union file is open on the inode, with [`Self::start_promotion`].
+    /// higher writable branch (copyup.rs `promote`). The old upper is no
+    /// member any more (the copy hides it; a lower list naming it would
+    /// make the union depend on a hidden file), but stays referenced until
+    /// the inode is destroyed, so borrowed views stay valid. The caller
+    /// holds the copy-up lock and has made sure no union file is open on
+    /// the inode, with [`Self::start_promotion`].
     pub(crate) fn promote(&self, new: Lower) -> Result {
-        let Stack::Fixed { upper, lowers, more, promoted, .. } = self.stack.get() else { return Err(EROFS) };
-        let old_upper = promoted.get().or_else(|| upper.get()).ok_or(EIO)?;
-        let old = more.get().map_or(&lowers[..], |m| &m[..]);
-        let mut list = KVVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
-        let mut rcu = KVVec::with_capacity(old.len() + 1, GFP_KERNEL)?;
-        for l in Iterator::chain(core::iter::once(old_upper), old.iter()) {
-            rcu.push(l.rcu(), GFP_KERNEL)?;
-            list.push(l.clone(), GFP_KERNEL)?;
-        }
-        // As in `insert_lower`: the count first, then the counted list,
-        // then its RCU copy; the new upper last (readers load the list
-        // before the upper, so they see the old upper twice at worst).
-        if self.visible.load(Ordering::Acquire) == old.len() {
-            self.visible.store(old.len() + 1, Ordering::Release);
-        }
-        more.push(list)?;
-        self.rcu.more.push(rcu)?;
+        let Stack::Fixed { promoted, .. } = self.stack.get() else { return Err(EROFS) };
         let m = new.rcu();
         promoted.push(new)?;
         self.rcu.promoted.push(m)?;

@@ -477,7 +477,12 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
         // union inode for the same object, with locks, leases and the like of
         // its own: `D48` in the parity audit). Lock order: the union directory
         // (a lookup may hold it) before an object's copy-up lock, as in unlink.
-        if let Some(ui) = inode.filter(|ui| res.upper.is_some() && ui.data().view().upper().is_none()) {
+        // A promotion (copyup.rs `promote`) is in the same window: the
+        // name's upper is a copy its union inode does not know yet.
+        let unknown_upper = |ui: &&UnionInode| {
+            res.upper.as_ref().is_some_and(|r| !ui.data().view().upper().is_some_and(|u| u.dentry.same(&r.dentry)))
+        };
+        if let Some(ui) = inode.filter(unknown_upper) {
             drop(ui.data().lock_copyup()?);
         }
         let same = match inode {

@@ -112,6 +112,16 @@ t_errno "rename of a b2 file open in the union over a b0 name: EXDEV (the open f
 exec 3<&-
 t_errno "... once closed, done in b0" 0 rfsprobe rename "$M/held" "$M/top2"
 t_eq "... top2 reads it" "held" "$(cat "$M/top2")"
+mkfile "$B2/mapped" "mapped"
+rfsprobe mmap-hold "$M/mapped" "$T/ready" &
+map_pid=$!
+n=0
+while [ ! -e "$T/ready" ] && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+t_errno "rename of a b2 file mapped in the union (its file closed) over a b0 name: EXDEV" EXDEV rfsprobe rename "$M/mapped" "$M/top2"
+rm -f "$T/ready"
+wait "$map_pid"
+t_errno "... once unmapped, done in b0" 0 rfsprobe rename "$M/mapped" "$M/top2"
+t_eq "... top2 reads it" "mapped" "$(cat "$M/top2")"
 t_errno "link of a b2 file in its own directory" 0 rfsprobe link "$M/d2/renamed" "$M/d2/hard"
 t_eq "... a hard link in b2" 2 "$(stat -c %h "$B2/d2/hard")"
 
