@@ -56,6 +56,9 @@ mkfile "$B1/shd/a" "lower a"
 mkfile "$B1/wdc/x" "x"                   # lower child whited out, upper child
 mkfile "$B0/wdc/.wh.x" ""
 mkfile "$B0/wdc/y" "y"
+mkfile "$B0/swd/a" "upper a"             # upper child over a lower one whited out in b1 (soak seed 109)
+mkfile "$B1/swd/.wh.a" ""
+mkfile "$B2/swd/a" "lower a"
 mkfile "$B0/ovr/k" "k"                   # upper-only with a child, renamed onto
 mkdir "$B1/el4"                          # ... an empty lower directory
 mkdir "$B1/el" "$B1/el2" "$B1/el3"       # empty lower
@@ -216,6 +219,11 @@ t_eq "whited-out lower entries: wdc2 lists y" "y" "$(names "$M/wdc2" | oneline)"
 t_errno "... wdc2/x stays hidden" ENOENT rfsprobe lstat "$M/wdc2/x"
 t_errno "... the old name is gone" ENOENT rfsprobe lstat "$M/wdc"
 t_eq "... .wh.wdc hides the lower directory" reg "$(ftype "$B0/.wh.wdc")"
+t_errno "rename of a directory whose upper child shadows a lower one whited out in between succeeds" 0 \
+	rfsprobe rename "$M/swd" "$M/swd2"
+t_eq "... swd2/a is the upper a" "upper a" "$(cat "$M/swd2/a")"
+t_eq "... moved in the rw branch, the old name whited out" "ENOENT dir reg" \
+	"$(ftype "$B0/swd") $(ftype "$B0/swd2") $(ftype "$B0/.wh.swd")"
 
 t_errno "rename of an upper-only directory with a child onto an empty lower directory succeeds" 0 \
 	rfsprobe rename "$M/ovr" "$M/el4"
@@ -281,7 +289,7 @@ t_errno "mv upper dir: gone from the rw branch" ENOENT rfsprobe lstat "$B0/mvu"
 
 drop_caches
 t_eq "after drop_caches: the union root lists the expected names" \
-	"el.new el2 el3 el4 eu.new eu2 ex1 ex2 exu1 exu2 lb ldc ldst lf lf.new lsym2 md mdc mix mvdst mvu2 nr2 shd src wdc2 wod.new xb xdst" \
+	"el.new el2 el3 el4 eu.new eu2 ex1 ex2 exu1 exu2 lb ldc ldst lf lf.new lsym2 md mdc mix mvdst mvu2 nr2 shd src swd2 wdc2 wod.new xb xdst" \
 	"$(names "$M" | grep -v -x -e wo -e wo2 | oneline)"
 
 t_ok "umount" umount "$M"
