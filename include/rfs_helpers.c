@@ -184,6 +184,8 @@ void rfs_clear_nlink(struct inode *inode) { clear_nlink(inode); }
 umode_t rfs_inode_mode(const struct inode *inode) { return READ_ONCE(inode->i_mode); }
 bool rfs_fatal_signal_pending(void) { return fatal_signal_pending(current); }
 void rfs_cond_resched(void) { cond_resched(); }
+void rfs_preempt_disable(void) { preempt_disable(); }
+void rfs_preempt_enable(void) { preempt_enable(); }
 const struct cred *rfs_current_cred(void) { return current_cred(); }
 int rfs_finish_open_simple(struct file *file) { return finish_open_simple(file, 0); }
 

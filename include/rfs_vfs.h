@@ -225,6 +225,8 @@ umode_t rfs_inode_mode(const struct inode *inode);
 /* Task state while copying. */
 bool rfs_fatal_signal_pending(void);
 void rfs_cond_resched(void);
+void rfs_preempt_disable(void);
+void rfs_preempt_enable(void);
 const struct cred *rfs_current_cred(void);
 
 /* Opening a union file after ->tmpfile (finish_open_simple is inline). */

@@ -239,8 +239,8 @@ pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], 
         let _creds = sbi.cred.override_creds();
         reach_of(tab, dir)?.min(whiteout.unwrap_or(usize::MAX))
     };
-    // A branch the parent cannot be made in is no choice (an ancestor
-    // whose top is already writable below it would have to move up).
+    // A branch the parent cannot be made in is no choice (the root has no
+    // member there: it is below an opaque root member).
     for (i, s) in slots.iter_mut().enumerate() {
         if s.writable && !can_make_in(tab, dir, i)? {
             s.writable = false;
@@ -274,9 +274,10 @@ pub(crate) fn create_target(sbi: &SbInfo, tab: &Tab, dir: &Dentry, name: &[u8], 
 }
 
 /// Whether the union directory `dir` can get a member in branch `index`
-/// (`copy_into`): every ancestor-or-self that has none there can be made
-/// there, i.e. does not already have its upper (a writable top) below it,
-/// which would have to move up.
+/// (`copy_into`): some ancestor-or-self has one there (every directory
+/// below it is then made there: above its top as its new upper, even over
+/// an upper in a lower writable branch, or below its top as a lower
+/// member).
 pub(crate) fn can_make_in(tab: &Tab, dir: &Dentry, index: usize) -> Result<bool> {
     let mut d = dir.clone();
     loop {
@@ -284,11 +285,6 @@ pub(crate) fn can_make_in(tab: &Tab, dir: &Dentry, index: usize) -> Result<bool>
         let view = ui.data().view();
         if view.members().any(|l| tab.index_of(&l.branch) == Some(index)) {
             return Ok(true);
-        }
-        if let Some(u) = view.upper() {
-            if index_in(tab, u)? > index {
-                return Ok(false);
-            }
         }
         let parent = d.parent();
         if parent.same(&d) {
@@ -655,7 +651,12 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
             None
         }
     };
-    if below_top.is_none() && ui_view.upper().is_some() && !promote {
+    // A directory whose upper lies in a writable branch below this one is
+    // made here over it, and merges with it (AUFS copies directories up
+    // the same way, `au_cpup_dirs`): a change below it (or a rename into
+    // it) goes to a branch above its top.
+    let promote_dir = below_top.is_none() && ui_view.upper().is_some() && src.dentry.is_dir();
+    if below_top.is_none() && ui_view.upper().is_some() && !promote && !promote_dir {
         // Given an upper in another branch while this caller chose its
         // target (a policy's facts changed): the caller chooses again.
         return Err(code::estale());
@@ -760,7 +761,9 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
                 // The copy gives the union inode its data from now on.
                 crate::vfs::inode::cache_rekey(ui.vfs(), i);
             }
-            if promote {
+            if promote_dir {
+                ui.data().promote_dir(Lower { branch: rw.clone(), dentry: tmp })?;
+            } else if promote {
                 let old = ui_view.upper().and_then(|u| Some((u.branch.id, u.dentry.inode()?.ino())));
                 ui.data().promote(Lower { branch: rw.clone(), dentry: tmp })?;
                 // The hidden original is another object now: should it show

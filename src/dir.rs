@@ -23,7 +23,7 @@
 //! New objects belong to the caller (fsuid/fsgid), created with the
 //! mounter's other credentials.
 
-use crate::copyup::{self, copy_up, dir_in, exists_below, Writable};
+use crate::copyup::{self, dir_in, exists_below, Writable};
 use crate::inode::{Lower, UnionInode};
 use crate::logic::whiteout;
 use crate::namei::{self, Resolved};
@@ -128,20 +128,37 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let w = match what {
         // A hard link goes where its file is: in place when that is
         // writable, else where the file's copy-up goes (AUFS does the same).
-        // When the new name would not show from there, the file is copied
-        // up to the nearest writable branch above where it does, and the
-        // link made there (as AUFS; EXDEV when that cannot be).
+        // When the new name would not show from there, the link goes to
+        // the nearest writable branch above where it does (as AUFS; EXDEV
+        // when there is none). The file is copied there once: from its
+        // read-only top, or promoted from a lower writable branch.
         New::Link(old) => {
-            let w = copy_up(sb, old)?;
             let tab = sbi.tab();
-            if copyup::shows_from(sbi, &tab, &parent, name, w.index)? {
-                w
-            } else {
-                let i = copyup::shown_above(sbi, &tab, &parent, name, w.index)?.ok_or(EXDEV)?;
-                let w = copyup::writable_at(&tab, i)?;
-                copyup::promote(sb, &tab, old, &w)?;
-                w
+            let oui = union_inode_of(old).ok_or(ENOENT)?;
+            let oparent = old.parent();
+            let opui = union_inode_of(&oparent).ok_or(EIO)?;
+            let own = copyup::change_target(sbi, &tab, &oui.data().view(), &opui.data().view())?;
+            let mut i = own;
+            if !copyup::shows_from(sbi, &tab, &parent, name, i)? {
+                i = copyup::shown_above(sbi, &tab, &parent, name, i)?.ok_or(EXDEV)?;
+                if !copyup::shows_from(sbi, &tab, &oparent, &old.name()?, i)? {
+                    return Err(EXDEV);
+                }
+                // A file with other names (hard links, a pseudo-link) is
+                // copied only where its copy-up goes: a copy elsewhere would
+                // leave the other names on another file.
+                let v = oui.data().view();
+                if oui.vfs().nlink() > 1 || v.plink().is_some() || v.lowers().first().is_some_and(crate::plink::applies) {
+                    return Err(EXDEV);
+                }
             }
+            let w = copyup::writable_at(&tab, i)?;
+            if copyup::upper_index(&tab, &oui.data().view()).is_some_and(|u| u > w.index) {
+                copyup::promote(sb, &tab, old, &w)?;
+            } else {
+                copyup::copy_into(sb, old, &w)?;
+            }
+            w
         }
         _ => {
             let tab = sbi.tab();
@@ -473,30 +490,32 @@ pub(crate) fn rename(
     // renamed object goes (its own branch when writable, else its copy-up
     // target). The new name must show from there: not shadowed by a
     // replaced object higher up, nor hidden by a whiteout or an opaque
-    // directory above it. A directory gets EXDEV otherwise (mv(1) then
-    // copies and removes). A non-directory, as AUFS: the rename goes to
-    // the branch of the object it replaces when that is higher, else to the
+    // directory above it. As AUFS (`au_ren_wbr`): the rename goes to the
+    // branch of the object it replaces when that is higher, else to the
     // nearest writable branch above where the new name shows; the object is
-    // copied up there first (`copyup::promote` when its upper lies lower).
+    // copied up there first (`copyup::promote` for a file whose upper lies
+    // lower; a directory whose upper lies lower is made there over it by
+    // `copy_into`, and must be empty: `has_lower_entries`).
     let tab = sbi.tab();
     let is_dir = od.is_dir();
     let src_index = copyup::change_target(sbi, &tab, &ui.data().view(), &odir.data().view())?;
     let mut index = src_index;
-    if !is_dir {
-        if let Some(ti) = target.and_then(|t| copyup::change_target(sbi, &tab, &t.data().view(), &ndir.data().view()).ok()) {
-            index = index.min(ti);
-        }
+    if let Some(ti) = target.and_then(|t| copyup::change_target(sbi, &tab, &t.data().view(), &ndir.data().view()).ok()) {
+        index = index.min(ti);
     }
     if !copyup::shows_from(sbi, &tab, &nd.parent(), nname, index)? {
-        index = match is_dir {
-            true => None,
-            false => copyup::shown_above(sbi, &tab, &nd.parent(), nname, index)?,
-        }
-        .ok_or(EXDEV)?;
+        index = copyup::shown_above(sbi, &tab, &nd.parent(), nname, index)?.ok_or(EXDEV)?;
     }
     // Above the source's own target, the source must be able to get its
-    // member there too (no directory moves up: `copyup::can_make_in`).
+    // member there too.
     if index < src_index && !copyup::shows_from(sbi, &tab, &od.parent(), oname, index)? {
+        return Err(EXDEV);
+    }
+    // A directory whose upper lies below that branch moves up only when
+    // the VFS holds its lock (a rename to another directory: vfs_rename
+    // locks a moved subdirectory then): within one directory a create in
+    // it could otherwise slip into its old upper, which stays behind.
+    if is_dir && core::ptr::eq(odir, ndir) && copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > index) {
         return Err(EXDEV);
     }
     let w = copyup::writable_at(&tab, index)?;
@@ -518,9 +537,17 @@ pub(crate) fn rename(
     }
     let old_wh = exists_below(sbi, &tab, odir, oname, w.index)?;
     let new_below = exists_below(sbi, &tab, ndir, nname, w.index)?;
-    if copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
+    if !is_dir && copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
         copyup::promote(sb, &tab, &od, &w)?;
     }
+    // A directory that moves up for the rename leaves its old upper at the
+    // old name, hidden by the whiteout: should that show again (the
+    // whiteout removed directly), it is another object, with a number of
+    // its own.
+    let left = match is_dir && copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
+        true => ui.data().view().upper().and_then(|u| Some((u.branch.id, u.dentry.inode()?.ino()))),
+        false => None,
+    };
     copyup::copy_into(sb, &od, &w)?;
     dir_in(sb, &nd.parent(), &w)?;
     // No copy-up of the renamed object or of the one it replaces runs
@@ -600,6 +627,9 @@ pub(crate) fn rename(
     drop(write_access);
     if let Some(ino) = dead {
         sbi.forget_ino(rw.id, ino);
+    }
+    if let Some((id, ino)) = left {
+        sbi.forget_ino(id, ino);
     }
     Ok(())
 }

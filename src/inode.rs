@@ -138,8 +138,12 @@ enum Stack {
     /// A non-directory whose upper lies in a lower writable branch may be
     /// copied up to a higher one for a rename or link (copyup.rs
     /// `promote`): `promoted` then holds its new upper, which replaces
-    /// `upper` for readers (the lowers stay as they are). Old values stay
-    /// until the inode is destroyed.
+    /// `upper` for readers (the lowers stay as they are). A directory whose
+    /// upper lies in a lower writable branch may be made in a higher one
+    /// (copyup.rs `copy_up_one`, AUFS's `au_cpup_dirs`): the copy is its
+    /// new upper in `promoted` and the old upper heads its new lower list in
+    /// `more` ([`InodeInfo::promote_dir`]). Old values stay until the inode
+    /// is destroyed.
     Fixed { upper: SetOnce<Lower>, lowers: KVVec<Lower>, more: Versions<KVVec<Lower>>, promoted: Versions<Lower>, plink: Option<Lower> },
     /// The root directory.
     Live(Arc<LiveStack>),
@@ -209,6 +213,9 @@ pub(crate) struct InodeInfo {
     rcu: RcuStack,
     /// How many of the lowers count (0 once the directory is opaque).
     visible: AtomicUsize,
+    /// Readers take the upper, the lower list and `visible` as one value:
+    /// a directory promotion changes all three ([`Seq`]).
+    seq: Seq,
     /// For a directory whose members an opaque marker could change: the
     /// stamp of its members when they were last found right (namei.rs),
     /// or [`OWN_STALE`]; 0 for every other inode. RCU-walk reads it too.
@@ -249,6 +256,7 @@ impl InodeData for InodeInfo {
             stack: Releasable::new(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), promoted: Versions::new(), plink: None }),
             rcu: RcuStack { upper: RcuSlot::new(), lowers: RcuLowers::Many(KVVec::new()), more: Versions::new(), promoted: Versions::new(), plink: None },
             visible: AtomicUsize::new(0),
+            seq: Seq::new(),
             own: AtomicU64::new(0),
             root: false,
             lock: AtomicUsize::new(0),
@@ -345,6 +353,7 @@ impl InodeInfo {
             stack,
             rcu,
             visible,
+            seq: Seq::new(),
             own: AtomicU64::new(0),
             root: false,
             lock: AtomicUsize::new(0),
@@ -407,14 +416,12 @@ impl InodeInfo {
     /// The members as they are now.
     pub(crate) fn view(&self) -> View<'_> {
         match self.stack.get() {
-            Stack::Fixed { upper, lowers, more, promoted, plink } => {
-                // The list first: the count that goes with a newer list is
-                // published before it (`insert_lower`).
+            Stack::Fixed { upper, lowers, more, promoted, plink } => self.seq.read(|| {
                 let lowers = more.get().map_or(&lowers[..], |m| &m[..]);
-                let n = self.visible.load(Ordering::Acquire).min(lowers.len());
+                let n = self.visible.load(Ordering::Relaxed).min(lowers.len());
                 let upper = promoted.get().or_else(|| upper.get());
                 View::Fixed { upper, lowers: lowers.get(..n).unwrap_or(&[]), plink: plink.as_ref() }
-            }
+            }),
             Stack::Live(live) => View::Live(live.get()),
         }
     }
@@ -426,10 +433,12 @@ impl InodeInfo {
         if self.root {
             return (None, &sbi.root_stack().borrow(w).rcu);
         }
-        let lowers = self.rcu.more.get().map_or(self.rcu.lowers.as_slice(), |m| &m[..]);
-        let n = self.visible.load(Ordering::Acquire).min(lowers.len());
-        let upper = self.rcu.promoted.get().copied().or_else(|| self.rcu.upper.get());
-        (upper, lowers.get(..n).unwrap_or(&[]))
+        self.seq.read(|| {
+            let lowers = self.rcu.more.get().map_or(self.rcu.lowers.as_slice(), |m| &m[..]);
+            let n = self.visible.load(Ordering::Relaxed).min(lowers.len());
+            let upper = self.rcu.promoted.get().copied().or_else(|| self.rcu.upper.get());
+            (upper, lowers.get(..n).unwrap_or(&[]))
+        })
     }
 
     /// Where RCU-walk reads attributes from ([`View::top`]).
@@ -506,17 +515,57 @@ impl InodeInfo {
         if let (Some(w), Some(dir)) = (&self.watch, member.dentry.inode()) {
             w.add(dir);
         }
-        // `visible` is all of the lowers or none (opaque). The count goes
-        // first: a reader of the old list clamps it to that list's length,
-        // and a reader of the new list sees the new count (readers load the
-        // list, then the count).
-        if self.visible.load(Ordering::Acquire) == old.len() {
-            self.visible.store(old.len() + 1, Ordering::Release);
+        // `visible` is all of the lowers or none (opaque).
+        let visible = match self.visible.load(Ordering::Relaxed) {
+            n if n == old.len() => n + 1,
+            n => n,
+        };
+        let (list, rcu) = (more.prepare(list)?, self.rcu.more.prepare(rcu)?);
+        self.seq.write(|| {
+            // The counted list first: the RCU copy must never name a dentry
+            // that no counted list holds.
+            more.publish(list);
+            self.rcu.more.publish(rcu);
+            self.visible.store(visible, Ordering::Relaxed);
+        });
+        self.own.store(OWN_STALE, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Makes `new`, a copy of this directory in a writable branch above its
+    /// upper, the directory's upper (copyup.rs `copy_up_one`); the old upper
+    /// becomes its first lower member, over the lowers that counted (a
+    /// directory that was opaque stays cut at its old upper, whose marker
+    /// lookup honors). Readers see the old members or the new ones, never a
+    /// mix ([`Seq`]). The caller holds the copy-up lock; the old upper and
+    /// the rest stay referenced until the inode is destroyed.
+    pub(crate) fn promote_dir(&self, new: Lower) -> Result {
+        let Stack::Fixed { upper, lowers, more, promoted, .. } = self.stack.get() else { return Err(EROFS) };
+        let old_upper = promoted.get().or_else(|| upper.get()).ok_or(EIO)?;
+        let old = more.get().map_or(&lowers[..], |m| &m[..]);
+        let n = self.visible.load(Ordering::Relaxed).min(old.len());
+        let counted = old.get(..n).unwrap_or(&[]);
+        let mut list = KVVec::with_capacity(n + 1, GFP_KERNEL)?;
+        let mut rcu = KVVec::with_capacity(n + 1, GFP_KERNEL)?;
+        for l in Iterator::chain(core::iter::once(old_upper), counted) {
+            rcu.push(l.rcu(), GFP_KERNEL)?;
+            list.push(l.clone(), GFP_KERNEL)?;
         }
-        // The counted list first: the RCU copy must never name a dentry
-        // that no counted list holds.
-        more.push(list)?;
-        self.rcu.more.push(rcu)?;
+        // Watched before it is a member: no change in it unseen.
+        if let (Some(w), Some(dir)) = (&self.watch, new.dentry.inode()) {
+            w.add(dir);
+        }
+        let m = new.rcu();
+        let (list, rcu) = (more.prepare(list)?, self.rcu.more.prepare(rcu)?);
+        let (new, m) = (promoted.prepare(new)?, self.rcu.promoted.prepare(m)?);
+        self.seq.write(|| {
+            more.publish(list);
+            self.rcu.more.publish(rcu);
+            promoted.publish(new);
+            self.rcu.promoted.publish(m);
+            self.visible.store(n + 1, Ordering::Relaxed);
+        });
+        // Merged over a new member now: its markers must be looked at again.
         self.own.store(OWN_STALE, Ordering::Relaxed);
         Ok(())
     }
@@ -573,10 +622,64 @@ impl InodeInfo {
     /// never made opaque this way.
     pub(crate) fn make_opaque(&self) {
         if !self.root {
-            self.visible.store(0, Ordering::Release);
+            self.seq.write(|| self.visible.store(0, Ordering::Relaxed));
             // Cut by its marker now: removing it directly must show.
             self.own.store(OWN_STALE, Ordering::Relaxed);
         }
+    }
+}
+
+/// A sequence count over the members of an ordinary union inode: writers
+/// (who hold the inode's copy-up lock, so one at a time) change the upper,
+/// the lower list and the visible count inside [`Seq::write`]; readers
+/// ([`InodeInfo::view`], and RCU-walk's [`InodeInfo::rcu_members`]) read
+/// them inside [`Seq::read`], which retries until no write overlapped. A
+/// write section only stores (what it publishes is allocated before) with
+/// preemption off, so a reader waits a few stores at most.
+struct Seq(AtomicUsize);
+
+impl Seq {
+    const fn new() -> Self {
+        Seq(AtomicUsize::new(0))
+    }
+
+    /// Runs `f` until it ran with no write section overlapping it.
+    fn read<R>(&self, mut f: impl FnMut() -> R) -> R {
+        loop {
+            let s = self.0.load(Ordering::Acquire);
+            if s & 1 == 0 {
+                let r = f();
+                core::sync::atomic::fence(Ordering::Acquire);
+                if self.0.load(Ordering::Relaxed) == s {
+                    return r;
+                }
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Runs `f` (stores only) as one write section. Writers are serialised
+    /// by their callers; should two ever meet, the second waits here
+    /// rather than leave the count odd (readers would spin forever).
+    fn write<R>(&self, f: impl FnOnce() -> R) -> R {
+        // Not preempted inside: readers (RCU-walk too) spin while it runs.
+        let _np = crate::vfs::task::NoPreempt::new();
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            if s & 1 == 0 {
+                match self.0.compare_exchange_weak(s, s.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(now) => s = now,
+                }
+            } else {
+                core::hint::spin_loop();
+                s = self.0.load(Ordering::Relaxed);
+            }
+        }
+        core::sync::atomic::fence(Ordering::Release);
+        let r = f();
+        self.0.store(s.wrapping_add(2), Ordering::Release);
+        r
     }
 }
 
@@ -694,6 +797,7 @@ pub(crate) fn link_source(ui: &UnionInode) -> Result<Dentry> {
 pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
     copy_up(sb, &d)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    let _stay = upper_stays(ui)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
     let sbi = sb.info();
@@ -715,6 +819,20 @@ pub(crate) fn setattr(sb: SuperBlock<'_>, d: Dentry, attr: Attr) -> Result {
     Ok(())
 }
 
+/// Keeps the upper of `ui` from changing while an attribute change is made
+/// to it: a directory's copy-up lock, for a directory moves up (copyup.rs
+/// `copy_up_one`, `InodeInfo::promote_dir`) under that lock alone (a change
+/// in a subdirectory does it, holding only the subdirectory's i_rwsem); a
+/// change made to the old upper while the copy is built would be lost.
+/// A file is promoted only under its union i_rwsem, which the attribute
+/// changes hold.
+fn upper_stays(ui: &UnionInode) -> Result<Option<CopyupLock<'_>>> {
+    if !ui.vfs().is_dir() {
+        return Ok(None);
+    }
+    ui.data().lock_copyup().map(Some)
+}
+
 /// setxattr/removexattr (`value` None): copies the object up and changes the
 /// upper. `name` is the full, NUL-terminated name.
 pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
@@ -728,6 +846,7 @@ pub(crate) fn set_xattr(sb: SuperBlock<'_>, d: Dentry, name: &[u8], value: Optio
     }
     copy_up(sb, &d)?;
     let ui = union_inode_of(&d).ok_or(ENOENT)?;
+    let _stay = upper_stays(ui)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
     let sbi = sb.info();
@@ -760,6 +879,7 @@ pub(crate) fn set_fileattr(sb: SuperBlock<'_>, d: Dentry, fa: &mut FileAttr<'_>)
 fn change_upper(sb: SuperBlock<'_>, d: &Dentry, change: impl FnOnce(Mount<'_>, &Dentry) -> Result) -> Result {
     copy_up(sb, d)?;
     let ui = union_inode_of(d).ok_or(ENOENT)?;
+    let _stay = upper_stays(ui)?;
     let ui_view = ui.data().view();
     let upper = ui_view.upper().ok_or(EIO)?;
     {

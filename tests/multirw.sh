@@ -17,7 +17,11 @@
 # - removal happens in the branch a change would go to, with a whiteout
 #   there when the name exists below it;
 # - rename and link happen in the branch of the object; where the new name
-#   would not show from there, EXDEV (mv(1) copies instead);
+#   would not show from there, in the nearest writable branch above where
+#   it shows (the object copied up there; EXDEV for a file with two links,
+#   open or mapped, and for a non-empty directory: mv(1) copies instead);
+# - a directory whose top is writable lower down moves up when a change
+#   needs it higher: made there, merged over its old top;
 # - each writable branch has its own work and pseudo-link directories;
 # - the policies (three tmpfs of 4, 8 and 16 MiB pooled): create=mfs and rr,
 #   tdmfs, pmfs, pmfsrr and mfsrr with their watermarks, each placement
@@ -195,17 +199,66 @@ t_errno "append to q/z (now in a read-only branch) copies it to b0" 0 rfsprobe a
 t_eq "... in b0" "z +3" "$(cat "$B0/q/z" 2>&1)"
 t_ok "umount" umount "$M"
 
-# --- rw0 : rw1: a directory whose top is writable lower down cannot move up -------------
+# --- rw0 : rw1: a directory whose top is writable lower down moves up -------------------
+# (AUFS's au_cpup_dirs: the directory is made in the higher branch with its
+# attributes and merges over its old top; issue 17.)
 rm -rf "$B0" "$B1" "$B2" && mkdir "$B0" "$B1" "$B2"
 mkdir -p "$B1/b/c" "$B0/only0"
+chmod 750 "$B1/b/c"
 mkfile "$B1/in1" "in b1"
+mkfile "$B1/b/c/old" "old"
+mkfile "$B1/b/c/gone" "gone"
+mkdir "$B1/e" "$B1/m" "$B1/m/e2" "$B0/m" "$B0/op"
+: >"$B0/op/.wh..wh..opq"
+: >"$B0/m/.wh.n"
+mkfile "$B1/full/x" "x"
 t_ok "mount rw0:rw1" rfs_mount "$M" "dirs=$B0=rw:$B1=rw"
+ino_c=$(stat -c %i "$M/b/c")
 t_errno "creat f at the root (b0)" 0 rfsprobe creat "$M/f"
-t_errno "rename f into b/c (top b1, writable): EXDEV, b/c cannot move up" EXDEV rfsprobe rename "$M/f" "$M/b/c/f"
-t_errno "link f into b/c: EXDEV too" EXDEV rfsprobe link "$M/f" "$M/b/c/h"
-t_ok "mv f into b/c falls back to copy and remove" mv "$M/f" "$M/b/c/"
-t_ok "... the copy is in b1, where b/c is" test -f "$B1/b/c/f"
-t_ok "... f is gone from b0" test ! -e "$B0/f"
+t_errno "rename f into b/c (top b1, writable): b/c moves up to b0" 0 rfsprobe rename "$M/f" "$M/b/c/f"
+t_ok "... f is in b0's b/c" test -f "$B0/b/c/f"
+t_ok "... b1's b/c stays with its entries" test -f "$B1/b/c/old"
+t_eq "... b/c lists f gone old" "f gone old" "$(names "$M/b/c" | oneline)"
+t_eq "... the copy has the directory's mode" 750 "$(stat -c %a "$B0/b/c")"
+t_eq "... b/c keeps its inode number" "$ino_c" "$(stat -c %i "$M/b/c")"
+t_eq "... b/c/old reads" "old" "$(cat "$M/b/c/old")"
+t_errno "unlink b/c/gone (in b1): removed in b1" 0 rfsprobe unlink "$M/b/c/gone"
+t_ok "... gone from b1, no whiteout in b0" sh -c "test ! -e '$B1/b/c/gone' && test ! -e '$B0/b/c/.wh.gone'"
+t_errno "creat b/c/new: in b0 (the directory's top now)" 0 rfsprobe creat "$M/b/c/new"
+t_ok "... in b0" test -f "$B0/b/c/new"
+mkfile "$B1/b/c/direct" "direct"
+t_eq "a name made directly in b1's b/c shows (merged)" "direct" "$(cat "$M/b/c/direct" 2>&1)"
+t_errno "link b/c/old to b/c/h: made in b1, where old is (the name shows from there)" 0 rfsprobe link "$M/b/c/old" "$M/b/c/h"
+t_eq "... a hard link in b1" 2 "$(stat -c %h "$B1/b/c/h" 2>&1)"
+drop_caches
+t_eq "after drop_caches: b/c lists direct f h new old" "direct f h new old" "$(names "$M/b/c" | oneline)"
+t_eq "... and b lists c" "c" "$(names "$M/b" | oneline)"
+t_errno "rename of the empty directory e (top b1) into op (opaque in b0): moves up to b0" 0 rfsprobe rename "$M/e" "$M/op/e"
+t_ok "... made in b0 and renamed there, the old name whited out" sh -c "test -d '$B0/op/e' && test -f '$B0/.wh.e' && test -d '$B1/e' && test ! -e '$B1/op'"
+t_errno "... e is gone from the root" ENOENT rfsprobe lstat "$M/e"
+t_errno "rename of the empty m/e2 (top b1) to m/n, whited out in b0's m: EXDEV (it would move up within one directory)" \
+	EXDEV rfsprobe rename "$M/m/e2" "$M/m/n"
+t_ok "... nothing moved" sh -c "test -d '$B1/m/e2' && test ! -e '$B0/m/e2' && test ! -e '$B0/m/n'"
+t_errno "rename of full (entries in b1) into op: EXDEV (its entries would be below b0)" EXDEV rfsprobe rename "$M/full" "$M/op/full"
+t_eq "... full still lists x" "x" "$(names "$M/full" | oneline)"
+# A chmod of a directory while it moves up is not lost: the attribute
+# changes hold the directory's copy-up lock, under which it moves up (a
+# change made to the old upper while the copy is built would go). The
+# rename that moves race/rN up and the chmod start together, 60 rounds.
+mkdir "$B1/race"
+i=0
+while [ $i -lt 60 ]; do mkdir -p "$B1/race/r$i/s"; i=$((i + 1)); done
+lost=0 i=0
+while [ $i -lt 60 ]; do
+	rfsprobe creat "$M/rf$i" >/dev/null
+	rfsprobe rename "$M/rf$i" "$M/race/r$i/s/f" >/dev/null &
+	rfsprobe chmod "$M/race/r$i" 701 >/dev/null
+	wait
+	[ "$(stat -c %a "$M/race/r$i")" = 701 ] || lost=$((lost + 1))
+	i=$((i + 1))
+done
+t_eq "60 rounds of a chmod while the directory moves up: none lost" 0 "$lost"
+t_eq "... every directory moved up (its copy in b0)" 60 "$(ls "$B0/race" | wc -l)"
 t_errno "link of a b1 file into a directory only in b0: made in b1" 0 rfsprobe link "$M/in1" "$M/only0/g"
 t_eq "... a hard link in b1 (only0 made there, under its top)" 2 "$(stat -c %h "$B1/only0/g" 2>&1)"
 t_eq "... only0 lists g" "g" "$(names "$M/only0" | oneline)"
@@ -231,6 +284,29 @@ t_eq "... goes to b0 with its pseudo-link, not to b1" "linked +1 +2" "$(cat "$B0
 t_ok "... nothing in b1" test ! -e "$B1/q/g"
 t_eq "... both names show both writes" "linked +1 +2|linked +1 +2" "$(cat "$M/p/f")|$(cat "$M/q/g")"
 t_eq "... one inode number" "$(stat -c %i "$M/p/f")" "$(stat -c %i "$M/q/g")"
+t_ok "umount" umount "$M"
+
+# --- a link above the source's copy-up branch copies it once, not a linked file -------------
+rm -rf "$B0" "$B1" "$B2" "$B3" && mkdir "$B0" "$B1" "$B2" "$B3"
+mkdir "$B2/d" "$B2/e"
+mkfile "$B3/d/one" "one"
+mkfile "$B3/e/f" "linked"
+ln "$B3/e/f" "$B3/e/f2"
+: >"$B0/.wh.w"
+: >"$B0/.wh.w2"
+mkfile "$B3/w" "hidden"
+t_ok "mount rw0:ro1:rw2:ro3 (w whited out in b0)" rfs_mount "$M" "dirs=$B0=rw:$B1=ro:$B2=rw:$B3=ro"
+t_errno "link d/one (copy-up goes to b2) to w, which shows only from b0: done in b0" 0 rfsprobe link "$M/d/one" "$M/w"
+t_ok "... copied once, straight to b0 (d moved up there), nothing in b2" \
+	sh -c "test -f '$B0/d/one' && test -f '$B0/w' && test ! -e '$B2/d/one'"
+t_eq "... two names of one file" "2 one" "$(stat -c %h "$M/w") $(cat "$M/d/one")"
+t_errno "link e/f (hard-linked in b3, copy-up goes to b2) to w2, whited out in b0 too: EXDEV (its other name would stay on another file)" \
+	EXDEV rfsprobe link "$M/e/f" "$M/w2"
+t_ok "... nothing copied to b0" test ! -e "$B0/e"
+t_errno "link e/f to e/g (shows from b2, its copy-up branch): done there" 0 rfsprobe link "$M/e/f" "$M/e/g"
+t_ok "... in b2" test -f "$B2/e/g"
+t_eq "... e/f, e/f2 and e/g are one file" "$(stat -c %i "$M/e/f") $(stat -c %i "$M/e/f")" \
+	"$(stat -c %i "$M/e/f2") $(stat -c %i "$M/e/g")"
 t_ok "umount" umount "$M"
 
 # --- creation policies: pooling three writable filesystems ------------------------------

@@ -573,8 +573,9 @@ impl Model {
     }
 
     /// Whether the directory at `dir` can get a member in branch `w`
-    /// (kernel: copyup.rs `can_make_in`): every ancestor-or-self without
-    /// one there has no writable top below `w`.
+    /// (kernel: copyup.rs `can_make_in`): some ancestor-or-self has one
+    /// there (the directories below it are made there, above or below
+    /// their tops).
     fn can_make_in(&self, dir: &[Name], w: usize) -> bool {
         let mut len = dir.len();
         loop {
@@ -582,11 +583,6 @@ impl Model {
             let m = self.dir_members(here);
             if m.contains(&w) {
                 return true;
-            }
-            if let Some(&top) = m.first() {
-                if self.writable(top) && top > w {
-                    return false;
-                }
             }
             if len == 0 {
                 return false;
@@ -1081,20 +1077,34 @@ impl Model {
         if is_reserved(last) {
             return Err(EPERM);
         }
-        let (mut w, Found::Obj(_, mut id)) = self.copy_up(old)? else {
-            return Err(EPERM);
-        };
-        // After the copy-up, which may have given the new parent its
-        // member in `w` (rfs checks in the same order).
+        // Where a change of the file goes, or the nearest writable branch
+        // above it where the new name shows; the file is copied there once
+        // (rfs: dir.rs `create`, New::Link).
+        let omembers = self.parent_members(old)?;
+        let own = self.target_of(&src, &omembers)?;
         let nmembers = self.parent_members(new)?;
+        let mut w = own;
         if !self.shows_from(parent, &nmembers, last, w) {
             w = self.shown_above(parent, &nmembers, last, w).ok_or(EXDEV)?;
-            self.promote(old, w)?;
-            let Some(Found::Obj(_, nid)) = self.lookup(old)? else {
-                return Err(ENOENT);
-            };
-            id = nid;
+            let (oname, oparent) = old.split_last().ok_or(ENOENT)?;
+            if !self.shows_from(oparent, &omembers, oname, w) {
+                return Err(EXDEV);
+            }
+            // Not a file with other names (rfs: it is copied only where
+            // its copy-up goes).
+            if let Found::Obj(b, id) = src {
+                if self.branches.get(b).map_or(0, |x| x.nlink(id)) != 1 {
+                    return Err(EXDEV);
+                }
+            }
         }
+        match src {
+            Found::Obj(b, _) if b > w && self.writable(b) => self.promote(old, w)?,
+            _ => self.copy_into(old, w)?,
+        }
+        let Some(Found::Obj(_, id)) = self.lookup(old)? else {
+            return Err(ENOENT);
+        };
         self.copy_into(parent, w)?;
         self.create_in(w, new, Node::Obj(id))
     }
@@ -1173,26 +1183,30 @@ impl Model {
             return Err(EPERM);
         }
         // The rename happens in the branch a change of the source goes to,
-        // or that of the object it replaces when higher (a non-directory);
-        // where the new name would not show from there, a non-directory
-        // goes up to where it does (rfs: dir.rs `rename`).
+        // or that of the object it replaces when higher; where the new name
+        // would not show from there, it goes up to where it does (rfs:
+        // dir.rs `rename`).
         let src_w = self.target_of(&src, &omembers)?;
         let mut w = src_w;
-        if let (false, Some(d)) = (src_dir, &dst) {
+        if let Some(d) = &dst {
             if let Ok(t) = self.target_of(d, &nmembers) {
                 w = w.min(t);
             }
         }
         if !self.shows_from(nparent, &nmembers, nname, w) {
-            if src_dir {
-                return Err(EXDEV);
-            }
             w = self.shown_above(nparent, &nmembers, nname, w).ok_or(EXDEV)?;
         }
         // Above the source's own target, the source must be able to get
-        // its member there too (no directory moves up).
+        // its member there too.
         if w < src_w && !self.shows_from(oparent, &omembers, oname, w) {
             return Err(EXDEV);
+        }
+        // A directory whose writable top lies below `w` moves up only to
+        // another directory (rfs: the VFS then holds its lock).
+        if let Found::Dir(m) = &src {
+            if oparent == nparent && m.first().is_some_and(|&t| self.writable(t) && t > w) {
+                return Err(EXDEV);
+            }
         }
         if let Found::Dir(m) = &src {
             if self.has_lower_entries(old, m, w) {

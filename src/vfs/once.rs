@@ -82,6 +82,9 @@ pub(crate) struct Versions<T> {
     cur: AtomicPtr<Version<T>>,
 }
 
+/// A version allocated by [`Versions::prepare`], not published yet.
+pub(crate) struct Prepared<T>(KBox<Version<T>>);
+
 struct Version<T> {
     value: T,
     /// The version it replaced (owned), or NULL.
@@ -115,6 +118,20 @@ impl<T> Versions<T> {
         let b = KBox::new(Version { value: v, prev }, GFP_KERNEL)?;
         self.cur.store(KBox::into_raw(b), Ordering::Release);
         Ok(())
+    }
+
+    /// Allocates `v` as a version to [`Self::publish`] later, so that the
+    /// publishing itself cannot fail.
+    pub(crate) fn prepare(&self, v: T) -> Result<Prepared<T>> {
+        Ok(Prepared(KBox::new(Version { value: v, prev: core::ptr::null_mut() }, GFP_KERNEL)?))
+    }
+
+    /// Publishes a prepared version as the newest. The caller serialises
+    /// writers, as for [`Self::push`].
+    pub(crate) fn publish(&self, p: Prepared<T>) {
+        let mut b = p.0;
+        b.prev = self.cur.load(Ordering::Acquire);
+        self.cur.store(KBox::into_raw(b), Ordering::Release);
     }
 
     /// Frees every version.

@@ -16,6 +16,28 @@ pub(crate) fn cond_resched() {
     unsafe { sys::rfs_cond_resched() };
 }
 
+/// Preemption off on this CPU until dropped: a short section that others
+/// wait for by spinning (a sequence count's writer) must not be preempted
+/// in the middle. Nothing inside may sleep.
+pub(crate) struct NoPreempt(core::marker::PhantomData<*const ()>);
+
+impl NoPreempt {
+    /// Turns preemption off.
+    pub(crate) fn new() -> Self {
+        // SAFETY: balanced by the drop below, on the same CPU (the guard is
+        // not Send, and the task cannot move while preemption is off).
+        unsafe { sys::rfs_preempt_disable() };
+        NoPreempt(core::marker::PhantomData)
+    }
+}
+
+impl Drop for NoPreempt {
+    fn drop(&mut self) {
+        // SAFETY: preemption was turned off by `new`.
+        unsafe { sys::rfs_preempt_enable() };
+    }
+}
+
 /// Whether the current task has CAP_SYS_ADMIN in the initial user
 /// namespace (may see `trusted.` xattrs). No audit record: listing names is
 /// not a privileged operation (overlayfs's ovl_can_list does the same).

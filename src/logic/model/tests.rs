@@ -664,12 +664,22 @@ fn rename_across_writable_branches() {
 #[test]
 fn link_exdev_after_copy_up() {
     let spec: [(Perm, &[&str]); 4] = [(Rw, &[".wh.w="]), (Ro, &[]), (Rw, &["d/"]), (Ro, &["d/f=f", "w=3"])];
+    // The new name shows only from b0: d (top b2, writable) is made in
+    // b0 over it (AUFS's au_cpup_dirs), f copied there, the link made
+    // there (before issue 17's directory promotion: EXDEV).
     let mut m = stack(&spec);
-    assert_eq!(m.link(&p("d/f"), &p("w")), Err(EXDEV));
-    assert_eq!(file_in(&m, 2, "d/f"), b"f");
+    m.link(&p("d/f"), &p("w")).unwrap();
+    assert_eq!(file_in(&m, 0, "d/f"), b"f");
+    // One copy, straight to b0 (before: a copy-up to b2 first, left there
+    // hidden).
+    assert!(has(&m, 0, "w") && !has(&m, 0, ".wh.w") && !has(&m, 2, "d/f"));
+    assert_eq!(m.lookup(&p("d")).unwrap(), Some(Found::Dir(vec![0, 2, 3])));
+    assert_eq!(m.view()[&p("w")].nlink, Some(2));
     let mut m2 = stack(&spec);
-    assert_eq!(m2.rename(&p("d/f"), &p("w"), false), Err(EXDEV));
-    assert!(!has(&m2, 2, "d/f") && !has(&m2, 0, "d"));
+    m2.rename(&p("d/f"), &p("w"), false).unwrap();
+    assert_eq!(file_in(&m2, 0, "w"), b"f");
+    assert!(has(&m2, 0, "d/.wh.f") && !has(&m2, 2, "d/f") && has(&m2, 3, "d/f"));
+    assert_eq!(names(&m2, "d"), Vec::<String>::new());
     let mut m = stack(&[(Rw, &[".wh.w=", "d/"]), (Ro, &[]), (Rw, &["d/f=f"]), (Ro, &["w=3"])]);
     m.link(&p("d/f"), &p("w")).unwrap();
     assert_eq!(file_in(&m, 0, "d/f"), b"f");
@@ -706,14 +716,31 @@ fn no_writable_branch_left() {
     assert_eq!(file_in(&m, 2, "h"), b"5+");
 }
 
-/// A directory whose top is writable lower down cannot get a member above
-/// it: a rename or link that would need it is EXDEV (kernel: copyup.rs
-/// `can_make_in`).
+/// A directory whose top is writable lower down gets a member above it
+/// when a rename or link needs one there (AUFS's au_cpup_dirs; kernel:
+/// copyup.rs `copy_up_one`, inode.rs `promote_dir`): it merges over its
+/// old top. A directory renamed within its own parent does not move up
+/// (EXDEV: the VFS does not lock it then).
 #[test]
-fn no_move_up_of_a_writable_top() {
-    let mut m = stack(&[(Rw, &[]), (Rw, &["c/a/"]), (Rw, &["a/d/"])]);
-    assert_eq!(m.rename(&p("c/a"), &p("a/d/d"), false), Err(EXDEV));
-    assert!(has(&m, 1, "c/a") && !has(&m, 1, "a"));
+fn directories_move_up() {
+    let mut m = stack(&[(Rw, &[]), (Rw, &["c/a/"]), (Rw, &["a/d/x=x"])]);
+    m.rename(&p("c/a"), &p("a/d/d"), false).unwrap();
+    assert!(has(&m, 1, "a/d/d") && !has(&m, 1, "c/a") && has(&m, 2, "a/d/x"));
+    assert_eq!(m.lookup(&p("a/d")).unwrap(), Some(Found::Dir(vec![1, 2])));
+    assert_eq!(names(&m, "a/d"), ["d", "x"]);
+    // An empty directory whose top is b2 renamed over an empty one whose
+    // top is b0: moves up to b0 (to another directory), or EXDEV within
+    // its own.
+    let mut m = stack(&[(Rw, &["t/", "p/"]), (Ro, &[]), (Rw, &["p/s/", "s/"])]);
+    m.rename(&p("p/s"), &p("t"), false).unwrap();
+    assert!(has(&m, 0, "t") && has(&m, 0, "p/.wh.s") && has(&m, 2, "p/s"));
+    assert_eq!(names(&m, "p"), Vec::<String>::new());
+    let before = m.clone();
+    assert_eq!(m.rename(&p("s"), &p("t"), false), Err(EXDEV));
+    assert_eq!(m, before);
+    // Not empty: EXDEV (its entries would be below the branch).
+    let mut m = stack(&[(Rw, &["t/"]), (Ro, &[]), (Rw, &["p/s/f=f"])]);
+    assert_eq!(m.rename(&p("p/s"), &p("t"), false), Err(EXDEV));
 }
 
 /// A directory whited out in its own branch merges nothing below that
@@ -734,11 +761,12 @@ fn no_move_below_a_dir_whited_out_in_its_own_branch() {
     m2.link(&p("f"), &p("n/g")).unwrap();
     assert!(has(&m2, 0, "n/g") && has(&m2, 0, "f") && has(&m2, 2, "f"));
     assert_eq!(m2.view()[&p("f")].nlink, Some(2));
-    // A directory still cannot move there: EXDEV, nothing moved.
+    // An empty directory moves up there too (made in b0 over its top in
+    // b2, then renamed in b0; the original stays, whited out).
     let mut m = stack(&[(Rw, &["n/s/"]), (RoWh, &["n/s/", ".wh.n="]), (Rw, &["e/"])]);
-    let before = m.clone();
-    assert_eq!(m.rename(&p("e"), &p("n/s/e"), false), Err(EXDEV));
-    assert_eq!(m, before);
+    m.rename(&p("e"), &p("n/s/e"), false).unwrap();
+    assert!(has(&m, 0, "n/s/e") && has(&m, 0, ".wh.e") && has(&m, 2, "e"));
+    assert_eq!(m.lookup(&p("e")), Ok(None));
     // Without the whiteout b2 is a member's branch below: made there, shown.
     let mut m = stack(&[(Rw, &["n/s/"]), (RoWh, &["n/s/"]), (Rw, &["f=f"])]);
     m.rename(&p("f"), &p("n/s/g"), false).unwrap();
