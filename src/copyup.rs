@@ -655,8 +655,9 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
     // made here over it, and merges with it (AUFS copies directories up
     // the same way, `au_cpup_dirs`): a change below it (or a rename into
     // it) goes to a branch above its top.
-    let promote_dir = below_top.is_none() && ui_view.upper().is_some() && src.dentry.is_dir();
-    if below_top.is_none() && ui_view.upper().is_some() && !promote && !promote_dir {
+    let over_upper = below_top.is_none() && ui_view.upper().is_some();
+    let promote_dir = over_upper && src.dentry.is_dir();
+    if over_upper && !promote && !promote_dir {
         // Given an upper in another branch while this caller chose its
         // target (a policy's facts changed): the caller chooses again.
         return Err(code::estale());

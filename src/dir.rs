@@ -515,7 +515,14 @@ pub(crate) fn rename(
     // the VFS holds its lock (a rename to another directory: vfs_rename
     // locks a moved subdirectory then): within one directory a create in
     // it could otherwise slip into its old upper, which stays behind.
-    if is_dir && core::ptr::eq(odir, ndir) && copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > index) {
+    // Whether the object's upper lies below that branch (it moves up), and
+    // that upper (branch id, inode number).
+    let (moves_up, old_upper) = {
+        let v = ui.data().view();
+        let below = copyup::upper_index(&tab, &v).is_some_and(|u| u > index);
+        (below, v.upper().filter(|_| below).and_then(|u| Some((u.branch.id, u.dentry.inode()?.ino()))))
+    };
+    if is_dir && moves_up && core::ptr::eq(odir, ndir) {
         return Err(EXDEV);
     }
     let w = copyup::writable_at(&tab, index)?;
@@ -537,17 +544,9 @@ pub(crate) fn rename(
     }
     let old_wh = exists_below(sbi, &tab, odir, oname, w.index)?;
     let new_below = exists_below(sbi, &tab, ndir, nname, w.index)?;
-    if !is_dir && copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
+    if !is_dir && moves_up {
         copyup::promote(sb, &tab, &od, &w)?;
     }
-    // A directory that moves up for the rename leaves its old upper at the
-    // old name, hidden by the whiteout: should that show again (the
-    // whiteout removed directly), it is another object, with a number of
-    // its own.
-    let left = match is_dir && copyup::upper_index(&tab, &ui.data().view()).is_some_and(|u| u > w.index) {
-        true => ui.data().view().upper().and_then(|u| Some((u.branch.id, u.dentry.inode()?.ino()))),
-        false => None,
-    };
     copyup::copy_into(sb, &od, &w)?;
     dir_in(sb, &nd.parent(), &w)?;
     // No copy-up of the renamed object or of the one it replaces runs
@@ -628,7 +627,11 @@ pub(crate) fn rename(
     if let Some(ino) = dead {
         sbi.forget_ino(rw.id, ino);
     }
-    if let Some((id, ino)) = left {
+    // A directory that moved up for the rename left its old upper at the
+    // old name, hidden by the whiteout: should that show again (the
+    // whiteout removed directly), it is another object, with a number of
+    // its own. (A promoted file's entry went in `promote`.)
+    if let Some((id, ino)) = old_upper.filter(|_| is_dir) {
         sbi.forget_ino(id, ino);
     }
     Ok(())
