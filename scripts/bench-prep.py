@@ -35,6 +35,16 @@ ext4 image (the guest mounts it on /b):
   w45/l/r_SIZE              W4/W5 lower files of random data
   w6/src.tar                W6: a synthetic source tree of TAR_FILES files
   w7/extra                  W7: the branch to append
+  w9/l/pI/big, pI/s/fNNNN   W9 parallel copy-up: per worker I (up to the
+                            largest of CU_PAR_COUNTS) one CU_PAR_SIZE file
+                            and CU_PAR_SMALL small files
+  w10/l/00..NN              W10/W11: a container image of IMG_LAYERS layers
+                            (00 on top): python3, its libraries and its
+                            standard library in different layers, a few
+                            thousand filler files (IMG_FILLER) in
+                            directories every layer touches, /app/main.py
+  w10/flat                  the same image flattened (the native runs)
+  w11/pkg.tar               W11: a package of PKG_FILES small files
 xfs image, reflink=1 (the guest mounts it on /x):
   l/r_SIZE                  W5 on xfs: lower files for reflink copy-up
 """
@@ -207,6 +217,145 @@ def build_w6(root, p):
     write_file(os.path.join(d, "src.tar"), buf.getvalue())
 
 
+def build_w9(root, p):
+    workers = max(int(x) for x in p["CU_PAR_COUNTS"].split())
+    (_, size), = sizes(p["CU_PAR_SIZE"])
+    small = int(p["CU_PAR_SMALL"])
+    for i in range(workers):
+        d = os.path.join(root, "w9", "l", f"p{i}")
+        os.makedirs(os.path.join(d, "s"))
+        random_file(os.path.join(d, "big"), size, 9000 + i)
+        for k in range(small):
+            write_file(os.path.join(d, "s", f"f{k:04d}"), b"small %d %d\n" % (i, k) * 20)
+
+
+# The program W10 starts in the image, and what it imports.
+W10_APP = b"""import json, email.parser, http.client, argparse, logging, decimal
+print(json.dumps({"ok": True}))
+"""
+
+
+def w10_python():
+    """(binary, [libraries], stdlib dir) of the host's python3, whose files
+    make the W10 image: the guest runs the same binary in a chroot."""
+    # Debian's interpreter (setup.sh installs it), not one a PATH may put first.
+    exe = os.path.realpath("/usr/bin/python3")
+    out = subprocess.run(["ldd", exe], capture_output=True, text=True, check=True).stdout
+    libs = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            libs.append(parts[2])
+        elif parts and parts[0].startswith("/"):
+            libs.append(parts[0])
+    ver = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return exe, libs, f"/usr/lib/python{ver}"
+
+
+def build_w10(root, p):
+    """A container image of IMG_LAYERS layers, as an image builder makes
+    them: the base (loader, libc) at the bottom, the other libraries, the
+    interpreter and its standard library in layers above, the application
+    on top, and in every layer some filler (docs, package lists, a config
+    file, a library) in directories that every layer touches, so the
+    lookups go down through merged directories."""
+    nl, filler = int(p["IMG_LAYERS"]), int(p["IMG_FILLER"])
+    w = os.path.join(root, "w10")
+    flat = os.path.join(w, "flat")
+    layers = [os.path.join(w, "l", f"{i:02d}") for i in range(nl)]
+    for d in layers + [flat]:
+        os.makedirs(d)
+
+    def put(layer, rel, data=None, src=None, mode=0o644):
+        for top in (layers[layer], flat):
+            dst = os.path.join(top, rel.lstrip("/"))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if src:
+                shutil.copyfile(src, dst)
+            else:
+                write_file(dst, data)
+            os.chmod(dst, mode)
+
+    def link(layer, rel, target):
+        for top in (layers[layer], flat):
+            dst = os.path.join(top, rel.lstrip("/"))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.symlink(target, dst)
+
+    exe, libs, stdlib = w10_python()
+    base = nl - 1
+    multi = "/usr/lib/x86_64-linux-gnu/"
+    for k, lib in enumerate(libs):
+        name = os.path.basename(lib)
+        if name.startswith("ld-linux"):
+            put(base, "/lib64/" + name, src=lib, mode=0o755)
+        elif name.startswith(("libc.", "libm.")):
+            put(base, multi + name, src=lib, mode=0o755)
+        else:
+            # Each other library in a layer of its own, as packages land.
+            put(max(base - 3 - 3 * k, 1), multi + name, src=lib, mode=0o755)
+    py = max(nl * 2 // 3, 1)
+    put(py, "/usr/bin/" + os.path.basename(exe), src=exe, mode=0o755)
+    link(py, "/usr/bin/python3", os.path.basename(exe))
+    std = max(nl // 2, 1)
+    skip = {"test", "tests", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
+            "site-packages", "dist-packages"}
+    for dirpath, dirnames, filenames in os.walk(stdlib):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("config-"))
+        for f in sorted(filenames):
+            src = os.path.join(dirpath, f)
+            if os.path.islink(src) or not os.path.isfile(src):
+                continue
+            put(std, stdlib + src[len(stdlib):], src=src)
+    put(std + 1, "/usr/lib/python3/dist-packages/README.txt", b"site packages\n")
+    put(0, "/app/main.py", W10_APP)
+    rng = random.Random(10)
+    for i in range(filler):
+        layer = i % nl
+        kind = i % 4
+        if kind == 0:
+            rel = f"/usr/share/doc/pkg{i // 4 % 200:03d}/f{i:05d}"
+        elif kind == 1:
+            rel = f"/var/lib/dpkg/info/pkg{i:05d}.list"
+        elif kind == 2:
+            rel = f"/usr/lib/x86_64-linux-gnu/libfill{i:05d}.so.1"
+        else:
+            rel = f"/etc/conf{i:05d}"
+        put(layer, rel, b"filler %d\n" % i * rng.randint(1, 60))
+    for d in layers + [flat]:
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        os.chmod(os.path.join(d, "tmp"), 0o1777)
+
+
+def build_w11(root, p):
+    """A package of PKG_FILES small files (a Python library: modules and
+    their byte code, ~15 per directory), as a tar archive."""
+    nfiles = int(p["PKG_FILES"])
+    rng = random.Random(11)
+    d = os.path.join(root, "w11")
+    os.makedirs(d)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        made = set()
+        for i in range(nfiles):
+            sub = f"pkg/mod{i // 15:03d}"
+            if i % 2:
+                sub += "/__pycache__"
+            for part in (sub.split("/")[:k] for k in range(1, sub.count("/") + 2)):
+                path = "/".join(part)
+                if path not in made:
+                    ti = tarfile.TarInfo(path)
+                    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1700000000
+                    tar.addfile(ti)
+                    made.add(path)
+            data = rng.randbytes(rng.randint(100, 4000))
+            ti = tarfile.TarInfo(f"{sub}/f{i:05d}.{'pyc' if i % 2 else 'py'}")
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 1700000000
+            tar.addfile(ti, io.BytesIO(data))
+    write_file(os.path.join(d, "pkg.tar"), buf.getvalue())
+
+
 def build_xfs_stage(stage, p):
     d = os.path.join(stage, "l")
     os.makedirs(d)
@@ -226,7 +375,7 @@ def mkfs_ext4(p, img, root=None):
 
 def build_trees(root, params, p):
     shutil.copy(params, os.path.join(root, "params.sh"))
-    for f in (build_w1, build_w2, build_w3, build_w45, build_w6):
+    for f in (build_w1, build_w2, build_w3, build_w45, build_w6, build_w9, build_w10, build_w11):
         print(f"rfs: bench-prep: {f.__name__[6:]}", file=sys.stderr, flush=True)
         f(root, p)
     os.makedirs(os.path.join(root, "w7", "extra"))

@@ -16,6 +16,7 @@ of bytes for memory): below 1 means rfs is faster (smaller) than the other.
 import csv
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -33,6 +34,9 @@ WORKLOADS = {
     "w6": "W6 metadata mix in a writable union: untar, find | xargs stat, rm -rf",
     "w7": "W7 remount append of one branch",
     "w8": "W8 memory after a cold walk (readdir + stat) of every file of the W1 stack",
+    "w9": "W9 parallel copy-up: N processes, each its own big file and small files",
+    "w10": "W10 container start: mount + first exec of python3 in a 30-layer image + umount",
+    "w11": "W11 package install: unpack a package into the image, rename it into place, stat it",
 }
 
 NOTES = {
@@ -60,7 +64,50 @@ NOTES = {
           "/proc/slabinfo; the kernel boots with slab_nomerge so caches stay apart), after a "
           "fresh mount and drop_caches. For the FUSE filesystems the daemon's RSS growth is "
           "listed separately. walk-cold: µs per file.",
+    "w9": "param = processes (the guest has 2 vCPUs). Each process writes the first byte of its "
+          "own CU_PAR_SIZE lower file (+ fsync) and touches (utimensat) its own CU_PAR_SMALL small "
+          "lower files; all start together, the time ends when the last exits. Native: the same "
+          "processes `cp` the same files. A run counts only if the upper branch then holds every "
+          "big file whole and every small file. Unit: ms for the whole batch (lower is better; "
+          "throughput is N × the work / this time).",
+    "w10": "An image of IMG_LAYERS layers made by bench-prep.py (python3 and each library in its "
+           "own layer, the standard library in another, filler in directories every layer "
+           "touches), a fresh writable upper, caches dropped first. start: mount + `chroot MNT "
+           "python3 -I /app/main.py` (imports json, email, http.client, logging, decimal) + umount "
+           "(for FUSE: until the daemon has exited, polled every 100 ms); exec: the chroot alone. "
+           "Native: the chroot in the flattened image. Unit: ms.",
+    "w11": "Over the W10 image with a fresh writable upper: untar = mkdir of a new directory in "
+           "dist-packages (a directory of the lower layers) + busybox tar of PKG_FILES small "
+           "files into it; rename = mv of the package into dist-packages; find-stat = find -type "
+           "f | xargs stat over the package. Unit: ms per phase.",
 }
+
+
+def demangle(line):
+    """Readable Rust symbols in a perf line: `_RNv...8rfs_main5namei7resolve`
+    (v0 mangling, which Debian's perf 6.1 leaves as it is) becomes
+    `rfs::namei::resolve`. A heuristic: the identifiers with their lengths,
+    crate hashes and back-references skipped."""
+    def one(m):
+        s = re.sub(r"Cs[0-9A-Za-z]*_", "", m.group(0)[2:])
+        names, i = [], 0
+        while i < len(s):
+            d = re.match(r"\d+", s[i:])
+            if not d:
+                i += 1
+                continue
+            n, j = int(d.group(0)), i + len(d.group(0))
+            if j < len(s) and s[j] == "_":
+                j += 1
+            name = s[j:j + n]
+            if n and len(name) == n and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                names.append(name)
+                i = j + n
+            else:
+                i += 1
+        names = ["rfs" if x == "rfs_main" else x for x in names]
+        return "::".join(names) if names else m.group(0)
+    return re.sub(r"_R[0-9A-Za-z_]+", one, line)
 
 
 def fmt_num(x):
@@ -103,7 +150,23 @@ def metric(rec, sizes):
                 return None, None, (f"no full copy in the upper branch ({rec['upper_bytes']} "
                                     f"bytes, expected {want})")
             return r["ns"] / 1e6, "ms", None
-        if w in ("w6", "w7"):
+        if w in ("w6", "w7", "w10"):
+            return r["ns"] / 1e6, "ms", None
+        if w == "w9":
+            n = int(rec["param"])
+            if "upper_small" in rec:
+                want_big = n * (sizes.get(rec.get("cu_par_size", "")) or 0)
+                if want_big and rec["upper_big_bytes"] != want_big:
+                    return None, None, (f"the big files are not whole in the upper branch "
+                                        f"({rec['upper_big_bytes']} bytes, expected {want_big})")
+                want = n * int(rec.get("cu_par_small", 0))
+                if want and rec["upper_small"] != want:
+                    return None, None, (f"{rec['upper_small']} small files in the upper branch, "
+                                        f"expected {want}")
+            return r["ns"] / 1e6, "ms", None
+        if w == "w11":
+            if case == "find-stat" and "found" in rec and str(rec["found"]) != rec["param"]:
+                return None, None, f"{rec['found']} files after the rename, expected {rec['param']}"
             return r["ns"] / 1e6, "ms", None
         if w == "w8":
             if case == "walk-cold":
@@ -161,10 +224,11 @@ def main():
         if "=" in line:
             k, v = line.strip().split("=", 1)
             params[k] = v.strip("'\"")
-    sizes = {s: size_bytes(s) for k in ("SEQ_SIZE", "CU_SIZES", "CU_XFS_SIZES")
+    sizes = {s: size_bytes(s) for k in ("SEQ_SIZE", "CU_SIZES", "CU_XFS_SIZES", "CU_PAR_SIZE")
              for s in params.get(k, "").split()}
 
     meta, phases, end, fatal, bad_lines = {}, {}, None, [], 0
+    profiles = {}  # (w, case, param, fs) -> {"prof": [lines], "profg": [lines]}
     cells = {}  # (w, case, param) -> fs -> Cell
     for line in open(os.path.join(out, "raw.jsonl"), errors="replace"):
         line = line.strip()
@@ -184,6 +248,9 @@ def main():
             end = rec
         elif t == "fatal":
             fatal.append(rec["reason"])
+        elif t in ("prof", "profg"):
+            profiles.setdefault((rec["w"], rec["case"], rec["param"], rec["fs"]),
+                                {"prof": [], "profg": []})[t].append(demangle(rec["line"]))
         elif t in ("run", "na"):
             c = cells.setdefault((rec["w"], rec["case"], rec["param"]), {}).setdefault(
                 rec["fs"], Cell())
@@ -191,6 +258,9 @@ def main():
                 if rec["reason"] not in c.na:
                     c.na.append(rec["reason"])
                 continue
+            if rec["w"] == "w9":
+                rec["cu_par_size"] = params.get("CU_PAR_SIZE", "")
+                rec["cu_par_small"] = params.get("CU_PAR_SMALL", "0")
             v, unit, err = metric(rec, sizes)
             if err:
                 c.errors.append(err)
@@ -301,7 +371,8 @@ def main():
               "memory): **below 1 means rfs is faster or smaller**. Cells show median "
               "(spread %). Sizes: " + ", ".join(f"{k}={params[k]}" for k in
               ("HOT_FILES", "TREE_FILES", "COLD_BRANCHES", "COLD_FILES", "RD_ENTRIES", "SEQ_SIZE",
-               "CU_SIZES", "CU_XFS_SIZES", "TAR_FILES") if k in params) + ".\n")
+               "CU_SIZES", "CU_XFS_SIZES", "TAR_FILES", "CU_PAR_COUNTS", "CU_PAR_SIZE",
+               "CU_PAR_SMALL", "IMG_LAYERS", "IMG_FILLER", "PKG_FILES") if k in params) + ".\n")
 
     md.extend(targets_section(med, ratio, params))
 
@@ -376,6 +447,23 @@ def main():
                 md.append(f"| {f} | {fmt_num(r.get('slab_pages_bytes_per_file'))} | "
                           f"{fmt_num(rss) if rss is not None else '–'} | {top} |")
             md.append("")
+    if profiles:
+        md.append("## Profiles\n")
+        md.append("The operation run again after the measured runs (W1 and W2 repeated, W2 with "
+                  "the caches dropped before each round) under `perf record -g -F 2999` (the "
+                  "process and its children): the functions with the most samples of their "
+                  "own (self time, ≥ 0.7 %; hex addresses are user space). `profile.md` has the "
+                  "call chains into the hottest ones.\n")
+        for (w, case, param, fs), p in sorted(profiles.items()):
+            md.append(f"**{w} {case} {param}, {fs}**\n")
+            md.append("```")
+            md.extend(p["prof"][:14])
+            md.append("```\n")
+        with open(os.path.join(out, "profile.md"), "w") as f:
+            f.write("# Profiles: call chains (perf report --no-children -g caller)\n\n")
+            for (w, case, param, fs), p in sorted(profiles.items()):
+                f.write(f"## {w} {case} {param}, {fs}\n\n```\n")
+                f.write("\n".join(p["prof"]) + "\n\n" + "\n".join(p["profg"]) + "\n```\n\n")
     if footnotes:
         md.append("## Notes\n")
         for i, t in enumerate(footnotes, 1):
@@ -444,6 +532,19 @@ def summary_table(med, ratio, params):
                  f"{a / b:.2f} (rfs {rb}/2)" if a and b else "n/a (not supported by rfs yet, nor by the others)", ""))
     rows.append((f"W8 slab memory per cached file, {tree} files",
                  q("w8", "mem", tree, "rfs", "overlayfs"), q("w8", "mem", tree, "rfs", "native")))
+    par = g("CU_PAR_COUNTS", "").split()
+    rows.append((f"W9 parallel copy-up ({g('CU_PAR_SIZE', '')} + {g('CU_PAR_SMALL', '')} small files "
+                 f"each), {' / '.join(par)} processes",
+                 qs("w9", ["parallel-copyup"], par, "rfs", "overlayfs"),
+                 qs("w9", ["parallel-copyup"], par, "rfs", "native")))
+    lay = g("IMG_LAYERS", "")
+    rows.append((f"W10 container start, {lay} layers: mount+exec+umount / exec",
+                 qs("w10", ["start", "exec"], [lay], "rfs", "overlayfs"),
+                 qs("w10", ["start", "exec"], [lay], "rfs", "native")))
+    pk = g("PKG_FILES", "")
+    rows.append((f"W11 package install, {pk} files: untar / rename / find+stat",
+                 qs("w11", ["untar", "rename", "find-stat"], [pk], "rfs", "overlayfs"),
+                 qs("w11", ["untar", "rename", "find-stat"], [pk], "rfs", "native")))
     lines = ["| workload (" + g("MODE", "?") + " sizes) | rfs/overlayfs | rfs/native |",
              "|---|---:|---:|"]
     lines += [f"| {n} | {x} | {y} |" for n, x, y in rows]
@@ -455,7 +556,7 @@ def sup(n):
 
 
 def targets_section(med, ratio, params):
-    """Issue 5's targets, measured."""
+    """The targets of issues 5 and 19, measured."""
     md = ["## Targets (issue 5)\n",
           "| target | measured | |", "|---|---|---|"]
 
@@ -500,6 +601,38 @@ def targets_section(med, ratio, params):
         q is not None and q <= 3, "" if q else "(rfs: remount branch changes not supported yet)")
     q = ratio("w8", "mem", params.get("TREE_FILES", ""), "rfs", "overlayfs")
     row("memory per cached file ≤ OverlayFS", f"{q:.2f}×" if q else None, q is not None and q <= 1)
+    md.append("")
+    # Issue 19's targets (ratios against OverlayFS in this boot).
+    md += ["## Targets (issue 19)\n", "| target | measured | |", "|---|---|---|"]
+    q = ratio("w1", "hot", hot, "rfs", "overlayfs")
+    row("W1 hot path ≤ 1.00× OverlayFS", f"{q:.2f}×" if q else None, q is not None and q <= 1)
+    q = ratio("w2", "cold-lookup", p128, "rfs", "overlayfs")
+    row(f"W2 cold lookup, {p128} `ro+wh` branches ≤ 1.00× OverlayFS", f"{q:.2f}×" if q else None,
+        q is not None and q <= 1)
+    tar = params.get("TAR_FILES", "")
+    q = ratio("w6", "rm-rf", tar, "rfs", "overlayfs")
+    row("W6 rm -rf ≤ 1.00× OverlayFS", f"{q:.2f}×" if q else None, q is not None and q <= 1)
+    for sz in params.get("CU_SIZES", "").split():
+        q = ratio("w5", "copyup-ext4", sz, "rfs", "overlayfs")
+        row(f"W5 copy-up {sz} (ext4) ≤ 1.05× OverlayFS", f"{q:.2f}×" if q else None,
+            q is not None and q <= 1.05)
+    q = ratio("w8", "mem", params.get("TREE_FILES", ""), "rfs", "overlayfs")
+    row("W8 memory per cached file ≤ 0.95× OverlayFS", f"{q:.2f}×" if q else None,
+        q is not None and q <= 0.95)
+    for n in params.get("CU_PAR_COUNTS", "").split():
+        q = ratio("w9", "parallel-copyup", n, "rfs", "overlayfs")
+        row(f"W9 parallel copy-up, {n} processes: ≥ 0.9× OverlayFS's throughput",
+            f"{1 / q:.2f}×" if q else None, q is not None and 1 / q >= 0.9)
+    lay = params.get("IMG_LAYERS", "")
+    q = ratio("w10", "start", lay, "rfs", "overlayfs")
+    row(f"W10 container start, {lay} layers ≤ OverlayFS", f"{q:.2f}×" if q else None,
+        q is not None and q <= 1)
+    pk = params.get("PKG_FILES", "")
+    a = [med("w11", c, pk, "rfs") for c in ("untar", "rename", "find-stat")]
+    b = [med("w11", c, pk, "overlayfs") for c in ("untar", "rename", "find-stat")]
+    q = sum(a) / sum(b) if None not in a + b and sum(b) else None
+    row(f"W11 package install, {pk} files (sum of the phases) ≤ OverlayFS",
+        f"{q:.2f}×" if q else None, q is not None and q <= 1)
     md.append("")
     return md
 

@@ -4,16 +4,18 @@
 # workload in one boot of the *release* test kernel in QEMU (TCG).
 #
 #   scripts/bench.sh [-m quick|full] [-r REPS] [-w w1,w2,...] [-f FS,FS,...]
-#                    [-o OUTDIR] [-t SECS] [-k] [-S] [-c]
+#                    [-o OUTDIR] [-t SECS] [-k] [-S] [-c] [-p]
 #
 #   -m  quick (default: small sizes, a few minutes) or full (the sizes of
 #       issue 5: 10 000 hot files, 1-500 branches, 100 000-entry readdir,
-#       1 GiB files, ...; about 30 minutes of VM time under TCG)
+#       1 GiB files, 8 parallel 64 MiB copy-ups, ...; about an hour of
+#       VM time under TCG)
 #   -r  repetitions of every run (default 5; the report gives the median and
 #       the spread)
 #   -w  only these workloads (w1 hot path, w2 cold lookup, w3 readdir,
 #       w4 sequential read, w5 copy-up, w6 metadata mix, w7 remount append,
-#       w8 memory)
+#       w8 memory, w9 parallel copy-up, w10 container start, w11 package
+#       install)
 #   -f  only these filesystems (native, rfs, overlayfs, fuse-overlayfs,
 #       unionfs-fuse)
 #   -o  results directory (default out/bench/DATE-MODE; out/bench/latest
@@ -22,6 +24,11 @@
 #   -k  keep the working disk images (out/bench/work/)
 #   -S  start a shell in the guest at the end (on a terminal)
 #   -c  show the whole kernel console (default: only the driver's progress)
+#   -p  also profile: after the measured runs of W1, W2 (128 branches), W5,
+#       W6, W10 and W11, run the same operation once more for rfs and
+#       OverlayFS under `perf record -a -g` (the host's perf binary and its
+#       libraries go into the initramfs); report.md then lists the hottest
+#       kernel functions of each (profile.md has the call chains)
 #
 # Steps: scripts/setup.sh plus the benchmark's Debian packages (fuse-overlayfs,
 # unionfs-fuse, fuse3, gnuplot-nox, xfsprogs); the release kernel
@@ -42,8 +49,8 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 
-mode=quick reps=5 only='' fslist='' outdir='' limit='' keep=0 shell=0 console=0
-while getopts m:r:w:f:o:t:kSch opt; do
+mode=quick reps=5 only='' fslist='' outdir='' limit='' keep=0 shell=0 console=0 profile=0
+while getopts m:r:w:f:o:t:kSchp opt; do
 	case $opt in
 	m) mode=$OPTARG ;;
 	r) reps=$OPTARG ;;
@@ -54,6 +61,7 @@ while getopts m:r:w:f:o:t:kSch opt; do
 	k) keep=1 ;;
 	S) shell=1 ;;
 	c) console=1 ;;
+	p) profile=1 ;;
 	*) usage ;;
 	esac
 done
@@ -93,8 +101,15 @@ if [ "$mode" = full ]; then
 		CU_XFS_SIZES='4K 1M 64M 1G'
 		TAR_FILES=3000
 		REMOUNT_BRANCHES=500
-		EXT4_SIZE=8G
-		EXT4_INODES=800000
+		CU_PAR_COUNTS='1 2 4 8'
+		CU_PAR_SIZE=64M
+		CU_PAR_SMALL=1000
+		CU_PAR_REPS=3
+		IMG_LAYERS=30
+		IMG_FILLER=3000
+		PKG_FILES=3000
+		EXT4_SIZE=10G
+		EXT4_INODES=900000
 		XFS_SIZE=8G
 	EOF
 	[ -n "$limit" ] || limit=21600
@@ -115,8 +130,15 @@ else
 		CU_XFS_SIZES='4K 1M 8M'
 		TAR_FILES=120
 		REMOUNT_BRANCHES=500
-		EXT4_SIZE=1G
-		EXT4_INODES=131072
+		CU_PAR_COUNTS='1 2 4 8'
+		CU_PAR_SIZE=8M
+		CU_PAR_SMALL=100
+		CU_PAR_REPS=3
+		IMG_LAYERS=30
+		IMG_FILLER=1000
+		PKG_FILES=300
+		EXT4_SIZE=2G
+		EXT4_INODES=262144
 		XFS_SIZE=512M
 	EOF
 	[ -n "$limit" ] || limit=1200
@@ -129,6 +151,7 @@ log "setup (scripts/setup.sh)"
 	die "scripts/setup.sh failed"
 }
 pkgs=(fuse-overlayfs unionfs-fuse fuse3 gnuplot-nox xfsprogs e2fsprogs python3)
+[ "$profile" = 0 ] || pkgs+=(linux-perf)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -205,7 +228,15 @@ list=$work/bench.list
 	echo "file /bench/driver.sh $rfs_top/tests/bench/driver.sh 0755 0 0"
 	echo "file /bench/rfsbench $rfsbench 0755 0 0"
 	declare -A seen=()
-	for bin in fuse-overlayfs unionfs fusermount3; do
+	bins="fuse-overlayfs unionfs fusermount3"
+	if [ "$profile" = 1 ]; then
+		# Debian's linux-perf (6.1) reads the 6.12 kernel's perf events;
+		# /usr/bin/perf is the binary itself (the package diverts the
+		# wrapper away).
+		command -v perf >/dev/null 2>&1 || die "-p needs perf (apt-get install linux-perf)"
+		bins="$bins perf"
+	fi
+	for bin in $bins; do
 		path=$(command -v "$bin") || die "$bin not found"
 		echo "file /usr/bin/$bin $(readlink -f "$path") 0755 0 0"
 		# Every library ldd names, at the path it names, and the loader.
@@ -259,12 +290,17 @@ append="console=ttyS0,115200 panic=-1 rdinit=/bench/init slab_nomerge tsc=reliab
 [ -z "$only" ] || append="$append rfsbench.only=$only"
 [ -z "$fslist" ] || append="$append rfsbench.fs=$fslist"
 [ "$shell" = 0 ] || append="$append rfsbench.shell=1"
+[ "$profile" = 0 ] || append="$append rfsbench.profile=1"
+# Two vCPUs (MTTCG: one host thread each), so that W9's parallel copy-ups
+# and the FUSE daemons' threads can run at once. Two sockets: the kernel
+# has no ACPI, and SeaBIOS's MP table lists only the first CPU of each
+# socket (QEMU's default for -smp 2 is one socket of two cores: one CPU).
 raw=$outdir/raw.jsonl
 con=$outdir/console.log
 : >"$raw"
 : >"$con"
 qemu=(
-	qemu-system-x86_64 -accel tcg -cpu max -m 4G -smp 1
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 4G -smp 2,sockets=2,cores=1,threads=1
 	-nodefaults -display none -nic none -no-reboot
 	-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz" -append "$append"
 	-drive "file=$work/ext4.img,format=raw,if=virtio,cache=unsafe"

@@ -22,15 +22,18 @@
 # runs the filesystems in a rotated order, each with a fresh mount.
 #
 # Environment (from the kernel command line, see /bench/init):
-#   RFSBENCH_ONLY="w1 w3"   only these workloads (default: w1 ... w8)
+#   RFSBENCH_ONLY="w1 w3"   only these workloads (default: w1 ... w11)
 #   RFSBENCH_FS="rfs ..."   only these filesystems (default: all five)
 #   RFSBENCH_REPS=N         repetitions (default 5)
+#   RFSBENCH_PROFILE=1      after a workload's measured runs, profile one
+#                           more run of its operation for rfs and OverlayFS
+#                           (perf record -a -g; "prof" and "profg" records)
 
 . /b/params.sh || exit 1
 REPS=${RFSBENCH_REPS:-5}
 ALLFS="native rfs overlayfs fuse-overlayfs unionfs-fuse"
 FSLIST=${RFSBENCH_FS:-$ALLFS}
-WORKLOADS=${RFSBENCH_ONLY:-w1 w2 w3 w4 w5 w6 w7 w8}
+WORKLOADS=${RFSBENCH_ONLY:-w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11}
 STEP_LIMIT=${STEP_LIMIT:-1800}
 
 say() { echo "rfs-bench: $*" >&2; }
@@ -62,6 +65,43 @@ na() {
 m() { timeout "$STEP_LIMIT" rfsbench "$@" 2>/dev/null; }
 
 dropcaches() { rfsbench dropcaches >/dev/null; }
+
+PROFILE=${RFSBENCH_PROFILE:-0}
+PROF_LOOPS=3
+[ "$MODE" = full ] || PROF_LOOPS=20
+
+# prof W CASE FS PARAM CMD...: CMD under perf record (the command and its
+# children only, call graphs); the hottest symbols become "prof" records
+# (self time, one line each) and the call chains into them "profg" records
+# (caller graphs). CMD repeats the operation PROF_LOOPS times where one run
+# is short (quick mode: 20, full: 3).
+prof() {
+	_pw=$1 _pc=$2 _pf=$3 _pp=$4
+	shift 4
+	say "profile $_pw/$_pc/$_pf/$_pp"
+	if ! perf record -q -g -F 2999 -o /tmp/perf.data -- "$@" >/dev/null 2>/tmp/perf.err; then
+		printf '{"type":"prof","w":"%s","case":"%s","fs":"%s","param":"%s","line":"perf record failed: %s"}\n' \
+			"$_pw" "$_pc" "$_pf" "$_pp" "$(jstr "$(tail -n 2 /tmp/perf.err)")"
+		return
+	fi
+	perf report -i /tmp/perf.data --stdio --no-children --sort sym --percent-limit 0.7 -g none 2>/dev/null |
+		grep -v '^#' | grep -v '^ *$' | head -n 40 | while IFS= read -r _line; do
+		printf '{"type":"prof","w":"%s","case":"%s","fs":"%s","param":"%s","line":"%s"}\n' \
+			"$_pw" "$_pc" "$_pf" "$_pp" "$(jstr "$_line")"
+	done
+	perf report -i /tmp/perf.data --stdio --no-children --sort sym --percent-limit 2 \
+		-g caller,2,callee,function,percent 2>/dev/null |
+		grep -v '^#' | grep -v '^ *$' | head -n 200 | while IFS= read -r _line; do
+		printf '{"type":"profg","w":"%s","case":"%s","fs":"%s","param":"%s","line":"%s"}\n' \
+			"$_pw" "$_pc" "$_pf" "$_pp" "$(printf '%s' "$_line" | tr -d '"\\' | cut -c1-300)"
+	done
+	rm -f /tmp/perf.data
+}
+
+# The filesystems profiled (rfs and OverlayFS, if they are in the run).
+prof_fs() {
+	for _f in rfs overlayfs; do has $_f && echo $_f; done
+}
 
 fresh() { rm -rf "$@"; mkdir -p "$@"; }
 
@@ -213,6 +253,13 @@ w1_one() {
 	umnt
 }
 
+w1_prof() {
+	union_rw "$1" w1 "$W1_LOWERS" || return
+	m hot "$MNT" /b/w1/list >/dev/null
+	prof w1 hot "$1" "$HOT_FILES" sh -c "i=0; while [ \$i -lt $PROF_LOOPS ]; do rfsbench hot '$MNT' /b/w1/list; i=\$((i + 1)); done"
+	umnt
+}
+
 # ---------------------------------------------------------------- W2
 # Cold lookup (fresh mount + drop_caches) of COLD_FILES files that exist only
 # in the bottom branch of a read-only union of N branches.
@@ -241,6 +288,24 @@ w2_one() {
 	dropcaches
 	emit w2 cold-lookup "$1" "$_n" "$2" "$(m stat "$MNT" "/b/w2/list.$_n")"
 	umnt
+}
+
+w2_prof() {
+	_n=$1
+	shift
+	for _f in "$@"; do
+		cd /b/w2/l || return
+		_perm=ro+wh
+		[ "$_f" != rfs-ro ] || _perm=ro
+		if mnt "$_f" "" "" "$(seq_list "$_n")" "$_perm"; then
+			cd /
+			# Each round: caches dropped, then the cold stats (the
+			# drop shows in the profile too, as drop_caches_sysctl).
+			prof w2 cold-lookup "$_f" "$_n" sh -c "i=0; while [ \$i -lt $PROF_LOOPS ]; do rfsbench dropcaches; rfsbench stat '$MNT' /b/w2/list.$_n; i=\$((i + 1)); done"
+			umnt
+		fi
+		cd /
+	done
 }
 
 # ---------------------------------------------------------------- W3
@@ -331,6 +396,19 @@ w5_one() {
 	sync
 }
 
+w5_prof() {
+	_f=r_$W5_SIZE
+	fresh "/b/run/$1"
+	mkdir -p "/b/run/$1/up" "/b/run/$1/wk"
+	mnt "$1" "/b/run/$1/up" "/b/run/$1/wk" /b/w45/l || return
+	rfsbench read "/b/w45/l/$_f" >/dev/null
+	sync
+	prof w5 copyup-ext4 "$1" "$W5_SIZE" rfsbench firstwrite "$MNT/$_f"
+	umnt
+	rm -rf "/b/run/$1"
+	sync
+}
+
 # ---------------------------------------------------------------- W6
 # Metadata mix in a writable union over the W1 lowers: untar a source tree
 # of TAR_FILES files, find -type f | xargs stat, rm -rf.
@@ -351,6 +429,18 @@ w6_one() {
 		"$(m run sh -c "find '$_dst/src' -type f | xargs stat >/dev/null")"
 	emit w6 rm-rf "$1" "$TAR_FILES" "$2" "$(m run rm -rf "$_dst/src")"
 	[ "$1" = native ] || umnt
+	rm -rf "/b/run/$1"
+	sync
+}
+
+w6_prof() {
+	union_rw "$1" w6 "$W1_LOWERS" || return
+	cat /b/w6/src.tar >/dev/null
+	sync
+	prof w6 untar "$1" "$TAR_FILES" tar -xf /b/w6/src.tar -C "$MNT"
+	prof w6 find-stat "$1" "$TAR_FILES" sh -c "find '$MNT/src' -type f | xargs stat >/dev/null"
+	prof w6 rm-rf "$1" "$TAR_FILES" rm -rf "$MNT/src"
+	umnt
 	rm -rf "/b/run/$1"
 	sync
 }
@@ -429,6 +519,136 @@ w8_one() {
 	[ "$1" = native ] || umnt
 }
 
+# ---------------------------------------------------------------- W9
+# Parallel copy-up: W9_N processes start together, each writes the first
+# byte of its own CU_PAR_SIZE lower file (+ fsync) and touches (utimensat)
+# its own CU_PAR_SMALL small lower files, in one writable union over
+# /b/w9/l; native: the same processes copy the same files (cp). The big
+# files are in the page cache and nothing is dirty when the clock starts.
+w9_one() {
+	_n=$W9_N
+	_i=0
+	while [ $_i -lt "$_n" ]; do
+		rfsbench read "/b/w9/l/p$_i/big" >/dev/null
+		_i=$((_i + 1))
+	done
+	if [ "$1" = native ]; then
+		fresh /b/run/native
+		sync
+		emit w9 parallel-copyup native "$_n" "$2" "$(m parcu /b/w9/l "$_n" /b/run/native)"
+		rm -rf /b/run/native
+		sync
+		return
+	fi
+	if ! union_rw "$1" w9 /b/w9/l; then
+		na w9 parallel-copyup "$1" "$_n" "$ERR"
+		return
+	fi
+	sync
+	_r=$(m parcu "$MNT" "$_n")
+	umnt
+	# What the upper branch holds afterwards: every big file whole, and
+	# every small file.
+	_big=0
+	_i=0
+	while [ $_i -lt "$_n" ]; do
+		_sz=$(stat -c %s "/b/run/$1/up/p$_i/big" 2>/dev/null || echo 0)
+		_big=$((_big + _sz))
+		_i=$((_i + 1))
+	done
+	_small=$(find /b/run/$1/up -path '*/s/*' -type f 2>/dev/null | wc -l)
+	emit w9 parallel-copyup "$1" "$_n" "$2" "$_r" ",\"upper_big_bytes\":$_big,\"upper_small\":$_small"
+	rm -rf "/b/run/$1"
+	sync
+}
+
+# ---------------------------------------------------------------- W10
+# Container start: with cold caches, mount a writable union of the
+# IMG_LAYERS layers of /b/w10/l (fresh upper), run the image's python3 on
+# /app/main.py in a chroot (it loads its libraries and imports a few
+# modules), unmount. native: the same chroot in the flattened image.
+w10_one() {
+	_nl=$IMG_LAYERS
+	if [ "$1" = native ]; then
+		dropcaches
+		_t0=$(rfsbench now)
+		_r=$(m run sh -c "chroot /b/w10/flat /usr/bin/python3 -I /app/main.py >/dev/null")
+		_t1=$(rfsbench now)
+		emit w10 exec native "$_nl" "$2" "$_r"
+		case $_r in *error*) ;; *) emit w10 start native "$_nl" "$2" "{\"ns\":$((_t1 - _t0))}" ;; esac
+		return
+	fi
+	fresh "/b/run/$1"
+	mkdir -p "/b/run/$1/up" "/b/run/$1/wk"
+	dropcaches
+	_t0=$(rfsbench now)
+	if ! mnt "$1" "/b/run/$1/up" "/b/run/$1/wk" "$W10_LOWERS"; then
+		na w10 start "$1" "$_nl" "$ERR"
+		na w10 exec "$1" "$_nl" "$ERR"
+		return
+	fi
+	_r=$(m run sh -c "chroot '$MNT' /usr/bin/python3 -I /app/main.py >/dev/null")
+	umnt
+	_t1=$(rfsbench now)
+	emit w10 exec "$1" "$_nl" "$2" "$_r"
+	case $_r in
+	*error*) emit w10 start "$1" "$_nl" "$2" "$_r" ;;
+	*) emit w10 start "$1" "$_nl" "$2" "{\"ns\":$((_t1 - _t0))}" ;;
+	esac
+	rm -rf "/b/run/$1"
+}
+
+w10_prof() {
+	fresh "/b/run/$1"
+	mkdir -p "/b/run/$1/up" "/b/run/$1/wk"
+	dropcaches
+	mnt "$1" "/b/run/$1/up" "/b/run/$1/wk" "$W10_LOWERS" || return
+	prof w10 exec "$1" "$IMG_LAYERS" chroot "$MNT" /usr/bin/python3 -I /app/main.py
+	umnt
+	rm -rf "/b/run/$1"
+}
+
+# ---------------------------------------------------------------- W11
+# Package install into the W10 image (writable union, fresh upper): make a
+# directory beside the image's dist-packages, unpack a tarball of PKG_FILES
+# small files into it and rename the package into dist-packages (a
+# directory of the lower layers), then find -type f | xargs stat over it.
+w11_one() {
+	if [ "$1" = native ]; then
+		fresh /b/run/native
+		mkdir -p /b/run/native/usr/lib/python3/dist-packages
+		_dst=/b/run/native
+	elif union_rw "$1" w11 "$W10_LOWERS"; then
+		_dst=$MNT
+	else
+		for _c in untar rename find-stat; do na w11 $_c "$1" "$PKG_FILES" "$ERR"; done
+		return
+	fi
+	_dp=$_dst/usr/lib/python3/dist-packages
+	cat /b/w11/pkg.tar >/dev/null
+	sync
+	emit w11 untar "$1" "$PKG_FILES" "$2" \
+		"$(m run sh -c "mkdir '$_dp/.pkg-new' && tar -xf /b/w11/pkg.tar -C '$_dp/.pkg-new'")"
+	emit w11 rename "$1" "$PKG_FILES" "$2" "$(m run mv "$_dp/.pkg-new/pkg" "$_dp/pkg")"
+	_r=$(m run sh -c "find '$_dp/pkg' -type f | xargs stat >/dev/null")
+	_got=$(find "$_dp/pkg" -type f | wc -l)
+	emit w11 find-stat "$1" "$PKG_FILES" "$2" "$_r" ",\"found\":$_got"
+	[ "$1" = native ] || umnt
+	rm -rf "/b/run/$1"
+	sync
+}
+
+w11_prof() {
+	union_rw "$1" w11 "$W10_LOWERS" || return
+	_dp=$MNT/usr/lib/python3/dist-packages
+	cat /b/w11/pkg.tar >/dev/null
+	sync
+	prof w11 untar "$1" "$PKG_FILES" sh -c "mkdir '$_dp/.pkg-new' && tar -xf /b/w11/pkg.tar -C '$_dp/.pkg-new'"
+	umnt
+	rm -rf "/b/run/$1"
+	sync
+}
+
 # ---------------------------------------------------------------- main
 meta() {
 	_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -452,6 +672,13 @@ while [ $_i -lt "$RD_BRANCHES" ]; do
 	_i=$((_i + 1))
 done
 read -r W3_EXPECT </b/w3/expect
+# Layers of W10/W11, top first: /b/w10/l/00:...
+W10_LOWERS=
+_i=0
+while [ $_i -lt "$IMG_LAYERS" ]; do
+	W10_LOWERS="${W10_LOWERS:+$W10_LOWERS:}/b/w10/l/$(printf %02d $_i)"
+	_i=$((_i + 1))
+done
 mkdir -p /m /b/run /x/run
 
 meta
@@ -464,6 +691,9 @@ for w in $WORKLOADS; do
 		_fs1=$FSLIST
 		has rfs && _fs1="$_fs1 rfs-notify"
 		reps w1_one $_fs1
+		if [ "$PROFILE" = 1 ]; then
+			for _f in $(prof_fs); do w1_prof $_f; done
+		fi
 		;;
 	w2)
 		_fs2=$FSLIST
@@ -472,6 +702,11 @@ for w in $WORKLOADS; do
 			say "w2: $W2_N branches"
 			reps w2_one $_fs2
 		done
+		if [ "$PROFILE" = 1 ]; then
+			_pf=$(prof_fs)
+			has rfs && _pf="$_pf rfs-ro"
+			w2_prof 128 $_pf
+		fi
 		;;
 	w3) reps w3_one ;;
 	w4) reps w4_one ;;
@@ -481,6 +716,9 @@ for w in $WORKLOADS; do
 			say "w5: ext4 $W5_SIZE"
 			reps w5_one
 		done
+		if [ "$PROFILE" = 1 ]; then
+			for _f in $(prof_fs); do w5_prof $_f; done
+		fi
 		W5_DISK=/x W5_FS=xfs W5_LOWER=/x/l
 		_fs5=$FSLIST
 		has native && _fs5="$_fs5 native-reflink"
@@ -493,9 +731,33 @@ for w in $WORKLOADS; do
 		_fs6=$FSLIST
 		has rfs && _fs6="$_fs6 rfs-notify"
 		reps w6_one $_fs6
+		if [ "$PROFILE" = 1 ]; then
+			for _f in $(prof_fs); do w6_prof $_f; done
+		fi
 		;;
 	w7) reps w7_one ;;
 	w8) reps w8_one ;;
+	w9)
+		_reps=$REPS
+		[ "${CU_PAR_REPS:-$REPS}" -ge "$REPS" ] || REPS=$CU_PAR_REPS
+		for W9_N in $CU_PAR_COUNTS; do
+			say "w9: $W9_N processes"
+			reps w9_one
+		done
+		REPS=$_reps
+		;;
+	w10)
+		reps w10_one
+		if [ "$PROFILE" = 1 ]; then
+			for _f in $(prof_fs); do w10_prof $_f; done
+		fi
+		;;
+	w11)
+		reps w11_one
+		if [ "$PROFILE" = 1 ]; then
+			for _f in $(prof_fs); do w11_prof $_f; done
+		fi
+		;;
 	*) say "unknown workload $w" ;;
 	esac
 	printf '{"type":"phase","w":"%s","s":%s}\n' "$w" "$(($(uptime_s) - t0))"

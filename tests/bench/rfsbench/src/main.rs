@@ -19,6 +19,11 @@
 //! rfsbench cp SRC DST           read/write 1 MiB at a time + fsync (like cp)
 //! rfsbench clone SRC DST        ioctl(FICLONE) + fsync (cp --reflink)
 //! rfsbench run CMD [ARG...]     run a command and wait for it
+//! rfsbench parcu DIR N [DST]    N processes at once, process I on DIR/pI:
+//!                               the first write of DIR/pI/big (as
+//!                               firstwrite) and utimensat of every file of
+//!                               DIR/pI/s (parallel copy-up); with DST, a
+//!                               `cp` of the same files into DST instead
 //! rfsbench walk DIR             recursive getdents64 + fstatat of every entry
 //! rfsbench memsnap OUT          save /proc/meminfo and /proc/slabinfo to OUT
 //! rfsbench memdiff A B N        slab growth between two memsnaps, per object
@@ -337,6 +342,125 @@ fn op_run(args: &[String]) -> Res<String> {
     Ok(format!("{{\"ns\":{ns}}}"))
 }
 
+/// One worker of `parcu`: the first write of DIR/pI/big, then a
+/// utimensat (or, with DST, a copy) of every file of DIR/pI/s.
+fn parcu_worker(dir: &str, i: usize, dst: Option<&str>, small: &[CString]) -> Res {
+    let big = format!("{dir}/p{i}/big");
+    match dst {
+        None => {
+            op_firstwrite(&big)?;
+        }
+        Some(d) => {
+            op_cp(&big, &format!("{d}/p{i}.big"))?;
+        }
+    }
+    let sdir = open(&format!("{dir}/p{i}/s"), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let mut buf = vec![0u8; 64 << 10];
+    for (k, name) in small.iter().enumerate() {
+        match dst {
+            None => {
+                // SAFETY: a valid directory descriptor and path; NULL times
+                // mean "now".
+                if unsafe { libc::utimensat(sdir.0, name.as_ptr(), std::ptr::null(), 0) } < 0 {
+                    return Err(errno_str(&format!("utimensat {dir}/p{i}/s/{}", name.to_string_lossy())));
+                }
+            }
+            Some(d) => {
+                let s = open_at(sdir.0, name.as_bytes(), libc::O_RDONLY, 0)?;
+                let o = open(&format!("{d}/p{i}.s{k}"), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644)?;
+                loop {
+                    // SAFETY: buf is valid for its length in both calls.
+                    let n = unsafe { libc::read(s.0, buf.as_mut_ptr().cast(), buf.len()) };
+                    if n < 0 {
+                        return Err(errno_str("read"));
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    // SAFETY: as above.
+                    if unsafe { libc::write(o.0, buf.as_ptr().cast(), n as usize) } != n {
+                        return Err(errno_str("write"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// parcu: N processes start together (they wait on a pipe the parent
+/// closes) and each copies up its own files; the time is from the start
+/// until the last one has exited.
+fn op_parcu(dir: &str, n: &str, dst: Option<&str>) -> Res<String> {
+    let n: usize = n.parse().map_err(|_| format!("parcu: bad process count {n}"))?;
+    // The names of every worker's small files, read before the clock starts.
+    let mut lists = Vec::with_capacity(n);
+    for i in 0..n {
+        let d = format!("{dir}/p{i}/s");
+        let mut v: Vec<CString> = std::fs::read_dir(&d)
+            .map_err(|e| format!("{d}: {e}"))?
+            .map(|e| e.map(|e| e.file_name()).map_err(|e| format!("{d}: {e}")))
+            .collect::<Res<Vec<_>>>()?
+            .into_iter()
+            .map(|s| cstr(std::os::unix::ffi::OsStrExt::as_bytes(s.as_os_str())))
+            .collect::<Res<Vec<_>>>()?;
+        v.sort();
+        lists.push(v);
+    }
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
+        return Err(errno_str("pipe"));
+    }
+    let mut pids = Vec::with_capacity(n);
+    for (i, small) in lists.iter().enumerate() {
+        // SAFETY: the process has one thread; the child only runs this
+        // worker and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(errno_str("fork"));
+        }
+        if pid == 0 {
+            let mut b = [0u8; 1];
+            // SAFETY: the pipe's ends are open; read returns 0 once the
+            // parent closes the write end.
+            unsafe {
+                libc::close(fds[1]);
+                libc::read(fds[0], b.as_mut_ptr().cast(), 1);
+            }
+            let rc = match parcu_worker(dir, i, dst, small) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("parcu worker {i}: {e}");
+                    1
+                }
+            };
+            // SAFETY: ends the child without running the parent's exit code.
+            unsafe { libc::_exit(rc) };
+        }
+        pids.push(pid);
+    }
+    // SAFETY: closing our own descriptors; closing the write end starts
+    // every worker.
+    unsafe { libc::close(fds[0]) };
+    let t0 = now_ns();
+    unsafe { libc::close(fds[1]) };
+    let mut failed = 0;
+    for pid in pids {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        if unsafe { libc::waitpid(pid, &mut st, 0) } < 0 || !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+            failed += 1;
+        }
+    }
+    let ns = now_ns() - t0;
+    if failed > 0 {
+        return Err(format!("{failed} of {n} workers failed"));
+    }
+    let files: usize = lists.iter().map(|l| l.len() + 1).sum();
+    Ok(format!("{{\"ns\":{ns},\"n\":{n},\"files\":{files}}}"))
+}
+
 #[derive(Default)]
 struct Walk {
     files: u64,
@@ -534,6 +658,7 @@ fn main() {
             a(1);
             op_run(&args[1..])
         }
+        "parcu" => op_parcu(a(1), a(2), args.get(3).map(|s| s.as_str())),
         "walk" => op_walk(a(1)),
         "memsnap" => op_memsnap(a(1)),
         "memdiff" => op_memdiff(a(1), a(2), a(3)),
