@@ -41,6 +41,7 @@ void rfs_forget_negative(struct dentry *dentry)
 bool rfs_d_is_dir(const struct dentry *dentry) { return d_is_dir(dentry); }
 bool rfs_d_unhashed(const struct dentry *dentry) { return d_unhashed(dentry); }
 u64 rfs_inode_query_iversion(struct inode *inode) { return inode_query_iversion(inode); }
+bool rfs_inode_has_iversion(const struct inode *inode) { return IS_I_VERSION(inode); }
 struct timespec64 rfs_inode_get_ctime(const struct inode *inode) { return inode_get_ctime(inode); }
 struct timespec64 rfs_inode_get_mtime(const struct inode *inode) { return inode_get_mtime(inode); }
 struct timespec64 rfs_inode_get_atime(const struct inode *inode) { return inode_get_atime(inode); }

@@ -164,6 +164,7 @@ struct inode *rfs_d_inode(const struct dentry *dentry);
 bool rfs_d_is_dir(const struct dentry *dentry);
 bool rfs_d_unhashed(const struct dentry *dentry);
 u64 rfs_inode_query_iversion(struct inode *inode);
+bool rfs_inode_has_iversion(const struct inode *inode);
 struct timespec64 rfs_inode_get_ctime(const struct inode *inode);
 struct timespec64 rfs_inode_get_mtime(const struct inode *inode);
 struct timespec64 rfs_inode_get_atime(const struct inode *inode);

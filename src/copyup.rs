@@ -482,7 +482,7 @@ pub(crate) fn link_pseudo(sb: SuperBlock<'_>, d: &Dentry) -> Result<bool> {
     let tab = sbi.tab();
     let lower = {
         let _creds = sbi.cred.override_creds();
-        let res = crate::namei::resolve(sbi, &pui.data().view(), &name)?;
+        let res = crate::namei::resolve(sbi, Some(pui.data()), &pui.data().view(), &name)?;
         match (&res.upper, res.lowers.first()) {
             (None, Some(l)) if crate::plink::applies(l) => l.clone(),
             _ => return Ok(false),

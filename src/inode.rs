@@ -238,6 +238,9 @@ pub(crate) struct InodeInfo {
     /// (vfs/notify.rs). Its marks go in `destroy_inode`; the counter stays
     /// for RCU-walk until the memory goes. The root's is the superblock's.
     watch: Option<Watch>,
+    /// A directory: what it knows about the whiteouts in its members
+    /// (namei.rs `member_whites_out`, readdir.rs).
+    pub(crate) wh: crate::namei::WhFacts,
 }
 
 /// The copy-up lock of a union inode, held until dropped.
@@ -264,6 +267,7 @@ impl InodeData for InodeInfo {
             pins: AtomicUsize::new(0),
             promoting: AtomicBool::new(false),
             watch: None,
+            wh: crate::namei::WhFacts::new(),
         }
     }
 
@@ -361,6 +365,7 @@ impl InodeInfo {
             pins: AtomicUsize::new(0),
             promoting: AtomicBool::new(false),
             watch: None,
+            wh: crate::namei::WhFacts::new(),
         })
     }
 

@@ -27,8 +27,11 @@
 use crate::branch::Branch;
 use crate::inode::{InodeInfo, Lower, UnionInode, View};
 use crate::logic::options::Udba;
+use crate::logic::whfacts::{self, Known};
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
+use crate::vfs::once::SetOnce;
+use core::sync::atomic::{AtomicU64, Ordering};
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
@@ -99,6 +102,105 @@ pub(crate) fn is_opaque(branch: &Branch, dir: &Dentry) -> Result<bool> {
     dir.probe_child(whiteout::OPAQUE_NAME)
 }
 
+/// What a union directory knows about the whiteouts in its members
+/// (logic/whfacts.rs): one slot per member, made the first time a lookup
+/// in the directory probes for a whiteout.
+pub(crate) struct WhFacts(SetOnce<KVec<AtomicU64>>);
+
+impl WhFacts {
+    /// Nothing known yet.
+    pub(crate) const fn new() -> Self {
+        WhFacts(SetOnce::new())
+    }
+
+    /// The slots, made for `depth` members if there are none yet (None if
+    /// that allocation fails: the lookups then probe every time).
+    fn slots(&self, depth: usize) -> Option<&[AtomicU64]> {
+        if self.0.get().is_none() {
+            let mut v = KVec::with_capacity(depth, GFP_KERNEL).ok()?;
+            for _ in 0..depth {
+                v.push(AtomicU64::new(0), GFP_KERNEL).ok()?;
+            }
+            self.0.set(v).ok()?;
+        }
+        self.0.get().map(|v| &v[..])
+    }
+
+    /// The slot of member `i`, when there is one (members added after the
+    /// slots were made have none).
+    fn slot(&self, depth: usize, i: usize) -> Option<&AtomicU64> {
+        self.slots(depth)?.get(i)
+    }
+
+    /// Records what a listing of member `i` (of `depth`) found; `key` is its
+    /// state's key read before the listing (see [`member_key`]).
+    pub(crate) fn record(&self, depth: usize, i: usize, key: u64, has_whiteouts: bool) {
+        if let Some(s) = self.slot(depth, i) {
+            s.store(whfacts::fact(key, has_whiteouts), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The key of a member directory's present state, when its facts can be
+/// kept: its filesystem must keep a change counter (logic/whfacts.rs).
+pub(crate) fn member_key(dir: &Dentry) -> Option<u64> {
+    let inode = dir.inode()?;
+    if !inode.has_change_counter() {
+        return None;
+    }
+    Some(whfacts::key(inode.as_ptr() as usize, inode.change_stamp()))
+}
+
+/// Whether `.wh.NAME` exists in `dir`, member `i` of a union directory
+/// whose facts are `facts` (of `depth` members): skipped when the member is
+/// known to hold no whiteout in its present state; after enough fruitless
+/// probes the member is listed once to learn that (logic/whfacts.rs).
+fn member_whites_out(sbi: &SbInfo, facts: Option<(&WhFacts, usize)>, i: usize, branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
+    if !branch.honors_whiteouts() {
+        return Ok(false);
+    }
+    let Some((facts, depth)) = facts else {
+        return is_whited_out(branch, dir, name);
+    };
+    let (Some(slot), Some(key)) = (facts.slot(depth, i), member_key(dir)) else {
+        return is_whited_out(branch, dir, name);
+    };
+    let probes = match whfacts::read(slot.load(Ordering::Relaxed), key) {
+        Known::NoWhiteouts => return Ok(false),
+        Known::Whiteouts => return is_whited_out(branch, dir, name),
+        Known::Unknown { probes } => probes,
+    };
+    if is_whited_out(branch, dir, name)? {
+        return Ok(true);
+    }
+    let size = dir.inode().map_or(0, |i| u64::try_from(i.size()).unwrap_or(u64::MAX));
+    let probes = whfacts::counted(probes);
+    if !whfacts::scan_due(probes, size) {
+        slot.store(probes, Ordering::Relaxed);
+        return Ok(false);
+    }
+    // List it (with the key read before: an entry added meanwhile changes
+    // the stamp, and the fact then matches nothing). A failed listing
+    // leaves the count to start again.
+    match has_whiteouts(sbi, branch, dir) {
+        Ok(has) => slot.store(whfacts::fact(key, has), Ordering::Relaxed),
+        Err(_) => slot.store(0, Ordering::Relaxed),
+    }
+    Ok(false)
+}
+
+/// Whether directory `dir` of `branch` holds a whiteout (a listing, as the
+/// mounter, without touching its atime).
+fn has_whiteouts(sbi: &SbInfo, branch: &Branch, dir: &Dentry) -> Result<bool> {
+    let f = crate::vfs::file::File::open_lower(&crate::vfs::path::at(branch.root.mnt(), dir), crate::vfs::sys::O_RDONLY | crate::vfs::sys::O_DIRECTORY, &sbi.cred)?;
+    let mut found = false;
+    crate::vfs::dir::for_each_entry(&f, &mut |name, _ino, _t| {
+        found = whfacts::is_whiteout(name);
+        !found
+    })?;
+    Ok(found)
+}
+
 /// Whether `.wh.NAME` exists in `dir` of `branch`.
 fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
     if !branch.honors_whiteouts() {
@@ -113,13 +215,15 @@ fn is_whited_out(branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
 }
 
 /// Resolves `name` in the directory whose members are `parent` (mounter's
-/// credentials must be in force).
-pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8]) -> Result<Resolved> {
+/// credentials must be in force); `dir` is that directory's data, whose
+/// whiteout facts spare probes (None: probe every member).
+pub(crate) fn resolve(sbi: &SbInfo, dir: Option<&InodeInfo>, parent: &View<'_>, name: &[u8]) -> Result<Resolved> {
     let mut res = Resolved::empty();
     if whiteout::is_reserved(name) {
         return Ok(res);
     }
     let depth = parent.depth();
+    let facts = dir.map(|d| (&d.wh, depth));
     let mut own = StampFold::new(0);
     let mut cut = false;
     for (i, layer) in parent.members().enumerate() {
@@ -157,7 +261,7 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8]) -> Result<Re
                 // never shows the deleted tree again.
                 let opaque = is_dir
                     && !last
-                    && (is_opaque(&layer.branch, &child)? || is_whited_out(&layer.branch, &layer.dentry, name)?);
+                    && (is_opaque(&layer.branch, &child)? || member_whites_out(sbi, facts, i, &layer.branch, &layer.dentry, name)?);
                 res.push(Lower { branch: layer.branch.clone(), dentry: child })?;
                 if opaque {
                     cut = true;
@@ -166,8 +270,10 @@ pub(crate) fn resolve(sbi: &SbInfo, parent: &View<'_>, name: &[u8]) -> Result<Re
                     break;
                 }
             }
+            // A whiteout in the last member hides nothing: no probe.
+            None if i + 1 == depth => {}
             None => {
-                if is_whited_out(&layer.branch, &layer.dentry, name)? {
+                if member_whites_out(sbi, facts, i, &layer.branch, &layer.dentry, name)? {
                     break;
                 }
             }
@@ -385,7 +491,7 @@ pub(crate) fn lookup(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let tab = sbi.tab();
         let view = dir.data().view();
         let stamp = dir_stamp(sbi, tab.gen, dir.data(), &view);
-        let res = resolve(sbi, &view, name)?;
+        let res = resolve(sbi, Some(dir.data()), &view, name)?;
         dentry.set_stamp(stamp);
         res
     };
@@ -468,7 +574,7 @@ pub(crate) fn revalidate(sb: SuperBlock<'_>, dentry: UnionDentry<'_>, inode: Opt
     let same = loop {
         let before = (inode.map(shape), shape(parent));
         let pview = parent.data().view();
-        let res = resolve(sbi, &pview, &name)?;
+        let res = resolve(sbi, Some(parent.data()), &pview, &name)?;
         // The name has an upper its union inode does not know: a copy-up may be
         // between renaming its copy into place and recording it in the union
         // inode (copyup.rs). Its lock is held until then: once it is free, the

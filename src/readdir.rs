@@ -41,7 +41,12 @@ pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
     let mut failed: Option<kernel::error::Error> = None;
     let view = dir.data().view();
     let upper = view.upper().map(|u| u.dentry.as_ptr());
-    for l in view.members() {
+    let depth = view.depth();
+    for (i, l) in view.members().enumerate() {
+        // What this listing finds about the member's whiteouts, for later
+        // lookups (namei.rs `member_whites_out`); its state read first.
+        let key = if l.branch.honors_whiteouts() { crate::namei::member_key(&l.dentry) } else { None };
+        let mut whiteouts = false;
         let path = l.path();
         let flags = sys::O_RDONLY | sys::O_DIRECTORY;
         // Listing a read-only branch's directory leaves its atime alone.
@@ -52,7 +57,10 @@ pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
         };
         merge.begin_branch(l.branch.id as usize, l.branch.honors_whiteouts());
         for_each_entry(&file, &mut |name, ino, d_type| match merge.add(name, ino, d_type) {
-            Ok(()) => true,
+            Ok(()) => {
+                whiteouts = whiteouts || crate::logic::whfacts::is_whiteout(name);
+                true
+            }
             Err(_) => {
                 failed = Some(ENOMEM);
                 false
@@ -61,6 +69,9 @@ pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
         merge.end_branch();
         if let Some(e) = failed {
             return Err(e);
+        }
+        if let Some(key) = key {
+            dir.data().wh.record(depth, i, key, whiteouts);
         }
         if merge.saw_opaque() {
             // Made opaque directly in the branch: nothing below counts.

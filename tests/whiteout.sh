@@ -232,4 +232,57 @@ t_ok "mount b0=ro b1=ro+wh b2=ro (whiteouts in b0 not honored)" rfs_mount "$M" "
 t_eq "plain ro b0: the whiteout .wh.lf is ignored, lower lf shows" "lower file" "$(cat "$M/lf")"
 t_errno "plain ro b0: unlink is EROFS" EROFS rfsprobe unlink "$M/lf"
 t_ok "umount" umount "$M"
+
+# --- what a directory knows about its members' whiteouts (issue 19) ------------------
+# After enough lookups of missing names, or a readdir, a union directory
+# knows which members hold no whiteout and stops looking up .wh.NAME there
+# (logic/whfacts.rs). Every change of the member, through the union or
+# directly in its branch, must make it look again.
+# misses DIR N: N lookups of names that exist nowhere (each probes .wh.NAME
+# in every member above the last).
+misses() {
+	_i=0
+	while [ $_i -lt "$2" ]; do
+		rfsprobe lstat "$1/miss$_i.$3" >/dev/null 2>&1
+		_i=$((_i + 1))
+	done
+}
+for d in fa fb fc fd; do
+	mkdir -p "$B0/$d" "$B1/$d"
+	mkfile "$B1/$d/l1" "l1"
+	mkfile "$B2/$d/v" "v $d"
+	mkfile "$B2/$d/w" "w $d"
+done
+: >"$B1/fd/.wh.w"                       # fd/b1 holds a whiteout from the start
+t_ok "facts: mount b0=rw b1=ro+wh b2=ro" rfs_mount "$M" "dirs=$B0=rw:$B1=ro+wh:$B2=ro"
+misses "$M/fa" 40 a
+t_eq "facts: after 40 missing names, fa/v still shows (b2)" "v fa" "$(cat "$M/fa/v")"
+: >"$B1/fa/.wh.v"
+t_errno "facts: a whiteout made directly in ro+wh b1 afterwards hides fa/v" ENOENT rfsprobe lstat "$M/fa/v"
+misses "$M/fa" 40 b
+drop_caches
+t_errno "facts: fa/v stays hidden after more lookups and drop_caches" ENOENT rfsprobe lstat "$M/fa/v"
+t_eq "facts: fa/w (not whited out) still shows" "w fa" "$(cat "$M/fa/w")"
+rm "$B1/fa/.wh.v"
+t_eq "facts: the whiteout removed directly brings fa/v back" "v fa" "$(cat "$M/fa/v")"
+
+misses "$M/fb" 40 a
+t_errno "facts: rm of a lower file through the union (its whiteout in b0)" 0 rfsprobe unlink "$M/fb/v"
+t_errno "facts: fb/v is gone" ENOENT rfsprobe lstat "$M/fb/v"
+misses "$M/fb" 40 b
+drop_caches
+t_errno "facts: fb/v stays gone after more lookups and drop_caches" ENOENT rfsprobe lstat "$M/fb/v"
+t_eq "facts: its whiteout is in b0" reg "$(ftype "$B0/fb/.wh.v")"
+
+t_eq "facts: readdir of fc lists the merged names" "l1 v w" "$(names "$M/fc" | oneline)"
+: >"$B1/fc/.wh.w"
+t_errno "facts: after readdir, a whiteout made directly in b1 hides fc/w" ENOENT rfsprobe lstat "$M/fc/w"
+t_eq "facts: readdir agrees" "l1 v" "$(names "$M/fc" | oneline)"
+
+misses "$M/fd" 40 a
+t_errno "facts: fd/w whited out in b1 from the start stays hidden" ENOENT rfsprobe lstat "$M/fd/w"
+t_eq "facts: fd/v shows" "v fd" "$(cat "$M/fd/v")"
+rm "$B1/fd/.wh.w"
+t_eq "facts: its whiteout removed directly brings fd/w back" "w fd" "$(cat "$M/fd/w")"
+t_ok "umount" umount "$M"
 t_done

@@ -64,5 +64,6 @@ pub mod options;
 pub mod perm;
 pub mod policy;
 pub mod vec;
+pub mod whfacts;
 pub mod whiteout;
 pub mod xino;

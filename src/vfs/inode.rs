@@ -144,6 +144,14 @@ impl<'a> InodeRef<'a> {
         InodeLock(*self)
     }
 
+    /// Whether its filesystem keeps a change counter (`i_version`) that
+    /// every change of the inode increments once the counter was read
+    /// ([`InodeRef::change_stamp`] reads it).
+    pub(crate) fn has_change_counter(&self) -> bool {
+        // SAFETY: the inode is live for 'a; the helper reads its sb flags.
+        unsafe { sys::rfs_inode_has_iversion(self.as_ptr()) }
+    }
+
     /// A number that changes whenever the directory (or file) changes: the
     /// change counter (i_version) mixed with the ctime. Used to notice direct
     /// changes to branches (udba=reval).
