@@ -67,14 +67,14 @@ m() { timeout "$STEP_LIMIT" rfsbench "$@" 2>/dev/null; }
 dropcaches() { rfsbench dropcaches >/dev/null; }
 
 PROFILE=${RFSBENCH_PROFILE:-0}
-PROF_LOOPS=3
-[ "$MODE" = full ] || PROF_LOOPS=20
+# The test kernel ticks at 250 Hz without high-resolution timers, so perf
+# takes at most 250 samples a second: short operations are repeated.
+PROF_LOOPS=20
 
 # prof W CASE FS PARAM CMD...: CMD under perf record (the command and its
 # children only, call graphs); the hottest symbols become "prof" records
 # (self time, one line each) and the call chains into them "profg" records
-# (caller graphs). CMD repeats the operation PROF_LOOPS times where one run
-# is short (quick mode: 20, full: 3).
+# (caller graphs). W1 and W2 repeat their operation PROF_LOOPS times.
 prof() {
 	_pw=$1 _pc=$2 _pf=$3 _pp=$4
 	shift 4
