@@ -372,6 +372,16 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
                 return Err(code::estale());
             } else if !is_dir {
                 g.unlink(&cur)?;
+            } else if !need_wh {
+                // Nothing of the name below: an upper directory that is
+                // really empty goes at once, as in overlayfs
+                // (ovl_remove_upper). One that holds whiteouts or an opaque
+                // marker (ENOTEMPTY) is moved away and emptied first.
+                match g.rmdir(&cur) {
+                    Ok(()) => {}
+                    Err(e) if e == code::enotempty() => gone = Some(cur),
+                    Err(e) => return Err(e),
+                }
             } else {
                 gone = Some(cur);
             }
