@@ -108,8 +108,11 @@ append="console=ttyS0,115200 panic=-1 rfs.mode=$mode"
 [ "$mode" != demo ] || append="$append quiet"
 [ -z "$extra" ] || append="$append $extra"
 
+# Two CPUs, as two sockets: SeaBIOS's MP table (the test kernels have no
+# ACPI) lists only the first CPU of each socket, so QEMU's default topology
+# for -smp 2 (one socket, two cores) boots with one CPU.
 qemu=(
-	qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2
+	qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2,sockets=2,cores=1,threads=1
 	-nodefaults -display none -nic none -no-reboot
 	-kernel "$bzimage" -initrd "$initrd" -append "$append"
 	-drive "file=$scratch,format=raw,if=virtio,cache=unsafe"
