@@ -226,6 +226,17 @@ seq_list() {
 	echo "$_s"
 }
 
+# path_list FROM TO PREFIX [WIDTH]: PREFIX{FROM}:...:PREFIX{TO-1}, the
+# numbers zero-padded to WIDTH digits.
+path_list() {
+	local _s='' _i=$1
+	while [ "$_i" -lt "$2" ]; do
+		_s="${_s:+$_s:}$3$(printf "%0${4:-1}d" "$_i")"
+		_i=$((_i + 1))
+	done
+	echo "$_s"
+}
+
 W1_LOWERS=/b/w1/l1:/b/w1/l2:/b/w1/l3
 
 # union_rw FS W LOWERS: a fresh writable union of LOWERS for workload W.
@@ -665,20 +676,10 @@ meta() {
 }
 
 # Lower branches of W3: /b/w3/l1:...:/b/w3/l{RD_BRANCHES-1}.
-W3_LOWERS=
-_i=1
-while [ $_i -lt "$RD_BRANCHES" ]; do
-	W3_LOWERS="${W3_LOWERS:+$W3_LOWERS:}/b/w3/l$_i"
-	_i=$((_i + 1))
-done
+W3_LOWERS=$(path_list 1 "$RD_BRANCHES" /b/w3/l)
 read -r W3_EXPECT </b/w3/expect
 # Layers of W10/W11, top first: /b/w10/l/00:...
-W10_LOWERS=
-_i=0
-while [ $_i -lt "$IMG_LAYERS" ]; do
-	W10_LOWERS="${W10_LOWERS:+$W10_LOWERS:}/b/w10/l/$(printf %02d $_i)"
-	_i=$((_i + 1))
-done
+W10_LOWERS=$(path_list 0 "$IMG_LAYERS" /b/w10/l/ 2)
 mkdir -p /m /b/run /x/run
 
 meta
