@@ -166,8 +166,31 @@ void rfs_copy_inode_flags(struct inode *dst, const struct inode *src)
 	inode_set_flags(dst, READ_ONCE(src->i_flags) & RFS_COPY_I_FLAGS, RFS_COPY_I_FLAGS);
 }
 
+/* Whether @dst already shows what rfs_copy_attr() copies from @src. Read
+ * without locks: a change racing with the check is copied by the next
+ * call, as it would be had the copy run just before the change. Most calls
+ * (every permission check) find nothing changed, and then neither take
+ * @dst's i_lock nor write it. */
+static bool rfs_attr_current(const struct inode *dst, const struct inode *src)
+{
+	struct timespec64 da = inode_get_atime(dst), sa = inode_get_atime(src);
+	struct timespec64 dm = inode_get_mtime(dst), sm = inode_get_mtime(src);
+	struct timespec64 dc = inode_get_ctime(dst), sc = inode_get_ctime(src);
+
+	return !((READ_ONCE(dst->i_flags) ^ READ_ONCE(src->i_flags)) & RFS_COPY_I_FLAGS) &&
+	       !((READ_ONCE(dst->i_mode) ^ READ_ONCE(src->i_mode)) & ~S_IFMT) &&
+	       uid_eq(READ_ONCE(dst->i_uid), READ_ONCE(src->i_uid)) &&
+	       gid_eq(READ_ONCE(dst->i_gid), READ_ONCE(src->i_gid)) &&
+	       READ_ONCE(dst->i_blocks) == READ_ONCE(src->i_blocks) &&
+	       i_size_read(dst) == i_size_read(src) &&
+	       timespec64_equal(&da, &sa) && timespec64_equal(&dm, &sm) &&
+	       timespec64_equal(&dc, &sc);
+}
+
 void rfs_copy_attr(struct inode *dst, const struct inode *src)
 {
+	if (rfs_attr_current(dst, src))
+		return;
 	rfs_copy_inode_flags(dst, src);
 	spin_lock(&dst->i_lock);
 	dst->i_mode = (dst->i_mode & S_IFMT) | (src->i_mode & ~S_IFMT);
