@@ -32,6 +32,8 @@ ln -s lf "$B1/lsym"
 mkdir "$B1/edir"                         # empty lower directory
 mkdir "$B0/edir2" "$B2/edir2"            # empty, in the rw and a lower branch
 mkdir "$B0/uedir"                        # empty, only in the rw branch
+mkdir "$B0/gd"                           # upper only, holding a stale whiteout
+: >"$B0/gd/.wh.x"
 mkfile "$B2/wd/a" "a"                    # emptied through the union, then removed
 mkfile "$B2/wd/b" "b"
 mkfile "$B2/wd2/a" "a"                   # empty in the union: whited out in ro+wh b1
@@ -141,6 +143,14 @@ t_errno "rmdir of an empty upper dir with a lower child is ENOTEMPTY" ENOTEMPTY 
 t_eq "rmdir ENOTEMPTY: the upper directory stays" dir "$(ftype "$B0/ne2")"
 t_eq "rmdir ENOTEMPTY: it still lists the lower child" c "$(names "$M/ne2" | oneline)"
 t_errno "rmdir of the merged dir md (child y in b0) is ENOTEMPTY" ENOTEMPTY rfsprobe rmdir "$M/md"
+
+# Nothing of the name below, but a whiteout in the upper directory: the
+# plain rmdir meets ENOTEMPTY and the directory is emptied the long way.
+t_eq "gd: its union view is empty" "" "$(names "$M/gd" | oneline)"
+t_errno "rmdir of an upper directory holding only a whiteout, nothing below, succeeds" 0 rfsprobe rmdir "$M/gd"
+t_errno "... gone from the rw branch" ENOENT rfsprobe lstat "$B0/gd"
+t_errno "... no whiteout of it (nothing below)" ENOENT rfsprobe lstat "$B0/.wh.gd"
+t_errno "... gone from the union" ENOENT rfsprobe lstat "$M/gd"
 
 # --- creating over a whiteout ---------------------------------------------------------------
 # shellcheck disable=SC2016 # $1 is expanded by the inner shell
