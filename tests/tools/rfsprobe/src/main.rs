@@ -773,9 +773,10 @@ attributes:
   rmacl PATH access|default      removexattr system.posix_acl_{access,default}
 data:
   write PATH DATA  append PATH DATA  read-cat FILE  mmap-cat FILE  cmp-mmap FILE
-  append-loop PATH COUNTFILE [PER]   open PATH O_WRONLY|O_APPEND (no O_CREAT), write a byte
-                                 PER times (100), close, again until the open fails; the
-                                 number of bytes written goes to COUNTFILE
+  append-loop PATH COUNTFILE [PER [GAP_US]]   open PATH O_WRONLY|O_APPEND (no O_CREAT), write
+                                 a byte PER times (100), close, wait GAP_US microseconds (0),
+                                 again until the open fails; the number of bytes written goes
+                                 to COUNTFILE
   pwrite PATH OFFSET DATA        open O_RDWR, pwrite(2) DATA at OFFSET
   mmap-hold PATH READY          map PATH, close it, create READY, keep the mapping until READY is removed
   mmap-write PATH OFFSET DATA    open O_RDWR, write DATA at OFFSET through a MAP_SHARED
@@ -1088,16 +1089,27 @@ fn run(args: &[OsString]) -> Res {
             // Opens PATH (O_WRONLY|O_APPEND, never O_CREAT), writes one byte
             // PER times (default 100), closes it, and again until the open
             // fails; then writes the count of bytes written to COUNTFILE.
-            need(2, 3)?;
+            // GAP_US (default 0) is a pause between a close and the next
+            // open: on several CPUs a writer that reopens at once leaves
+            // another process almost no moment when the file is closed.
+            need(2, 4)?;
             let per: u32 = match a.get(2) {
                 Some(x) => num(x, "count")?,
                 None => 100,
+            };
+            let gap: u64 = match a.get(3) {
+                Some(x) => num(x, "gap")?,
+                None => 0,
             };
             let mut total: u64 = 0;
             while let Ok(fd) = open(&a[0], libc::O_WRONLY | libc::O_APPEND, 0) {
                 for _ in 0..per {
                     write_all(&fd, b"x", &lossy(&a[0]))?;
                     total += 1;
+                }
+                drop(fd);
+                if gap > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(gap));
                 }
             }
             std::fs::write(&a[1], format!("{total}\n")).map_err(|e| Fail::Check(format!("write {}: {e}", lossy(&a[1]))))
