@@ -53,6 +53,9 @@ pub(crate) struct BranchRoot {
     /// racing with it fail instead of being missed.
     closing: AtomicBool,
     closing_write: AtomicBool,
+    /// Set once the branch filesystem refused to make an unnamed file
+    /// (O_TMPFILE): copy-ups then make their copies under a name.
+    pub(crate) no_tmpfile: AtomicBool,
     /// The branch objects of union files that were mmapped (a dentry
     /// reference each, see [`BranchRoot::note_mapped`]): a mapping keeps
     /// the branch file, not the union file, so the open count alone misses
@@ -128,6 +131,7 @@ impl Branch {
                 open_write: AtomicUsize::new(0),
                 closing: AtomicBool::new(false),
                 closing_write: AtomicBool::new(false),
+                no_tmpfile: AtomicBool::new(false),
                 mapped <- new_mutex!(KVec::new(), "rfs_branch_mapped"),
             }),
             GFP_KERNEL,

@@ -2,21 +2,25 @@
 //! changed.
 //!
 //! An object is copied whole (data with its holes, mode, owner, times,
-//! xattrs, symlink target; fifos and device nodes re-created) under a
-//! temporary name in the mount's private work directory, then renamed into
-//! place, so a crash never leaves a partial object visible. Missing parent
-//! directories are copied first, top-down, the same way.
+//! xattrs, symlink target; fifos and device nodes re-created) in the
+//! mount's private work directory, as an unnamed file (regular files, when
+//! the branch has O_TMPFILE) linked into place, or under a temporary name
+//! and renamed into place, so a crash never leaves a partial object
+//! visible. Missing parent directories are copied first, top-down, the same
+//! way.
 //!
 //! Locking: the superblock's `copyup` mutex is held for one object's copy, so
 //! two callers never copy the same object (the second finds the upper set
 //! when it gets the mutex). Order: union inode locks (taken by the VFS) →
 //! `copyup` → branch directory locks (work directory, then lock_rename of
-//! work and target directories). Branch work runs with the mounter's
+//! work and target directories; for an unnamed copy only the target
+//! directory's). Branch work runs with the mounter's
 //! credentials; the caller's rights were checked on the union object before.
 
 use crate::branch::Branch;
 use crate::inode::{InodeInfo, Lower, UnionInode, View};
 use crate::logic::policy::{self, Facts, Slot};
+use crate::namei::OwnChange;
 use crate::super_::Tab;
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
@@ -691,7 +695,7 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
     // attribute change, not around the data copy: the copy takes the
     // filesystem's freeze protection itself, and it must not nest.
     let src_flags = inode_flags(src)?;
-    let tmp = make_temp(sbi, rw, work, src, src_flags, cu_creds.as_ref())?;
+    let temp = make_temp(sbi, rw, work, src, src_flags, cu_creds.as_ref())?;
     // Copy-up does not change what the union shows in the parent: its
     // upper keeps its times.
     let parent_times = upper_dir.inode().ok_or(ENOENT)?.times();
@@ -700,19 +704,21 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
     // lookup of the name right after the rename must find the number, not
     // make a new one (readdir would then show the old one). Not under the
     // write access: the xino file may be on the same filesystem.
-    let tmp_ino = tmp.inode().map(|i| i.ino());
+    let tmp_ino = temp.dentry.inode().map(|i| i.ino());
     if let Some(ino) = tmp_ino {
         if let Err(e) = sbi.alias_ino(rw.id, ino, ui.vfs().ino()) {
-            remove_temp(rw, work, &tmp);
+            remove_temp(rw, work, &temp.dentry);
             return Err(e);
         }
     }
-    let placed = WriteAccess::get(rw.root.mnt(), &rw.root).and_then(|_w| {
-        finish(rw, work, upper_dir, &name, &tmp)?;
-        // Best effort: the copy is in place whatever happens here.
-        let _ = Attr::new().set_times(parent_times).apply(rw.root.mnt(), upper_dir);
-        Ok(())
-    });
+    let placed = WriteAccess::get(rw.root.mnt(), &rw.root).and_then(|_w| finish(rw, work, upper_dir, &name, &temp, parent_times));
+    // From here on `tmp` is the copy in place, or the one that did not
+    // make it (an unnamed one goes with its file).
+    let (placed, tmp, change) = match placed {
+        Ok((d, change)) => (Ok(()), d, change),
+        Err(e) => (Err(e), temp.dentry.clone(), None),
+    };
+    drop(temp);
     // Append-only and immutable go on once the copy is in place (a file
     // with them cannot be renamed). `make_temp` made sure the branch takes
     // them; if setting them fails now, the copy stays (it is complete) and
@@ -747,11 +753,23 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
             }
         })
     });
+    // Only this name changed in the parent: its other names stay valid.
+    // The VFS does not lock the parent for a copy-up, so a lookup of the
+    // same name may have made a second dentry meanwhile, resolved before
+    // the copy was in place; that can only happen if `d` was unhashed
+    // (one hashed dentry per name), and then the change is not recorded:
+    // the second dentry is resolved again at its next walk.
+    let record = || {
+        if let Some(c) = change.filter(|_| !d.is_unhashed()) {
+            pui.data().record_own(c);
+        }
+    };
     match placed {
         Ok(()) if below_top.is_some() => {
             // A directory made under its top: the union keeps its
             // attributes from the top.
             ui.data().insert_lower(Lower { branch: rw.clone(), dentry: tmp }, below_top.unwrap_or(0))?;
+            record();
             Ok(())
         }
         Ok(()) => {
@@ -776,6 +794,7 @@ fn copy_up_one(sb: SuperBlock<'_>, w: &Writable, d: &Dentry, parent: &Dentry, pr
             } else {
                 ui.data().set_upper(Lower { branch: rw.clone(), dentry: tmp })?;
             }
+            record();
             let stats = &sbi.stats;
             Stats::add(&stats.copyups, 1);
             if !src.dentry.is_dir() {
@@ -856,13 +875,44 @@ fn inode_flags(src: &Lower) -> Result<u32> {
     }
 }
 
+/// A copy being made in the work directory: under a temporary name, or,
+/// for a regular file on a filesystem that has them, as an unnamed file
+/// (O_TMPFILE) held open by `file` until it is linked into place.
+struct Temp {
+    dentry: Dentry,
+    file: Option<File>,
+}
+
 /// Builds the copy of `src` in the work directory: the object with its data
-/// and attributes, under a temporary name. `flags`: the inode flags of
-/// `src` (the copy gets those of `lower::flags::COPY`).
-fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32, cu_creds: Option<&Cred>) -> Result<Dentry> {
+/// and attributes, unnamed (a regular file, as ovl_copy_up_tmpfile) or
+/// under a temporary name. `flags`: the inode flags of `src` (the copy gets
+/// those of `lower::flags::COPY`).
+///
+/// An unnamed copy takes no lock of the work directory and, put in place
+/// by a link instead of a rename, none of the branch's rename lock either:
+/// copy-ups of different files run side by side. A crash leaves nothing of
+/// it behind (the branch filesystem drops unlinked files).
+fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32, cu_creds: Option<&Cred>) -> Result<Temp> {
     let mnt = rw.root.mnt();
     let src_inode = src.dentry.inode().ok_or(ENOENT)?;
     let imode = src_inode.mode();
+    if imode & mode::S_IFMT == mode::S_IFREG && !rw.no_tmpfile.load(Ordering::Relaxed) {
+        let made = {
+            let _cu = cu_creds.map(|c| c.override_creds());
+            let _w = WriteAccess::get(mnt, &rw.root)?;
+            File::open_tmpfile(&path::at(mnt, work), mode::S_IFREG | 0o600, sys::O_WRONLY | sys::O_LARGEFILE, &sbi.cred)
+        };
+        match made {
+            Ok(out) => {
+                let tmp = out.dentry().ok_or(EIO)?;
+                fill(sbi, rw, src, &tmp, Some(&out), flags)?;
+                return Ok(Temp { dentry: tmp, file: Some(out) });
+            }
+            // The filesystem has no unnamed files: named ones from now on.
+            Err(e) if e == code::eopnotsupp() => rw.no_tmpfile.store(true, Ordering::Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
     let name = temp_name(sbi)?;
     let tmp = {
         let _cu = cu_creds.map(|c| c.override_creds());
@@ -889,16 +939,8 @@ fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32, 
             }
         }
     };
-    let filled = (|| {
-        if imode & mode::S_IFMT == mode::S_IFREG {
-            copy_data(sbi, rw, src, &path::at(mnt, &tmp), src_inode.size())?;
-        }
-        let _w = WriteAccess::get(mnt, &rw.root)?;
-        copy_attrs(src, mnt, &tmp, src_inode)?;
-        copy_flags(mnt, &tmp, flags)
-    })();
-    match filled {
-        Ok(()) => Ok(tmp),
+    match fill(sbi, rw, src, &tmp, None, flags) {
+        Ok(()) => Ok(Temp { dentry: tmp, file: None }),
         Err(e) => {
             remove_temp(rw, work, &tmp);
             Err(e)
@@ -906,17 +948,39 @@ fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32, 
     }
 }
 
-/// Copies `size` bytes of `src`'s data into the new file at `dst`: a
-/// reflink when both live on one filesystem that can share extents, else
-/// the data ranges only (holes stay holes), a chunk at a time.
-fn copy_data(sbi: &SbInfo, rw: &Branch, src: &Lower, dst: &sys::path, size: i64) -> Result {
-    let out = File::open(dst, sys::O_WRONLY | sys::O_LARGEFILE, &sbi.cred)?;
-    if size > 0 {
-        let inp = File::open_lower(&src.path(), sys::O_RDONLY | sys::O_LARGEFILE, &sbi.cred)?;
-        let cloned = inp.clone_to(&out).ok() == Some(size);
-        if !cloned {
-            copy_ranges(&inp, &out, size)?;
-        }
+/// Gives the new object `tmp` the data (a regular file, through `out` if
+/// it is open already), attributes and inode flags of `src`.
+fn fill(sbi: &SbInfo, rw: &Branch, src: &Lower, tmp: &Dentry, out: Option<&File>, flags: u32) -> Result {
+    let mnt = rw.root.mnt();
+    let src_inode = src.dentry.inode().ok_or(ENOENT)?;
+    if src_inode.mode() & mode::S_IFMT == mode::S_IFREG {
+        let opened;
+        let out = match out {
+            Some(f) => f,
+            None => {
+                opened = File::open(&path::at(mnt, tmp), sys::O_WRONLY | sys::O_LARGEFILE, &sbi.cred)?;
+                &opened
+            }
+        };
+        copy_data(sbi, rw, src, out, src_inode.size())?;
+    }
+    let _w = WriteAccess::get(mnt, &rw.root)?;
+    copy_attrs(src, mnt, tmp, src_inode)?;
+    copy_flags(mnt, tmp, flags)
+}
+
+/// Copies `size` bytes of `src`'s data into the new file `out`: a reflink
+/// when both live on one filesystem that can share extents, else the data
+/// ranges only (holes stay holes), a chunk at a time; then syncs them. An
+/// empty file has nothing to sync (overlayfs skips it too).
+fn copy_data(sbi: &SbInfo, rw: &Branch, src: &Lower, out: &File, size: i64) -> Result {
+    if size <= 0 {
+        return Ok(());
+    }
+    let inp = File::open_lower(&src.path(), sys::O_RDONLY | sys::O_LARGEFILE, &sbi.cred)?;
+    let cloned = inp.clone_to(out).ok() == Some(size);
+    if !cloned {
+        copy_ranges(&inp, out, size)?;
     }
     // The size also covers a trailing hole and a shortened copy.
     {
@@ -1052,13 +1116,56 @@ fn copy_xattrs(src: &Lower, mnt: Mount<'_>, dst: &Dentry) -> Result {
     Ok(())
 }
 
-/// Moves the finished temporary into place as `name` in `upper_dir`.
-fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Dentry) -> Result {
-    // The temporary moved away (EINVAL) is the work directory changed
-    // behind rfs's back.
-    let mut g = RenameGuard::start(rw.root.mnt(), work, Source::Dentry(tmp), upper_dir, name)
-        .map_err(|e| if e == EINVAL { EIO } else { e })?;
-    let target = g.target()?;
+/// Puts the finished copy in place as `name` in `upper_dir`: links an
+/// unnamed one there, renames a named one. Then gives `upper_dir` back the
+/// times it had (`times`: a copy-up does not change what the union shows
+/// for the parent; best effort). Returns the copy's dentry there and the
+/// change to `upper_dir`, read under its lock (namei.rs `OwnChanges`).
+fn finish(
+    rw: &Branch,
+    work: &Dentry,
+    upper_dir: &Dentry,
+    name: &[u8],
+    tmp: &Temp,
+    times: (sys::timespec64, sys::timespec64),
+) -> Result<(Dentry, Option<OwnChange>)> {
+    let mnt = rw.root.mnt();
+    if tmp.file.is_none() {
+        // The temporary moved away (EINVAL) is the work directory changed
+        // behind rfs's back.
+        let mut g = RenameGuard::start(mnt, work, Source::Dentry(&tmp.dentry), upper_dir, name)
+            .map_err(|e| if e == EINVAL { EIO } else { e })?;
+        let change = OwnChange::begin(upper_dir);
+        placeable(&g.target()?, |wh| Ok(g.lookup_new(wh)?.probed()), name)?;
+        g.rename(0)?;
+        let _ = Attr::new().set_times(times).apply_locked(&g.new());
+        return Ok((tmp.dentry.clone(), change.and_then(|c| c.end(upper_dir))));
+    }
+    let g = DirGuard::lock(mnt, upper_dir)?;
+    let change = OwnChange::begin(upper_dir);
+    let target = g.lookup(name)?;
+    placeable(&target, |wh| Ok(g.lookup(wh)?.probed()), name)?;
+    g.link(&tmp.dentry, &target)?;
+    let placed = if target.inode().is_some() && !target.is_unhashed() {
+        target
+    } else {
+        // A filesystem that leaves the new name's dentry negative: that
+        // dentry leaves the dcache, and the name is looked up again.
+        let _ = target.probed();
+        let again = g.lookup(name)?;
+        if again.inode().is_none() {
+            return Err(EIO);
+        }
+        again
+    };
+    let _ = Attr::new().set_times(times).apply_locked(&g);
+    Ok((placed, change.and_then(|c| c.end(upper_dir))))
+}
+
+/// Whether a copy may take `name`, whose dentry looked up under the
+/// directory lock is `target`; `probe` looks a name up there and tells
+/// whether it exists.
+fn placeable(target: &Dentry, probe: impl FnOnce(&[u8]) -> Result<bool>, name: &[u8]) -> Result {
     if target.inode().is_some() {
         // Created directly in the branch meanwhile (udba): keep it, and let
         // the caller walk the path again (see `copy_up_one`).
@@ -1066,13 +1173,14 @@ fn finish(rw: &Branch, work: &Dentry, upper_dir: &Dentry, name: &[u8], tmp: &Den
     }
     // Removed meanwhile: an unlink that ran before this copy-up took the
     // object's lock left `.wh.NAME` here. The copy must not bring the name
-    // back (the unlink has succeeded); the caller walks the path again.
+    // back (the unlink has succeeded); the caller walks the path again. A
+    // name too long for a `.wh.` prefix has no whiteout.
     if let Ok(wh) = wh_name(name) {
-        if g.lookup_new(&wh)?.probed() {
+        if probe(&wh)? {
             return Err(code::estale());
         }
     }
-    g.rename(0)
+    Ok(())
 }
 
 /// `.wh.NAME`, or `None` for a name too long to have a whiteout.

@@ -177,7 +177,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     // The branch work, with write access and the mounter's credentials;
     // the union inode is made after (inode numbers may be logged to the
     // xino file, which must not nest in the write access).
-    let (child, cut) = {
+    let (child, cut, change) = {
         let caller = Cred::current().ok_or(ENOMEM)?;
         let _creds = sbi.cred.override_creds();
         let object = match what {
@@ -193,6 +193,7 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let _w = WriteAccess::get(mnt, &rw.root)?;
         let udir = dir_member(dir, &w)?;
         let g = DirGuard::lock(mnt, &udir)?;
+        let change = namei::OwnChange::begin(&udir);
         let child = g.lookup(name)?;
         if child.inode().is_some() {
             // Created directly in the branch behind the union's back.
@@ -238,10 +239,12 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             remove_whiteout(&g, name)?;
         }
         let cut = had_whiteout && child.is_dir();
-        (child, cut)
+        (child, cut, change.and_then(|c| c.end(&udir)).map(|c| (c, udir.clone())))
     };
+    // The new name's stamp, read as soon as the branch work is done (a
+    // change made directly in the branch after this point must show).
+    let early = namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view());
 
-    let stamp = namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view());
     match what {
         New::Link(old) => {
             let oui = union_inode_of(old).ok_or(ENOENT)?;
@@ -263,6 +266,22 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
             inode.instantiate(&dentry);
         }
     }
+    // Only this name changed: the others in the directory stay valid. The
+    // new name gets the stamp they have, unless the branch directory
+    // changed since (then none: it is resolved again at its next walk).
+    let stamp = match change {
+        Some((c, udir)) => {
+            let after = c.after();
+            dir.data().record_own(c);
+            let s = namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view());
+            if udir.inode().is_some_and(|i| i.change_stamp() == after) {
+                s
+            } else {
+                0
+            }
+        }
+        None => early,
+    };
     dentry.set_stamp(stamp);
     Ok(())
 }
@@ -355,8 +374,9 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     let ui_view = ui.data().view();
     let upper = ui_view.member_in(rw.id).map(|u| u.dentry.clone());
     let mut gone: Option<Dentry> = None;
-    {
+    let change = {
         let g = DirGuard::lock(mnt, &udir)?;
+        let change = namei::OwnChange::begin(&udir);
         if need_wh {
             create_whiteout(sbi, &g, name)?;
         }
@@ -386,7 +406,11 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
                 gone = Some(cur);
             }
         }
-    }
+        change.and_then(|c| c.end(&udir))
+    };
+    // A directory moved away and emptied is not recorded (two locks of
+    // the directory, with others' changes possible in between).
+    let change = if gone.is_some() { None } else { change };
     if let Some(u) = gone {
         remove_upper_dir(sbi, &w, &udir, name, &u)?;
     }
@@ -398,6 +422,10 @@ pub(crate) fn remove(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
     drop(write_access);
     if let Some(ino) = dead {
         sbi.forget_ino(rw.id, ino);
+    }
+    // Only this name changed: the others in the directory stay valid.
+    if let Some(c) = change {
+        dir.data().record_own(c);
     }
     Ok(())
 }
@@ -595,9 +623,16 @@ pub(crate) fn rename(
         set_opaque(mnt, &ou.dentry)?;
     }
     let (oudir, nudir) = (dir_member(odir, &w)?, dir_member(ndir, &w)?);
-    {
+    let same_dir = core::ptr::eq(odir, ndir);
+    // Two union directories with one branch directory (a stale one still
+    // someone's working directory, and its new lookup): the VFS moves only
+    // the dentries of the two it was given, so neither records the change.
+    let unrecorded = !same_dir && oudir.same(&nudir);
+    let changes = {
         let mut g = RenameGuard::start(mnt, &oudir, Source::Name(oname), &nudir, nname)
             .map_err(|e| if e == ENOENT { code::estale() } else { e })?;
+        let ochange = if unrecorded { None } else { namei::OwnChange::begin(&oudir) };
+        let nchange = if same_dir || unrecorded { None } else { namei::OwnChange::begin(&nudir) };
         let src = g.source()?;
         if !is_upper_of(&src, &ou.dentry) {
             return Err(code::estale());
@@ -622,7 +657,8 @@ pub(crate) fn rename(
         // every rename flag), as overlayfs does.
         g.rename(0)?;
         remove_whiteout(&g.new(), nname)?;
-    }
+        (ochange.and_then(|c| c.end(&oudir)), nchange.and_then(|c| c.end(&nudir)))
+    };
     if is_dir {
         ui.data().make_opaque();
     }
@@ -643,6 +679,14 @@ pub(crate) fn rename(
     // its own. (A promoted file's entry went in `promote`.)
     if let Some((id, ino)) = old_upper.filter(|_| is_dir) {
         sbi.forget_ino(id, ino);
+    }
+    // Only the two names changed: the others in both directories stay
+    // valid.
+    if let Some(c) = changes.0 {
+        odir.data().record_own(c);
+    }
+    if let Some(c) = changes.1 {
+        ndir.data().record_own(c);
     }
     Ok(())
 }

@@ -239,8 +239,10 @@ pub(crate) struct InodeInfo {
     /// for RCU-walk until the memory goes. The root's is the superblock's.
     watch: Option<Watch>,
     /// A directory: what it knows about the whiteouts in its members
-    /// (namei.rs `member_whites_out`, readdir.rs).
-    pub(crate) wh: crate::namei::WhFacts,
+    /// (namei.rs `member_whites_out`, readdir.rs) and the changes rfs made
+    /// itself in them, which do not make its cached names look changed
+    /// behind the union's back (namei.rs `OwnChanges`).
+    pub(crate) facts: crate::namei::DirFacts,
 }
 
 /// The copy-up lock of a union inode, held until dropped.
@@ -267,7 +269,7 @@ impl InodeData for InodeInfo {
             pins: AtomicUsize::new(0),
             promoting: AtomicBool::new(false),
             watch: None,
-            wh: crate::namei::WhFacts::new(),
+            facts: crate::namei::DirFacts::new(),
         }
     }
 
@@ -277,7 +279,7 @@ impl InodeData for InodeInfo {
         }
         // Called once, from destroy_inode: nobody holds the inode any more,
         // so no borrow of the stack (`view`) is live; RCU-walk reads only
-        // `rcu`, `visible` and `root`, which stay.
+        // `rcu`, `visible`, `root`, `own` and `facts`, which stay.
         self.stack.release(Stack::Fixed { upper: SetOnce::new(), lowers: KVVec::new(), more: Versions::new(), promoted: Versions::new(), plink: None }, d);
     }
 }
@@ -365,7 +367,7 @@ impl InodeInfo {
             pins: AtomicUsize::new(0),
             promoting: AtomicBool::new(false),
             watch: None,
-            wh: crate::namei::WhFacts::new(),
+            facts: crate::namei::DirFacts::new(),
         })
     }
 
@@ -383,6 +385,12 @@ impl InodeInfo {
             return sbi.root_watch();
         }
         self.watch.as_ref()
+    }
+
+    /// Records `change`, which rfs made in one of the directory's members
+    /// (namei.rs `OwnChanges`).
+    pub(crate) fn record_own(&self, change: crate::namei::OwnChange) {
+        self.facts.record_own(self.view().depth(), change);
     }
 
     /// The same inode data, with the stamp of its own members (before the

@@ -102,34 +102,41 @@ pub(crate) fn is_opaque(branch: &Branch, dir: &Dentry) -> Result<bool> {
     dir.probe_child(whiteout::OPAQUE_NAME)
 }
 
-/// What a union directory knows about the whiteouts in its members
-/// (logic/whfacts.rs): one slot per member, made the first time a lookup
-/// in the directory probes for a whiteout.
-pub(crate) struct WhFacts(SetOnce<KVec<AtomicU64>>);
+/// What a union directory knows about its members, made the first time it
+/// is needed (a directory that never needs it costs one pointer): whether
+/// each holds whiteouts (logic/whfacts.rs; one slot per member), and the
+/// changes rfs made itself in them ([`OwnChanges`]).
+pub(crate) struct DirFacts(SetOnce<Facts>);
 
-impl WhFacts {
+struct Facts {
+    wh: KVec<AtomicU64>,
+    own: OwnChanges,
+}
+
+impl DirFacts {
     /// Nothing known yet.
     pub(crate) const fn new() -> Self {
-        WhFacts(SetOnce::new())
+        DirFacts(SetOnce::new())
     }
 
-    /// The slots, made for `depth` members if there are none yet (None if
-    /// that allocation fails: the lookups then probe every time).
-    fn slots(&self, depth: usize) -> Option<&[AtomicU64]> {
+    /// The facts, made for `depth` members if there are none yet (None if
+    /// that allocation fails: the lookups then probe every time, and the
+    /// union's own changes count as any change).
+    fn facts(&self, depth: usize) -> Option<&Facts> {
         if self.0.get().is_none() {
-            let mut v = KVec::with_capacity(depth, GFP_KERNEL).ok()?;
+            let mut wh = KVec::with_capacity(depth, GFP_KERNEL).ok()?;
             for _ in 0..depth {
-                v.push(AtomicU64::new(0), GFP_KERNEL).ok()?;
+                wh.push(AtomicU64::new(0), GFP_KERNEL).ok()?;
             }
-            self.0.set(v).ok()?;
+            self.0.set(Facts { wh, own: OwnChanges::new() }).ok()?;
         }
-        self.0.get().map(|v| &v[..])
+        self.0.get()
     }
 
-    /// The slot of member `i`, when there is one (members added after the
-    /// slots were made have none).
+    /// The whiteout slot of member `i`, when there is one (members added
+    /// after the slots were made have none).
     fn slot(&self, depth: usize, i: usize) -> Option<&AtomicU64> {
-        self.slots(depth)?.get(i)
+        self.facts(depth)?.wh.get(i)
     }
 
     /// Records what a listing of member `i` (of `depth`) found; `key` is its
@@ -138,6 +145,153 @@ impl WhFacts {
         if let Some(s) = self.slot(depth, i) {
             s.store(whfacts::fact(key, has_whiteouts), Ordering::Relaxed);
         }
+    }
+
+    /// Records `change`, which rfs made in one of the directory's `depth`
+    /// members.
+    pub(crate) fn record_own(&self, depth: usize, change: OwnChange) {
+        if let Some(f) = self.facts(depth) {
+            f.own.record(change);
+        }
+    }
+
+    /// The stamp `stamp` of the member whose inode is `inode`, with the
+    /// changes rfs made itself taken out ([`OwnChanges::translate`]).
+    pub(crate) fn translate(&self, inode: InodeRef<'_>, stamp: u64) -> u64 {
+        match self.0.get() {
+            Some(f) => f.own.translate(inode, stamp),
+            None => stamp,
+        }
+    }
+}
+
+/// The changes rfs made itself in the member directories of a union
+/// directory (udba=reval).
+///
+/// Every change in a branch directory moves its change stamp, and with it
+/// the stamp of every name cached in the union directory: each is then
+/// resolved again at its next use, in ref-walk. For a change rfs makes
+/// itself (a create, unlink, rename or copy-up through the union) that is
+/// wasted work: the VFS updates the one name the change is about, and the
+/// other names show what they showed. So rfs records, for each such change,
+/// the member's stamp just before and just after it, both read under the
+/// member directory's lock, and the stamps are then computed with "after"
+/// standing for "before" ([`OwnChanges::translate`]). Changes that follow
+/// one another chain: the stamp after the last stands for the stamp before
+/// the first. Any other change (made directly in the branch, or one rfs
+/// does not record) breaks the chain: the member's stamp no longer matches
+/// the recorded "after", and every cached name is resolved again, as
+/// before.
+///
+/// Only a change that succeeded as a whole is recorded: one that failed
+/// half-way may have changed a name the VFS then keeps as it was.
+/// One record per union directory (the member last changed); it lives in
+/// the directory's [`DirFacts`].
+pub(crate) struct OwnChanges {
+    /// Set while a record is written.
+    busy: core::sync::atomic::AtomicBool,
+    /// The member inode (its address), the stamp before the first change
+    /// and the stamp after the last. `latest` is 0 while the three are
+    /// rewritten; readers read it before and after the others.
+    inode: core::sync::atomic::AtomicUsize,
+    base: AtomicU64,
+    latest: AtomicU64,
+}
+
+impl OwnChanges {
+    /// Nothing recorded.
+    const fn new() -> Self {
+        OwnChanges {
+            busy: core::sync::atomic::AtomicBool::new(false),
+            inode: core::sync::atomic::AtomicUsize::new(0),
+            base: AtomicU64::new(0),
+            latest: AtomicU64::new(0),
+        }
+    }
+
+    /// The stamp `stamp` of the member whose inode is `inode`, with the
+    /// changes rfs made itself taken out (see the type's docs).
+    fn translate(&self, inode: InodeRef<'_>, stamp: u64) -> u64 {
+        let at = inode.as_ptr() as usize;
+        let latest = self.latest.load(Ordering::SeqCst);
+        if latest == 0 || latest != stamp || self.inode.load(Ordering::SeqCst) != at {
+            return stamp;
+        }
+        let base = self.base.load(Ordering::SeqCst);
+        // Rewritten meanwhile: the stamp as it is.
+        if self.latest.load(Ordering::SeqCst) != latest || self.inode.load(Ordering::SeqCst) != at {
+            return stamp;
+        }
+        base
+    }
+
+    /// Records `change`, made in one of the directory's members.
+    fn record(&self, change: OwnChange) {
+        // Another record under way (a change in another member): this one
+        // is left out, which only breaks the chain.
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let latest = self.latest.load(Ordering::SeqCst);
+        if latest != 0 && latest == change.before && self.inode.load(Ordering::SeqCst) == change.inode {
+            self.latest.store(change.after, Ordering::SeqCst);
+        } else {
+            self.latest.store(0, Ordering::SeqCst);
+            self.inode.store(change.inode, Ordering::SeqCst);
+            self.base.store(change.before, Ordering::SeqCst);
+            self.latest.store(change.after, Ordering::SeqCst);
+        }
+        self.busy.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The start of a change rfs makes in a branch directory: its stamp before,
+/// read with the directory locked ([`OwnChange::begin`]).
+pub(crate) struct OwnChangeStart {
+    inode: usize,
+    before: u64,
+}
+
+/// A change rfs made in a branch directory, to be recorded once the whole
+/// operation succeeded ([`crate::inode::InodeInfo::record_own`]).
+pub(crate) struct OwnChange {
+    inode: usize,
+    before: u64,
+    after: u64,
+}
+
+impl OwnChange {
+    /// Reads the stamp of `dir` before a change; the caller holds its lock
+    /// and keeps it until [`OwnChangeStart::end`].
+    pub(crate) fn begin(dir: &Dentry) -> Option<OwnChangeStart> {
+        let i = dir.inode()?;
+        // Without a change counter the stamp is the ctime alone, which a
+        // direct change in the same clock tick would leave as it is: such a
+        // change would join the chain unseen. Those filesystems (and remote
+        // ones, whose attributes change without the local lock) record
+        // nothing.
+        if !i.has_change_counter() {
+            return None;
+        }
+        Some(OwnChangeStart { inode: i.as_ptr() as usize, before: i.change_stamp() })
+    }
+
+    /// The branch directory's stamp after the change.
+    pub(crate) fn after(&self) -> u64 {
+        self.after
+    }
+}
+
+impl OwnChangeStart {
+    /// Reads the stamp of `dir` after the change, still under its lock.
+    pub(crate) fn end(self, dir: &Dentry) -> Option<OwnChange> {
+        let i = dir.inode().filter(|i| i.as_ptr() as usize == self.inode)?;
+        // A zero stamp could not be told from "nothing recorded".
+        let after = i.change_stamp();
+        if after == 0 || self.before == 0 {
+            return None;
+        }
+        Some(OwnChange { inode: self.inode, before: self.before, after })
     }
 }
 
@@ -155,7 +309,7 @@ pub(crate) fn member_key(dir: &Dentry) -> Option<u64> {
 /// whose facts are `facts` (of `depth` members): skipped when the member is
 /// known to hold no whiteout in its present state; after enough fruitless
 /// probes the member is listed once to learn that (logic/whfacts.rs).
-fn member_whites_out(sbi: &SbInfo, facts: Option<(&WhFacts, usize)>, i: usize, branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
+fn member_whites_out(sbi: &SbInfo, facts: Option<(&DirFacts, usize)>, i: usize, branch: &Branch, dir: &Dentry, name: &[u8]) -> Result<bool> {
     if !branch.honors_whiteouts() {
         return Ok(false);
     }
@@ -223,7 +377,7 @@ pub(crate) fn resolve(sbi: &SbInfo, dir: Option<&InodeInfo>, parent: &View<'_>, 
         return Ok(res);
     }
     let depth = parent.depth();
-    let facts = dir.map(|d| (&d.wh, depth));
+    let facts = dir.map(|d| (&d.facts, depth));
     let mut own = StampFold::new(0);
     let mut cut = false;
     for (i, layer) in parent.members().enumerate() {
@@ -308,10 +462,10 @@ impl StampFold {
 
 /// The stamp of a directory's own members (see [`Resolved::own`]), from
 /// their inodes (None for a negative member).
-fn own_stamp_of<'a>(inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+fn own_stamp_of<'a>(own: &DirFacts, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut f = StampFold::new(0);
     for inode in inodes.flatten() {
-        f.add(inode.change_stamp());
+        f.add(own.translate(inode, inode.change_stamp()));
     }
     f.finish()
 }
@@ -322,17 +476,17 @@ fn own_stamp_of<'a>(inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
 /// udba=notify the count of its watch (vfs/notify.rs) stands for its
 /// members' change counters.
 pub(crate) fn dir_stamp(sbi: &SbInfo, gen: u64, dir: &InodeInfo, view: &View<'_>) -> u64 {
-    stamp_of(sbi, gen, dir.watch(sbi), view.depth(), view.members().map(|l| l.dentry.inode()))
+    stamp_of(sbi, gen, dir, view.depth(), view.members().map(|l| l.dentry.inode()))
 }
 
 /// [`dir_stamp`] from the directory's watch, its number of members and
 /// their inodes (None for a negative member), these read only when the
 /// watch cannot say. The number covers a member added or hidden by rfs
 /// after the branch operation's events were counted (vfs/notify.rs).
-fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, depth: usize, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+fn stamp_of<'a>(sbi: &SbInfo, gen: u64, dir: &InodeInfo, depth: usize, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut stamp = StampFold::new(gen);
     stamp.add(sbi.plink_epoch());
-    match (sbi.udba(), watch.and_then(Watch::events)) {
+    match (sbi.udba(), dir.watch(sbi).and_then(Watch::events)) {
         (Udba::None, _) => {}
         (Udba::Notify, Some(n)) => {
             stamp.add(n);
@@ -341,7 +495,7 @@ fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, depth: usize, ino
         // reval, or a directory whose watch is missing a mark.
         (Udba::Reval | Udba::Notify, _) => {
             for inode in inodes.flatten() {
-                stamp.add(inode.change_stamp());
+                stamp.add(dir.facts.translate(inode, inode.change_stamp()));
             }
         }
     }
@@ -355,7 +509,7 @@ fn stamp_of<'a>(sbi: &SbInfo, gen: u64, watch: Option<&Watch>, depth: usize, ino
 fn own_now<'a>(sbi: &SbInfo, dir: &InodeInfo, depth: usize, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     match dir.watch(sbi).and_then(Watch::events) {
         Some(n) => watch_stamp(n, depth),
-        None => own_stamp_of(inodes),
+        None => own_stamp_of(&dir.facts, inodes),
     }
 }
 
@@ -417,7 +571,7 @@ pub(crate) fn make_inode(sb: SuperBlock<'_>, res: Resolved) -> Result<NewInode<I
             let before = own;
             let view = data.view();
             own = watch_stamp(n, view.depth());
-            if own_stamp_of(view.members().map(|l| l.dentry.inode())) != before {
+            if own_stamp_of(&data.facts, view.members().map(|l| l.dentry.inode())) != before {
                 own ^= 2;
             }
         }
@@ -521,7 +675,7 @@ pub(crate) fn revalidate_rcu(sbi: &SbInfo, stamp: u64, inode: Option<&UnionInode
     let (upper, lowers) = parent.data().rcu_members(sbi, w);
     let depth = usize::from(upper.is_some()) + lowers.len();
     let members = Iterator::chain(upper.into_iter(), lowers.iter().copied());
-    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), parent.data().watch(sbi), depth, members.map(|m| m.inode(w)))
+    stamp != 0 && stamp == stamp_of(sbi, sbi.gen(), parent.data(), depth, members.map(|m| m.inode(w)))
 }
 
 /// `d_revalidate` in ref-walk mode: whether the cached `dentry` still shows

@@ -71,7 +71,7 @@ pub(crate) fn build(sb: SuperBlock<'_>, dir: &UnionInode) -> Result<DirMerge> {
             return Err(e);
         }
         if let Some(key) = key {
-            dir.data().wh.record(depth, i, key, whiteouts);
+            dir.data().facts.record(depth, i, key, whiteouts);
         }
         if merge.saw_opaque() {
             // Made opaque directly in the branch: nothing below counts.

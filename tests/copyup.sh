@@ -474,17 +474,28 @@ big_before=$(lower_state "$K1/big")
 t_ok "mount b0=rw b1=ro for the kill test" rfs_mount "$M3" "dirs=$K0=rw:$K1=ro"
 # O_WRONLY without O_TRUNC: the copy-up must not change the data, so the
 # union shows the same bytes whether the copy-up was cut short or finished.
+# KiB in use on the filesystem of $1 (a copy being made has no name yet,
+# so du would not see it).
+used_kib() { stat -f -c '%b %f %S' "$1" | awk '{ print int(($1 - $2) * $3 / 1024) }'; }
+used0=$(used_kib "$K0")
 rfsprobe open "$M3/big" w >/dev/null 2>&1 &
 pid=$!
-# wait until the copy is under way (the rw branch grows past 16 MiB), but no
-# more than 3 s (a 512 MiB copy-up in the VM takes longer than that)
+# wait until the copy is under way (the rw branch's filesystem grows by
+# 16 MiB), but no more than 3 s (a 512 MiB copy-up in the VM takes longer
+# than that)
 n=0
-while [ "$n" -lt 60 ] && [ "$(du -sk "$K0" | cut -f1)" -lt 16384 ] && [ -d "/proc/$pid" ] &&
+while [ "$n" -lt 60 ] && [ $(($(used_kib "$K0") - used0)) -lt 16384 ] && [ -d "/proc/$pid" ] &&
 	! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; do
 	usleep 50000
 	n=$((n + 1))
 done
-diag "kill -9 after $((n * 50)) ms; rw branch at $(du -sk "$K0" | cut -f1) KiB"
+# A regular file is copied as an unnamed file (O_TMPFILE) linked into
+# place, as OverlayFS does: nothing of it has a name in the branch before
+# it is complete, and copy-ups of different files do not queue on the
+# work directory's lock or the branch's rename lock.
+t_eq "copy-up under way: the work directory holds no named temporary" "" \
+	"$(ls -A "$K0/.wh..wh.orph" | oneline)"
+diag "kill -9 after $((n * 50)) ms; rw branch's filesystem $(($(used_kib "$K0") - used0)) KiB fuller"
 kill -9 "$pid" 2>/dev/null
 wait "$pid"
 rc=$?

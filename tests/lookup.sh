@@ -224,5 +224,84 @@ t_eq "udba: a marker added directly in plain ro b2 changes nothing" "r3" "$(cat_
 # Directories whose members the union changed, then a marker changed directly.
 own_members_cases "$M" "$B0" "$B1"
 
+# --- the union's own changes keep the other cached names ------------------------
+# A create, unlink, rename or copy-up through the union changes one name;
+# the other names cached in the directory stay valid without being
+# resolved again (namei.rs OwnChanges), so walking them costs no branch
+# lookup. A change made directly in the branch, before, between or after
+# the union's own changes, still shows at the next walk.
+S=/sys/fs/rfs/si_$(mount_si "$M")
+lookups() { awk '{ n += $1 } END { print n }' "$S/lookups"; }
+stat_all() { for _f in "$@"; do rfsprobe stat "$M/$_f" >/dev/null 2>&1; done; }
+mkdir "$M/own"
+i=0
+while [ $i -lt 20 ]; do rfsprobe creat "$M/own/f$i" >/dev/null; i=$((i + 1)); done
+names20=$(i=0; while [ $i -lt 20 ]; do echo "own/f$i"; i=$((i + 1)); done)
+# shellcheck disable=SC2086 # a list of names
+stat_all $names20
+rfsprobe creat "$M/own/g" >/dev/null
+rm "$M/own/f19"
+mv "$M/own/f18" "$M/own/h18"
+n0=$(lookups)
+# shellcheck disable=SC2086
+stat_all $(echo "$names20" | grep -v -e f19 -e f18)
+t_eq "own changes: after a create, an unlink and a rename, 18 cached names need no branch lookup" \
+	0 $(($(lookups) - n0))
+mkdir -p "$B1/owncu"
+i=0
+while [ $i -lt 10 ]; do mkfile "$B1/owncu/c$i" "c$i"; i=$((i + 1)); done
+names10=$(i=0; while [ $i -lt 10 ]; do echo "owncu/c$i"; i=$((i + 1)); done)
+# The first copy-up gives owncu its upper (a new member: every name there
+# is resolved once); the next ones change only their own name.
+chmod 600 "$M/owncu/c0"
+# shellcheck disable=SC2086
+stat_all $names10
+chmod 600 "$M/owncu/c1"
+n0=$(lookups)
+# shellcheck disable=SC2086
+stat_all $names10
+t_eq "own changes: after a copy-up, 10 cached names need no branch lookup" 0 $(($(lookups) - n0))
+
+t_errno "own changes: own/x is missing (a cached negative name)" ENOENT rfsprobe stat "$M/own/x"
+t_eq "own changes: own/f5 is there (a cached name)" reg "$(val type "$(rfsprobe lstat "$M/own/f5")")"
+rfsprobe creat "$M/own/k1" >/dev/null
+: >"$B0/own/x"
+rm "$B0/own/f5"
+rfsprobe creat "$M/own/k2" >/dev/null
+t_eq "own changes: own/x made directly between two creates shows" reg "$(val type "$(rfsprobe lstat "$M/own/x")")"
+t_errno "own changes: own/f5 removed directly between two creates is gone" ENOENT rfsprobe stat "$M/own/f5"
+t_eq "own changes: ... and the listing agrees" "f0 f1 f10 f11 f12 f13 f14 f15 f16 f17 f2 f3 f4 f6 f7 f8 f9 g h18 k1 k2 x" \
+	"$(names "$M/own" | oneline)"
+rm "$B0/own/f6"
+t_errno "own changes: own/f6 removed directly after them is gone" ENOENT rfsprobe stat "$M/own/f6"
+chmod 600 "$M/owncu/c2"
+rm "$B1/owncu/c3"
+chmod 600 "$M/owncu/c4"
+t_errno "own changes: owncu/c3 removed directly from b1 between two copy-ups is gone" ENOENT rfsprobe stat "$M/owncu/c3"
+mkfile "$B0/owncu/c9" "direct"
+t_eq "own changes: owncu/c9 made directly in b0 after the copy-ups shows" direct "$(cat_u owncu/c9)"
+
+# Two union directories with one branch directory: a stale one (a
+# process's working directory, its lookup made invalid by a directory of
+# the same name added directly below) and its new lookup. A rename from
+# the stale one into the new one moves only the VFS's dentries of those
+# two; the new one's cached name must still see the rename.
+mkdir "$M/own2"
+rfsprobe creat "$M/own2/a" >/dev/null
+rm -f "$T/own2.go" "$T/own2.done"
+# shellcheck disable=SC2016 # expanded by the inner shell
+sh -c 'cd "$1" || exit 1; while [ ! -e "$2" ]; do usleep 20000; done; rfsprobe rename a "$4" >"$3" 2>&1' \
+	sh "$M/own2" "$T/own2.go" "$T/own2.done" "$M/own2/b" &
+own2_pid=$!
+usleep 300000
+mkdir "$B1/own2"
+t_eq "own changes: own2/a through the new lookup of own2" reg "$(val type "$(rfsprobe lstat "$M/own2/a")")"
+t_errno "own changes: own2/b missing (a cached negative name)" ENOENT rfsprobe stat "$M/own2/b"
+: >"$T/own2.go"
+wait "$own2_pid"
+t_eq "own changes: rename from the stale own2 (working directory) into the new one" "" "$(cat "$T/own2.done")"
+t_errno "own changes: ... own2/a is gone through the new one" ENOENT rfsprobe stat "$M/own2/a"
+t_eq "own changes: ... own2/b is there" reg "$(val type "$(rfsprobe lstat "$M/own2/b")")"
+
 t_ok "umount" umount "$M"
 t_done

@@ -406,6 +406,19 @@ impl Attr {
         }
         Ok(())
     }
+
+    /// [`Attr::apply`] to the directory `dir` locks (a [`DirGuard`], or
+    /// one side of a [`RenameGuard`]).
+    pub(crate) fn apply_locked(mut self, dir: &DirOps<'_>) -> Result {
+        if self.0.ia_valid == 0 {
+            return Ok(());
+        }
+        // SAFETY: `dir.dir` is referenced and positive (its inode is
+        // `dir.inode`) and locked by the guard `dir` comes from, as
+        // notify_change requires; no delegation (local branches).
+        to_result(unsafe { sys::notify_change(idmap(dir.mnt), dir.dir.as_ptr(), &mut self.0, core::ptr::null_mut()) })?;
+        Ok(())
+    }
 }
 
 /// Extended attributes of lower objects.
