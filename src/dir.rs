@@ -241,9 +241,10 @@ pub(crate) fn create(sb: SuperBlock<'_>, dir: &UnionInode, dentry: UnionDentry<'
         let cut = had_whiteout && child.is_dir();
         (child, cut, change.and_then(|c| c.end(&udir)).map(|c| (c, udir.clone())))
     };
-    // The new name's stamp, read as soon as the branch work is done (a
-    // change made directly in the branch after this point must show).
-    let early = namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view());
+    // Without a record, the new name's stamp is read as soon as the branch
+    // work is done (a change made directly in the branch after this point
+    // must show).
+    let early = if change.is_none() { namei::dir_stamp(sbi, w.gen, dir.data(), &dir.data().view()) } else { 0 };
 
     match what {
         New::Link(old) => {
