@@ -25,7 +25,8 @@
 #   -S  start a shell in the guest at the end (on a terminal)
 #   -c  show the whole kernel console (default: only the driver's progress)
 #   -p  also profile: after the measured runs of W1, W2 (128 branches), W5,
-#       W6, W10 and W11, run the same operation once more for rfs and
+#       W6, W9 (the largest process count), W10 and W11, run the same
+#       operation once more for rfs and
 #       OverlayFS under `perf record -a -g` (the host's perf binary and its
 #       libraries go into the initramfs); report.md then lists the hottest
 #       kernel functions of each (profile.md has the call chains)

@@ -573,6 +573,22 @@ w9_one() {
 	sync
 }
 
+# W9 profile: the largest process count, once.
+w9_prof() {
+	_n=$(echo $CU_PAR_COUNTS | awk '{ print $NF }')
+	_i=0
+	while [ $_i -lt "$_n" ]; do
+		rfsbench read "/b/w9/l/p$_i/big" >/dev/null
+		_i=$((_i + 1))
+	done
+	union_rw "$1" w9 /b/w9/l || return
+	sync
+	prof w9 parallel-copyup "$1" "$_n" rfsbench parcu "$MNT" "$_n"
+	umnt
+	rm -rf "/b/run/$1"
+	sync
+}
+
 # ---------------------------------------------------------------- W10
 # Container start: with cold caches, mount a writable union of the
 # IMG_LAYERS layers of /b/w10/l (fresh upper), run the image's python3 on
@@ -746,6 +762,9 @@ for w in $WORKLOADS; do
 			reps w9_one
 		done
 		REPS=$_reps
+		if [ "$PROFILE" = 1 ]; then
+			for _f in $(prof_fs); do w9_prof $_f; done
+		fi
 		;;
 	w10)
 		reps w10_one
