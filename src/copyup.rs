@@ -953,7 +953,9 @@ fn make_temp(sbi: &SbInfo, rw: &Branch, work: &Dentry, src: &Lower, flags: u32, 
 fn fill(sbi: &SbInfo, rw: &Branch, src: &Lower, tmp: &Dentry, out: Option<&File>, flags: u32) -> Result {
     let mnt = rw.root.mnt();
     let src_inode = src.dentry.inode().ok_or(ENOENT)?;
-    if src_inode.mode() & mode::S_IFMT == mode::S_IFREG {
+    // An empty file has no data to copy (`copy_data`): a named one is not
+    // even opened.
+    if src_inode.mode() & mode::S_IFMT == mode::S_IFREG && src_inode.size() > 0 {
         let opened;
         let out = match out {
             Some(f) => f,

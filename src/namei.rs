@@ -31,7 +31,7 @@ use crate::logic::whfacts::{self, Known};
 use crate::logic::whiteout;
 use crate::super_::SbInfo;
 use crate::vfs::once::SetOnce;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::vfs::dentry::{Dentry, UnionDentry};
 use crate::union::SuperBlock;
 use crate::vfs::inode::{mode, CachedInode, InodeRef, Kind, NewInode};
@@ -189,11 +189,11 @@ impl DirFacts {
 /// the directory's [`DirFacts`].
 pub(crate) struct OwnChanges {
     /// Set while a record is written.
-    busy: core::sync::atomic::AtomicBool,
+    busy: AtomicBool,
     /// The member inode (its address), the stamp before the first change
     /// and the stamp after the last. `latest` is 0 while the three are
     /// rewritten; readers read it before and after the others.
-    inode: core::sync::atomic::AtomicUsize,
+    inode: AtomicUsize,
     base: AtomicU64,
     latest: AtomicU64,
 }
@@ -202,8 +202,8 @@ impl OwnChanges {
     /// Nothing recorded.
     const fn new() -> Self {
         OwnChanges {
-            busy: core::sync::atomic::AtomicBool::new(false),
-            inode: core::sync::atomic::AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
+            inode: AtomicUsize::new(0),
             base: AtomicU64::new(0),
             latest: AtomicU64::new(0),
         }
@@ -462,10 +462,10 @@ impl StampFold {
 
 /// The stamp of a directory's own members (see [`Resolved::own`]), from
 /// their inodes (None for a negative member).
-fn own_stamp_of<'a>(own: &DirFacts, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
+fn own_stamp_of<'a>(facts: &DirFacts, inodes: impl Iterator<Item = Option<InodeRef<'a>>>) -> u64 {
     let mut f = StampFold::new(0);
     for inode in inodes.flatten() {
-        f.add(own.translate(inode, inode.change_stamp()));
+        f.add(facts.translate(inode, inode.change_stamp()));
     }
     f.finish()
 }
