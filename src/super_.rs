@@ -20,7 +20,7 @@ use crate::vfs::seq::SeqFile;
 use crate::vfs::sys;
 use crate::vfs::sysfs::SysfsDir;
 use crate::workdir::WorkClaim;
-use crate::xino::{self, InoState};
+use crate::xino::{self, Inos};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
@@ -164,7 +164,8 @@ pub(crate) struct PolicyState {
 /// - `gen` mirrors `tab.gen` for the revalidation fast path; it is stored
 ///   after `tab` is published, so it is never newer than `tab`.
 /// - `inos` (the inode-number map) is a mutex: it may allocate and write
-///   the xino file. Never taken with a branch's write access held.
+///   the xino file. Never taken with a branch's write access held. Shared
+///   with sysfs (`xino` writes what waits before it shows the figures).
 /// - `copyup` serialises copy-ups of hard-linked lower files (see
 ///   `copyup.rs` and inode.rs `lock_copyup` for the lock order).
 /// - `work_claims` are this mount's counts on the work directories of its
@@ -197,8 +198,7 @@ pub(crate) struct SbInfo {
     pub(crate) policy: Mutex<Policies>,
     /// (branch id, lower inode number) -> union inode number, and the xino
     /// file it is logged to.
-    #[pin]
-    pub(crate) inos: Mutex<InoState>,
+    pub(crate) inos: Arc<Inos>,
     /// The xino file's path (sysfs `xi_path`), if the map has a file.
     pub(crate) xi_path: Option<KVec<u8>>,
     /// Whether /proc/mounts shows `xino=PATH`, `noxino` or nothing (default).
@@ -318,9 +318,8 @@ impl SbInfo {
     /// The union inode number of a lower object: stable for the life of the
     /// mount, unique within it.
     pub(crate) fn ino_of(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
-        let mut st = self.inos.lock();
+        let mut st = self.inos.state.lock();
         let ino = st.get_or_insert(branch_id, lower_ino, &self.cred)?;
-        self.publish_usage(&st);
         Ok(ino)
     }
 
@@ -328,9 +327,8 @@ impl SbInfo {
     /// union in branch `branch_id` (its branch inode number may be that of
     /// a deleted object, which must not lend it its number).
     pub(crate) fn new_ino(&self, branch_id: u32, lower_ino: u64) -> Result<u64> {
-        let mut st = self.inos.lock();
+        let mut st = self.inos.state.lock();
         let ino = st.renumber(branch_id, lower_ino, &self.cred)?;
-        self.publish_usage(&st);
         Ok(ino)
     }
 
@@ -338,16 +336,14 @@ impl SbInfo {
     /// removed: the branch may reuse its inode number for something else.
     /// Must not be called with the branch's write access held.
     pub(crate) fn forget_ino(&self, branch_id: u32, lower_ino: u64) {
-        let mut st = self.inos.lock();
+        let mut st = self.inos.state.lock();
         st.forget(branch_id, lower_ino, &self.cred);
-        self.publish_usage(&st);
     }
 
     /// Writes the xino records that wait (sync, umount).
     pub(crate) fn flush_xino(&self) {
-        let mut st = self.inos.lock();
+        let mut st = self.inos.state.lock();
         st.flush(&self.cred);
-        self.publish_usage(&st);
     }
 
     /// The union is going (kill_sb): the last xino records are written if
@@ -357,26 +353,18 @@ impl SbInfo {
         if let Some(w) = &self.root_watch {
             w.clear();
         }
-        let mut st = self.inos.lock();
+        let mut st = self.inos.state.lock();
         st.flush(&self.cred);
         if st.unwritten() {
             pr_warn!("rfs: umount with the xino file's filesystem frozen: its last records are lost; some inode numbers change at the next mount\n");
         }
     }
 
-    /// Updates the sysfs `xino` figures.
-    fn publish_usage(&self, st: &InoState) {
-        let (entries, bytes) = st.usage();
-        self.stats.xino_entries.store(entries, Ordering::Relaxed);
-        self.stats.xino_bytes.store(bytes, Ordering::Relaxed);
-    }
-
     /// Makes `(branch_id, lower_ino)` share the union inode number `ino`
     /// (an object copied up keeps its number).
     pub(crate) fn alias_ino(&self, branch_id: u32, lower_ino: u64, ino: u64) -> Result {
-        let mut st = self.inos.lock();
+        let mut st = self.inos.state.lock();
         st.alias(branch_id, lower_ino, ino, &self.cred)?;
-        self.publish_usage(&st);
         Ok(())
     }
 
@@ -480,7 +468,8 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
         tab.root_members()?
     };
     let stats = Stats::new()?;
-    let view = SiView::new(tab.branches(), xi_path.as_deref(), stats.clone())?;
+    let inos = Inos::new(ino_state, &cred)?;
+    let view = SiView::new(tab.branches(), xi_path.as_deref(), stats.clone(), inos.clone())?;
     let sysfs = crate::sysfs::create_si_dir(si, view.clone())?;
     let tab = Arc::new(tab, GFP_KERNEL)?;
     let root_stack = LiveStack::new(members)?;
@@ -501,7 +490,7 @@ pub(crate) fn fill_super(sb: &mut SuperSetup, cfg: &MountConfig, cred: Option<Cr
                 cpup: cfg.cpup.unwrap_or_default(),
                 state: PolicyState::default(),
             }),
-            inos <- new_mutex!(ino_state),
+            inos,
             xi_path,
             xino_shown,
             si,

@@ -3,6 +3,7 @@
 //! `bridN` the branch id).
 
 use crate::branch::Branch;
+use crate::xino::Inos;
 use crate::vfs::sysfs::{Parent, Show, SysfsDir, SysfsOut};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
@@ -38,10 +39,6 @@ pub(crate) struct Stats {
     pub(crate) copyup_bytes: AtomicU64,
     /// Whiteouts created.
     pub(crate) whiteouts: AtomicU64,
-    /// Union inode numbers handed out (sysfs `xino`, first field).
-    pub(crate) xino_entries: AtomicU64,
-    /// Size of the xino file (sysfs `xino`, second field).
-    pub(crate) xino_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -52,8 +49,6 @@ impl Stats {
                 copyups: AtomicU64::new(0),
                 copyup_bytes: AtomicU64::new(0),
                 whiteouts: AtomicU64::new(0),
-                xino_entries: AtomicU64::new(0),
-                xino_bytes: AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?)
@@ -99,6 +94,8 @@ pub(crate) struct SiView {
     snap: SpinLock<Arc<Snapshot>>,
     xi_path: KVec<u8>,
     stats: Arc<Stats>,
+    /// The inode-number map (sysfs `xino`).
+    inos: Arc<Inos>,
 }
 
 impl SiView {
@@ -107,12 +104,13 @@ impl SiView {
         branches: impl ExactSizeIterator<Item = &'a Arc<Branch>>,
         xi_path: Option<&[u8]>,
         stats: Arc<Stats>,
+        inos: Arc<Inos>,
     ) -> Result<Arc<SiView>> {
         let snap = Snapshot::of(branches)?;
         let mut xi = KVec::new();
         xi.extend_from_slice(xi_path.unwrap_or(b""), GFP_KERNEL)?;
         Arc::pin_init(
-            pin_init!(SiView { snap <- new_spinlock!(snap, "rfs_si_view"), xi_path: xi, stats }),
+            pin_init!(SiView { snap <- new_spinlock!(snap, "rfs_si_view"), xi_path: xi, stats, inos }),
             GFP_KERNEL,
         )
     }
@@ -195,8 +193,9 @@ impl Show for SiView {
             return Ok(());
         }
         if name == b"xino" {
-            let entries = self.stats.xino_entries.load(Ordering::Relaxed);
-            let bytes = self.stats.xino_bytes.load(Ordering::Relaxed);
+            // Union inode numbers handed out, and the file's size once
+            // the records that wait are written.
+            let (entries, bytes) = self.inos.flushed_usage();
             let mut b2 = [0u8; 24];
             let mut l = KVec::new();
             l.extend_from_slice(format_u64(entries, &mut buf), GFP_KERNEL)?;

@@ -13,10 +13,18 @@
 //!
 //! At mount the file is replayed into an empty map; a file that is not an
 //! rfs xino file, or does not replay, is started afresh (with a warning).
-//! Every new number or alias is appended as it is handed out, under the
-//! superblock's inode-map mutex ([`InoState`]). Branch ids are positions
-//! (64 for the first branch, ...), so the file is meaningful for the same
-//! branch list.
+//! Every new number or alias is logged as it is handed out, under the
+//! superblock's inode-map mutex ([`InoState`]), and the records are
+//! appended in batches ([`BATCH`] records, or whatever waits once the
+//! oldest has waited [`MAX_WAIT_SECS`]), at sync(2)/syncfs(2) and freeze
+//! (sync_fs), at umount and when sysfs `xino` is read. One append per
+//! create, unlink or copy-up was an ext4 write with its journal handle
+//! under the mount-wide mutex (issue 19: W6 rm -rf and untar, W9 at 8
+//! processes). What a crash can lose is the same kind as before: records
+//! not on disk yet, only a newest part of the log (the file replays up to
+//! it), so objects made just before the crash get new numbers at the next
+//! mount. Branch ids are positions (64 for the first branch, ...), so the
+//! file is meaningful for the same branch list.
 
 use crate::branch::Branch;
 use crate::logic::inomap::InoMap;
@@ -29,7 +37,8 @@ use crate::vfs::lower::{DirGuard, WriteAccess};
 use crate::vfs::{path, sys};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, Mutex};
+use kernel::new_mutex;
 
 /// The name of the default xino file at the top of the writable branch.
 pub(crate) const DEFAULT_NAME: &[u8] = crate::logic::whiteout::XINO_NAME;
@@ -50,22 +59,60 @@ pub(crate) enum Where<'a> {
 /// the file is rewritten from the map once it can be.
 const MAX_PENDING: usize = 4096;
 
+/// Records logged are appended this many at a time (one write of 1.5 KiB).
+const BATCH: usize = 64;
+
+/// ... or once the oldest waiting record is this old, at the next record
+/// (a mount that goes idle writes what waits at sync, freeze, umount or a
+/// read of sysfs `xino`).
+const MAX_WAIT_SECS: u64 = 5;
+
 /// An open xino file.
 pub(crate) struct Xino {
     file: File,
     /// Records in the file.
     records: u64,
-    /// Records not written yet because the file's filesystem was frozen
-    /// (fsfreeze, a snapshot): written, in order, with the next record
-    /// logged while it is not. Lookups never wait for a thaw.
+    /// Records not written yet: the batch being gathered, and whatever the
+    /// file's filesystem could not take while frozen (fsfreeze, a
+    /// snapshot), written in order with a later batch. Lookups never wait
+    /// for a thaw.
     pending: KVec<Record>,
+    /// When (seconds since boot) the oldest pending record was logged.
+    since: u64,
     /// The file must be rewritten from the map (compaction, or more was
     /// pending than [`MAX_PENDING`]) before anything is appended.
     rewrite: bool,
 }
 
+/// The superblock's inode-number map behind its mutex, with the mounter's
+/// credentials its file is written with; shared with the mount's sysfs
+/// directory, whose `xino` writes what waits before it shows the figures.
+#[pin_data]
+pub(crate) struct Inos {
+    #[pin]
+    pub(crate) state: Mutex<InoState>,
+    pub(crate) cred: Cred,
+}
+
+impl Inos {
+    /// `state`, written with `cred`.
+    pub(crate) fn new(state: InoState, cred: &Cred) -> Result<Arc<Inos>> {
+        // SAFETY: `cred` holds a reference, so the cred is live.
+        let cred = unsafe { Cred::get(cred.as_ptr()) }.ok_or(ENOMEM)?;
+        Arc::pin_init(pin_init!(Inos { state <- new_mutex!(state, "rfs_inos"), cred }), GFP_KERNEL)
+    }
+
+    /// Writes the records that wait, then `(entries, file bytes)` (sysfs
+    /// `xino`: the bytes are then the file's size, unless it is frozen).
+    pub(crate) fn flushed_usage(&self) -> (u64, u64) {
+        let mut st = self.state.lock();
+        st.flush(&self.cred);
+        st.usage()
+    }
+}
+
 /// The inode-number map and the file it is logged to, behind the
-/// superblock's `inos` mutex.
+/// superblock's `inos` mutex ([`Inos`]).
 pub(crate) struct InoState {
     /// The map.
     pub(crate) map: InoMap,
@@ -113,13 +160,14 @@ impl InoState {
         }
     }
 
-    /// Appends `r`, a change already made to the map, to the xino file (and
-    /// whatever is pending), with the mounter's credentials `cred` (the
-    /// caller's would be checked by LSMs against a file of the writable
-    /// branch). A write that the filesystem's freeze, or the calling task's
-    /// file size limit, would stop waits in `pending` for the next record;
-    /// when too much waits, or the file holds mostly forgotten keys, the
-    /// file is rewritten from the map instead.
+    /// Logs `r`, a change already made to the map: it joins `pending`,
+    /// which is appended to the xino file once a batch is full or its
+    /// oldest record has waited long enough (see the module's comment),
+    /// with the mounter's credentials `cred` (the caller's would be
+    /// checked by LSMs against a file of the writable branch). What the
+    /// filesystem's freeze, or the calling task's file size limit, stops
+    /// keeps waiting; when too much waits, or the file holds mostly
+    /// forgotten keys, the file is rewritten from the map instead.
     fn log(&mut self, r: Record, cred: &Cred) {
         let Some(x) = self.xino.as_mut() else { return };
         if x.rewrite || xino::worth_compacting(x.records, self.map.len()) {
@@ -129,7 +177,13 @@ impl InoState {
             x.rewrite = true;
             x.pending = KVec::new();
         }
-        self.flush(cred);
+        let now = crate::vfs::task::boot_seconds();
+        if x.pending.len() == 1 {
+            x.since = now;
+        }
+        if x.rewrite || x.pending.len() >= BATCH || now.saturating_sub(x.since) >= MAX_WAIT_SECS {
+            self.flush(cred);
+        }
     }
 
     /// Writes what waits: the rewrite of the whole file, or the pending
@@ -173,16 +227,25 @@ impl Xino {
             .ok_or(EFBIG)
     }
 
-    /// Appends the pending records in order; EAGAIN when the rest must
-    /// wait (frozen).
+    /// Appends the pending records in order, up to [`BATCH`] in one write;
+    /// EAGAIN when the rest must wait (frozen, or no memory for the
+    /// buffer).
     fn write_pending(&mut self) -> Result {
         let mut done = 0;
         let mut res = Ok(());
-        for r in self.pending.iter() {
-            match Self::pos_of(self.records).and_then(|pos| self.file.write_at_unless_frozen(&xino::encode(*r), pos)) {
+        for chunk in self.pending.chunks(BATCH) {
+            let encoded = || -> Result<KVec<u8>> {
+                let mut buf = KVec::with_capacity(chunk.len() * xino::RECORD_LEN, GFP_KERNEL).map_err(|_| EAGAIN)?;
+                for r in chunk {
+                    buf.extend_from_slice(&xino::encode(*r), GFP_KERNEL).map_err(|_| EAGAIN)?;
+                }
+                Ok(buf)
+            };
+            let pos = Self::pos_of(self.records);
+            match encoded().and_then(|buf| self.file.write_at_unless_frozen(&buf, pos?)) {
                 Ok(()) => {
-                    self.records += 1;
-                    done += 1;
+                    self.records += chunk.len() as u64;
+                    done += chunk.len();
                 }
                 Err(e) => {
                     res = Err(e);
@@ -251,7 +314,7 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
         let (file, name) = open_private(p, log)?;
         let mut state = InoState { map: InoMap::new(), xino: None };
         file.write_at(&xino::header(), 0)?;
-        state.xino = Some(Xino { file, records: 0, pending: KVec::new(), rewrite: false });
+        state.xino = Some(Xino { file, records: 0, pending: KVec::new(), since: 0, rewrite: false });
         return Ok((state, Some(name)));
     }
     let file = match at {
@@ -280,7 +343,7 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
             0
         }
     };
-    state.xino = Some(Xino { file, records, pending: KVec::new(), rewrite: false });
+    state.xino = Some(Xino { file, records, pending: KVec::new(), since: 0, rewrite: false });
     Ok((state, Some(name)))
 }
 
