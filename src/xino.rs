@@ -179,6 +179,8 @@ impl InoState {
         }
         let now = crate::vfs::task::boot_seconds();
         if x.pending.len() == 1 {
+            // The first of a batch: room for the whole batch at once.
+            let _ = x.pending.reserve(BATCH - 1, GFP_KERNEL);
             x.since = now;
         }
         if x.rewrite || x.pending.len() >= BATCH || now.saturating_sub(x.since) >= MAX_WAIT_SECS {
@@ -254,7 +256,13 @@ impl Xino {
             }
         }
         if done == self.pending.len() {
-            self.pending = KVec::new();
+            // Emptied, its memory kept for the next batch (one batch's
+            // worth; what a freeze made wait is freed).
+            if self.pending.capacity() > BATCH {
+                self.pending = KVec::new();
+            } else {
+                crate::vfs::truncate_kvec(&mut self.pending, 0);
+            }
         } else if done > 0 {
             // In place: the records not written move to the front.
             let keep = self.pending.len() - done;
