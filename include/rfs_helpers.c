@@ -14,6 +14,8 @@
 #include <linux/fsnotify_backend.h>
 #include <linux/delay.h>
 #include <linux/proc_fs.h>
+#include <linux/workqueue.h>
+#include <linux/sched/signal.h>
 #include "rfs_vfs.h"
 
 struct dentry *rfs_dget(struct dentry *dentry) { return dget(dentry); }
@@ -528,6 +530,59 @@ int rfs_fileattr_set_real(struct mnt_idmap *idmap, struct dentry *real, rfs_file
 }
 
 /*
+ * A delayed work item that calls @fn(@data) (the xino file's writer, in a
+ * kernel worker: no caller's file size limit, no caller's signals).
+ */
+struct rfs_flusher {
+	struct delayed_work dw;
+	void (*fn)(void *);
+	void *data;
+};
+
+static void rfs_flusher_run(struct work_struct *w)
+{
+	struct rfs_flusher *f = container_of(to_delayed_work(w), struct rfs_flusher, dw);
+
+	f->fn(f->data);
+}
+
+struct rfs_flusher *rfs_flusher_new(void (*fn)(void *))
+{
+	struct rfs_flusher *f = kzalloc(sizeof(*f), GFP_KERNEL);
+
+	if (!f)
+		return NULL;
+	INIT_DELAYED_WORK(&f->dw, rfs_flusher_run);
+	f->fn = fn;
+	return f;
+}
+
+/* Before the first rfs_flusher_arm. */
+void rfs_flusher_set_data(struct rfs_flusher *f, void *data)
+{
+	f->data = data;
+}
+
+/* Runs the work in @secs seconds unless it is queued already; with 0, as
+ * soon as possible (also when it was queued for later). */
+void rfs_flusher_arm(struct rfs_flusher *f, unsigned int secs)
+{
+	if (secs)
+		queue_delayed_work(system_unbound_wq, &f->dw, secs * HZ);
+	else
+		mod_delayed_work(system_unbound_wq, &f->dw, 0);
+}
+
+/* Waits for a run under way, cancels a queued one, frees @f. */
+void rfs_flusher_free(struct rfs_flusher *f)
+{
+	if (!f)
+		return;
+	cancel_delayed_work_sync(&f->dw);
+	kfree(f);
+}
+
+/*
  * Writes @len bytes at @pos of @file (the xino file) unless its filesystem
  * is frozen: -EAGAIN then, instead of sleeping until it is thawed (a lookup
  * logs new inode numbers, and must not hang on a frozen branch).
@@ -561,6 +616,11 @@ ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_
 		ret = file->f_op->write_iter(&kiocb, &iter);
 		if (ret > 0)
 			fsnotify_modify(file);
+		/* Cut short by a fatal signal (sync or a sysfs read by a task
+		 * being killed): written again in full later, not a failure of
+		 * the file. */
+		if (ret >= 0 && ret < len && fatal_signal_pending(current))
+			ret = -EINTR;
 	}
 	sb_end_write(sb);
 	return ret;

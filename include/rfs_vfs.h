@@ -264,6 +264,11 @@ void rfs_put_write_access(struct inode *inode);
 ssize_t rfs_splice_write_real(struct pipe_inode_info *pipe, struct file *out,
 			      loff_t *ppos, size_t len, unsigned int flags);
 ssize_t rfs_write_nofreeze(struct file *file, const void *buf, size_t len, loff_t pos);
+struct rfs_flusher;
+struct rfs_flusher *rfs_flusher_new(void (*fn)(void *));
+void rfs_flusher_set_data(struct rfs_flusher *f, void *data);
+void rfs_flusher_arm(struct rfs_flusher *f, unsigned int secs);
+void rfs_flusher_free(struct rfs_flusher *f);
 int rfs_truncate_nofreeze(struct file *file, loff_t size);
 void rfs_inode_allow_odirect(struct inode *inode);
 bool rfs_mnt_natively_ro(struct vfsmount *mnt);

@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 
-FS_ORDER = ["native", "native-reflink", "rfs", "rfs-ro", "rfs-notify", "overlayfs", "fuse-overlayfs",
+FS_ORDER = ["native", "native-reflink", "rfs", "rfs-ro", "rfs-notify", "rfs-noxino", "overlayfs", "fuse-overlayfs",
             "unionfs-fuse"]
 
 WORKLOADS = {
@@ -58,7 +58,8 @@ NOTES = {
           "Native: `cp` (read/write 1 MiB + fsync) of the same file to the same filesystem; "
           "native-reflink: FICLONE + fsync (`cp --reflink`). Unit: ms.",
     "w6": "Over the three W1 lower branches, a fresh rw upper; busybox tar, find, xargs stat, "
-          "rm. Unit: ms per phase.",
+          "rm. rfs-notify: rfs with udba=notify; rfs-noxino: rfs with noxino (no xino file: "
+          "what writing the inode-number records costs). Unit: ms per phase.",
     "w7": "Unit: ms per remount.",
     "w8": "Slab growth per walked file (Σ Δactive_objs × objsize over all caches, from "
           "/proc/slabinfo; the kernel boots with slab_nomerge so caches stay apart), after a "
@@ -69,7 +70,8 @@ NOTES = {
           "lower files; all start together, the time ends when the last exits. Native: the same "
           "processes `cp` the same files. A run counts only if the upper branch then holds every "
           "big file whole and every small file. Unit: ms for the whole batch (lower is better; "
-          "throughput is N × the work / this time).",
+          "throughput is N × the work / this time). rfs-noxino: rfs with noxino (what the "
+          "xino file's records cost).",
     "w10": "An image of IMG_LAYERS layers made by bench-prep.py (python3 and each library in its "
            "own layer, the standard library in another, filler in directories every layer "
            "touches), a fresh writable upper, caches dropped first. start: mount + `chroot MNT "

@@ -358,6 +358,10 @@ impl SbInfo {
         if st.unwritten() {
             pr_warn!("rfs: umount with the xino file's filesystem frozen: its last records are lost; some inode numbers change at the next mount\n");
         }
+        // Nothing is written after this (a sysfs read or the flusher may
+        // still come before the superblock's data goes, and the branch's
+        // claim, `_xino_claim`, may then be another mount's).
+        st.xino = None;
     }
 
     /// Makes `(branch_id, lower_ino)` share the union inode number `ino`

@@ -15,16 +15,17 @@
 //! rfs xino file, or does not replay, is started afresh (with a warning).
 //! Every new number or alias is logged as it is handed out, under the
 //! superblock's inode-map mutex ([`InoState`]), and the records are
-//! appended in batches ([`BATCH`] records, or whatever waits once the
-//! oldest has waited [`MAX_WAIT_SECS`]), at sync(2)/syncfs(2) and freeze
-//! (sync_fs), at umount and when sysfs `xino` is read. One append per
-//! create, unlink or copy-up was an ext4 write with its journal handle
-//! under the mount-wide mutex (issue 19: W6 rm -rf and untar, W9 at 8
-//! processes). What a crash can lose is the same kind as before: records
-//! not on disk yet, only a newest part of the log (the file replays up to
-//! it), so objects made just before the crash get new numbers at the next
-//! mount. Branch ids are positions (64 for the first branch, ...), so the
-//! file is meaningful for the same branch list.
+//! appended in batches by a kernel worker ([`Flusher`]): a full batch
+//! ([`BATCH`] records) at once, else whatever waits [`MAX_WAIT_SECS`]
+//! after the first record of it; sync(2)/syncfs(2) and freeze (sync_fs),
+//! umount and a read of sysfs `xino` write what waits themselves. One
+//! append per create, unlink or copy-up was an ext4 write with its journal
+//! handle under the mount-wide mutex (issue 19: W6 rm -rf and untar, W9 at
+//! 8 processes). What a crash can lose is the same kind as before: the
+//! newest records (the file replays up to them), so objects made in the
+//! last seconds get new numbers at the next mount. Branch ids are
+//! positions (64 for the first branch, ...), so the file is meaningful for
+//! the same branch list.
 
 use crate::branch::Branch;
 use crate::logic::inomap::InoMap;
@@ -37,6 +38,7 @@ use crate::vfs::lower::{DirGuard, WriteAccess};
 use crate::vfs::{path, sys};
 use kernel::error::{code::*, Result};
 use kernel::prelude::*;
+use core::ptr::NonNull;
 use kernel::sync::{Arc, Mutex};
 use kernel::new_mutex;
 
@@ -62,10 +64,8 @@ const MAX_PENDING: usize = 4096;
 /// Records logged are appended this many at a time (one write of 1.5 KiB).
 const BATCH: usize = 64;
 
-/// ... or once the oldest waiting record is this old, at the next record
-/// (a mount that goes idle writes what waits at sync, freeze, umount or a
-/// read of sysfs `xino`).
-const MAX_WAIT_SECS: u64 = 5;
+/// ... or once the oldest waiting record is this old.
+const MAX_WAIT_SECS: u32 = 5;
 
 /// An open xino file.
 pub(crate) struct Xino {
@@ -77,18 +77,69 @@ pub(crate) struct Xino {
     /// snapshot), written in order with a later batch. Lookups never wait
     /// for a thaw.
     pending: KVec<Record>,
-    /// When (seconds since boot) the oldest pending record was logged.
-    since: u64,
     /// The file must be rewritten from the map (compaction, or more was
     /// pending than [`MAX_PENDING`]) before anything is appended.
     rewrite: bool,
 }
 
+/// The kernel worker that appends the xino file's batches (`rfs_flusher`
+/// in include/rfs_helpers.c: a delayed work item). Dropping it waits for a
+/// run under way and cancels a queued one.
+struct Flusher(Arm);
+
+/// A handle to arm a [`Flusher`], kept in the [`InoState`] it writes.
+#[derive(Clone, Copy)]
+pub(crate) struct Arm(NonNull<sys::rfs_flusher>);
+
+// SAFETY: the work item is only armed (queue_delayed_work and
+// mod_delayed_work are safe from any thread) and freed by its owner.
+unsafe impl Send for Arm {}
+// SAFETY: as above.
+unsafe impl Sync for Arm {}
+
+impl Arm {
+    /// Runs the flusher in `secs` seconds, unless it is queued already;
+    /// with 0, as soon as a worker is free.
+    fn arm(self, secs: u32) {
+        // SAFETY: the flusher lives until its owning `Inos` goes, and the
+        // state holding this handle is part of that `Inos`.
+        unsafe { sys::rfs_flusher_arm(self.0.as_ptr(), secs) }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        // SAFETY: ours; nothing arms it any more (its `Inos` is going).
+        unsafe { sys::rfs_flusher_free(self.0 .0.as_ptr()) }
+    }
+}
+
+/// The flusher's work: writes what waits, and comes back later while the
+/// file's filesystem is frozen.
+///
+/// # Safety
+/// `data` is the `Inos` that owns the flusher (set before its first arm);
+/// its fields outlive the flusher, whose drop waits for this run.
+unsafe extern "C" fn flush_work(data: *mut core::ffi::c_void) {
+    // SAFETY: see above.
+    let inos = unsafe { &*data.cast::<Inos>() };
+    let mut st = inos.state.lock();
+    st.flush(&inos.cred);
+    if st.unwritten() {
+        if let Some(a) = st.arm {
+            a.arm(MAX_WAIT_SECS);
+        }
+    }
+}
+
 /// The superblock's inode-number map behind its mutex, with the mounter's
-/// credentials its file is written with; shared with the mount's sysfs
-/// directory, whose `xino` writes what waits before it shows the figures.
+/// credentials its file is written with and the worker that writes it;
+/// shared with the mount's sysfs directory, whose `xino` writes what waits
+/// before it shows the figures.
 #[pin_data]
 pub(crate) struct Inos {
+    /// First, so that it is cancelled before the state goes.
+    flusher: Option<Flusher>,
     #[pin]
     pub(crate) state: Mutex<InoState>,
     pub(crate) cred: Cred,
@@ -99,7 +150,20 @@ impl Inos {
     pub(crate) fn new(state: InoState, cred: &Cred) -> Result<Arc<Inos>> {
         // SAFETY: `cred` holds a reference, so the cred is live.
         let cred = unsafe { Cred::get(cred.as_ptr()) }.ok_or(ENOMEM)?;
-        Arc::pin_init(pin_init!(Inos { state <- new_mutex!(state, "rfs_inos"), cred }), GFP_KERNEL)
+        let flusher = match state.xino {
+            // SAFETY: `flush_work` has the signature the helper calls.
+            Some(_) => Some(Flusher(Arm(NonNull::new(unsafe { sys::rfs_flusher_new(Some(flush_work)) }).ok_or(ENOMEM)?))),
+            None => None,
+        };
+        let arm = flusher.as_ref().map(|f| f.0);
+        let inos = Arc::pin_init(pin_init!(Inos { flusher, state <- new_mutex!(state, "rfs_inos"), cred }), GFP_KERNEL)?;
+        if let Some(a) = arm {
+            // SAFETY: not armed yet; the `Inos` is pinned in its `Arc` and
+            // owns the flusher, so it outlives every run.
+            unsafe { sys::rfs_flusher_set_data(a.0.as_ptr(), (&*inos as *const Inos).cast_mut().cast()) };
+            inos.state.lock().arm = Some(a);
+        }
+        Ok(inos)
     }
 
     /// Writes the records that wait, then `(entries, file bytes)` (sysfs
@@ -118,6 +182,9 @@ pub(crate) struct InoState {
     pub(crate) map: InoMap,
     /// Its file, unless it lives in memory only.
     pub(crate) xino: Option<Xino>,
+    /// The worker that appends to the file (from [`Inos::new`] on; before
+    /// that, records are written at once).
+    arm: Option<Arm>,
 }
 
 impl InoState {
@@ -177,14 +244,17 @@ impl InoState {
             x.rewrite = true;
             x.pending = KVec::new();
         }
-        let now = crate::vfs::task::boot_seconds();
         if x.pending.len() == 1 {
             // The first of a batch: room for the whole batch at once.
             let _ = x.pending.reserve(BATCH - 1, GFP_KERNEL);
-            x.since = now;
         }
-        if x.rewrite || x.pending.len() >= BATCH || now.saturating_sub(x.since) >= MAX_WAIT_SECS {
-            self.flush(cred);
+        match self.arm {
+            // A full batch or a rewrite at once, else within MAX_WAIT_SECS
+            // of the first record that waits (arming a queued work does
+            // nothing).
+            Some(a) if x.rewrite || x.pending.len() == BATCH => a.arm(0),
+            Some(a) => a.arm(MAX_WAIT_SECS),
+            None => self.flush(cred),
         }
     }
 
@@ -198,7 +268,9 @@ impl InoState {
         let r = if x.rewrite { x.rewrite_from(&self.map) } else { x.write_pending() };
         match r {
             Ok(()) => {}
-            Err(e) if e == EAGAIN => {}
+            // Frozen, the writer's file size limit, or cut short by a
+            // fatal signal: written again in full later.
+            Err(e) if e == EAGAIN || e == EINTR => {}
             Err(_) => {
                 pr_warn!("rfs: cannot write the xino file; inode numbers are kept in memory only\n");
                 x.invalidate();
@@ -320,9 +392,9 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
         // AUFS's xino=PATH: a file of this mount alone, unlinked at once;
         // nothing is replayed and nothing is left at umount.
         let (file, name) = open_private(p, log)?;
-        let mut state = InoState { map: InoMap::new(), xino: None };
+        let mut state = InoState { map: InoMap::new(), xino: None, arm: None };
         file.write_at(&xino::header(), 0)?;
-        state.xino = Some(Xino { file, records: 0, pending: KVec::new(), since: 0, rewrite: false });
+        state.xino = Some(Xino { file, records: 0, pending: KVec::new(), rewrite: false });
         return Ok((state, Some(name)));
     }
     let file = match at {
@@ -334,7 +406,7 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
             None => None,
         },
     };
-    let mut state = InoState { map: InoMap::new(), xino: None };
+    let mut state = InoState { map: InoMap::new(), xino: None, arm: None };
     let Some(file) = file else { return Ok((state, None)) };
     if file.inode().is_none_or(|i| i.mode() & crate::vfs::inode::mode::S_IFMT != crate::vfs::inode::mode::S_IFREG) {
         log.error("the xino file must be a regular file", None);
@@ -351,7 +423,7 @@ pub(crate) fn open(at: Where<'_>, rw: Option<&Arc<Branch>>, trunc: bool, cred: &
             0
         }
     };
-    state.xino = Some(Xino { file, records, pending: KVec::new(), since: 0, rewrite: false });
+    state.xino = Some(Xino { file, records, pending: KVec::new(), rewrite: false });
     Ok((state, Some(name)))
 }
 

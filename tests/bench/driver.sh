@@ -17,7 +17,8 @@
 # Filesystems: native (the ext4/xfs directory itself: the limit), rfs,
 # overlayfs, fuse-overlayfs, unionfs-fuse; W2 adds rfs-ro (rfs with plain
 # `ro` lower branches, which fit 500 branches into a mount(2) page), W1 and
-# W6 add rfs-notify (rfs with udba=notify instead of the default reval) and
+# W6 add rfs-notify (rfs with udba=notify instead of the default reval), W6
+# and W9 add rfs-noxino (rfs without its xino file: what the file costs) and
 # W5 on xfs adds native-reflink (FICLONE, i.e. cp --reflink). Every repetition
 # runs the filesystems in a rotated order, each with a fresh mount.
 #
@@ -119,7 +120,7 @@ mnt() {
 	dmesg -c >/dev/null 2>&1
 	_t0=$(rfsbench now)
 	case $_fs in
-	rfs | rfs-ro | rfs-notify)
+	rfs | rfs-ro | rfs-notify | rfs-noxino)
 		_d=
 		[ -z "$_up" ] || _d="$_up=rw"
 		_ifs=$IFS
@@ -132,6 +133,7 @@ mnt() {
 		fi
 		_x=
 		[ "$_fs" != rfs-notify ] || _x=,udba=notify
+		[ "$_fs" != rfs-noxino ] || _x=,noxino
 		ERR=$(mount -t rfs -o "dirs=$_d$_x" none "$MNT" 2>&1)
 		;;
 	overlayfs | fuse-overlayfs)
@@ -746,7 +748,7 @@ for w in $WORKLOADS; do
 		;;
 	w6)
 		_fs6=$FSLIST
-		has rfs && _fs6="$_fs6 rfs-notify"
+		has rfs && _fs6="$_fs6 rfs-notify rfs-noxino"
 		reps w6_one $_fs6
 		if [ "$PROFILE" = 1 ]; then
 			for _f in $(prof_fs); do w6_prof $_f; done
@@ -757,9 +759,11 @@ for w in $WORKLOADS; do
 	w9)
 		_reps=$REPS
 		[ "${CU_PAR_REPS:-$REPS}" -ge "$REPS" ] || REPS=$CU_PAR_REPS
+		_fs9=$FSLIST
+		has rfs && _fs9="$_fs9 rfs-noxino"
 		for W9_N in $CU_PAR_COUNTS; do
 			say "w9: $W9_N processes"
-			reps w9_one
+			reps w9_one $_fs9
 		done
 		REPS=$_reps
 		if [ "$PROFILE" = 1 ]; then
