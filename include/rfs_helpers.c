@@ -573,6 +573,14 @@ void rfs_flusher_arm(struct rfs_flusher *f, unsigned int secs)
 		mod_delayed_work(system_unbound_wq, &f->dw, 0);
 }
 
+/* Runs the work now and waits for it (umount: the last records are written
+ * by the worker, not by a task that may be being killed). */
+void rfs_flusher_sync(struct rfs_flusher *f)
+{
+	mod_delayed_work(system_unbound_wq, &f->dw, 0);
+	flush_delayed_work(&f->dw);
+}
+
 /* Waits for a run under way, cancels a queued one, frees @f. */
 void rfs_flusher_free(struct rfs_flusher *f)
 {

@@ -269,6 +269,7 @@ struct rfs_flusher *rfs_flusher_new(void (*fn)(void *));
 void rfs_flusher_set_data(struct rfs_flusher *f, void *data);
 void rfs_flusher_arm(struct rfs_flusher *f, unsigned int secs);
 void rfs_flusher_free(struct rfs_flusher *f);
+void rfs_flusher_sync(struct rfs_flusher *f);
 int rfs_truncate_nofreeze(struct file *file, loff_t size);
 void rfs_inode_allow_odirect(struct inode *inode);
 bool rfs_mnt_natively_ro(struct vfsmount *mnt);

@@ -353,6 +353,7 @@ impl SbInfo {
         if let Some(w) = &self.root_watch {
             w.clear();
         }
+        self.inos.flush_by_worker();
         let mut st = self.inos.state.lock();
         st.flush(&self.cred);
         if st.unwritten() {

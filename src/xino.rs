@@ -166,6 +166,17 @@ impl Inos {
         Ok(inos)
     }
 
+    /// Has the worker write what waits, and waits for it (umount: the
+    /// task that unmounts may be being killed, which cuts a write short,
+    /// or have a small file size limit; the worker has neither). Called
+    /// without the map's mutex.
+    pub(crate) fn flush_by_worker(&self) {
+        if let Some(f) = &self.flusher {
+            // SAFETY: ours, its data set in `new`.
+            unsafe { sys::rfs_flusher_sync(f.0 .0.as_ptr()) }
+        }
+    }
+
     /// Writes the records that wait, then `(entries, file bytes)` (sysfs
     /// `xino`: the bytes are then the file's size, unless it is frozen).
     pub(crate) fn flushed_usage(&self) -> (u64, u64) {
