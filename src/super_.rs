@@ -353,9 +353,10 @@ impl SbInfo {
         if let Some(w) = &self.root_watch {
             w.clear();
         }
+        // The worker writes them (nothing is logged any more): it is the
+        // only writer while the mount has a file.
         self.inos.flush_by_worker();
         let mut st = self.inos.state.lock();
-        st.flush(&self.cred);
         if st.unwritten() {
             pr_warn!("rfs: umount with the xino file's filesystem frozen: its last records are lost; some inode numbers change at the next mount\n");
         }
